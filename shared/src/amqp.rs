@@ -1,0 +1,113 @@
+//! RabbitMQ: names, topology and the message contract between the ingester
+//! and the workers.
+//!
+//! Every exchange and queue name derives from `QUEUE_PREFIX`, so several
+//! deployments, or several test runs, share one broker without touching each
+//! other.
+
+use anyhow::Context as _;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+
+/// Routing key of verified deliveries on the deliveries exchange.
+pub const DELIVERY_ROUTING_KEY: &str = "delivery";
+
+/// AMQP header: the delivery's primary key in `webhook_deliveries`.
+pub const HEADER_DELIVERY_ROW: &str = "ledgerhook-delivery-row";
+/// AMQP header: when the ingester received the delivery, in microseconds
+/// since the Unix epoch; the worker measures delivery-to-credit latency from it.
+pub const HEADER_RECEIVED_AT_US: &str = "ledgerhook-received-at-us";
+/// AMQP header on parked messages: why the worker gave up on it.
+pub const HEADER_PARK_REASON: &str = "ledgerhook-park-reason";
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Direct exchange the ingester publishes verified deliveries to.
+    pub exchange: String,
+    /// Work queue the workers consume.
+    pub queue: String,
+    /// Messages a worker could not process, kept with a reason for a person.
+    pub parked_queue: String,
+}
+
+impl Topology {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            exchange: format!("{prefix}.deliveries"),
+            queue: format!("{prefix}.deliveries"),
+            parked_queue: format!("{prefix}.parked"),
+        }
+    }
+
+    /// Declares everything; idempotent, so both binaries call it on every
+    /// (re)connection and neither depends on the other having started.
+    pub async fn declare(&self, channel: &Channel) -> anyhow::Result<()> {
+        channel
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                ExchangeKind::Direct,
+                // Durable: the binding must survive a broker restart, or
+                // mandatory publishes would come back unroutable.
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .context("declaring the deliveries exchange")?;
+        for queue in [&self.queue, &self.parked_queue] {
+            channel
+                .queue_declare(queue.as_str().into(), durable_queue(), quorum_arguments())
+                .await
+                .with_context(|| format!("declaring queue {queue}"))?;
+        }
+        channel
+            .queue_bind(
+                self.queue.as_str().into(),
+                self.exchange.as_str().into(),
+                DELIVERY_ROUTING_KEY.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("binding the work queue")?;
+        Ok(())
+    }
+}
+
+fn durable_queue() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    }
+}
+
+/// Quorum queues: replicated, always durable, and here about twice as fast
+/// as a classic queue for persistent publishes with confirms.
+fn quorum_arguments() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString("quorum".into()),
+    );
+    arguments
+}
+
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect(url, properties)
+        .await
+        .context("connecting to RabbitMQ")
+}
+
+/// Reads an integer header, whatever integer width the sender used.
+pub fn header_i64(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongLongInt(v) => Some(*v),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::Timestamp(v) => i64::try_from(*v).ok(),
+        _ => None,
+    }
+}

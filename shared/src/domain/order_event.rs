@@ -1,0 +1,299 @@
+//! What a Crossmint webhook body says about an order, parsed tolerantly.
+//!
+//! Crossmint does not publish the exact envelope of its order webhooks: the
+//! event name is in `type` and the order sits under `data` (or `payload` in
+//! the seed documents' own integration). Unknown fields are ignored; the raw
+//! bytes are kept elsewhere, so nothing here needs to be lossless.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::usdt::{AmountError, Usdt};
+
+/// Longest order id we accept (the seed's `crossmint_order_id VARCHAR(100)`).
+pub const MAX_ORDER_ID_LEN: usize = 100;
+/// Longest user or package id taken from metadata.
+const MAX_REF_LEN: usize = 200;
+
+/// What an event means for the order's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Money was received: `orders.payment.succeeded`, `order.paid`.
+    PaymentSucceeded,
+    /// The payment failed: `orders.payment.failed`, `order.failed`.
+    PaymentFailed,
+    /// The buyer or the provider cancelled: `order.cancelled`.
+    Cancelled,
+    /// Quote and delivery events: recorded on the order, no status change.
+    Informational,
+    /// A type we do not know: recorded and acknowledged, never retried.
+    Unknown,
+}
+
+impl EventKind {
+    pub fn of(event_type: &str) -> Self {
+        match event_type {
+            "orders.payment.succeeded" | "order.paid" => Self::PaymentSucceeded,
+            "orders.payment.failed" | "order.failed" => Self::PaymentFailed,
+            "order.cancelled" | "orders.cancelled" => Self::Cancelled,
+            "orders.quote.created"
+            | "orders.quote.updated"
+            | "orders.delivery.initiated"
+            | "orders.delivery.completed"
+            | "orders.delivery.failed" => Self::Informational,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// The payment an event claims was received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentClaim {
+    /// Kept as a result: a malformed amount on a success event is a conflict
+    /// to review, not an unreadable event.
+    pub amount: Result<Usdt, AmountError>,
+    /// Upper-cased; Crossmint writes `usdt`, the seed `USDT`.
+    pub currency: Option<String>,
+    pub chain: Option<String>,
+    pub transaction_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// The event name exactly as received.
+    pub event_type: String,
+    pub kind: EventKind,
+    pub order_id: String,
+    pub user_id: Option<String>,
+    pub package_id: Option<String>,
+    pub payment: Option<PaymentClaim>,
+    pub failure_reason: Option<String>,
+}
+
+/// Why a body cannot be read as an order event. These are permanent: the same
+/// bytes will never parse, so the message is parked, not retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventParseError {
+    #[error("the body is not a JSON object")]
+    NotAnObject,
+    #[error("the body has no string `type`")]
+    MissingType,
+    #[error("the body has no order object under `data` or `payload`")]
+    MissingOrder,
+    #[error("the order has no string `orderId`")]
+    MissingOrderId,
+    #[error("the order id is empty or longer than {MAX_ORDER_ID_LEN} characters")]
+    InvalidOrderId,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    event_type: Option<Value>,
+    data: Option<Value>,
+    payload: Option<Value>,
+}
+
+impl OrderEvent {
+    pub fn parse(body: &[u8]) -> Result<Self, EventParseError> {
+        let envelope: Envelope =
+            serde_json::from_slice(body).map_err(|_| EventParseError::NotAnObject)?;
+        let event_type = match envelope.event_type {
+            Some(Value::String(t)) if !t.trim().is_empty() => t,
+            _ => return Err(EventParseError::MissingType),
+        };
+        let order = [envelope.data, envelope.payload]
+            .into_iter()
+            .flatten()
+            .find(Value::is_object)
+            .ok_or(EventParseError::MissingOrder)?;
+        let order_id = match order.get("orderId") {
+            Some(Value::String(id)) => id.trim().to_owned(),
+            _ => return Err(EventParseError::MissingOrderId),
+        };
+        if order_id.is_empty() || order_id.chars().count() > MAX_ORDER_ID_LEN {
+            return Err(EventParseError::InvalidOrderId);
+        }
+
+        let metadata = order.get("metadata");
+        Ok(Self {
+            kind: EventKind::of(&event_type),
+            event_type,
+            order_id,
+            user_id: reference(metadata, "userId"),
+            package_id: reference(metadata, "packageId"),
+            payment: payment_claim(&order),
+            failure_reason: failure_reason(&order),
+        })
+    }
+}
+
+/// A short id from metadata; absent, empty or oversized counts as absent.
+fn reference(metadata: Option<&Value>, key: &str) -> Option<String> {
+    let text = metadata?.get(key)?.as_str()?.trim();
+    (!text.is_empty() && text.chars().count() <= MAX_REF_LEN).then(|| text.to_owned())
+}
+
+fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(value, |v, key| v.get(key))?
+        .as_str()
+}
+
+/// An amount may come as a decimal string (the documented form) or, from a
+/// sloppier sender, as a JSON number; either way it goes through the exact
+/// decimal parser as text, never through a float.
+fn amount_at(value: &Value, path: &[&str]) -> Option<Result<Usdt, AmountError>> {
+    let found = path.iter().try_fold(value, |v, key| v.get(key))?;
+    match found {
+        Value::String(text) => Some(Usdt::parse(text)),
+        Value::Number(number) => Some(Usdt::parse(&number.to_string())),
+        Value::Null => None,
+        _ => Some(Err(AmountError::NotDecimal)),
+    }
+}
+
+/// Where the received amount sits, most authoritative first: Crossmint's
+/// `payment.received`, the seed's flat `totalPrice`, then the quoted price.
+fn payment_claim(order: &Value) -> Option<PaymentClaim> {
+    let sources: [(&[&str], &[&str]); 3] = [
+        (&["payment", "received", "amount"], &["payment", "received", "currency"]),
+        (&["totalPrice"], &["currency"]),
+        (&["quote", "totalPrice", "amount"], &["quote", "totalPrice", "currency"]),
+    ];
+    let (amount, currency_path) = sources
+        .iter()
+        .find_map(|(amount_path, currency_path)| {
+            amount_at(order, amount_path).map(|amount| (amount, *currency_path))
+        })?;
+    let currency = text_at(order, currency_path)
+        .or_else(|| text_at(order, &["payment", "currency"]))
+        .map(|c| c.trim().to_ascii_uppercase());
+    let chain = text_at(order, &["payment", "received", "chain"])
+        .or_else(|| text_at(order, &["chainUsed"]))
+        .or_else(|| text_at(order, &["payment", "method"]))
+        .map(str::to_owned);
+    let transaction_hash = text_at(order, &["payment", "received", "txId"])
+        .or_else(|| text_at(order, &["transactionHash"]))
+        .map(str::to_owned);
+    Some(PaymentClaim {
+        amount,
+        currency,
+        chain,
+        transaction_hash,
+    })
+}
+
+fn failure_reason(order: &Value) -> Option<String> {
+    text_at(order, &["payment", "failureReason", "code"])
+        .or_else(|| text_at(order, &["reason"]))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAYLOADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/payloads");
+
+    fn example(name: &str) -> OrderEvent {
+        let body = std::fs::read(format!("{PAYLOADS}/{name}.json")).unwrap();
+        OrderEvent::parse(&body).unwrap()
+    }
+
+    #[test]
+    fn crossmint_payment_succeeded_under_data() {
+        let event = example("orders.payment.succeeded");
+        assert_eq!(event.kind, EventKind::PaymentSucceeded);
+        assert_eq!(event.order_id, "9f1c2d7e-3b4a-4c5d-8e6f-0a1b2c3d4e5f");
+        assert_eq!(event.user_id.as_deref(), Some("user_01HZX3K9Q2W8E7R6T5Y4U3I2O1"));
+        assert_eq!(event.package_id.as_deref(), Some("pro"));
+        let payment = event.payment.unwrap();
+        assert_eq!(payment.amount, Ok(Usdt::from_whole(50)));
+        assert_eq!(payment.currency.as_deref(), Some("USDT"));
+        assert_eq!(payment.chain.as_deref(), Some("base"));
+        assert!(payment.transaction_hash.unwrap().starts_with("0x5e1f"));
+    }
+
+    #[test]
+    fn seed_order_paid_under_payload() {
+        let event = example("order.paid");
+        assert_eq!(event.kind, EventKind::PaymentSucceeded);
+        assert_eq!(event.order_id, "cm-order-7d3e2f1a");
+        assert_eq!(event.package_id.as_deref(), Some("vip"));
+        let payment = event.payment.unwrap();
+        assert_eq!(payment.amount, Ok(Usdt::from_whole(100)));
+        assert_eq!(payment.currency.as_deref(), Some("USDT"));
+        assert_eq!(payment.chain.as_deref(), Some("arbitrum"));
+    }
+
+    #[test]
+    fn failure_and_cancellation_and_delivery_events() {
+        let failed = example("orders.payment.failed");
+        assert_eq!(failed.kind, EventKind::PaymentFailed);
+        assert_eq!(failed.failure_reason.as_deref(), Some("insufficient-funds"));
+
+        let cancelled = example("order.cancelled");
+        assert_eq!(cancelled.kind, EventKind::Cancelled);
+        assert_eq!(cancelled.failure_reason.as_deref(), Some("user-cancelled"));
+
+        let delivered = example("orders.delivery.completed");
+        assert_eq!(delivered.kind, EventKind::Informational);
+        assert!(delivered.payment.is_none(), "no amount in a delivery event");
+    }
+
+    #[test]
+    fn unknown_types_parse_as_unknown() {
+        let event = OrderEvent::parse(br#"{"type":"orders.refund.issued","data":{"orderId":"o1"}}"#).unwrap();
+        assert_eq!(event.kind, EventKind::Unknown);
+        assert_eq!(event.event_type, "orders.refund.issued");
+    }
+
+    #[test]
+    fn numeric_amounts_are_read_exactly_and_garbage_is_kept_as_an_error() {
+        let event = OrderEvent::parse(br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":10.10,"currency":"usdt"}}"#).unwrap();
+        assert_eq!(event.payment.unwrap().amount, Ok(Usdt::parse("10.1").unwrap()));
+        let event = OrderEvent::parse(br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":"-10"}}"#).unwrap();
+        assert_eq!(event.payment.unwrap().amount, Err(AmountError::Negative));
+        let event = OrderEvent::parse(br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":{"x":1}}}"#).unwrap();
+        assert_eq!(event.payment.unwrap().amount, Err(AmountError::NotDecimal));
+    }
+
+    #[test]
+    fn unreadable_bodies_say_why() {
+        let cases: [(&[u8], EventParseError); 8] = [
+            (b"not json", EventParseError::NotAnObject),
+            (b"[1,2]", EventParseError::NotAnObject),
+            (br#"{"data":{"orderId":"o"}}"#, EventParseError::MissingType),
+            (br#"{"type":7,"data":{"orderId":"o"}}"#, EventParseError::MissingType),
+            (br#"{"type":"order.paid"}"#, EventParseError::MissingOrder),
+            (br#"{"type":"order.paid","data":"o"}"#, EventParseError::MissingOrder),
+            (br#"{"type":"order.paid","data":{"id":"o"}}"#, EventParseError::MissingOrderId),
+            (br#"{"type":"order.paid","data":{"orderId":"  "}}"#, EventParseError::InvalidOrderId),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(OrderEvent::parse(body), Err(expected), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn hostile_ids_are_kept_verbatim() {
+        let body = r#"{"type":"order.paid","payload":{"orderId":"o'; drop table x;--\"é🙂","metadata":{"userId":"u\"1"}}}"#;
+        let event = OrderEvent::parse(body.as_bytes()).unwrap();
+        assert_eq!(event.order_id, "o'; drop table x;--\"é🙂");
+        assert_eq!(event.user_id.as_deref(), Some("u\"1"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics_on_bytes(body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = OrderEvent::parse(&body);
+        }
+
+        #[test]
+        fn parser_never_panics_on_json_shapes(order_id in ".{0,120}", amount in ".{0,20}", kind in "(order|orders)\\.[a-z.]{0,20}") {
+            let body = serde_json::json!({"type": kind, "data": {"orderId": order_id, "payment": {"received": {"amount": amount}}}});
+            let _ = OrderEvent::parse(body.to_string().as_bytes());
+        }
+    }
+}
