@@ -1,1 +1,19 @@
+//! The ledgerhook ingester: a thin HTTP front that verifies Crossmint (Svix)
+//! webhooks over their raw bytes, records each delivery in PostgreSQL, answers
+//! at once, and publishes to RabbitMQ through an outbox.
+//!
+//! Layout: [`routes`] (HTTP), [`delivery`] (unverified → verified),
+//! [`rejection`] (every refusal, mapped to HTTP), [`store`] (SQL),
+//! [`outbox`] (publisher and relay), [`app`] (wiring), [`config`], [`metrics`].
 
+pub mod app;
+pub mod config;
+pub mod delivery;
+pub mod metrics;
+pub mod outbox;
+pub mod rejection;
+pub mod routes;
+pub mod store;
+
+pub use app::App;
+pub use config::Config;

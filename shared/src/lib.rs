@@ -11,6 +11,7 @@ pub mod amqp;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod ledger;
 pub mod shutdown;
 pub mod svix;
 pub mod telemetry;

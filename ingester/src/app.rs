@@ -1,0 +1,123 @@
+//! Building and running the ingester: listeners bound first (port 0 allowed)
+//! so callers learn the addresses before anything is served.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ledgerhook_shared::amqp::Topology;
+use ledgerhook_shared::db;
+use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_shared::telemetry::MetricsServer;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::outbox::OutboxItem;
+use crate::outbox::publisher::Publisher;
+use crate::outbox::relay::Relay;
+use crate::routes;
+
+/// Items waiting for the publisher; beyond this, deliveries wait in the
+/// database for the relay instead of in memory.
+const OUTBOX_CHANNEL_CAPACITY: usize = 16 * 1024;
+/// How long shutdown waits for the publisher to drain.
+const PUBLISHER_DRAIN: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub secrets: Arc<[SigningSecret]>,
+    pub max_body_bytes: usize,
+    pub outbox: mpsc::Sender<OutboxItem>,
+    pub broker_connected: Arc<AtomicBool>,
+}
+
+pub struct App {
+    listener: TcpListener,
+    metrics: MetricsServer,
+    state: AppState,
+    outbox: mpsc::Receiver<OutboxItem>,
+    config: Config,
+}
+
+impl App {
+    pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+        let pool = db::connect_and_migrate(&config.database_url, config.pool_size).await?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
+        let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
+        let (sender, outbox) = mpsc::channel(OUTBOX_CHANNEL_CAPACITY);
+        let state = AppState {
+            pool,
+            secrets: config.secrets.clone().into(),
+            max_body_bytes: config.max_body_bytes,
+            outbox: sender,
+            broker_connected: Arc::new(AtomicBool::new(false)),
+        };
+        Ok(Self {
+            listener,
+            metrics,
+            state,
+            outbox,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics.local_addr()
+    }
+
+    /// Serves until `shutdown`; then finishes in-flight requests, stops the
+    /// relay and lets the publisher drain what it was handed.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            metrics,
+            state,
+            outbox,
+            config,
+        } = self;
+        let publisher = Publisher {
+            pool: state.pool.clone(),
+            amqp_url: config.amqp_url.clone(),
+            topology: Topology::new(&config.queue_prefix),
+            connected: state.broker_connected.clone(),
+        };
+        let publisher_stop = CancellationToken::new();
+        let publisher_task = tokio::spawn(publisher.run(outbox, publisher_stop.clone()));
+        let relay = Relay {
+            pool: state.pool.clone(),
+            items: state.outbox.clone(),
+            connected: state.broker_connected.clone(),
+            interval: config.relay_interval,
+            grace: config.relay_grace,
+        };
+        let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+        let metrics_task = tokio::spawn(metrics.run(shutdown.clone()));
+
+        let served = axum::serve(listener, routes::router(state))
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("serving HTTP");
+        // The router (and its sender) is gone; once the relay stops too, the
+        // publisher sees its channel close and drains.
+        let _ = relay_task.await;
+        if tokio::time::timeout(PUBLISHER_DRAIN, publisher_task).await.is_err() {
+            tracing::warn!("publisher did not drain in time; the relay will publish the rest after restart");
+            publisher_stop.cancel();
+        }
+        let _ = metrics_task.await;
+        served
+    }
+}
