@@ -1,0 +1,51 @@
+//! Building and running a worker.
+
+use std::net::SocketAddr;
+
+use ledgerhook_shared::amqp::Topology;
+use ledgerhook_shared::db;
+use ledgerhook_shared::telemetry::MetricsServer;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::consumer::Consumer;
+use crate::processor::Processor;
+
+pub struct App {
+    consumer: Consumer,
+    metrics: MetricsServer,
+}
+
+impl App {
+    pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+        let pool = db::connect_and_migrate(&config.database_url, config.pool_size).await?;
+        let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
+        let consumer = Consumer {
+            amqp_url: config.amqp_url,
+            topology: Topology::new(&config.queue_prefix),
+            processor: Processor {
+                pool,
+                retry_initial: config.retry_initial,
+                retry_attempts: config.retry_attempts,
+            },
+            concurrency: config.concurrency,
+            shutdown_grace: config.shutdown_grace,
+        };
+        Ok(Self { consumer, metrics })
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics.local_addr()
+    }
+
+    /// Consumes until `shutdown`, then drains and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let metrics_stop = CancellationToken::new();
+        let metrics_task = tokio::spawn(self.metrics.run(metrics_stop.clone()));
+        self.consumer.run(shutdown).await;
+        metrics_stop.cancel();
+        metrics_task.await??;
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! The worker's configuration, from the environment.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ledgerhook_shared::config::{
+    ConfigError, DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
+};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: where orders, the ledger and balances live.
+    pub database_url: String,
+    /// `AMQP_URL`: the broker to consume from.
+    pub amqp_url: String,
+    /// `METRICS_ADDR` (default 127.0.0.1:9091): Prometheus `/metrics`.
+    pub metrics_addr: SocketAddr,
+    /// `QUEUE_PREFIX` (default `ledgerhook`): must match the ingester's.
+    pub queue_prefix: String,
+    /// `WORKER_CONCURRENCY` (default 16): messages processed at once by this process.
+    pub concurrency: usize,
+    /// `DATABASE_POOL_SIZE` (default: concurrency + 2).
+    pub pool_size: u32,
+    /// `WORKER_RETRY_INITIAL_MS` (default 1000) and `WORKER_RETRY_ATTEMPTS`
+    /// (default 3): backoff for an order not found yet (seed: 3 attempts,
+    /// 1 s, x2). Database outages are retried without limit instead.
+    pub retry_initial: Duration,
+    pub retry_attempts: u32,
+    /// `WORKER_SHUTDOWN_GRACE_MS` (default 20000): how long a stopping worker
+    /// waits for in-flight messages before closing its channel (which returns
+    /// them to the queue).
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_reader(EnvReader::from_process())
+    }
+
+    pub fn from_reader<F: Fn(&str) -> Option<String>>(
+        mut env: EnvReader<F>,
+    ) -> Result<Self, ConfigError> {
+        let concurrency: usize = env.parsed_or("WORKER_CONCURRENCY", 16);
+        if concurrency == 0 {
+            env.invalid("WORKER_CONCURRENCY must be at least 1".into());
+        }
+        let config = Self {
+            database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
+            amqp_url: env.or_default("AMQP_URL", DEFAULT_AMQP_URL),
+            metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9091).into()),
+            queue_prefix: env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX),
+            concurrency,
+            pool_size: env.parsed_or("DATABASE_POOL_SIZE", concurrency as u32 + 2),
+            retry_initial: Duration::from_millis(env.parsed_or("WORKER_RETRY_INITIAL_MS", 1000)),
+            retry_attempts: env.parsed_or("WORKER_RETRY_ATTEMPTS", 3),
+            shutdown_grace: Duration::from_millis(env.parsed_or("WORKER_SHUTDOWN_GRACE_MS", 20_000)),
+        };
+        env.finish()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let config = Config::from_reader(EnvReader::new(|_: &str| None)).unwrap();
+        assert_eq!(config.concurrency, 16);
+        assert_eq!(config.pool_size, 18);
+        assert_eq!(config.metrics_addr.port(), 9091);
+    }
+
+    #[test]
+    fn zero_concurrency_is_refused() {
+        let error = Config::from_reader(EnvReader::new(|name: &str| {
+            (name == "WORKER_CONCURRENCY").then(|| "0".to_owned())
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("WORKER_CONCURRENCY"));
+    }
+}

@@ -1,0 +1,200 @@
+//! Consuming the work queue: manual acks, bounded prefetch, a bounded number
+//! of messages in process, reconnection, and a graceful stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, Confirmation};
+use ledgerhook_shared::amqp::{self, Topology};
+use ledgerhook_shared::ledger;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics;
+use crate::processor::{Message, Processor, Verdict};
+
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
+
+pub struct Consumer {
+    pub amqp_url: String,
+    pub topology: Topology,
+    pub processor: Processor,
+    pub concurrency: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Consumer {
+    /// Consumes until `shutdown`, reconnecting whenever the broker goes away.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match this.clone().session(&shutdown).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "consumer lost the broker; reconnecting"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            delay = (delay * 2).min(RECONNECT_MAX_DELAY);
+        }
+    }
+
+    /// One connection's worth of consuming. Ok when stopped by `shutdown`.
+    async fn session(self: Arc<Self>, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let connection = amqp::connect(&self.amqp_url, "ledgerhook-worker").await?;
+        let channel = connection.create_channel().await.context("opening a channel")?;
+        self.topology.declare(&channel).await?;
+        // Twice the processing slots, so a message is waiting whenever one
+        // finishes, and few enough that other workers share the queue fairly.
+        let prefetch = u16::try_from(self.concurrency * 2).unwrap_or(u16::MAX);
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .context("setting prefetch")?;
+        let park_channel = connection.create_channel().await.context("opening the park channel")?;
+        park_channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .context("enabling confirms on the park channel")?;
+        let tag = format!("ledgerhook-worker-{}", uuid::Uuid::now_v7());
+        let mut deliveries = channel
+            .basic_consume(
+                self.topology.queue.as_str().into(),
+                tag.as_str().into(),
+                // Manual acks: a message leaves the queue only after its
+                // effects are committed.
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("starting to consume")?;
+        tracing::info!(queue = %self.topology.queue, prefetch, "consuming");
+
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut in_process = JoinSet::new();
+        let result = loop {
+            // Reap finished tasks so the set does not grow without bound.
+            while in_process.try_join_next().is_some() {}
+            tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                next = deliveries.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+                        let this = self.clone();
+                        let park_channel = park_channel.clone();
+                        in_process.spawn(async move {
+                            this.handle(delivery, &park_channel).await;
+                            drop(slot);
+                        });
+                    }
+                    Some(Err(e)) => break Err(anyhow::Error::new(e).context("consuming")),
+                    None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
+                },
+            }
+        };
+
+        // Stop taking messages, finish what we hold (within the grace), then
+        // close: anything still unacknowledged goes back to the queue.
+        let _ = channel
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
+        let drained = tokio::time::timeout(self.shutdown_grace, async {
+            while in_process.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(left = in_process.len(), "shutdown grace over; unfinished messages return to the queue");
+            in_process.abort_all();
+        }
+        let _ = channel.close(200, "OK".into()).await;
+        let _ = connection.close(200, "OK".into()).await;
+        result
+    }
+
+    async fn handle(&self, delivery: Delivery, park_channel: &Channel) {
+        let headers = delivery.properties.headers().as_ref();
+        let message = Message {
+            delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
+            received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
+            body: &delivery.data,
+        };
+        let verdict = self.processor.process(&message).await;
+        let acked = match verdict {
+            Verdict::Done(_) => delivery.ack(BasicAckOptions::default()).await,
+            Verdict::Park { label, reason } => {
+                match self.park(park_channel, &delivery, message.delivery_row, label, &reason).await {
+                    Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+                    Err(e) => {
+                        // Not parked, so not acknowledged: back to the queue.
+                        tracing::error!(error = format!("{e:#}"), "could not park a message; returning it to the queue");
+                        delivery
+                            .nack(BasicNackOptions { requeue: true, ..Default::default() })
+                            .await
+                    }
+                }
+            }
+        };
+        if let Err(e) = acked {
+            // The channel is gone; the broker will redeliver, and the delivery
+            // row's processed_at makes the second run a no-op.
+            tracing::warn!(error = %e, "could not acknowledge a message");
+        }
+    }
+
+    /// Copies the message to the parked queue with its reason (confirmed by
+    /// the broker), then records the reason on the delivery row.
+    async fn park(
+        &self,
+        park_channel: &Channel,
+        delivery: &Delivery,
+        delivery_row: Option<i64>,
+        label: &'static str,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        tracing::warn!(label, reason, "parking a message");
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            ShortString::from(amqp::HEADER_PARK_REASON),
+            AMQPValue::LongString(reason.into()),
+        );
+        let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
+        let confirmation = park_channel
+            .basic_publish(
+                "".into(),
+                self.topology.parked_queue.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &delivery.data,
+                properties,
+            )
+            .await
+            .context("publishing to the parked queue")?
+            .await
+            .context("awaiting the parked queue's confirm")?;
+        if !matches!(confirmation, Confirmation::Ack(None)) {
+            anyhow::bail!("the parked queue did not accept the message: {confirmation:?}");
+        }
+        if let Some(row) = delivery_row
+            && let Err(e) = ledger::mark_parked(&self.processor.pool, row, reason).await
+        {
+            // The parked queue holds it; the row just lacks the note.
+            tracing::warn!(error = %e, row, "could not note the parking on the delivery row");
+        }
+        metrics::parked(label);
+        metrics::processed("parked", None);
+        Ok(())
+    }
+}

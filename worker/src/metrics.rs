@@ -1,0 +1,54 @@
+//! The worker's metric names, in one place so the README can list them.
+
+use std::time::Duration;
+
+/// Histogram: delivery received by the ingester → its effects committed, by outcome.
+pub const PROCESSING: &str = "ledgerhook_webhook_processing_seconds";
+/// Counter: processed deliveries by outcome (granted, duplicate, conflict,
+/// recorded, ignored, already_processed, parked).
+pub const PROCESSED: &str = "ledgerhook_worker_deliveries_total";
+/// Counter: credit grants committed, and the credits they added.
+pub const GRANTS: &str = "ledgerhook_grants_total";
+pub const CREDITS_GRANTED: &str = "ledgerhook_credits_granted_total";
+/// Counter: grant-triggering events for orders already granted.
+pub const DUPLICATE_ORDERS: &str = "ledgerhook_duplicate_orders_total";
+/// Counter: events that contradict their order (amount, currency, user, package).
+pub const CONFLICTS: &str = "ledgerhook_order_conflicts_total";
+/// Counter: events that make no sense in the order's state (paid after cancel, ...).
+pub const ANOMALIES: &str = "ledgerhook_order_anomalies_total";
+/// Counter: processing attempts that will be retried, by reason.
+pub const RETRIES: &str = "ledgerhook_worker_retries_total";
+/// Counter: messages given up on and parked, by reason.
+pub const PARKED: &str = "ledgerhook_parked_total";
+
+pub fn processed(outcome: &'static str, since_received: Option<Duration>) {
+    metrics::counter!(PROCESSED, "outcome" => outcome).increment(1);
+    if let Some(latency) = since_received {
+        metrics::histogram!(PROCESSING, "outcome" => outcome).record(latency.as_secs_f64());
+    }
+}
+
+pub fn granted(credits: i64) {
+    metrics::counter!(GRANTS).increment(1);
+    metrics::counter!(CREDITS_GRANTED).increment(credits.unsigned_abs());
+}
+
+pub fn duplicate_order() {
+    metrics::counter!(DUPLICATE_ORDERS).increment(1);
+}
+
+pub fn conflict() {
+    metrics::counter!(CONFLICTS).increment(1);
+}
+
+pub fn anomaly() {
+    metrics::counter!(ANOMALIES).increment(1);
+}
+
+pub fn retry(reason: &'static str) {
+    metrics::counter!(RETRIES, "reason" => reason).increment(1);
+}
+
+pub fn parked(reason: &'static str) {
+    metrics::counter!(PARKED, "reason" => reason).increment(1);
+}

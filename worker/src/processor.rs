@@ -1,0 +1,145 @@
+//! What happens to one message: parse, apply in one transaction with
+//! retries, and decide whether to acknowledge or park it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use backoff::ExponentialBackoff;
+use ledgerhook_shared::db;
+use ledgerhook_shared::domain::OrderEvent;
+use ledgerhook_shared::ledger::{self, Applied, ApplyError};
+use sqlx::PgPool;
+
+use crate::metrics;
+
+/// Longest wait between two attempts while the database is unreachable.
+const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What to do with the message after processing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its effects are committed (or it needed none): acknowledge.
+    Done(&'static str),
+    /// It can never succeed as it is: park it with a reason for a person.
+    Park { label: &'static str, reason: String },
+}
+
+/// The parts of an AMQP message the processor needs.
+pub struct Message<'a> {
+    pub delivery_row: Option<i64>,
+    pub received_at_us: Option<i64>,
+    pub body: &'a [u8],
+}
+
+#[derive(Clone)]
+pub struct Processor {
+    pub pool: PgPool,
+    pub retry_initial: Duration,
+    pub retry_attempts: u32,
+}
+
+impl Processor {
+    #[tracing::instrument(skip_all, fields(delivery_row = message.delivery_row, order_id))]
+    pub async fn process(&self, message: &Message<'_>) -> Verdict {
+        let Some(row) = message.delivery_row else {
+            return Verdict::Park {
+                label: "malformed_message",
+                reason: "message has no delivery row header".into(),
+            };
+        };
+        let event = match OrderEvent::parse(message.body) {
+            Ok(event) => event,
+            Err(e) => {
+                return Verdict::Park {
+                    label: "unparseable",
+                    reason: e.to_string(),
+                };
+            }
+        };
+        tracing::Span::current().record("order_id", event.order_id.as_str());
+
+        match self.apply_with_retries(row, &event).await {
+            Ok(applied) => {
+                let outcome = applied.outcome();
+                record_metrics(&applied);
+                metrics::processed(outcome, since(message.received_at_us));
+                tracing::debug!(outcome, order_id = %event.order_id, "delivery processed");
+                Verdict::Done(outcome)
+            }
+            Err(ApplyError::OrderUnknown(order)) => Verdict::Park {
+                label: "order_unknown",
+                reason: format!("order {order:?} unknown after {} attempts", self.retry_attempts),
+            },
+            Err(ApplyError::UnknownPackage(package)) => Verdict::Park {
+                label: "unknown_package",
+                reason: format!("order names unknown package {package:?}"),
+            },
+            Err(ApplyError::Database(e)) => Verdict::Park {
+                label: "database_refused",
+                reason: format!("database refused the change: {e}"),
+            },
+        }
+    }
+
+    /// Retries with exponential backoff and jitter: without limit while the
+    /// database is unreachable (the message is safe in the queue and a person
+    /// is paged by the database alert), and `retry_attempts` times for an
+    /// order that is not known yet.
+    async fn apply_with_retries(&self, row: i64, event: &OrderEvent) -> Result<Applied, ApplyError> {
+        let schedule = ExponentialBackoff {
+            initial_interval: self.retry_initial,
+            current_interval: self.retry_initial,
+            multiplier: 2.0,
+            randomization_factor: 0.1,
+            max_interval: MAX_RETRY_INTERVAL,
+            max_elapsed_time: None,
+            ..ExponentialBackoff::default()
+        };
+        let mut unknown_order_attempts = 0;
+        backoff::future::retry(schedule, || {
+            let attempt = ledger::apply_event(&self.pool, row, event);
+            unknown_order_attempts += 1;
+            let attempts_so_far = unknown_order_attempts;
+            async move {
+                match attempt.await {
+                    Ok(applied) => Ok(applied),
+                    Err(ApplyError::Database(e)) if db::is_transient(&e) => {
+                        tracing::warn!(error = %e, "database unavailable; will retry");
+                        metrics::retry("database");
+                        Err(backoff::Error::transient(ApplyError::Database(e)))
+                    }
+                    Err(ApplyError::OrderUnknown(order)) if attempts_so_far < self.retry_attempts => {
+                        metrics::retry("order_unknown");
+                        Err(backoff::Error::transient(ApplyError::OrderUnknown(order)))
+                    }
+                    Err(e) => Err(backoff::Error::permanent(e)),
+                }
+            }
+        })
+        .await
+    }
+}
+
+fn record_metrics(applied: &Applied) {
+    match applied {
+        Applied::Granted { credits, .. } => metrics::granted(*credits),
+        Applied::DuplicateOrder => metrics::duplicate_order(),
+        Applied::Conflict { reason } => {
+            tracing::warn!(reason, "order conflict held for review");
+            metrics::conflict();
+        }
+        Applied::Recorded { anomaly: Some(anomaly) } => {
+            tracing::warn!(anomaly, "order anomaly recorded");
+            metrics::anomaly();
+        }
+        Applied::Recorded { anomaly: None }
+        | Applied::Ignored { .. }
+        | Applied::AlreadyProcessed => {}
+    }
+}
+
+/// Time since the ingester received the delivery, if it said when.
+fn since(received_at_us: Option<i64>) -> Option<Duration> {
+    let received = u64::try_from(received_at_us?).ok()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    now.checked_sub(Duration::from_micros(received))
+}
