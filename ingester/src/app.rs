@@ -71,7 +71,9 @@ impl App {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn metrics_addr(&self) -> SocketAddr {
@@ -113,8 +115,13 @@ impl App {
         // The router (and its sender) is gone; once the relay stops too, the
         // publisher sees its channel close and drains.
         let _ = relay_task.await;
-        if tokio::time::timeout(PUBLISHER_DRAIN, publisher_task).await.is_err() {
-            tracing::warn!("publisher did not drain in time; the relay will publish the rest after restart");
+        if tokio::time::timeout(PUBLISHER_DRAIN, publisher_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "publisher did not drain in time; the relay will publish the rest after restart"
+            );
             publisher_stop.cancel();
         }
         let _ = metrics_task.await;

@@ -87,7 +87,10 @@ mod tests {
 
     fn from(pairs: &'static [(&'static str, &'static str)]) -> Result<Config, ConfigError> {
         Config::from_reader(EnvReader::new(move |name: &str| {
-            pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
         }))
     }
 

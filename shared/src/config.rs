@@ -102,7 +102,11 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid configuration:")?;
         if !self.missing.is_empty() {
-            write!(f, " missing environment variables: {};", self.missing.join(", "))?;
+            write!(
+                f,
+                " missing environment variables: {};",
+                self.missing.join(", ")
+            )?;
         }
         if !self.invalid.is_empty() {
             write!(f, " invalid values: {};", self.invalid.join("; "))?;

@@ -77,8 +77,10 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
             // serialization_failure, deadlock_detected, admin shutdown,
             // cannot_connect_now, too_many_connections, and class 08
             // (connection exceptions).
-            matches!(&*code, "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300")
-                || code.starts_with("08")
+            matches!(
+                &*code,
+                "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300"
+            ) || code.starts_with("08")
         }),
         _ => false,
     }

@@ -83,7 +83,9 @@ impl SigningSecret {
     /// Whether `signature` (raw bytes of one decoded entry) is ours, compared
     /// in constant time by the hmac crate.
     fn verifies(&self, id: &str, timestamp: i64, body: &[u8], signature: &[u8]) -> bool {
-        self.mac(id, timestamp, body).verify_slice(signature).is_ok()
+        self.mac(id, timestamp, body)
+            .verify_slice(signature)
+            .is_ok()
     }
 }
 
@@ -246,7 +248,8 @@ mod tests {
 
     #[test]
     fn one_matching_entry_among_several_is_enough() {
-        let header = format!("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= v2,whatever {SIGNATURE}");
+        let header =
+            format!("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= v2,whatever {SIGNATURE}");
         assert!(verify(&[secret()], headers(&header), BODY, TIMESTAMP).is_ok());
     }
 
@@ -259,7 +262,12 @@ mod tests {
 
     #[test]
     fn tampered_body_does_not_verify() {
-        let result = verify(&[secret()], headers(SIGNATURE), br#"{"test": 2432232315}"#, TIMESTAMP);
+        let result = verify(
+            &[secret()],
+            headers(SIGNATURE),
+            br#"{"test": 2432232315}"#,
+            TIMESTAMP,
+        );
         assert_eq!(result, Err(VerifyError::Mismatch));
     }
 

@@ -59,7 +59,9 @@ impl MetricsServer {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves `GET /metrics` until `shutdown`; keeps histograms drained.

@@ -53,7 +53,9 @@ impl Config {
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", concurrency as u32 + 2),
             retry_initial: Duration::from_millis(env.parsed_or("WORKER_RETRY_INITIAL_MS", 1000)),
             retry_attempts: env.parsed_or("WORKER_RETRY_ATTEMPTS", 3),
-            shutdown_grace: Duration::from_millis(env.parsed_or("WORKER_SHUTDOWN_GRACE_MS", 20_000)),
+            shutdown_grace: Duration::from_millis(
+                env.parsed_or("WORKER_SHUTDOWN_GRACE_MS", 20_000),
+            ),
         };
         env.finish()?;
         Ok(config)

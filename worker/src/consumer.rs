@@ -40,7 +40,10 @@ impl Consumer {
         loop {
             match this.clone().session(&shutdown).await {
                 Ok(()) => return,
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "consumer lost the broker; reconnecting"),
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "consumer lost the broker; reconnecting"
+                ),
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -53,7 +56,10 @@ impl Consumer {
     /// One connection's worth of consuming. Ok when stopped by `shutdown`.
     async fn session(self: Arc<Self>, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let connection = amqp::connect(&self.amqp_url, "ledgerhook-worker").await?;
-        let channel = connection.create_channel().await.context("opening a channel")?;
+        let channel = connection
+            .create_channel()
+            .await
+            .context("opening a channel")?;
         self.topology.declare(&channel).await?;
         // Twice the processing slots, so a message is waiting whenever one
         // finishes, and few enough that other workers share the queue fairly.
@@ -62,7 +68,10 @@ impl Consumer {
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
             .context("setting prefetch")?;
-        let park_channel = connection.create_channel().await.context("opening the park channel")?;
+        let park_channel = connection
+            .create_channel()
+            .await
+            .context("opening the park channel")?;
         park_channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
@@ -114,7 +123,10 @@ impl Consumer {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(left = in_process.len(), "shutdown grace over; unfinished messages return to the queue");
+            tracing::warn!(
+                left = in_process.len(),
+                "shutdown grace over; unfinished messages return to the queue"
+            );
             in_process.abort_all();
         }
         let _ = channel.close(200, "OK".into()).await;
@@ -133,13 +145,28 @@ impl Consumer {
         let acked = match verdict {
             Verdict::Done(_) => delivery.ack(BasicAckOptions::default()).await,
             Verdict::Park { label, reason } => {
-                match self.park(park_channel, &delivery, message.delivery_row, label, &reason).await {
+                match self
+                    .park(
+                        park_channel,
+                        &delivery,
+                        message.delivery_row,
+                        label,
+                        &reason,
+                    )
+                    .await
+                {
                     Ok(()) => delivery.ack(BasicAckOptions::default()).await,
                     Err(e) => {
                         // Not parked, so not acknowledged: back to the queue.
-                        tracing::error!(error = format!("{e:#}"), "could not park a message; returning it to the queue");
+                        tracing::error!(
+                            error = format!("{e:#}"),
+                            "could not park a message; returning it to the queue"
+                        );
                         delivery
-                            .nack(BasicNackOptions { requeue: true, ..Default::default() })
+                            .nack(BasicNackOptions {
+                                requeue: true,
+                                ..Default::default()
+                            })
                             .await
                     }
                 }
@@ -168,7 +195,11 @@ impl Consumer {
             ShortString::from(amqp::HEADER_PARK_REASON),
             AMQPValue::LongString(reason.into()),
         );
-        let properties = delivery.properties.clone().with_headers(headers).with_delivery_mode(2);
+        let properties = delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
         let confirmation = park_channel
             .basic_publish(
                 "".into(),

@@ -67,7 +67,10 @@ impl Processor {
             }
             Err(ApplyError::OrderUnknown(order)) => Verdict::Park {
                 label: "order_unknown",
-                reason: format!("order {order:?} unknown after {} attempts", self.retry_attempts),
+                reason: format!(
+                    "order {order:?} unknown after {} attempts",
+                    self.retry_attempts
+                ),
             },
             Err(ApplyError::UnknownPackage(package)) => Verdict::Park {
                 label: "unknown_package",
@@ -84,7 +87,11 @@ impl Processor {
     /// database is unreachable (the message is safe in the queue and a person
     /// is paged by the database alert), and `retry_attempts` times for an
     /// order that is not known yet.
-    async fn apply_with_retries(&self, row: i64, event: &OrderEvent) -> Result<Applied, ApplyError> {
+    async fn apply_with_retries(
+        &self,
+        row: i64,
+        event: &OrderEvent,
+    ) -> Result<Applied, ApplyError> {
         let schedule = ExponentialBackoff {
             initial_interval: self.retry_initial,
             current_interval: self.retry_initial,
@@ -107,7 +114,9 @@ impl Processor {
                         metrics::retry("database");
                         Err(backoff::Error::transient(ApplyError::Database(e)))
                     }
-                    Err(ApplyError::OrderUnknown(order)) if attempts_so_far < self.retry_attempts => {
+                    Err(ApplyError::OrderUnknown(order))
+                        if attempts_so_far < self.retry_attempts =>
+                    {
                         metrics::retry("order_unknown");
                         Err(backoff::Error::transient(ApplyError::OrderUnknown(order)))
                     }
@@ -127,7 +136,9 @@ fn record_metrics(applied: &Applied) {
             tracing::warn!(reason, "order conflict held for review");
             metrics::conflict();
         }
-        Applied::Recorded { anomaly: Some(anomaly) } => {
+        Applied::Recorded {
+            anomaly: Some(anomaly),
+        } => {
             tracing::warn!(anomaly, "order anomaly recorded");
             metrics::anomaly();
         }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 use ledgerhook_shared::amqp::{self, DELIVERY_ROUTING_KEY, Topology};
@@ -53,7 +53,10 @@ impl Publisher {
                     let _ = channel.close(200, "OK".into()).await;
                     match result {
                         Ok(()) => return,
-                        Err(e) => tracing::warn!(error = format!("{e:#}"), "publisher lost its channel; reconnecting"),
+                        Err(e) => tracing::warn!(
+                            error = format!("{e:#}"),
+                            "publisher lost its channel; reconnecting"
+                        ),
                     }
                 }
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "broker unreachable; retrying"),
@@ -76,7 +79,10 @@ impl Publisher {
 
     async fn open_channel(&self) -> anyhow::Result<Channel> {
         let connection = amqp::connect(&self.amqp_url, "ledgerhook-ingester").await?;
-        let channel = connection.create_channel().await.context("opening a channel")?;
+        let channel = connection
+            .create_channel()
+            .await
+            .context("opening a channel")?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await

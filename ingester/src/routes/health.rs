@@ -26,5 +26,8 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({"database": database, "broker": broker})))
+    (
+        status,
+        Json(json!({"database": database, "broker": broker})),
+    )
 }

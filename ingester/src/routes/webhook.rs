@@ -44,7 +44,8 @@ async fn receive(
         .await
         .map_err(|_| Rejection::PayloadTooLarge)?;
 
-    let delivery = UnverifiedDelivery { headers, body }.verify(&state.secrets, received_at.timestamp())?;
+    let delivery =
+        UnverifiedDelivery { headers, body }.verify(&state.secrets, received_at.timestamp())?;
     tracing::Span::current().record("delivery_id", delivery.delivery_id.as_str());
 
     let recorded = store::record(&state.pool, &delivery, received_at)
@@ -55,7 +56,9 @@ async fn receive(
         })?;
     let Recorded::New { row } = recorded else {
         metrics::delivery_outcome("duplicate");
-        return Ok(Json(Accepted { status: "duplicate" }));
+        return Ok(Json(Accepted {
+            status: "duplicate",
+        }));
     };
 
     // Never wait on the broker here: if the publisher is behind or away, the
@@ -67,7 +70,10 @@ async fn receive(
         received_at_us: received_at.timestamp_micros(),
     };
     if state.outbox.try_send(item).is_err() {
-        tracing::debug!(row, "publisher queue full; leaving the delivery to the relay");
+        tracing::debug!(
+            row,
+            "publisher queue full; leaving the delivery to the relay"
+        );
     }
     metrics::delivery_outcome("accepted");
     Ok(Json(Accepted { status: "accepted" }))

@@ -205,13 +205,19 @@ mod tests {
     fn matching_payment_on_pending_order_grants_the_package_total() {
         assert_eq!(
             decide(&facts(OrderStatus::Pending), &paid()),
-            Decision::Grant { credits: 3300, anomaly: None }
+            Decision::Grant {
+                credits: 3300,
+                anomaly: None
+            }
         );
     }
 
     #[test]
     fn payment_on_completed_order_is_a_duplicate() {
-        assert_eq!(decide(&facts(OrderStatus::Completed), &paid()), Decision::Duplicate);
+        assert_eq!(
+            decide(&facts(OrderStatus::Completed), &paid()),
+            Decision::Duplicate
+        );
     }
 
     #[test]
@@ -219,7 +225,13 @@ mod tests {
         for status in [OrderStatus::Failed, OrderStatus::Cancelled] {
             let decision = decide(&facts(status), &paid());
             assert!(
-                matches!(decision, Decision::Grant { credits: 3300, anomaly: Some(_) }),
+                matches!(
+                    decision,
+                    Decision::Grant {
+                        credits: 3300,
+                        anomaly: Some(_)
+                    }
+                ),
                 "{status:?}: {decision:?}"
             );
         }
@@ -256,7 +268,10 @@ mod tests {
     fn order_under_review_is_not_granted_automatically() {
         let mut order = facts(OrderStatus::Pending);
         order.under_review = true;
-        assert!(matches!(decide(&order, &paid()), Decision::Record { anomaly: Some(_) }));
+        assert!(matches!(
+            decide(&order, &paid()),
+            Decision::Record { anomaly: Some(_) }
+        ));
     }
 
     #[test]
@@ -265,11 +280,15 @@ mod tests {
         let cancelled = event(EventKind::Cancelled, "50", "USDT");
         assert_eq!(
             decide(&facts(OrderStatus::Pending), &failed),
-            Decision::Transition { to: OrderStatus::Failed }
+            Decision::Transition {
+                to: OrderStatus::Failed
+            }
         );
         assert_eq!(
             decide(&facts(OrderStatus::Failed), &cancelled),
-            Decision::Transition { to: OrderStatus::Cancelled }
+            Decision::Transition {
+                to: OrderStatus::Cancelled
+            }
         );
         assert!(matches!(
             decide(&facts(OrderStatus::Completed), &failed),

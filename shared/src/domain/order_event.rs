@@ -135,9 +135,7 @@ fn reference(metadata: Option<&Value>, key: &str) -> Option<String> {
 }
 
 fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(key))?
-        .as_str()
+    path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
 }
 
 /// An amount may come as a decimal string (the documented form) or, from a
@@ -157,15 +155,19 @@ fn amount_at(value: &Value, path: &[&str]) -> Option<Result<Usdt, AmountError>> 
 /// `payment.received`, the seed's flat `totalPrice`, then the quoted price.
 fn payment_claim(order: &Value) -> Option<PaymentClaim> {
     let sources: [(&[&str], &[&str]); 3] = [
-        (&["payment", "received", "amount"], &["payment", "received", "currency"]),
+        (
+            &["payment", "received", "amount"],
+            &["payment", "received", "currency"],
+        ),
         (&["totalPrice"], &["currency"]),
-        (&["quote", "totalPrice", "amount"], &["quote", "totalPrice", "currency"]),
+        (
+            &["quote", "totalPrice", "amount"],
+            &["quote", "totalPrice", "currency"],
+        ),
     ];
-    let (amount, currency_path) = sources
-        .iter()
-        .find_map(|(amount_path, currency_path)| {
-            amount_at(order, amount_path).map(|amount| (amount, *currency_path))
-        })?;
+    let (amount, currency_path) = sources.iter().find_map(|(amount_path, currency_path)| {
+        amount_at(order, amount_path).map(|amount| (amount, *currency_path))
+    })?;
     let currency = text_at(order, currency_path)
         .or_else(|| text_at(order, &["payment", "currency"]))
         .map(|c| c.trim().to_ascii_uppercase());
@@ -206,7 +208,10 @@ mod tests {
         let event = example("orders.payment.succeeded");
         assert_eq!(event.kind, EventKind::PaymentSucceeded);
         assert_eq!(event.order_id, "9f1c2d7e-3b4a-4c5d-8e6f-0a1b2c3d4e5f");
-        assert_eq!(event.user_id.as_deref(), Some("user_01HZX3K9Q2W8E7R6T5Y4U3I2O1"));
+        assert_eq!(
+            event.user_id.as_deref(),
+            Some("user_01HZX3K9Q2W8E7R6T5Y4U3I2O1")
+        );
         assert_eq!(event.package_id.as_deref(), Some("pro"));
         let payment = event.payment.unwrap();
         assert_eq!(payment.amount, Ok(Usdt::from_whole(50)));
@@ -244,7 +249,9 @@ mod tests {
 
     #[test]
     fn unknown_types_parse_as_unknown() {
-        let event = OrderEvent::parse(br#"{"type":"orders.refund.issued","data":{"orderId":"o1"}}"#).unwrap();
+        let event =
+            OrderEvent::parse(br#"{"type":"orders.refund.issued","data":{"orderId":"o1"}}"#)
+                .unwrap();
         assert_eq!(event.kind, EventKind::Unknown);
         assert_eq!(event.event_type, "orders.refund.issued");
     }
@@ -252,10 +259,19 @@ mod tests {
     #[test]
     fn numeric_amounts_are_read_exactly_and_garbage_is_kept_as_an_error() {
         let event = OrderEvent::parse(br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":10.10,"currency":"usdt"}}"#).unwrap();
-        assert_eq!(event.payment.unwrap().amount, Ok(Usdt::parse("10.1").unwrap()));
-        let event = OrderEvent::parse(br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":"-10"}}"#).unwrap();
+        assert_eq!(
+            event.payment.unwrap().amount,
+            Ok(Usdt::parse("10.1").unwrap())
+        );
+        let event = OrderEvent::parse(
+            br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":"-10"}}"#,
+        )
+        .unwrap();
         assert_eq!(event.payment.unwrap().amount, Err(AmountError::Negative));
-        let event = OrderEvent::parse(br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":{"x":1}}}"#).unwrap();
+        let event = OrderEvent::parse(
+            br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":{"x":1}}}"#,
+        )
+        .unwrap();
         assert_eq!(event.payment.unwrap().amount, Err(AmountError::NotDecimal));
     }
 
@@ -265,14 +281,31 @@ mod tests {
             (b"not json", EventParseError::NotAnObject),
             (b"[1,2]", EventParseError::NotAnObject),
             (br#"{"data":{"orderId":"o"}}"#, EventParseError::MissingType),
-            (br#"{"type":7,"data":{"orderId":"o"}}"#, EventParseError::MissingType),
+            (
+                br#"{"type":7,"data":{"orderId":"o"}}"#,
+                EventParseError::MissingType,
+            ),
             (br#"{"type":"order.paid"}"#, EventParseError::MissingOrder),
-            (br#"{"type":"order.paid","data":"o"}"#, EventParseError::MissingOrder),
-            (br#"{"type":"order.paid","data":{"id":"o"}}"#, EventParseError::MissingOrderId),
-            (br#"{"type":"order.paid","data":{"orderId":"  "}}"#, EventParseError::InvalidOrderId),
+            (
+                br#"{"type":"order.paid","data":"o"}"#,
+                EventParseError::MissingOrder,
+            ),
+            (
+                br#"{"type":"order.paid","data":{"id":"o"}}"#,
+                EventParseError::MissingOrderId,
+            ),
+            (
+                br#"{"type":"order.paid","data":{"orderId":"  "}}"#,
+                EventParseError::InvalidOrderId,
+            ),
         ];
         for (body, expected) in cases {
-            assert_eq!(OrderEvent::parse(body), Err(expected), "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                OrderEvent::parse(body),
+                Err(expected),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 

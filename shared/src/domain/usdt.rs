@@ -58,7 +58,8 @@ impl Usdt {
         }
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
+        if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction)
+        {
             return Err(AmountError::NotDecimal);
         }
         if fraction.len() > DECIMALS as usize {
@@ -123,7 +124,10 @@ mod tests {
         assert_eq!(Usdt::parse("."), Err(AmountError::NotDecimal));
         assert_eq!(Usdt::parse("+5"), Err(AmountError::NotDecimal));
         assert_eq!(Usdt::parse("1.0000001"), Err(AmountError::TooPrecise));
-        assert_eq!(Usdt::parse("99999999999999999999"), Err(AmountError::TooLarge));
+        assert_eq!(
+            Usdt::parse("99999999999999999999"),
+            Err(AmountError::TooLarge)
+        );
         assert_eq!(Usdt::parse("1000000001"), Err(AmountError::TooLarge));
     }
 

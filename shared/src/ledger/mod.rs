@@ -26,17 +26,26 @@ pub use orders::StoredOrder;
 pub enum Applied {
     /// This delivery was already processed (a redelivered message).
     AlreadyProcessed,
-    Granted { user_id: String, credits: i64 },
+    Granted {
+        user_id: String,
+        credits: i64,
+    },
     /// A grant-triggering event for an order already granted.
     DuplicateOrder,
     /// The event contradicts the order; held for review, nothing granted.
-    Conflict { reason: String },
+    Conflict {
+        reason: String,
+    },
     /// Recorded on the order, possibly with a status change; `anomaly` when
     /// the event made no sense in the order's state.
-    Recorded { anomaly: Option<&'static str> },
+    Recorded {
+        anomaly: Option<&'static str>,
+    },
     /// Nothing to apply it to (an unknown event type, or a non-payment event
     /// for an order we do not know); the delivery is marked and kept.
-    Ignored { reason: &'static str },
+    Ignored {
+        reason: &'static str,
+    },
 }
 
 impl Applied {
@@ -126,7 +135,11 @@ pub async fn apply_event(
 
 /// Marks a delivery the worker gave up on, with the reason, so an operator
 /// finds it in the database as well as in the parked queue.
-pub async fn mark_parked(pool: &PgPool, delivery_row: i64, reason: &str) -> Result<(), sqlx::Error> {
+pub async fn mark_parked(
+    pool: &PgPool,
+    delivery_row: i64,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update webhook_deliveries
          set processed_at = coalesce(processed_at, now()), outcome = 'parked', outcome_detail = $2

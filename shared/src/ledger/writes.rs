@@ -63,7 +63,15 @@ pub async fn apply_decision(
         // said otherwise (a hand edit?). The unique index has the last word:
         // record a duplicate, grant nothing.
         tracing::error!(order = %order.id, "grant refused by credit_ledger_one_grant_per_order");
-        return record(tx, delivery_row, order, event, &Decision::Duplicate, &Applied::DuplicateOrder).await;
+        return record(
+            tx,
+            delivery_row,
+            order,
+            event,
+            &Decision::Duplicate,
+            &Applied::DuplicateOrder,
+        )
+        .await;
     }
     record(tx, delivery_row, order, event, decision, applied).await
 }
@@ -126,7 +134,10 @@ async fn grant(
     .bind(payment.and_then(|p| p.transaction_hash.as_deref()))
     .bind(history)
     .bind(events)
-    .bind(anomaly.map_or_else(|| format!("{credits} credits"), |a| format!("{credits} credits; {a}")))
+    .bind(anomaly.map_or_else(
+        || format!("{credits} credits"),
+        |a| format!("{credits} credits; {a}"),
+    ))
     .fetch_one(&mut *tx)
     .await?;
     Ok(inserted == 1)

@@ -22,7 +22,10 @@ fn main() -> anyhow::Result<()> {
     let mut file = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
+        };
         match arg.as_str() {
             "--url" => url = value()?,
             "--id" => id = value()?,
@@ -39,7 +42,10 @@ fn main() -> anyhow::Result<()> {
     let body = std::fs::read(&file).with_context(|| format!("reading {file}"))?;
     let secret_text = std::env::var("CROSSMINT_WEBHOOK_SECRET")
         .context("set CROSSMINT_WEBHOOK_SECRET to the whsec_ secret the ingester uses")?;
-    let first = secret_text.split_whitespace().next().context("CROSSMINT_WEBHOOK_SECRET is empty")?;
+    let first = secret_text
+        .split_whitespace()
+        .next()
+        .context("CROSSMINT_WEBHOOK_SECRET is empty")?;
     let secret = SigningSecret::parse(first).context("CROSSMINT_WEBHOOK_SECRET")?;
     let signature = secret.sign(&id, timestamp, &body);
     println!(
