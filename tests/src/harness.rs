@@ -355,6 +355,24 @@ pub struct Ingester {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    pub retry_after: Option<String>,
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().await.unwrap_or_default();
+        Self {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            retry_after,
+        }
+    }
 }
 
 impl Ingester {
@@ -387,13 +405,7 @@ impl Ingester {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let response = request.send().await.expect("the ingester answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        }
+        Answer::read(request.send().await.expect("the ingester answers")).await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -403,11 +415,6 @@ impl Ingester {
             .send()
             .await
             .expect("the ingester answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        }
+        Answer::read(response).await
     }
 }
