@@ -1,7 +1,6 @@
 -- Every verified webhook delivery, exactly as it arrived. A row exists before
 -- the sender gets its 200, so a delivery we acknowledged is never lost; the
--- outbox columns say whether it has reached the queue, the processing columns
--- what the worker made of it.
+-- processing columns say what the worker made of it.
 create table webhook_deliveries (
     id bigint generated always as identity primary key,
     -- who sent it: room for providers other than Crossmint/Svix
@@ -18,11 +17,6 @@ create table webhook_deliveries (
     -- fingerprint of the live secret that verified the signature (never the secret)
     verified_by text not null,
 
-    -- outbox: null until the broker confirmed the publish
-    published_at timestamptz,
-    -- when a relay last tried to publish it, so two relays don't both send it at once
-    publish_attempted_at timestamptz,
-
     -- set in the same transaction as the work it describes
     processed_at timestamptz,
     -- granted | duplicate | conflict | recorded | ignored | parked
@@ -30,8 +24,20 @@ create table webhook_deliveries (
     outcome_detail text,
 
     constraint webhook_deliveries_provider_delivery_id_key unique (provider, delivery_id)
-);
+)
+-- Room on each page for the worker's one update (processed_at, outcome) to
+-- stay a cheap heap-only update.
+with (fillfactor = 85);
 
--- The relay looks only at what is still unpublished, so this stays tiny.
-create index webhook_deliveries_unpublished_idx
-    on webhook_deliveries (received_at) where published_at is null;
+-- The outbox: deliveries recorded but not yet confirmed by the broker. A row
+-- is inserted with its delivery in one statement and deleted when the broker
+-- confirms the publish, so this table stays as small as the backlog and the
+-- wide delivery rows are never rewritten for it.
+create table delivery_outbox (
+    -- no foreign key: rows are only ever created in the statement that
+    -- inserts their delivery, and the check would cost a lookup per delivery
+    delivery_row bigint primary key,
+    created_at timestamptz not null default now(),
+    -- when a relay last tried to publish it, so two relays don't both send it at once
+    attempted_at timestamptz
+);

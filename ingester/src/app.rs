@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::outbox::OutboxItem;
 use crate::outbox::publisher::Publisher;
 use crate::outbox::relay::Relay;
+use crate::recorder::Recorder;
 use crate::routes;
 
 /// Items waiting for the publisher; beyond this, deliveries wait in the
@@ -34,7 +35,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub secrets: Arc<[SigningSecret]>,
     pub max_body_bytes: usize,
-    pub outbox: mpsc::Sender<OutboxItem>,
+    pub recorder: Recorder,
     pub broker_connected: Arc<AtomicBool>,
 }
 
@@ -43,6 +44,8 @@ pub struct App {
     metrics: MetricsServer,
     state: AppState,
     outbox: mpsc::Receiver<OutboxItem>,
+    /// The relay's way into the publisher (the recorder holds the other).
+    relay_sender: mpsc::Sender<OutboxItem>,
     config: Config,
 }
 
@@ -55,10 +58,10 @@ impl App {
         let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
         let (sender, outbox) = mpsc::channel(OUTBOX_CHANNEL_CAPACITY);
         let state = AppState {
+            recorder: Recorder::start(pool.clone(), sender.clone()),
             pool,
             secrets: config.secrets.clone().into(),
             max_body_bytes: config.max_body_bytes,
-            outbox: sender,
             broker_connected: Arc::new(AtomicBool::new(false)),
         };
         Ok(Self {
@@ -66,6 +69,7 @@ impl App {
             metrics,
             state,
             outbox,
+            relay_sender: sender,
             config,
         })
     }
@@ -88,6 +92,7 @@ impl App {
             metrics,
             state,
             outbox,
+            relay_sender,
             config,
         } = self;
         let publisher = Publisher {
@@ -100,7 +105,7 @@ impl App {
         let publisher_task = tokio::spawn(publisher.run(outbox, publisher_stop.clone()));
         let relay = Relay {
             pool: state.pool.clone(),
-            items: state.outbox.clone(),
+            items: relay_sender,
             connected: state.broker_connected.clone(),
             interval: config.relay_interval,
             grace: config.relay_grace,
@@ -112,8 +117,8 @@ impl App {
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("serving HTTP");
-        // The router (and its sender) is gone; once the relay stops too, the
-        // publisher sees its channel close and drains.
+        // The router (and with it the recorder) is gone; once the relay stops
+        // too, the publisher sees its channel close and drains.
         let _ = relay_task.await;
         if tokio::time::timeout(PUBLISHER_DRAIN, publisher_task)
             .await

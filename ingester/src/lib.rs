@@ -3,7 +3,7 @@
 //! at once, and publishes to RabbitMQ through an outbox.
 //!
 //! Layout: [`routes`] (HTTP), [`delivery`] (unverified → verified),
-//! [`rejection`] (every refusal, mapped to HTTP), [`store`] (SQL),
+//! [`rejection`] (every refusal, mapped to HTTP), [`recorder`] (group commit), [`store`] (SQL),
 //! [`outbox`] (publisher and relay), [`app`] (wiring), [`config`], [`metrics`].
 
 pub mod app;
@@ -11,6 +11,7 @@ pub mod config;
 pub mod delivery;
 pub mod metrics;
 pub mod outbox;
+pub mod recorder;
 pub mod rejection;
 pub mod routes;
 pub mod store;

@@ -72,6 +72,10 @@ impl Processor {
                     self.retry_attempts
                 ),
             },
+            Err(ApplyError::DeliveryMissing(row)) => Verdict::Park {
+                label: "malformed_message",
+                reason: format!("delivery row {row} does not exist"),
+            },
             Err(ApplyError::UnknownPackage(package)) => Verdict::Park {
                 label: "unknown_package",
                 reason: format!("order names unknown package {package:?}"),

@@ -1,4 +1,5 @@
-//! `POST /webhooks/crossmint`: verify, record, answer, hand off.
+//! `POST /webhooks/crossmint`: verify, record (committed), answer. The
+//! recorder hands new deliveries to the outbox publisher without waiting.
 
 use std::time::SystemTime;
 
@@ -13,9 +14,9 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::delivery::UnverifiedDelivery;
 use crate::metrics;
-use crate::outbox::OutboxItem;
+use crate::recorder::Recorded;
 use crate::rejection::Rejection;
-use crate::store::{self, Recorded};
+use crate::store::Arrival;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -48,32 +49,14 @@ async fn receive(
         UnverifiedDelivery { headers, body }.verify(&state.secrets, received_at.timestamp())?;
     tracing::Span::current().record("delivery_id", delivery.delivery_id.as_str());
 
-    let recorded = store::record(&state.pool, &delivery, received_at)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not record a delivery; answering 503 so the sender retries");
-            Rejection::StorageUnavailable
-        })?;
-    let Recorded::New { row } = recorded else {
+    let arrival = Arrival {
+        delivery,
+        received_at,
+    };
+    let recorded = state.recorder.record(arrival).await.map_err(|_| Rejection::StorageUnavailable)?;
+    if recorded == Recorded::Duplicate {
         metrics::delivery_outcome("duplicate");
-        return Ok(Json(Accepted {
-            status: "duplicate",
-        }));
-    };
-
-    // Never wait on the broker here: if the publisher is behind or away, the
-    // row stays unpublished and the relay sends it later.
-    let item = OutboxItem {
-        row,
-        delivery_id: delivery.delivery_id,
-        body: delivery.body,
-        received_at_us: received_at.timestamp_micros(),
-    };
-    if state.outbox.try_send(item).is_err() {
-        tracing::debug!(
-            row,
-            "publisher queue full; leaving the delivery to the relay"
-        );
+        return Ok(Json(Accepted { status: "duplicate" }));
     }
     metrics::delivery_outcome("accepted");
     Ok(Json(Accepted { status: "accepted" }))

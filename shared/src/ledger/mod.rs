@@ -5,9 +5,10 @@
 //! event means (order status, history, events, ledger entry, balance, the
 //! delivery's outcome) or nothing. Three guards make a second grant
 //! impossible, each enforced by PostgreSQL:
-//! 1. the delivery row is claimed (`processed_at`) under a row lock, so the
-//!    same message processed twice (a redelivery after a crash between commit
-//!    and ack, or two workers) is recognised and changes nothing;
+//! 1. the delivery row is locked and its `processed_at` checked, and set in
+//!    the same transaction, so the same message processed twice (a
+//!    redelivery after a crash between commit and ack, or two workers) is
+//!    recognised and changes nothing;
 //! 2. the order row is locked while the state machine decides, so different
 //!    deliveries about one order are serialised;
 //! 3. `credit_ledger_one_grant_per_order` refuses a second grant row.
@@ -69,6 +70,9 @@ pub enum ApplyError {
     /// shortly (the API commits its order row late), so this is retried.
     #[error("order {0:?} is unknown and the event carries no usable userId/packageId")]
     OrderUnknown(String),
+    /// The message names a delivery row that does not exist.
+    #[error("delivery row {0} does not exist")]
+    DeliveryMissing(i64),
     /// The stored order names a package the catalogue no longer has.
     #[error("order names unknown package {0:?}")]
     UnknownPackage(String),
@@ -83,9 +87,13 @@ pub async fn apply_event(
     event: &OrderEvent,
 ) -> Result<Applied, ApplyError> {
     let mut tx = pool.begin().await?;
-    if !writes::claim_delivery(&mut tx, delivery_row).await? {
-        tx.rollback().await?;
-        return Ok(Applied::AlreadyProcessed);
+    match writes::claim_delivery(&mut tx, delivery_row).await? {
+        writes::Claim::Fresh => {}
+        writes::Claim::AlreadyProcessed => {
+            tx.rollback().await?;
+            return Ok(Applied::AlreadyProcessed);
+        }
+        writes::Claim::Missing => return Err(ApplyError::DeliveryMissing(delivery_row)),
     }
     if event.kind == EventKind::Unknown {
         let applied = Applied::Ignored {

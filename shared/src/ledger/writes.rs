@@ -9,17 +9,31 @@ use sqlx::PgConnection;
 use super::{Applied, StoredOrder};
 use crate::domain::{Decision, OrderEvent, OrderStatus};
 
-/// Claims the delivery for this transaction. False when it was already
-/// processed: its effects are committed and must not be applied again.
-pub async fn claim_delivery(tx: &mut PgConnection, delivery_row: i64) -> Result<bool, sqlx::Error> {
-    let claimed = sqlx::query(
-        "update webhook_deliveries set processed_at = now()
-         where id = $1 and processed_at is null",
+/// What the delivery row says before this transaction applies it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Not processed yet; the row is now locked by this transaction.
+    Fresh,
+    /// Its effects are committed already and must not be applied again.
+    AlreadyProcessed,
+    /// No such delivery row: the message did not come from our ingester.
+    Missing,
+}
+
+/// Locks the delivery row. A lock, not an update, so the row is rewritten
+/// once per delivery (by the outcome), not twice.
+pub async fn claim_delivery(tx: &mut PgConnection, delivery_row: i64) -> Result<Claim, sqlx::Error> {
+    let unprocessed: Option<bool> = sqlx::query_scalar(
+        "select processed_at is null from webhook_deliveries where id = $1 for update",
     )
     .bind(delivery_row)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(claimed.rows_affected() == 1)
+    Ok(match unprocessed {
+        Some(true) => Claim::Fresh,
+        Some(false) => Claim::AlreadyProcessed,
+        None => Claim::Missing,
+    })
 }
 
 pub async fn set_outcome(
@@ -27,7 +41,10 @@ pub async fn set_outcome(
     delivery_row: i64,
     applied: &Applied,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update webhook_deliveries set outcome = $2, outcome_detail = $3 where id = $1")
+    sqlx::query(
+        "update webhook_deliveries set processed_at = now(), outcome = $2, outcome_detail = $3
+         where id = $1",
+    )
         .bind(delivery_row)
         .bind(applied.outcome())
         .bind(detail(applied))
@@ -121,7 +138,8 @@ async fn grant(
              from jsonb_array_elements($8::jsonb) e
              where exists (select 1 from granted)
          ), outcome as (
-             update webhook_deliveries set outcome = 'granted', outcome_detail = $9
+             update webhook_deliveries
+             set processed_at = now(), outcome = 'granted', outcome_detail = $9
              where id = $4 and exists (select 1 from granted)
          )
          select count(*) from granted",
@@ -194,7 +212,8 @@ async fn record(
              insert into payment_order_events (order_id, delivery_id, event_type, event_data)
              select $1, $5, e ->> 'type', e -> 'data' from jsonb_array_elements($6::jsonb) e
          )
-         update webhook_deliveries set outcome = $7, outcome_detail = $8 where id = $5",
+         update webhook_deliveries set processed_at = now(), outcome = $7, outcome_detail = $8
+         where id = $5",
     )
     .bind(order.id)
     .bind(new_status)

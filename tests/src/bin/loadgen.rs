@@ -1,1 +1,198 @@
-fn main() {}
+//! Load generator: sends N uniquely signed deliveries to an ingester at a
+//! chosen concurrency (optionally paced to a rate), then reports accepted/s,
+//! ack latency, delivery-to-credit latency, and checks the ledger invariant.
+//!
+//! ```text
+//! ledgerhook-loadgen --url http://127.0.0.1:8080/webhooks/crossmint \
+//!     --database-url postgres://postgres@127.0.0.1:5432/ledgerhook \
+//!     --count 20000 --concurrency 64 [--rate 2500] [--no-wait] [--duplicates 0]
+//! ```
+//! The secret is the first of `CROSSMINT_WEBHOOK_SECRET` (the Svix test
+//! secret if unset). Bounded in count and time; only talks to the given URL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use ledgerhook_shared::domain::PACKAGES;
+use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_tests::webhook::{TEST_SECRET, payment_succeeded, svix_headers};
+use sqlx::PgPool;
+
+struct Options {
+    url: String,
+    database_url: String,
+    count: usize,
+    concurrency: usize,
+    rate: Option<f64>,
+    wait: bool,
+    wait_timeout: Duration,
+    /// Extra copies of each delivery under new ids (duplicate orders).
+    duplicates: usize,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        url: "http://127.0.0.1:8080/webhooks/crossmint".into(),
+        database_url: ledgerhook_shared::config::DEFAULT_DATABASE_URL.into(),
+        count: 10_000,
+        concurrency: 64,
+        rate: None,
+        wait: true,
+        wait_timeout: Duration::from_secs(300),
+        duplicates: 0,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--url" => o.url = value()?,
+            "--database-url" => o.database_url = value()?,
+            "--count" => o.count = value()?.parse()?,
+            "--concurrency" => o.concurrency = value()?.parse()?,
+            "--rate" => o.rate = Some(value()?.parse()?),
+            "--no-wait" => o.wait = false,
+            "--wait-timeout-secs" => o.wait_timeout = Duration::from_secs(value()?.parse()?),
+            "--duplicates" => o.duplicates = value()?.parse()?,
+            _ => bail!("unknown argument {arg}; see the top of tests/src/bin/loadgen.rs"),
+        }
+    }
+    if o.count == 0 || o.count > 1_000_000 || o.concurrency == 0 || o.concurrency > 1024 {
+        bail!("--count must be 1..=1000000 and --concurrency 1..=1024");
+    }
+    Ok(o)
+}
+
+/// One prepared request: headers and body are signed before the clock starts.
+struct Prepared {
+    headers: [(&'static str, String); 3],
+    body: Vec<u8>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let secret_text = std::env::var("CROSSMINT_WEBHOOK_SECRET").unwrap_or_else(|_| TEST_SECRET.into());
+    let secret = SigningSecret::parse(secret_text.split_whitespace().next().unwrap_or(TEST_SECRET))?;
+    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+
+    let mut prepared = Vec::with_capacity(o.count * (1 + o.duplicates));
+    let mut expected_credits: i64 = 0;
+    for n in 0..o.count {
+        let package = &PACKAGES[n % PACKAGES.len()];
+        expected_credits += package.total_credits();
+        let order = format!("load-{run}-{n}");
+        let user = format!("load-{run}-user-{}", n % 1000);
+        let body = serde_json::to_vec(&payment_succeeded(&order, &user, package.id, &package.price.to_string()))?;
+        for copy in 0..=o.duplicates {
+            let id = format!("msg_load_{run}_{n}_{copy}");
+            prepared.push(Prepared { headers: svix_headers(&secret, &id, &body), body: body.clone() });
+        }
+    }
+    let total = prepared.len();
+    let prepared = Arc::new(prepared);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency).build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..o.concurrency {
+        let (client, prepared, next, url, rate) = (client.clone(), prepared.clone(), next.clone(), o.url.clone(), o.rate);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = prepared.get(i) else { break };
+                if let Some(rate) = rate {
+                    // Open-loop pacing: request i is due at i / rate seconds.
+                    tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / rate)).into()).await;
+                }
+                let sent = Instant::now();
+                let mut request = client.post(&url).header("content-type", "application/json").body(item.body.clone());
+                for (name, value) in &item.headers {
+                    request = request.header(*name, value);
+                }
+                match request.send().await {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                        latencies.push(sent.elapsed());
+                    }
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut failures = 0;
+    for task in tasks {
+        let (l, f) = task.await?;
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+    println!("sent {total} deliveries ({} orders, {} duplicates each) at concurrency {}{}", o.count, o.duplicates, o.concurrency,
+        o.rate.map(|r| format!(", paced to {r}/s")).unwrap_or_default());
+    println!("accepted {} ({failures} failed) in {:.2}s: {:.0} accepted/s", latencies.len(), elapsed.as_secs_f64(), latencies.len() as f64 / elapsed.as_secs_f64());
+    println!("ack latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", ms(pct(0.50)), ms(pct(0.99)), ms(latencies.last().copied().unwrap_or_default()));
+    if failures > 0 {
+        bail!("{failures} deliveries were not accepted");
+    }
+
+    let pool = PgPool::connect(&o.database_url).await.context("connecting to the database")?;
+    let like = format!("msg_load_{run}_%");
+    let processed_sql = "select count(*) from webhook_deliveries where delivery_id like $1 and processed_at is not null";
+    let at_end: i64 = sqlx::query_scalar(processed_sql).bind(&like).fetch_one(&pool).await?;
+    println!("processed when sending ended: {at_end} of {total} (backlog {})", total as i64 - at_end);
+    if !o.wait {
+        return Ok(());
+    }
+    let deadline = Instant::now() + o.wait_timeout;
+    loop {
+        let done: i64 = sqlx::query_scalar(processed_sql).bind(&like).fetch_one(&pool).await?;
+        if done == total as i64 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {done} of {total} processed within {:?}", o.wait_timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drained = started.elapsed();
+    println!("all processed {:.2}s after the first send ({:.0} processed/s overall)", drained.as_secs_f64(), total as f64 / drained.as_secs_f64());
+
+    let (p50, p99, max): (f64, f64, f64) = sqlx::query_as(
+        "select percentile_cont(0.5) within group (order by s), percentile_cont(0.99) within group (order by s), max(s)
+         from (select extract(epoch from l.created_at - d.received_at)::float8 as s
+               from credit_ledger l join webhook_deliveries d on d.id = l.delivery_id
+               where d.delivery_id like $1) t",
+    )
+    .bind(&like)
+    .fetch_one(&pool)
+    .await?;
+    println!("delivery-to-credit p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", p50 * 1e3, p99 * 1e3, max * 1e3);
+
+    let order_like = format!("load-{run}-%");
+    let (granted, orders, max_grants): (i64, i64, i64) = sqlx::query_as(
+        "select coalesce(sum(credits), 0)::int8, count(distinct l.order_id), coalesce(max(n), 0)::int8
+         from credit_ledger l join payment_orders o on o.id = l.order_id
+         join (select order_id, count(*) n from credit_ledger group by order_id) g using (order_id)
+         where o.crossmint_order_id like $1",
+    )
+    .bind(&order_like)
+    .fetch_one(&pool)
+    .await?;
+    println!("invariant: credits granted {granted}, expected {expected_credits} over {orders} distinct paid orders; max grants per order {max_grants}");
+    if granted != expected_credits || orders != o.count as i64 || max_grants != 1 {
+        bail!("INVARIANT VIOLATED");
+    }
+    println!("invariant holds");
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Benchmark on this machine: release binaries, a fresh database and queue
+# prefix, loopback only, bounded in count and time.
+#   deploy/bench.sh ingest      accepted/s and ack latency, workers stopped
+#   deploy/bench.sh e2e         sustained end to end at a paced rate
+# Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-ingest}
+deploy/services.sh >/dev/null
+cargo build --release --workspace --bins -q
+
+tag=$(date +%s)$$
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/ledgerhook_bench_${tag}"
+export QUEUE_PREFIX="bench.${tag}"
+export CROSSMINT_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw   # Svix's public test secret
+export LISTEN_ADDR=127.0.0.1:0 METRICS_ADDR=127.0.0.1:0 RUST_LOG=warn,ledgerhook_ingester=info,ledgerhook_worker=info
+log=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "drop database if exists ledgerhook_bench_${tag} with (force)" >/dev/null 2>&1 || true
+  for q in deliveries parked; do rabbitmqctl -q delete_queue "${QUEUE_PREFIX}.${q}" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+
+target/release/ledgerhook-ingester 2>"$log/ingester.log" & pids+=($!)
+for _ in $(seq 100); do grep -q "ingester listening" "$log/ingester.log" && break; sleep 0.1; done
+addr=$(grep -o 'http=[0-9.:]*' "$log/ingester.log" | head -1 | cut -d= -f2)
+[ -n "$addr" ] || { cat "$log/ingester.log"; exit 1; }
+url="http://${addr}/webhooks/crossmint"
+
+start_workers() {
+  for i in $(seq "${WORKERS:-1}"); do
+    WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-16} target/release/ledgerhook-worker 2>"$log/worker$i.log" & pids+=($!)
+  done
+}
+
+case "$mode" in
+  ingest)
+    echo "# ingest only (no worker): COUNT=${COUNT:-30000} CONCURRENCY=${CONCURRENCY:-64}"
+    target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
+      --count "${COUNT:-30000}" --concurrency "${CONCURRENCY:-64}" --no-wait
+    ;;
+  e2e)
+    start_workers
+    sleep 1
+    echo "# end to end: COUNT=${COUNT:-50000} RATE=${RATE:-2500}/s CONCURRENCY=${CONCURRENCY:-64} WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-16}"
+    target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
+      --count "${COUNT:-50000}" --concurrency "${CONCURRENCY:-64}" --rate "${RATE:-2500}" --wait-timeout-secs 120
+    ;;
+  *) echo "usage: $0 ingest|e2e" >&2; exit 2 ;;
+esac

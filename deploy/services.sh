@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL and RabbitMQ run on this machine (127.0.0.1, default
+# ports), installing them with apt-get on a Debian machine where missing.
+# Idempotent: does nothing when both already answer.
+set -euo pipefail
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=
+apt_install() {
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+wait_port() {
+  for _ in $(seq 60); do port_open "$1" && return 0; sleep 1; done
+  echo "$2 did not come up on port $1" >&2; return 1
+}
+
+if ! port_open 5432; then
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-client
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  # Trust local TCP connections for the postgres user (a development machine).
+  hba=/etc/postgresql/$version/main/pg_hba.conf
+  if ! grep -q "ledgerhook" "$hba"; then
+    as_root sed -i '1i # ledgerhook: trust loopback for development\nhost all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
+  fi
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_port 5432 PostgreSQL
+fi
+echo "PostgreSQL is up on 127.0.0.1:5432"
+
+if ! port_open 5672; then
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  as_root rabbitmq-server -detached || true
+  wait_port 5672 RabbitMQ
+fi
+echo "RabbitMQ is up on 127.0.0.1:5672"

@@ -1,0 +1,129 @@
+//! Group commit for incoming deliveries.
+//!
+//! Each request waits for its delivery to be committed before answering, but
+//! requests that arrive together share one INSERT and one commit. The batch
+//! forms by itself: while a batch is being written, newcomers queue, and the
+//! next batch takes all of them (up to [`MAX_BATCH`]). Under light load a
+//! batch is one delivery and nothing waits; under heavy load PostgreSQL does
+//! one round trip and one WAL flush for many deliveries instead of one each.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::outbox::OutboxItem;
+use crate::store::{self, Arrival};
+
+/// Largest batch: big enough to amortise the round trip, small enough that
+/// one batch's statement stays well under a millisecond or two.
+const MAX_BATCH: usize = 128;
+/// Batches being written at once; a second one forms while the first commits.
+const MAX_CONCURRENT_BATCHES: usize = 4;
+/// Requests waiting to be batched; beyond this, callers wait (backpressure).
+const QUEUE_CAPACITY: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// First time we see this delivery id; `row` is its primary key.
+    New { row: i64 },
+    /// The sender retried a delivery we already hold.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the delivery could not be recorded")]
+pub struct RecordFailed;
+
+type Reply = oneshot::Sender<Result<Recorded, RecordFailed>>;
+
+#[derive(Clone)]
+pub struct Recorder {
+    requests: mpsc::Sender<(Arrival, Reply)>,
+}
+
+impl Recorder {
+    /// Starts the batching task. New deliveries are handed to `outbox` (without
+    /// waiting) once committed.
+    pub fn start(pool: PgPool, outbox: mpsc::Sender<OutboxItem>) -> Self {
+        let (requests, queue) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(collect(queue, pool, outbox));
+        Self { requests }
+    }
+
+    /// Durably records the delivery; returns once it is committed.
+    pub async fn record(&self, arrival: Arrival) -> Result<Recorded, RecordFailed> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send((arrival, reply)).await.map_err(|_| RecordFailed)?;
+        answer.await.map_err(|_| RecordFailed)?
+    }
+}
+
+/// Forms batches until every [`Recorder`] is dropped.
+async fn collect(mut queue: mpsc::Receiver<(Arrival, Reply)>, pool: PgPool, outbox: mpsc::Sender<OutboxItem>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_BATCHES));
+    while let Some(first) = queue.recv().await {
+        // Wait for a free slot before draining, so the batch grows meanwhile.
+        let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (pool, outbox) = (pool.clone(), outbox.clone());
+        tokio::spawn(async move {
+            write(&pool, &outbox, batch).await;
+            drop(slot);
+        });
+    }
+    // Let in-flight batches finish before the outbox sender is dropped.
+    let _ = slots.acquire_many(MAX_CONCURRENT_BATCHES as u32).await;
+}
+
+async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<(Arrival, Reply)>) {
+    let (arrivals, replies): (Vec<Arrival>, Vec<Reply>) = batch.into_iter().unzip();
+    let result = store::record_batch(pool, &arrivals).await;
+    if let Err(e) = &result
+        && arrivals.len() > 1
+        && !ledgerhook_shared::db::is_transient(e)
+    {
+        // One bad row must not fail its neighbours: retry each alone.
+        tracing::warn!(error = %e, "batch refused; recording its deliveries one by one");
+        for (arrival, reply) in arrivals.into_iter().zip(replies) {
+            Box::pin(write(pool, outbox, vec![(arrival, reply)])).await;
+        }
+        return;
+    }
+    match result {
+        Ok(rows) => {
+            for ((arrival, reply), row) in arrivals.into_iter().zip(replies).zip(rows) {
+                let recorded = match row {
+                    Some(row) => {
+                        // Never wait on the broker: if the publisher is
+                        // behind or away, the outbox row stays for the relay.
+                        let item = OutboxItem {
+                            row,
+                            delivery_id: arrival.delivery.delivery_id,
+                            body: arrival.delivery.body,
+                            received_at_us: arrival.received_at.timestamp_micros(),
+                        };
+                        if outbox.try_send(item).is_err() {
+                            tracing::debug!(row, "publisher queue full; leaving the delivery to the relay");
+                        }
+                        Recorded::New { row }
+                    }
+                    None => Recorded::Duplicate,
+                };
+                let _ = reply.send(Ok(recorded));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count = replies.len(), "could not record deliveries; answering 503 so senders retry");
+            for reply in replies {
+                let _ = reply.send(Err(RecordFailed));
+            }
+        }
+    }
+}
