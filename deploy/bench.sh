@@ -3,6 +3,7 @@
 # prefix, loopback only, bounded in count and time.
 #   deploy/bench.sh ingest      accepted/s and ack latency, workers stopped
 #   deploy/bench.sh e2e         sustained end to end at a paced rate
+#   deploy/bench.sh drain       queue COUNT deliveries, then time the workers alone
 # Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,5 +51,15 @@ case "$mode" in
     target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
       --count "${COUNT:-50000}" --concurrency "${CONCURRENCY:-64}" --rate "${RATE:-2500}" --wait-timeout-secs 120
     ;;
-  *) echo "usage: $0 ingest|e2e" >&2; exit 2 ;;
+  drain)
+    echo "# worker drain: COUNT=${COUNT:-30000} queued first, then WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-16} start"
+    target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
+      --count "${COUNT:-30000}" --concurrency "${CONCURRENCY:-64}" --no-wait >/dev/null
+    start=$(date +%s.%N)
+    start_workers
+    target/release/ledgerhook-loadgen --database-url "$DATABASE_URL" --check-only --wait-timeout-secs 300
+    end=$(date +%s.%N)
+    echo "drained ${COUNT:-30000} in $(echo "$end - $start" | bc) s: $(echo "${COUNT:-30000} / ($end - $start)" | bc) processed/s (includes worker start-up)"
+    ;;
+  *) echo "usage: $0 ingest|e2e|drain" >&2; exit 2 ;;
 esac

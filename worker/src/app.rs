@@ -30,6 +30,7 @@ impl App {
                 retry_attempts: config.retry_attempts,
             },
             concurrency: config.concurrency,
+            batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,
         };
         Ok(Self { consumer, metrics })

@@ -17,8 +17,12 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// `QUEUE_PREFIX` (default `ledgerhook`): must match the ingester's.
     pub queue_prefix: String,
-    /// `WORKER_CONCURRENCY` (default 16): messages processed at once by this process.
+    /// `WORKER_CONCURRENCY` (default 4): transactions in process at once.
     pub concurrency: usize,
+    /// `WORKER_BATCH_SIZE` (default 32): most messages applied in one
+    /// transaction. Batches form from what is already waiting, so under light
+    /// load a batch is one message and adds no delay.
+    pub batch_size: usize,
     /// `DATABASE_POOL_SIZE` (default: concurrency + 2).
     pub pool_size: u32,
     /// `WORKER_RETRY_INITIAL_MS` (default 1000) and `WORKER_RETRY_ATTEMPTS`
@@ -40,9 +44,10 @@ impl Config {
     pub fn from_reader<F: Fn(&str) -> Option<String>>(
         mut env: EnvReader<F>,
     ) -> Result<Self, ConfigError> {
-        let concurrency: usize = env.parsed_or("WORKER_CONCURRENCY", 16);
-        if concurrency == 0 {
-            env.invalid("WORKER_CONCURRENCY must be at least 1".into());
+        let concurrency: usize = env.parsed_or("WORKER_CONCURRENCY", 4);
+        let batch_size: usize = env.parsed_or("WORKER_BATCH_SIZE", 32);
+        if concurrency == 0 || batch_size == 0 {
+            env.invalid("WORKER_CONCURRENCY and WORKER_BATCH_SIZE must be at least 1".into());
         }
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -50,6 +55,7 @@ impl Config {
             metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9091).into()),
             queue_prefix: env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX),
             concurrency,
+            batch_size,
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", concurrency as u32 + 2),
             retry_initial: Duration::from_millis(env.parsed_or("WORKER_RETRY_INITIAL_MS", 1000)),
             retry_attempts: env.parsed_or("WORKER_RETRY_ATTEMPTS", 3),
@@ -69,8 +75,9 @@ mod tests {
     #[test]
     fn defaults_need_no_environment() {
         let config = Config::from_reader(EnvReader::new(|_: &str| None)).unwrap();
-        assert_eq!(config.concurrency, 16);
-        assert_eq!(config.pool_size, 18);
+        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.batch_size, 32);
+        assert_eq!(config.pool_size, 6);
         assert_eq!(config.metrics_addr.port(), 9091);
     }
 

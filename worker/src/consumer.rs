@@ -1,11 +1,12 @@
-//! Consuming the work queue: manual acks, bounded prefetch, a bounded number
-//! of messages in process, reconnection, and a graceful stop.
+//! Consuming the work queue: manual acks, bounded prefetch, messages applied
+//! in batches (one transaction each, a bounded number at once), parking,
+//! reconnection, and a graceful stop.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures_util::StreamExt as _;
+use futures_util::{FutureExt as _, StreamExt as _};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
@@ -24,11 +25,23 @@ use crate::processor::{Message, Processor, Verdict};
 
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
 
+fn message_of(delivery: &Delivery) -> Message<'_> {
+    let headers = delivery.properties.headers().as_ref();
+    Message {
+        delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
+        received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
+        body: &delivery.data,
+    }
+}
+
 pub struct Consumer {
     pub amqp_url: String,
     pub topology: Topology,
     pub processor: Processor,
+    /// Batches (transactions) in process at once.
     pub concurrency: usize,
+    /// Most messages applied in one transaction.
+    pub batch_size: usize,
     pub shutdown_grace: Duration,
 }
 
@@ -61,9 +74,10 @@ impl Consumer {
             .await
             .context("opening a channel")?;
         self.topology.declare(&channel).await?;
-        // Twice the processing slots, so a message is waiting whenever one
-        // finishes, and few enough that other workers share the queue fairly.
-        let prefetch = u16::try_from(self.concurrency * 2).unwrap_or(u16::MAX);
+        // Room for every batch slot to be full plus one batch waiting, so work
+        // is at hand whenever a batch commits, and few enough that other
+        // workers share the queue.
+        let prefetch = u16::try_from((self.concurrency + 1) * self.batch_size).unwrap_or(u16::MAX);
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
@@ -98,14 +112,30 @@ impl Consumer {
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
                 next = deliveries.next() => match next {
-                    Some(Ok(delivery)) => {
+                    Some(Ok(first)) => {
+                        // Wait for a free slot first, so the batch grows meanwhile.
                         let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+                        let mut batch = vec![first];
+                        let mut failed = None;
+                        while batch.len() < self.batch_size {
+                            match deliveries.next().now_or_never() {
+                                Some(Some(Ok(delivery))) => batch.push(delivery),
+                                Some(Some(Err(e))) => {
+                                    failed = Some(e);
+                                    break;
+                                }
+                                _ => break,
+                            }
+                        }
                         let this = self.clone();
                         let park_channel = park_channel.clone();
                         in_process.spawn(async move {
-                            this.handle(delivery, &park_channel).await;
+                            this.handle_batch(batch, &park_channel).await;
                             drop(slot);
                         });
+                        if let Some(e) = failed {
+                            break Err(anyhow::Error::new(e).context("consuming"));
+                        }
                     }
                     Some(Err(e)) => break Err(anyhow::Error::new(e).context("consuming")),
                     None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
@@ -134,39 +164,36 @@ impl Consumer {
         result
     }
 
-    async fn handle(&self, delivery: Delivery, park_channel: &Channel) {
-        let headers = delivery.properties.headers().as_ref();
-        let message = Message {
-            delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
-            received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
-            body: &delivery.data,
-        };
-        let verdict = self.processor.process(&message).await;
+    /// Applies a batch in one transaction, acknowledges what it settled, then
+    /// takes the rest one by one (with retries).
+    async fn handle_batch(&self, batch: Vec<Delivery>, park_channel: &Channel) {
+        let messages: Vec<Message<'_>> = batch.iter().map(message_of).collect();
+        let verdicts = self.processor.process_batch(&messages).await;
+        let mut rest = Vec::new();
+        for (index, verdict) in verdicts.into_iter().enumerate() {
+            match verdict {
+                Some(verdict) => self.settle(&batch[index], &messages[index], verdict, park_channel).await,
+                None => rest.push(index),
+            }
+        }
+        for index in rest {
+            let verdict = self.processor.process(&messages[index]).await;
+            self.settle(&batch[index], &messages[index], verdict, park_channel).await;
+        }
+    }
+
+    /// Acknowledges a settled message, or parks it first.
+    async fn settle(&self, delivery: &Delivery, message: &Message<'_>, verdict: Verdict, park_channel: &Channel) {
         let acked = match verdict {
             Verdict::Done(_) => delivery.ack(BasicAckOptions::default()).await,
             Verdict::Park { label, reason } => {
-                match self
-                    .park(
-                        park_channel,
-                        &delivery,
-                        message.delivery_row,
-                        label,
-                        &reason,
-                    )
-                    .await
-                {
+                match self.park(park_channel, delivery, message.delivery_row, label, &reason).await {
                     Ok(()) => delivery.ack(BasicAckOptions::default()).await,
                     Err(e) => {
                         // Not parked, so not acknowledged: back to the queue.
-                        tracing::error!(
-                            error = format!("{e:#}"),
-                            "could not park a message; returning it to the queue"
-                        );
+                        tracing::error!(error = format!("{e:#}"), "could not park a message; returning it to the queue");
                         delivery
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..Default::default()
-                            })
+                            .nack(BasicNackOptions { requeue: true, ..Default::default() })
                             .await
                     }
                 }

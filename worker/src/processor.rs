@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use backoff::ExponentialBackoff;
 use ledgerhook_shared::db;
 use ledgerhook_shared::domain::OrderEvent;
-use ledgerhook_shared::ledger::{self, Applied, ApplyError};
+use ledgerhook_shared::ledger::{self, Applied, ApplyError, Work};
 use sqlx::PgPool;
 
 use crate::metrics;
@@ -38,39 +38,60 @@ pub struct Processor {
 }
 
 impl Processor {
+    /// Processes several messages in one transaction. Returns a verdict for
+    /// each message that is settled; `None` for those that need the
+    /// one-by-one path (an order not known yet, or a batch the database
+    /// refused), which the caller runs with [`Processor::process`].
+    pub async fn process_batch(&self, messages: &[Message<'_>]) -> Vec<Option<Verdict>> {
+        let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(messages.len());
+        let mut events = Vec::new();
+        for (index, message) in messages.iter().enumerate() {
+            match prepare(message) {
+                Ok((row, event)) => {
+                    events.push((index, row, event));
+                    verdicts.push(None);
+                }
+                Err(verdict) => verdicts.push(Some(verdict)),
+            }
+        }
+        if events.is_empty() {
+            return verdicts;
+        }
+        let work: Vec<Work<'_>> = events
+            .iter()
+            .map(|(_, delivery_row, event)| Work { delivery_row: *delivery_row, event })
+            .collect();
+        match ledger::apply_batch(&self.pool, &work).await {
+            Ok(results) => {
+                for ((index, _, _), result) in events.iter().zip(results) {
+                    if let Ok(applied) = result {
+                        verdicts[*index] = Some(settled(&applied, messages[*index].received_at_us));
+                    }
+                }
+            }
+            Err(e) => {
+                if db::is_transient(&e) {
+                    metrics::retry("database");
+                }
+                tracing::warn!(error = %e, count = work.len(), "batch not applied; processing its messages one by one");
+            }
+        }
+        verdicts
+    }
+
+    /// Processes one message in its own transaction, with retries.
     #[tracing::instrument(skip_all, fields(delivery_row = message.delivery_row, order_id))]
     pub async fn process(&self, message: &Message<'_>) -> Verdict {
-        let Some(row) = message.delivery_row else {
-            return Verdict::Park {
-                label: "malformed_message",
-                reason: "message has no delivery row header".into(),
-            };
-        };
-        let event = match OrderEvent::parse(message.body) {
-            Ok(event) => event,
-            Err(e) => {
-                return Verdict::Park {
-                    label: "unparseable",
-                    reason: e.to_string(),
-                };
-            }
+        let (row, event) = match prepare(message) {
+            Ok(prepared) => prepared,
+            Err(verdict) => return verdict,
         };
         tracing::Span::current().record("order_id", event.order_id.as_str());
-
         match self.apply_with_retries(row, &event).await {
-            Ok(applied) => {
-                let outcome = applied.outcome();
-                record_metrics(&applied);
-                metrics::processed(outcome, since(message.received_at_us));
-                tracing::debug!(outcome, order_id = %event.order_id, "delivery processed");
-                Verdict::Done(outcome)
-            }
+            Ok(applied) => settled(&applied, message.received_at_us),
             Err(ApplyError::OrderUnknown(order)) => Verdict::Park {
                 label: "order_unknown",
-                reason: format!(
-                    "order {order:?} unknown after {} attempts",
-                    self.retry_attempts
-                ),
+                reason: format!("order {order:?} unknown after {} attempts", self.retry_attempts),
             },
             Err(ApplyError::DeliveryMissing(row)) => Verdict::Park {
                 label: "malformed_message",
@@ -130,6 +151,28 @@ impl Processor {
         })
         .await
     }
+}
+
+/// The delivery row and parsed event, or the reason to park the message.
+fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
+    let Some(row) = message.delivery_row else {
+        return Err(Verdict::Park {
+            label: "malformed_message",
+            reason: "message has no delivery row header".into(),
+        });
+    };
+    OrderEvent::parse(message.body).map(|event| (row, event)).map_err(|e| Verdict::Park {
+        label: "unparseable",
+        reason: e.to_string(),
+    })
+}
+
+/// Metrics for a committed outcome, and the verdict to acknowledge it.
+fn settled(applied: &Applied, received_at_us: Option<i64>) -> Verdict {
+    let outcome = applied.outcome();
+    record_metrics(applied);
+    metrics::processed(outcome, since(received_at_us));
+    Verdict::Done(outcome)
 }
 
 fn record_metrics(applied: &Applied) {

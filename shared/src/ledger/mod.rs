@@ -1,22 +1,27 @@
-//! Applying one order event to the ledger, exactly once, in one transaction.
+//! Applying order events to the ledger, exactly once, in one transaction.
 //!
-//! This is the storage interface the worker sees: [`apply_event`] takes a
-//! recorded delivery and its parsed event and either commits everything the
-//! event means (order status, history, events, ledger entry, balance, the
-//! delivery's outcome) or nothing. Three guards make a second grant
-//! impossible, each enforced by PostgreSQL:
-//! 1. the delivery row is locked and its `processed_at` checked, and set in
-//!    the same transaction, so the same message processed twice (a
-//!    redelivery after a crash between commit and ack, or two workers) is
-//!    recognised and changes nothing;
-//! 2. the order row is locked while the state machine decides, so different
-//!    deliveries about one order are serialised;
+//! This is the storage interface the worker sees: [`apply_batch`] takes
+//! recorded deliveries with their parsed events and commits everything they
+//! mean (order status, history, events, ledger entry, balance, each
+//! delivery's outcome) in one transaction, or nothing. Three guards make a
+//! second grant impossible, each enforced by PostgreSQL:
+//! 1. each write statement also sets its delivery's `processed_at` where it
+//!    is still null, and writes nothing otherwise, so a message processed
+//!    twice (a redelivery after a crash between commit and ack, or a
+//!    duplicate publish) changes nothing the second time;
+//! 2. the order row is locked (`for update`) while the state machine decides,
+//!    so different deliveries about one order are serialised, and a decision
+//!    is always made on the order's latest committed state;
 //! 3. `credit_ledger_one_grant_per_order` refuses a second grant row.
+//!
+//! Batching several deliveries into one transaction shares the commit and
+//! the round trips; orders are locked in a fixed order (by order id) so that
+//! concurrent batches cannot deadlock.
 
 mod orders;
 mod writes;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::domain::{Decision, EventKind, OrderEvent, OrderFacts, decide, find_package};
 
@@ -27,26 +32,17 @@ pub use orders::StoredOrder;
 pub enum Applied {
     /// This delivery was already processed (a redelivered message).
     AlreadyProcessed,
-    Granted {
-        user_id: String,
-        credits: i64,
-    },
+    Granted { user_id: String, credits: i64 },
     /// A grant-triggering event for an order already granted.
     DuplicateOrder,
     /// The event contradicts the order; held for review, nothing granted.
-    Conflict {
-        reason: String,
-    },
+    Conflict { reason: String },
     /// Recorded on the order, possibly with a status change; `anomaly` when
     /// the event made no sense in the order's state.
-    Recorded {
-        anomaly: Option<&'static str>,
-    },
+    Recorded { anomaly: Option<&'static str> },
     /// Nothing to apply it to (an unknown event type, or a non-payment event
     /// for an order we do not know); the delivery is marked and kept.
-    Ignored {
-        reason: &'static str,
-    },
+    Ignored { reason: &'static str },
 }
 
 impl Applied {
@@ -80,43 +76,59 @@ pub enum ApplyError {
     Database(#[from] sqlx::Error),
 }
 
-/// Applies `event`, parsed from delivery `delivery_row`, in one transaction.
-pub async fn apply_event(
-    pool: &PgPool,
-    delivery_row: i64,
-    event: &OrderEvent,
-) -> Result<Applied, ApplyError> {
+/// One delivery to apply: its row in `webhook_deliveries` and its event.
+#[derive(Debug, Clone, Copy)]
+pub struct Work<'a> {
+    pub delivery_row: i64,
+    pub event: &'a OrderEvent,
+}
+
+/// Applies one event in its own transaction.
+pub async fn apply_event(pool: &PgPool, delivery_row: i64, event: &OrderEvent) -> Result<Applied, ApplyError> {
+    let results = apply_batch(pool, &[Work { delivery_row, event }]).await?;
+    results.into_iter().next().expect("one result per work item")
+}
+
+/// Applies every item in one transaction and returns one result per item,
+/// in the given order. An item that cannot be applied (order unknown, ...)
+/// gets its error and leaves no trace; the others still commit. A database
+/// error fails the whole batch and nothing is committed.
+pub async fn apply_batch(pool: &PgPool, work: &[Work<'_>]) -> Result<Vec<Result<Applied, ApplyError>>, sqlx::Error> {
+    let mut order: Vec<usize> = (0..work.len()).collect();
+    order.sort_by(|&a, &b| {
+        (&work[a].event.order_id, work[a].delivery_row).cmp(&(&work[b].event.order_id, work[b].delivery_row))
+    });
+    let mut results: Vec<Option<Result<Applied, ApplyError>>> = (0..work.len()).map(|_| None).collect();
     let mut tx = pool.begin().await?;
-    match writes::claim_delivery(&mut tx, delivery_row).await? {
-        writes::Claim::Fresh => {}
-        writes::Claim::AlreadyProcessed => {
-            tx.rollback().await?;
-            return Ok(Applied::AlreadyProcessed);
-        }
-        writes::Claim::Missing => return Err(ApplyError::DeliveryMissing(delivery_row)),
+    for index in order {
+        let result = match apply_one(&mut tx, work[index]).await {
+            Err(ApplyError::Database(e)) => return Err(e),
+            other => other,
+        };
+        results[index] = Some(result);
     }
+    tx.commit().await?;
+    Ok(results.into_iter().map(|r| r.expect("every item was applied")).collect())
+}
+
+async fn apply_one(tx: &mut PgConnection, work: Work<'_>) -> Result<Applied, ApplyError> {
+    let Work { delivery_row, event } = work;
     if event.kind == EventKind::Unknown {
         let applied = Applied::Ignored {
             reason: "unknown event type",
         };
-        writes::set_outcome(&mut tx, delivery_row, &applied).await?;
-        tx.commit().await?;
-        return Ok(applied);
+        return writes::finish_unattached(tx, delivery_row, applied).await;
     }
-
-    let Some(order) = orders::find_or_create_locked(&mut tx, event).await? else {
+    let Some(order) = orders::find_or_create_locked(tx, event).await? else {
         if event.kind == EventKind::PaymentSucceeded {
             return Err(ApplyError::OrderUnknown(event.order_id.clone()));
         }
         let applied = Applied::Ignored {
             reason: "event for an unknown order",
         };
-        writes::set_outcome(&mut tx, delivery_row, &applied).await?;
-        tx.commit().await?;
-        return Ok(applied);
+        return writes::finish_unattached(tx, delivery_row, applied).await;
     };
-    let package = find_package(&order.package_id)
-        .ok_or_else(|| ApplyError::UnknownPackage(order.package_id.clone()))?;
+    let package = find_package(&order.package_id).ok_or_else(|| ApplyError::UnknownPackage(order.package_id.clone()))?;
     let facts = OrderFacts {
         status: order.status,
         user_id: &order.user_id,
@@ -130,24 +142,16 @@ pub async fn apply_event(
             credits: *credits,
         },
         Decision::Duplicate => Applied::DuplicateOrder,
-        Decision::Conflict { reason } => Applied::Conflict {
-            reason: reason.clone(),
-        },
+        Decision::Conflict { reason } => Applied::Conflict { reason: reason.clone() },
         Decision::Transition { .. } => Applied::Recorded { anomaly: None },
         Decision::Record { anomaly } => Applied::Recorded { anomaly: *anomaly },
     };
-    writes::apply_decision(&mut tx, delivery_row, &order, event, &decision, &applied).await?;
-    tx.commit().await?;
-    Ok(applied)
+    writes::apply_decision(tx, delivery_row, &order, event, &decision, applied).await
 }
 
 /// Marks a delivery the worker gave up on, with the reason, so an operator
 /// finds it in the database as well as in the parked queue.
-pub async fn mark_parked(
-    pool: &PgPool,
-    delivery_row: i64,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn mark_parked(pool: &PgPool, delivery_row: i64, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update webhook_deliveries
          set processed_at = coalesce(processed_at, now()), outcome = 'parked', outcome_detail = $2

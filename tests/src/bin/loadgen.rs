@@ -30,6 +30,9 @@ struct Options {
     wait_timeout: Duration,
     /// Extra copies of each delivery under new ids (duplicate orders).
     duplicates: usize,
+    /// Send nothing: wait for everything in the database to be processed and
+    /// check the invariant over all of it (after a run with --no-wait).
+    check_only: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -42,6 +45,7 @@ fn options() -> anyhow::Result<Options> {
         wait: true,
         wait_timeout: Duration::from_secs(300),
         duplicates: 0,
+        check_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -55,6 +59,7 @@ fn options() -> anyhow::Result<Options> {
             "--no-wait" => o.wait = false,
             "--wait-timeout-secs" => o.wait_timeout = Duration::from_secs(value()?.parse()?),
             "--duplicates" => o.duplicates = value()?.parse()?,
+            "--check-only" => o.check_only = true,
             _ => bail!("unknown argument {arg}; see the top of tests/src/bin/loadgen.rs"),
         }
     }
@@ -73,6 +78,19 @@ struct Prepared {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
+    if o.check_only {
+        let pool = PgPool::connect(&o.database_url).await.context("connecting to the database")?;
+        let total: i64 = sqlx::query_scalar("select count(*) from webhook_deliveries").fetch_one(&pool).await?;
+        let started = Instant::now();
+        wait_processed(&pool, 0, total, o.wait_timeout).await?;
+        println!("{total} processed {:.2}s after the check started", started.elapsed().as_secs_f64());
+        // The worker creates the orders, so they are counted once all is done.
+        let expected: i64 = sqlx::query_scalar("select coalesce(sum(total_credits), 0)::int8 from payment_orders")
+            .fetch_one(&pool)
+            .await?;
+        let orders: i64 = sqlx::query_scalar("select count(*) from payment_orders").fetch_one(&pool).await?;
+        return check(&pool, 0, expected, orders).await;
+    }
     let secret_text = std::env::var("CROSSMINT_WEBHOOK_SECRET").unwrap_or_else(|_| TEST_SECRET.into());
     let secret = SigningSecret::parse(secret_text.split_whitespace().next().unwrap_or(TEST_SECRET))?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
@@ -143,50 +161,68 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let pool = PgPool::connect(&o.database_url).await.context("connecting to the database")?;
-    let like = format!("msg_load_{run}_%");
-    let processed_sql = "select count(*) from webhook_deliveries where delivery_id like $1 and processed_at is not null";
-    let at_end: i64 = sqlx::query_scalar(processed_sql).bind(&like).fetch_one(&pool).await?;
+    // Everything this run recorded has a row id at or above its first delivery's.
+    let first_row: i64 = sqlx::query_scalar("select id from webhook_deliveries where provider = 'crossmint' and delivery_id = $1")
+        .bind(format!("msg_load_{run}_0_0"))
+        .fetch_one(&pool)
+        .await
+        .context("finding this run's first delivery")?;
+    let at_end = processed_since(&pool, first_row).await?;
     println!("processed when sending ended: {at_end} of {total} (backlog {})", total as i64 - at_end);
     if !o.wait {
         return Ok(());
     }
-    let deadline = Instant::now() + o.wait_timeout;
-    loop {
-        let done: i64 = sqlx::query_scalar(processed_sql).bind(&like).fetch_one(&pool).await?;
-        if done == total as i64 {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("only {done} of {total} processed within {:?}", o.wait_timeout);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_processed(&pool, first_row, total as i64, o.wait_timeout).await?;
     let drained = started.elapsed();
     println!("all processed {:.2}s after the first send ({:.0} processed/s overall)", drained.as_secs_f64(), total as f64 / drained.as_secs_f64());
+    check(&pool, first_row, expected_credits, o.count as i64).await
+}
 
+async fn processed_since(pool: &PgPool, first_row: i64) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("select count(*) from webhook_deliveries where id >= $1 and processed_at is not null")
+        .bind(first_row)
+        .fetch_one(pool)
+        .await?)
+}
+
+async fn wait_processed(pool: &PgPool, first_row: i64, total: i64, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let done = processed_since(pool, first_row).await?;
+        if done >= total {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("only {done} of {total} processed within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Reports delivery-to-credit latency and checks that the credits granted
+/// equal the sum over distinct paid orders, with no order granted twice.
+async fn check(pool: &PgPool, first_row: i64, expected_credits: i64, expected_orders: i64) -> anyhow::Result<()> {
     let (p50, p99, max): (f64, f64, f64) = sqlx::query_as(
         "select percentile_cont(0.5) within group (order by s), percentile_cont(0.99) within group (order by s), max(s)
          from (select extract(epoch from l.created_at - d.received_at)::float8 as s
                from credit_ledger l join webhook_deliveries d on d.id = l.delivery_id
-               where d.delivery_id like $1) t",
+               where d.id >= $1) t",
     )
-    .bind(&like)
-    .fetch_one(&pool)
+    .bind(first_row)
+    .fetch_one(pool)
     .await?;
     println!("delivery-to-credit p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", p50 * 1e3, p99 * 1e3, max * 1e3);
 
-    let order_like = format!("load-{run}-%");
     let (granted, orders, max_grants): (i64, i64, i64) = sqlx::query_as(
-        "select coalesce(sum(credits), 0)::int8, count(distinct l.order_id), coalesce(max(n), 0)::int8
-         from credit_ledger l join payment_orders o on o.id = l.order_id
-         join (select order_id, count(*) n from credit_ledger group by order_id) g using (order_id)
-         where o.crossmint_order_id like $1",
+        "select coalesce(sum(credits), 0)::int8, count(distinct order_id), coalesce(max(n), 0)::int8
+         from (select order_id, sum(credits) credits, count(*) n from credit_ledger
+               where delivery_id >= $1 group by order_id) g",
     )
-    .bind(&order_like)
-    .fetch_one(&pool)
+    .bind(first_row)
+    .fetch_one(pool)
     .await?;
-    println!("invariant: credits granted {granted}, expected {expected_credits} over {orders} distinct paid orders; max grants per order {max_grants}");
-    if granted != expected_credits || orders != o.count as i64 || max_grants != 1 {
+    println!("invariant: credits granted {granted}, expected {expected_credits} over {orders} distinct paid orders (expected {expected_orders}); max grants per order {max_grants}");
+    if granted != expected_credits || orders != expected_orders || max_grants != 1 {
         bail!("INVARIANT VIOLATED");
     }
     println!("invariant holds");
