@@ -34,7 +34,7 @@ url="http://${addr}/webhooks/crossmint"
 
 start_workers() {
   for i in $(seq "${WORKERS:-1}"); do
-    WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-16} target/release/ledgerhook-worker 2>"$log/worker$i.log" & pids+=($!)
+    WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4} target/release/ledgerhook-worker 2>"$log/worker$i.log" & pids+=($!)
   done
 }
 
@@ -47,12 +47,12 @@ case "$mode" in
   e2e)
     start_workers
     sleep 1
-    echo "# end to end: COUNT=${COUNT:-50000} RATE=${RATE:-2500}/s CONCURRENCY=${CONCURRENCY:-64} WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-16}"
+    echo "# end to end: COUNT=${COUNT:-50000} RATE=${RATE:-2500}/s CONCURRENCY=${CONCURRENCY:-64} WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4}"
     target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
       --count "${COUNT:-50000}" --concurrency "${CONCURRENCY:-64}" --rate "${RATE:-2500}" --wait-timeout-secs 120
     ;;
   drain)
-    echo "# worker drain: COUNT=${COUNT:-30000} queued first, then WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-16} start"
+    echo "# worker drain: COUNT=${COUNT:-30000} queued first, then WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4} start"
     target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
       --count "${COUNT:-30000}" --concurrency "${CONCURRENCY:-64}" --no-wait >/dev/null
     start=$(date +%s.%N)

@@ -5,25 +5,25 @@
 //! mean (order status, history, events, ledger entry, balance, each
 //! delivery's outcome) in one transaction, or nothing. Three guards make a
 //! second grant impossible, each enforced by PostgreSQL:
-//! 1. each write statement also sets its delivery's `processed_at` where it
-//!    is still null, and writes nothing otherwise, so a message processed
-//!    twice (a redelivery after a crash between commit and ack, or a
-//!    duplicate publish) changes nothing the second time;
+//! 1. the delivery rows are locked and only those still unprocessed are
+//!    applied, setting `processed_at` in the same transaction, so a message
+//!    processed twice (a redelivery after a crash between commit and ack, or
+//!    a duplicate publish) changes nothing the second time;
 //! 2. the order row is locked (`for update`) while the state machine decides,
 //!    so different deliveries about one order are serialised, and a decision
 //!    is always made on the order's latest committed state;
 //! 3. `credit_ledger_one_grant_per_order` refuses a second grant row.
 //!
-//! Batching several deliveries into one transaction shares the commit and
-//! the round trips; orders are locked in a fixed order (by order id) so that
-//! concurrent batches cannot deadlock.
+//! A batch of deliveries is one transaction of four statements whatever its
+//! size; rows are locked in a fixed order (deliveries by id, orders by order
+//! id, balances by user) so that concurrent batches do not deadlock.
 
 mod orders;
 mod writes;
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{Decision, EventKind, OrderEvent, OrderFacts, decide, find_package};
+use crate::domain::{Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, decide, find_package};
 
 pub use orders::StoredOrder;
 
@@ -93,40 +93,97 @@ pub async fn apply_event(pool: &PgPool, delivery_row: i64, event: &OrderEvent) -
 /// in the given order. An item that cannot be applied (order unknown, ...)
 /// gets its error and leaves no trace; the others still commit. A database
 /// error fails the whole batch and nothing is committed.
+///
+/// Statements per batch, whatever its size: lock the deliveries, create
+/// orders from metadata, lock the orders, write everything.
 pub async fn apply_batch(pool: &PgPool, work: &[Work<'_>]) -> Result<Vec<Result<Applied, ApplyError>>, sqlx::Error> {
-    let mut order: Vec<usize> = (0..work.len()).collect();
-    order.sort_by(|&a, &b| {
-        (&work[a].event.order_id, work[a].delivery_row).cmp(&(&work[b].event.order_id, work[b].delivery_row))
-    });
-    let mut results: Vec<Option<Result<Applied, ApplyError>>> = (0..work.len()).map(|_| None).collect();
     let mut tx = pool.begin().await?;
-    for index in order {
-        let result = match apply_one(&mut tx, work[index]).await {
-            Err(ApplyError::Database(e)) => return Err(e),
-            other => other,
-        };
-        results[index] = Some(result);
+    let fresh = lock_fresh_deliveries(&mut tx, work).await?;
+    let mut results: Vec<Option<Result<Applied, ApplyError>>> = work
+        .iter()
+        .map(|w| match fresh.get(&w.delivery_row) {
+            None => Some(Err(ApplyError::DeliveryMissing(w.delivery_row))),
+            Some(false) => Some(Ok(Applied::AlreadyProcessed)),
+            Some(true) => None,
+        })
+        .collect();
+    // The same delivery twice in one batch (a duplicate publish) is applied once.
+    let mut seen = std::collections::HashSet::new();
+    for (index, w) in work.iter().enumerate() {
+        if results[index].is_none() && !seen.insert(w.delivery_row) {
+            results[index] = Some(Ok(Applied::AlreadyProcessed));
+        }
     }
+
+    let pending: Vec<usize> = (0..work.len()).filter(|&i| results[i].is_none()).collect();
+    let events: Vec<&OrderEvent> = pending
+        .iter()
+        .map(|&i| work[i].event)
+        .filter(|e| e.kind != EventKind::Unknown)
+        .collect();
+    let mut orders = if events.is_empty() {
+        Default::default()
+    } else {
+        orders::find_or_create_locked(&mut tx, &events).await?
+    };
+
+    let mut changes = writes::Changes::default();
+    // Deliveries of one order are decided in delivery order, each seeing the
+    // order as the previous one left it.
+    let mut sequence = pending;
+    sequence.sort_by_key(|&i| work[i].delivery_row);
+    for index in sequence {
+        let Work { delivery_row, event } = work[index];
+        results[index] = Some(decide_one(&mut changes, &mut orders, delivery_row, event));
+    }
+    changes.write(&mut tx).await?;
     tx.commit().await?;
-    Ok(results.into_iter().map(|r| r.expect("every item was applied")).collect())
+    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
 }
 
-async fn apply_one(tx: &mut PgConnection, work: Work<'_>) -> Result<Applied, ApplyError> {
-    let Work { delivery_row, event } = work;
+/// Locks the batch's delivery rows; for each row found, whether it is
+/// still unprocessed.
+async fn lock_fresh_deliveries(
+    tx: &mut PgConnection,
+    work: &[Work<'_>],
+) -> Result<std::collections::HashMap<i64, bool>, sqlx::Error> {
+    let mut rows: Vec<i64> = work.iter().map(|w| w.delivery_row).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let found: Vec<(i64, bool)> = sqlx::query_as(
+        "select id, processed_at is null from webhook_deliveries
+         where id = any($1) order by id for update",
+    )
+    .bind(&rows)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Runs the state machine for one delivery against the order as it stands in
+/// this batch, records the changes, and updates the in-memory order.
+fn decide_one(
+    changes: &mut writes::Changes,
+    orders: &mut std::collections::HashMap<String, StoredOrder>,
+    delivery_row: i64,
+    event: &OrderEvent,
+) -> Result<Applied, ApplyError> {
     if event.kind == EventKind::Unknown {
         let applied = Applied::Ignored {
             reason: "unknown event type",
         };
-        return writes::finish_unattached(tx, delivery_row, applied).await;
+        changes.outcome(delivery_row, &applied);
+        return Ok(applied);
     }
-    let Some(order) = orders::find_or_create_locked(tx, event).await? else {
+    let Some(order) = orders.get_mut(&event.order_id) else {
         if event.kind == EventKind::PaymentSucceeded {
             return Err(ApplyError::OrderUnknown(event.order_id.clone()));
         }
         let applied = Applied::Ignored {
             reason: "event for an unknown order",
         };
-        return writes::finish_unattached(tx, delivery_row, applied).await;
+        changes.outcome(delivery_row, &applied);
+        return Ok(applied);
     };
     let package = find_package(&order.package_id).ok_or_else(|| ApplyError::UnknownPackage(order.package_id.clone()))?;
     let facts = OrderFacts {
@@ -146,7 +203,16 @@ async fn apply_one(tx: &mut PgConnection, work: Work<'_>) -> Result<Applied, App
         Decision::Transition { .. } => Applied::Recorded { anomaly: None },
         Decision::Record { anomaly } => Applied::Recorded { anomaly: *anomaly },
     };
-    writes::apply_decision(tx, delivery_row, &order, event, &decision, applied).await
+    changes.apply(delivery_row, order, event, &decision, &applied);
+    match &decision {
+        Decision::Grant { .. } => order.status = OrderStatus::Completed,
+        Decision::Transition { to } => order.status = *to,
+        Decision::Conflict { reason } => {
+            order.review_reason.get_or_insert_with(|| reason.clone());
+        }
+        Decision::Duplicate | Decision::Record { .. } => {}
+    }
+    Ok(applied)
 }
 
 /// Marks a delivery the worker gave up on, with the reason, so an operator

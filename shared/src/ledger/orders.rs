@@ -1,9 +1,11 @@
-//! Finding the order an event is about, locked for the transaction.
+//! Finding the orders a batch is about, locked for the transaction.
 
-use sqlx::{PgConnection, Row as _};
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{OrderEvent, OrderStatus, find_package};
+use crate::domain::{CURRENCY, OrderEvent, OrderStatus, find_package};
 
 #[derive(Debug, Clone)]
 pub struct StoredOrder {
@@ -14,71 +16,97 @@ pub struct StoredOrder {
     pub review_reason: Option<String>,
 }
 
-/// The order row, locked `for update`. When no row exists and the event's
-/// metadata names a user and a known package, the order is created from it
-/// (`created_from = 'webhook'`). `None` when the order cannot be found or built.
+/// Creates the orders that do not exist yet but whose events name a user and
+/// a known package in their metadata (`created_from = 'webhook'`), then locks
+/// every order the events refer to, in order-id order so that concurrent
+/// batches take locks in the same order. Returns them by Crossmint order id;
+/// an id missing from the map is an order we cannot know.
 pub async fn find_or_create_locked(
     tx: &mut PgConnection,
-    event: &OrderEvent,
-) -> Result<Option<StoredOrder>, sqlx::Error> {
-    let package = event.package_id.as_deref().and_then(find_package);
-    if let (Some(user_id), Some(package)) = (&event.user_id, package) {
-        // Inserting first costs one statement in the common case (the first
-        // event of an order) and leaves the new row locked by this transaction.
-        let inserted = sqlx::query(
+    events: &[&OrderEvent],
+) -> Result<HashMap<String, StoredOrder>, sqlx::Error> {
+    let mut creatable: Vec<&OrderEvent> = events
+        .iter()
+        .copied()
+        .filter(|e| e.user_id.is_some() && e.package_id.as_deref().and_then(find_package).is_some())
+        .collect();
+    creatable.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    creatable.dedup_by(|a, b| a.order_id == b.order_id);
+    if !creatable.is_empty() {
+        let mut ids = Vec::new();
+        let mut order_ids = Vec::new();
+        let mut users = Vec::new();
+        let mut packages = Vec::new();
+        let mut snapshots = Vec::new();
+        let mut prices = Vec::new();
+        let mut base = Vec::new();
+        let mut bonus = Vec::new();
+        for event in creatable {
+            let package = event.package_id.as_deref().and_then(find_package).expect("filtered above");
+            ids.push(Uuid::now_v7());
+            order_ids.push(event.order_id.as_str());
+            users.push(event.user_id.as_deref().expect("filtered above"));
+            packages.push(package.id);
+            snapshots.push(package.snapshot());
+            prices.push(package.price.to_string());
+            base.push(package.credits);
+            bonus.push(package.bonus_credits);
+        }
+        sqlx::query(
             "insert into payment_orders
                  (id, crossmint_order_id, user_id, package_id, package_snapshot, amount, currency,
                   base_credits, bonus_credits, total_credits, status, status_history, created_from)
-             values ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10, 'pending',
-                     jsonb_build_array(jsonb_build_object(
-                         'status', 'pending', 'at', now(), 'reason', 'created from webhook metadata')),
-                     'webhook')
-             on conflict on constraint payment_orders_crossmint_order_id_key do nothing
-             returning id",
+             select id, order_id, user_id, package_id, snapshot, price::numeric, $9, base, bonus,
+                    base + bonus, 'pending',
+                    jsonb_build_array(jsonb_build_object(
+                        'status', 'pending', 'at', now(), 'reason', 'created from webhook metadata')),
+                    'webhook'
+             from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
+                         $7::int8[], $8::int8[])
+                  as n(id, order_id, user_id, package_id, snapshot, price, base, bonus)
+             on conflict on constraint payment_orders_crossmint_order_id_key do nothing",
         )
-        .bind(Uuid::now_v7())
-        .bind(&event.order_id)
-        .bind(user_id)
-        .bind(package.id)
-        .bind(package.snapshot())
-        .bind(package.price.to_string())
-        .bind(crate::domain::CURRENCY)
-        .bind(package.credits)
-        .bind(package.bonus_credits)
-        .bind(package.total_credits())
-        .fetch_optional(&mut *tx)
+        .bind(&ids)
+        .bind(&order_ids)
+        .bind(&users)
+        .bind(&packages)
+        .bind(&snapshots)
+        .bind(&prices)
+        .bind(&base)
+        .bind(&bonus)
+        .bind(CURRENCY)
+        .execute(&mut *tx)
         .await?;
-        if let Some(row) = inserted {
-            return Ok(Some(StoredOrder {
-                id: row.get(0),
-                user_id: user_id.clone(),
-                package_id: package.id.to_owned(),
-                status: OrderStatus::Pending,
-                review_reason: None,
-            }));
-        }
     }
-    let row = sqlx::query(
-        "select id, user_id, package_id, status, review_reason
-         from payment_orders where crossmint_order_id = $1
+
+    let mut wanted: Vec<&str> = events.iter().map(|e| e.order_id.as_str()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let rows: Vec<(Uuid, String, String, String, String, Option<String>)> = sqlx::query_as(
+        "select id, crossmint_order_id, user_id, package_id, status, review_reason
+         from payment_orders where crossmint_order_id = any($1)
+         order by crossmint_order_id
          for update",
     )
-    .bind(&event.order_id)
-    .fetch_optional(&mut *tx)
+    .bind(&wanted)
+    .fetch_all(&mut *tx)
     .await?;
-    row.map(|row| {
-        let status: String = row.get(3);
-        Ok(StoredOrder {
-            id: row.get(0),
-            user_id: row.get(1),
-            package_id: row.get(2),
+    rows.into_iter()
+        .map(|(id, order_id, user_id, package_id, status, review_reason)| {
             // The check constraint admits only known statuses; anything else
             // is refused rather than guessed, since a guess could grant.
-            status: OrderStatus::parse(&status).ok_or_else(|| {
-                sqlx::Error::Decode(format!("unknown order status {status:?}").into())
-            })?,
-            review_reason: row.get(4),
+            let status = OrderStatus::parse(&status)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown order status {status:?}").into()))?;
+            Ok((
+                order_id,
+                StoredOrder {
+                    id,
+                    user_id,
+                    package_id,
+                    status,
+                    review_reason,
+                },
+            ))
         })
-    })
-    .transpose()
+        .collect()
 }

@@ -1,23 +1,200 @@
-//! The statements that record what a decision means.
-//!
-//! Each path is a single statement (data-modifying CTEs), which measured
-//! about 1.4x faster here than the same writes as separate round trips. Each
-//! statement claims its delivery (`processed_at` from null to now) and writes
-//! nothing else unless that claim succeeded.
+//! Everything a batch decided, accumulated in memory and then written in
+//! one statement (data-modifying CTEs over arrays). One statement per batch
+//! instead of several per delivery is what lets one worker keep up: the
+//! per-statement executor work in PostgreSQL was most of the cost.
+
+use std::collections::BTreeMap;
 
 use chrono::Utc;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
-use super::{Applied, ApplyError, StoredOrder};
+use super::{Applied, StoredOrder};
 use crate::domain::{Decision, OrderEvent, OrderStatus};
 
-/// What the claim part of a write statement found.
-fn claim_result(claimed: bool, exists: bool, delivery_row: i64, applied: Applied) -> Result<Applied, ApplyError> {
-    match (claimed, exists) {
-        (true, _) => Ok(applied),
-        (false, true) => Ok(Applied::AlreadyProcessed),
-        (false, false) => Err(ApplyError::DeliveryMissing(delivery_row)),
+/// How one order changes in this batch (several events may touch it).
+#[derive(Debug)]
+struct OrderChange {
+    status: OrderStatus,
+    review_reason: Option<String>,
+    history: Vec<Value>,
+    completed: bool,
+    chain: Option<String>,
+    transaction_hash: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Changes {
+    ledger_users: Vec<String>,
+    ledger_credits: Vec<i64>,
+    ledger_orders: Vec<Uuid>,
+    ledger_deliveries: Vec<i64>,
+    /// Sorted, so concurrent batches lock balance rows in the same order.
+    balances: BTreeMap<String, i64>,
+    orders: BTreeMap<Uuid, OrderChange>,
+    event_orders: Vec<Uuid>,
+    event_deliveries: Vec<i64>,
+    event_types: Vec<String>,
+    event_data: Vec<Value>,
+    outcome_rows: Vec<i64>,
+    outcomes: Vec<&'static str>,
+    outcome_details: Vec<Option<String>>,
+}
+
+impl Changes {
+    /// The delivery's outcome, stored with `processed_at`.
+    pub fn outcome(&mut self, delivery_row: i64, applied: &Applied) {
+        self.outcome_rows.push(delivery_row);
+        self.outcomes.push(applied.outcome());
+        self.outcome_details.push(detail(applied));
+    }
+
+    fn order(&mut self, order: &StoredOrder) -> &mut OrderChange {
+        self.orders.entry(order.id).or_insert_with(|| OrderChange {
+            status: order.status,
+            review_reason: None,
+            history: Vec::new(),
+            completed: false,
+            chain: None,
+            transaction_hash: None,
+        })
+    }
+
+    fn event(&mut self, order: Uuid, delivery_row: i64, event_type: &str, data: Value) {
+        self.event_orders.push(order);
+        self.event_deliveries.push(delivery_row);
+        self.event_types.push(event_type.to_owned());
+        self.event_data.push(data);
+    }
+
+    /// Records what `decision` means for `order` (as it stood before it).
+    pub fn apply(&mut self, delivery_row: i64, order: &StoredOrder, event: &OrderEvent, decision: &Decision, applied: &Applied) {
+        let now = Utc::now();
+        match decision {
+            Decision::Grant { credits, anomaly } => {
+                self.ledger_users.push(order.user_id.clone());
+                self.ledger_credits.push(*credits);
+                self.ledger_orders.push(order.id);
+                self.ledger_deliveries.push(delivery_row);
+                *self.balances.entry(order.user_id.clone()).or_default() += credits;
+                let payment = event.payment.as_ref();
+                let change = self.order(order);
+                change.status = OrderStatus::Completed;
+                change.completed = true;
+                change.chain = payment.and_then(|p| p.chain.clone());
+                change.transaction_hash = payment.and_then(|p| p.transaction_hash.clone());
+                change.history.push(json!({"status": OrderStatus::Paid.as_str(), "at": now, "reason": event.event_type}));
+                change.history.push(json!({"status": OrderStatus::Completed.as_str(), "at": now, "reason": format!("{credits} credits added")}));
+                self.event(order.id, delivery_row, &event.event_type, event_data(event, "grant", *anomaly));
+                self.event(order.id, delivery_row, "credits.added", json!({"credits": credits, "userId": order.user_id}));
+            }
+            Decision::Transition { to } => {
+                let change = self.order(order);
+                change.status = *to;
+                change.history.push(json!({"status": to.as_str(), "at": now, "reason": event.failure_reason.as_deref().unwrap_or(&event.event_type)}));
+                self.event(order.id, delivery_row, &event.event_type, event_data(event, "transition", None));
+            }
+            Decision::Conflict { reason } => {
+                let status = order.status;
+                let change = self.order(order);
+                change.review_reason.get_or_insert_with(|| reason.clone());
+                change.history.push(json!({"status": status.as_str(), "at": now, "reason": format!("held for review: {reason}")}));
+                self.event(order.id, delivery_row, &event.event_type, event_data(event, "conflict", None));
+                self.event(order.id, delivery_row, "review.held", json!({"reason": reason}));
+            }
+            Decision::Duplicate => {
+                self.event(order.id, delivery_row, &event.event_type, event_data(event, "duplicate", None));
+            }
+            Decision::Record { anomaly } => {
+                self.event(order.id, delivery_row, &event.event_type, event_data(event, "record", *anomaly));
+            }
+        }
+        self.outcome(delivery_row, applied);
+    }
+
+    /// Writes everything in one statement. The grant rows go in without
+    /// `on conflict`: if `credit_ledger_one_grant_per_order` refuses one, the
+    /// whole statement fails and nothing is granted (the worker then takes
+    /// the deliveries one by one and parks the offending one for a person).
+    pub async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.outcome_rows.is_empty() {
+            return Ok(());
+        }
+        let (balance_users, balance_deltas): (Vec<String>, Vec<i64>) = self.balances.into_iter().unzip();
+        let mut order_ids = Vec::new();
+        let mut statuses = Vec::new();
+        let mut reviews = Vec::new();
+        let mut histories = Vec::new();
+        let mut completed = Vec::new();
+        let mut chains = Vec::new();
+        let mut hashes = Vec::new();
+        for (id, change) in self.orders {
+            order_ids.push(id);
+            statuses.push(change.status.as_str());
+            reviews.push(change.review_reason);
+            histories.push(Value::Array(change.history));
+            completed.push(change.completed);
+            chains.push(change.chain);
+            hashes.push(change.transaction_hash);
+        }
+        sqlx::query(
+            "with ledger as (
+                 insert into credit_ledger (user_id, credits, kind, order_id, delivery_id)
+                 select user_id, credits, 'purchase_grant', order_id, delivery_id
+                 from unnest($1::text[], $2::int8[], $3::uuid[], $4::int8[])
+                      as g(user_id, credits, order_id, delivery_id)
+             ), balances as (
+                 insert into user_credits (user_id, balance)
+                 select * from unnest($5::text[], $6::int8[])
+                 on conflict (user_id) do update
+                     set balance = user_credits.balance + excluded.balance, updated_at = now()
+             ), orders as (
+                 update payment_orders o
+                 set status = c.status,
+                     review_reason = coalesce(o.review_reason, c.review_reason),
+                     status_history = o.status_history || c.history,
+                     paid_at = case when c.completed then coalesce(o.paid_at, now()) else o.paid_at end,
+                     completed_at = case when c.completed then now() else o.completed_at end,
+                     chain_used = coalesce(c.chain, o.chain_used),
+                     transaction_hash = coalesce(c.tx_hash, o.transaction_hash),
+                     updated_at = now()
+                 from unnest($7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::bool[],
+                             $12::text[], $13::text[])
+                      as c(id, status, review_reason, history, completed, chain, tx_hash)
+                 where o.id = c.id
+             ), events as (
+                 insert into payment_order_events (order_id, delivery_id, event_type, event_data)
+                 select * from unnest($14::uuid[], $15::int8[], $16::text[], $17::jsonb[])
+             )
+             update webhook_deliveries d
+             set processed_at = now(), outcome = u.outcome, outcome_detail = u.detail
+             from unnest($18::int8[], $19::text[], $20::text[]) as u(id, outcome, detail)
+             where d.id = u.id",
+        )
+        .bind(&self.ledger_users)
+        .bind(&self.ledger_credits)
+        .bind(&self.ledger_orders)
+        .bind(&self.ledger_deliveries)
+        .bind(&balance_users)
+        .bind(&balance_deltas)
+        .bind(&order_ids)
+        .bind(&statuses)
+        .bind(&reviews)
+        .bind(&histories)
+        .bind(&completed)
+        .bind(&chains)
+        .bind(&hashes)
+        .bind(&self.event_orders)
+        .bind(&self.event_deliveries)
+        .bind(&self.event_types)
+        .bind(&self.event_data)
+        .bind(&self.outcome_rows)
+        .bind(&self.outcomes)
+        .bind(&self.outcome_details)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
     }
 }
 
@@ -29,191 +206,6 @@ fn detail(applied: &Applied) -> Option<String> {
         Applied::Granted { credits, .. } => Some(format!("{credits} credits")),
         Applied::AlreadyProcessed | Applied::DuplicateOrder => None,
     }
-}
-
-/// Marks a delivery that concerns no order we hold.
-pub async fn finish_unattached(tx: &mut PgConnection, delivery_row: i64, applied: Applied) -> Result<Applied, ApplyError> {
-    let (claimed, exists): (bool, bool) = sqlx::query_as(
-        "with claimed as (
-             update webhook_deliveries set processed_at = now(), outcome = $2, outcome_detail = $3
-             where id = $1 and processed_at is null
-             returning id
-         )
-         select exists (select 1 from claimed), exists (select 1 from webhook_deliveries where id = $1)",
-    )
-    .bind(delivery_row)
-    .bind(applied.outcome())
-    .bind(detail(&applied))
-    .fetch_one(&mut *tx)
-    .await?;
-    claim_result(claimed, exists, delivery_row, applied)
-}
-
-pub async fn apply_decision(
-    tx: &mut PgConnection,
-    delivery_row: i64,
-    order: &StoredOrder,
-    event: &OrderEvent,
-    decision: &Decision,
-    applied: Applied,
-) -> Result<Applied, ApplyError> {
-    match decision {
-        Decision::Grant { credits, anomaly } => grant(tx, delivery_row, order, event, *credits, *anomaly, applied).await,
-        _ => record(tx, delivery_row, order, event, decision, applied).await,
-    }
-}
-
-/// Ledger entry, balance, order completion, events and the delivery's
-/// outcome in one statement.
-async fn grant(
-    tx: &mut PgConnection,
-    delivery_row: i64,
-    order: &StoredOrder,
-    event: &OrderEvent,
-    credits: i64,
-    anomaly: Option<&'static str>,
-    applied: Applied,
-) -> Result<Applied, ApplyError> {
-    let now = Utc::now();
-    let history = json!([
-        {"status": OrderStatus::Paid.as_str(), "at": now, "reason": event.event_type},
-        {"status": OrderStatus::Completed.as_str(), "at": now, "reason": format!("{credits} credits added")},
-    ]);
-    let events = json!([
-        {"type": event.event_type, "data": event_data(event, "grant", anomaly)},
-        {"type": "credits.added", "data": {"credits": credits, "userId": order.user_id}},
-    ]);
-    let payment = event.payment.as_ref();
-    let (claimed, granted, exists): (bool, bool, bool) = sqlx::query_as(
-        "with claimed as (
-             update webhook_deliveries
-             set processed_at = now(), outcome = 'granted', outcome_detail = $9
-             where id = $4 and processed_at is null
-             returning id
-         ), granted as (
-             insert into credit_ledger (user_id, credits, kind, order_id, delivery_id)
-             select $1, $2, 'purchase_grant', $3, $4 where exists (select 1 from claimed)
-             on conflict (order_id) where kind = 'purchase_grant' do nothing
-             returning user_id, credits
-         ), balance as (
-             insert into user_credits (user_id, balance)
-             select user_id, credits from granted
-             on conflict (user_id) do update
-                 set balance = user_credits.balance + excluded.balance, updated_at = now()
-         ), completed as (
-             update payment_orders
-             set status = 'completed', paid_at = coalesce(paid_at, now()), completed_at = now(),
-                 updated_at = now(), chain_used = coalesce($5, chain_used),
-                 transaction_hash = coalesce($6, transaction_hash),
-                 status_history = status_history || $7::jsonb
-             where id = $3 and exists (select 1 from granted)
-         ), events as (
-             insert into payment_order_events (order_id, delivery_id, event_type, event_data)
-             select $3, $4, e ->> 'type', e -> 'data'
-             from jsonb_array_elements($8::jsonb) e
-             where exists (select 1 from granted)
-         )
-         select exists (select 1 from claimed), exists (select 1 from granted),
-                exists (select 1 from webhook_deliveries where id = $4)",
-    )
-    .bind(&order.user_id)
-    .bind(credits)
-    .bind(order.id)
-    .bind(delivery_row)
-    .bind(payment.and_then(|p| p.chain.as_deref()))
-    .bind(payment.and_then(|p| p.transaction_hash.as_deref()))
-    .bind(history)
-    .bind(events)
-    .bind(anomaly.map_or_else(|| format!("{credits} credits"), |a| format!("{credits} credits; {a}")))
-    .fetch_one(&mut *tx)
-    .await?;
-    if claimed && !granted {
-        // The ledger already holds a grant for this order although its status
-        // said otherwise (a hand edit?). The unique index has the last word:
-        // nothing is granted and the delivery says why.
-        tracing::error!(order = %order.id, "grant refused by credit_ledger_one_grant_per_order");
-        sqlx::query(
-            "update webhook_deliveries
-             set outcome = 'duplicate', outcome_detail = 'grant refused by credit_ledger_one_grant_per_order'
-             where id = $1",
-        )
-        .bind(delivery_row)
-        .execute(&mut *tx)
-        .await?;
-        return Ok(Applied::DuplicateOrder);
-    }
-    claim_result(claimed, exists, delivery_row, applied)
-}
-
-/// Everything but a grant: an optional status change or review hold, the
-/// event rows and the delivery's outcome, in one statement.
-async fn record(
-    tx: &mut PgConnection,
-    delivery_row: i64,
-    order: &StoredOrder,
-    event: &OrderEvent,
-    decision: &Decision,
-    applied: Applied,
-) -> Result<Applied, ApplyError> {
-    let now = Utc::now();
-    let (new_status, review_reason, history, events) = match decision {
-        Decision::Transition { to } => (
-            Some(to.as_str()),
-            None,
-            json!([{"status": to.as_str(), "at": now, "reason": event.failure_reason.as_deref().unwrap_or(&event.event_type)}]),
-            json!([{"type": event.event_type, "data": event_data(event, "transition", None)}]),
-        ),
-        Decision::Conflict { reason } => (
-            None,
-            Some(reason.as_str()),
-            json!([{"status": order.status.as_str(), "at": now, "reason": format!("held for review: {reason}")}]),
-            json!([
-                {"type": event.event_type, "data": event_data(event, "conflict", None)},
-                {"type": "review.held", "data": {"reason": reason}},
-            ]),
-        ),
-        Decision::Duplicate => (
-            None,
-            None,
-            json!([]),
-            json!([{"type": event.event_type, "data": event_data(event, "duplicate", None)}]),
-        ),
-        Decision::Record { anomaly } => (
-            None,
-            None,
-            json!([]),
-            json!([{"type": event.event_type, "data": event_data(event, "record", *anomaly)}]),
-        ),
-        Decision::Grant { .. } => unreachable!("grants are written by grant()"),
-    };
-    let (claimed, exists): (bool, bool) = sqlx::query_as(
-        "with claimed as (
-             update webhook_deliveries set processed_at = now(), outcome = $7, outcome_detail = $8
-             where id = $5 and processed_at is null
-             returning id
-         ), changed as (
-             update payment_orders
-             set status = coalesce($2, status), review_reason = coalesce(review_reason, $3),
-                 status_history = status_history || $4::jsonb, updated_at = now()
-             where id = $1 and exists (select 1 from claimed)
-         ), events as (
-             insert into payment_order_events (order_id, delivery_id, event_type, event_data)
-             select $1, $5, e ->> 'type', e -> 'data' from jsonb_array_elements($6::jsonb) e
-             where exists (select 1 from claimed)
-         )
-         select exists (select 1 from claimed), exists (select 1 from webhook_deliveries where id = $5)",
-    )
-    .bind(order.id)
-    .bind(new_status)
-    .bind(review_reason)
-    .bind(history)
-    .bind(delivery_row)
-    .bind(events)
-    .bind(applied.outcome())
-    .bind(detail(&applied))
-    .fetch_one(&mut *tx)
-    .await?;
-    claim_result(claimed, exists, delivery_row, applied)
 }
 
 /// What the order's event history keeps about a provider event; the raw
