@@ -54,17 +54,28 @@ impl Recorder {
     /// Durably records the delivery; returns once it is committed.
     pub async fn record(&self, arrival: Arrival) -> Result<Recorded, RecordFailed> {
         let (reply, answer) = oneshot::channel();
-        self.requests.send((arrival, reply)).await.map_err(|_| RecordFailed)?;
+        self.requests
+            .send((arrival, reply))
+            .await
+            .map_err(|_| RecordFailed)?;
         answer.await.map_err(|_| RecordFailed)?
     }
 }
 
 /// Forms batches until every [`Recorder`] is dropped.
-async fn collect(mut queue: mpsc::Receiver<(Arrival, Reply)>, pool: PgPool, outbox: mpsc::Sender<OutboxItem>) {
+async fn collect(
+    mut queue: mpsc::Receiver<(Arrival, Reply)>,
+    pool: PgPool,
+    outbox: mpsc::Sender<OutboxItem>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_BATCHES));
     while let Some(first) = queue.recv().await {
         // Wait for a free slot before draining, so the batch grows meanwhile.
-        let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -110,7 +121,10 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<(Arr
                             received_at_us: arrival.received_at.timestamp_micros(),
                         };
                         if outbox.try_send(item).is_err() {
-                            tracing::debug!(row, "publisher queue full; leaving the delivery to the relay");
+                            tracing::debug!(
+                                row,
+                                "publisher queue full; leaving the delivery to the relay"
+                            );
                         }
                         Recorded::New { row }
                     }

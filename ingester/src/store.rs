@@ -15,14 +15,21 @@ pub struct Arrival {
 /// transaction, one WAL flush). Returns, for each arrival in order, its new
 /// row id, or `None` when the delivery id was already recorded (a retry by
 /// the sender, or the same id twice in this batch).
-pub async fn record_batch(pool: &PgPool, arrivals: &[Arrival]) -> Result<Vec<Option<i64>>, sqlx::Error> {
+pub async fn record_batch(
+    pool: &PgPool,
+    arrivals: &[Arrival],
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
     let mut ids = Vec::with_capacity(arrivals.len());
     let mut bodies = Vec::with_capacity(arrivals.len());
     let mut headers = Vec::with_capacity(arrivals.len());
     let mut signed = Vec::with_capacity(arrivals.len());
     let mut received = Vec::with_capacity(arrivals.len());
     let mut verified_by = Vec::with_capacity(arrivals.len());
-    for Arrival { delivery, received_at } in arrivals {
+    for Arrival {
+        delivery,
+        received_at,
+    } in arrivals
+    {
         ids.push(delivery.delivery_id.as_str());
         bodies.push(&delivery.body[..]);
         headers.push(headers_json(&delivery.headers));
@@ -55,7 +62,8 @@ pub async fn record_batch(pool: &PgPool, arrivals: &[Arrival]) -> Result<Vec<Opt
 
     // Hand each new row to the first arrival with its id; any other arrival
     // with the same id in this batch is a duplicate.
-    let mut new_rows: std::collections::HashMap<String, i64> = inserted.into_iter().map(|(id, key)| (key, id)).collect();
+    let mut new_rows: std::collections::HashMap<String, i64> =
+        inserted.into_iter().map(|(id, key)| (key, id)).collect();
     Ok(arrivals
         .iter()
         .map(|a| new_rows.remove(&a.delivery.delivery_id))

@@ -98,8 +98,11 @@ async fn one_order_under_several_delivery_ids_and_event_names_grants_once_and_co
 async fn two_workers_racing_on_the_same_orders_grant_each_once() {
     let env = TestEnv::new().await.unwrap();
     let ingester = env.start_ingester(&[]).await.unwrap();
-    let first = env.start_worker(&[]).await.unwrap();
-    let second = env.start_worker(&[]).await.unwrap();
+    // Small batches and prefetch, so the broker spreads the copies of each
+    // order over both workers instead of handing one worker everything.
+    let small = [("WORKER_BATCH_SIZE", "4"), ("WORKER_CONCURRENCY", "2")];
+    let first = env.start_worker(&small).await.unwrap();
+    let second = env.start_worker(&small).await.unwrap();
 
     // 40 orders, each delivered four times under different ids and names,
     // all at once, so that the two workers hold copies of one order together.
@@ -132,4 +135,13 @@ async fn two_workers_racing_on_the_same_orders_grant_each_once() {
     let grants = scrape::sum(&first.metrics().await, "ledgerhook_grants_total", &[])
         + scrape::sum(&second.metrics().await, "ledgerhook_grants_total", &[]);
     assert_eq!(grants, 40.0);
+    let processed_by_first = scrape::sum(
+        &first.metrics().await,
+        "ledgerhook_worker_deliveries_total",
+        &[],
+    );
+    assert!(
+        processed_by_first > 0.0 && processed_by_first < 160.0,
+        "both workers took part: {processed_by_first}"
+    );
 }

@@ -19,7 +19,7 @@ pub struct Config {
     pub queue_prefix: String,
     /// `WORKER_CONCURRENCY` (default 4): transactions in process at once.
     pub concurrency: usize,
-    /// `WORKER_BATCH_SIZE` (default 32): most messages applied in one
+    /// `WORKER_BATCH_SIZE` (default 64): most messages applied in one
     /// transaction. Batches form from what is already waiting, so under light
     /// load a batch is one message and adds no delay.
     pub batch_size: usize,
@@ -45,7 +45,7 @@ impl Config {
         mut env: EnvReader<F>,
     ) -> Result<Self, ConfigError> {
         let concurrency: usize = env.parsed_or("WORKER_CONCURRENCY", 4);
-        let batch_size: usize = env.parsed_or("WORKER_BATCH_SIZE", 32);
+        let batch_size: usize = env.parsed_or("WORKER_BATCH_SIZE", 64);
         if concurrency == 0 || batch_size == 0 {
             env.invalid("WORKER_CONCURRENCY and WORKER_BATCH_SIZE must be at least 1".into());
         }
@@ -76,7 +76,7 @@ mod tests {
     fn defaults_need_no_environment() {
         let config = Config::from_reader(EnvReader::new(|_: &str| None)).unwrap();
         assert_eq!(config.concurrency, 4);
-        assert_eq!(config.batch_size, 32);
+        assert_eq!(config.batch_size, 64);
         assert_eq!(config.pool_size, 6);
         assert_eq!(config.metrics_addr.port(), 9091);
     }

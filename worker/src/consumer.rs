@@ -172,28 +172,47 @@ impl Consumer {
         let mut rest = Vec::new();
         for (index, verdict) in verdicts.into_iter().enumerate() {
             match verdict {
-                Some(verdict) => self.settle(&batch[index], &messages[index], verdict, park_channel).await,
+                Some(verdict) => {
+                    self.settle(&batch[index], &messages[index], verdict, park_channel)
+                        .await
+                }
                 None => rest.push(index),
             }
         }
         for index in rest {
             let verdict = self.processor.process(&messages[index]).await;
-            self.settle(&batch[index], &messages[index], verdict, park_channel).await;
+            self.settle(&batch[index], &messages[index], verdict, park_channel)
+                .await;
         }
     }
 
     /// Acknowledges a settled message, or parks it first.
-    async fn settle(&self, delivery: &Delivery, message: &Message<'_>, verdict: Verdict, park_channel: &Channel) {
+    async fn settle(
+        &self,
+        delivery: &Delivery,
+        message: &Message<'_>,
+        verdict: Verdict,
+        park_channel: &Channel,
+    ) {
         let acked = match verdict {
             Verdict::Done(_) => delivery.ack(BasicAckOptions::default()).await,
             Verdict::Park { label, reason } => {
-                match self.park(park_channel, delivery, message.delivery_row, label, &reason).await {
+                match self
+                    .park(park_channel, delivery, message.delivery_row, label, &reason)
+                    .await
+                {
                     Ok(()) => delivery.ack(BasicAckOptions::default()).await,
                     Err(e) => {
                         // Not parked, so not acknowledged: back to the queue.
-                        tracing::error!(error = format!("{e:#}"), "could not park a message; returning it to the queue");
+                        tracing::error!(
+                            error = format!("{e:#}"),
+                            "could not park a message; returning it to the queue"
+                        );
                         delivery
-                            .nack(BasicNackOptions { requeue: true, ..Default::default() })
+                            .nack(BasicNackOptions {
+                                requeue: true,
+                                ..Default::default()
+                            })
                             .await
                     }
                 }

@@ -59,7 +59,10 @@ impl Processor {
         }
         let work: Vec<Work<'_>> = events
             .iter()
-            .map(|(_, delivery_row, event)| Work { delivery_row: *delivery_row, event })
+            .map(|(_, delivery_row, event)| Work {
+                delivery_row: *delivery_row,
+                event,
+            })
             .collect();
         match ledger::apply_batch(&self.pool, &work).await {
             Ok(results) => {
@@ -91,7 +94,10 @@ impl Processor {
             Ok(applied) => settled(&applied, message.received_at_us),
             Err(ApplyError::OrderUnknown(order)) => Verdict::Park {
                 label: "order_unknown",
-                reason: format!("order {order:?} unknown after {} attempts", self.retry_attempts),
+                reason: format!(
+                    "order {order:?} unknown after {} attempts",
+                    self.retry_attempts
+                ),
             },
             Err(ApplyError::DeliveryMissing(row)) => Verdict::Park {
                 label: "malformed_message",
@@ -161,10 +167,12 @@ fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
             reason: "message has no delivery row header".into(),
         });
     };
-    OrderEvent::parse(message.body).map(|event| (row, event)).map_err(|e| Verdict::Park {
-        label: "unparseable",
-        reason: e.to_string(),
-    })
+    OrderEvent::parse(message.body)
+        .map(|event| (row, event))
+        .map_err(|e| Verdict::Park {
+            label: "unparseable",
+            reason: e.to_string(),
+        })
 }
 
 /// Metrics for a committed outcome, and the verdict to acknowledge it.

@@ -53,10 +53,16 @@ async fn receive(
         delivery,
         received_at,
     };
-    let recorded = state.recorder.record(arrival).await.map_err(|_| Rejection::StorageUnavailable)?;
+    let recorded = state
+        .recorder
+        .record(arrival)
+        .await
+        .map_err(|_| Rejection::StorageUnavailable)?;
     if recorded == Recorded::Duplicate {
         metrics::delivery_outcome("duplicate");
-        return Ok(Json(Accepted { status: "duplicate" }));
+        return Ok(Json(Accepted {
+            status: "duplicate",
+        }));
     }
     metrics::delivery_outcome("accepted");
     Ok(Json(Accepted { status: "accepted" }))

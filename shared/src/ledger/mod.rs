@@ -23,7 +23,9 @@ mod writes;
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, decide, find_package};
+use crate::domain::{
+    Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, decide, find_package,
+};
 
 pub use orders::StoredOrder;
 
@@ -32,17 +34,26 @@ pub use orders::StoredOrder;
 pub enum Applied {
     /// This delivery was already processed (a redelivered message).
     AlreadyProcessed,
-    Granted { user_id: String, credits: i64 },
+    Granted {
+        user_id: String,
+        credits: i64,
+    },
     /// A grant-triggering event for an order already granted.
     DuplicateOrder,
     /// The event contradicts the order; held for review, nothing granted.
-    Conflict { reason: String },
+    Conflict {
+        reason: String,
+    },
     /// Recorded on the order, possibly with a status change; `anomaly` when
     /// the event made no sense in the order's state.
-    Recorded { anomaly: Option<&'static str> },
+    Recorded {
+        anomaly: Option<&'static str>,
+    },
     /// Nothing to apply it to (an unknown event type, or a non-payment event
     /// for an order we do not know); the delivery is marked and kept.
-    Ignored { reason: &'static str },
+    Ignored {
+        reason: &'static str,
+    },
 }
 
 impl Applied {
@@ -84,9 +95,23 @@ pub struct Work<'a> {
 }
 
 /// Applies one event in its own transaction.
-pub async fn apply_event(pool: &PgPool, delivery_row: i64, event: &OrderEvent) -> Result<Applied, ApplyError> {
-    let results = apply_batch(pool, &[Work { delivery_row, event }]).await?;
-    results.into_iter().next().expect("one result per work item")
+pub async fn apply_event(
+    pool: &PgPool,
+    delivery_row: i64,
+    event: &OrderEvent,
+) -> Result<Applied, ApplyError> {
+    let results = apply_batch(
+        pool,
+        &[Work {
+            delivery_row,
+            event,
+        }],
+    )
+    .await?;
+    results
+        .into_iter()
+        .next()
+        .expect("one result per work item")
 }
 
 /// Applies every item in one transaction and returns one result per item,
@@ -96,7 +121,10 @@ pub async fn apply_event(pool: &PgPool, delivery_row: i64, event: &OrderEvent) -
 ///
 /// Statements per batch, whatever its size: lock the deliveries, create
 /// orders from metadata, lock the orders, write everything.
-pub async fn apply_batch(pool: &PgPool, work: &[Work<'_>]) -> Result<Vec<Result<Applied, ApplyError>>, sqlx::Error> {
+pub async fn apply_batch(
+    pool: &PgPool,
+    work: &[Work<'_>],
+) -> Result<Vec<Result<Applied, ApplyError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let fresh = lock_fresh_deliveries(&mut tx, work).await?;
     let mut results: Vec<Option<Result<Applied, ApplyError>>> = work
@@ -133,12 +161,18 @@ pub async fn apply_batch(pool: &PgPool, work: &[Work<'_>]) -> Result<Vec<Result<
     let mut sequence = pending;
     sequence.sort_by_key(|&i| work[i].delivery_row);
     for index in sequence {
-        let Work { delivery_row, event } = work[index];
+        let Work {
+            delivery_row,
+            event,
+        } = work[index];
         results[index] = Some(decide_one(&mut changes, &mut orders, delivery_row, event));
     }
     changes.write(&mut tx).await?;
     tx.commit().await?;
-    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every item has a result"))
+        .collect())
 }
 
 /// Locks the batch's delivery rows; for each row found, whether it is
@@ -185,7 +219,8 @@ fn decide_one(
         changes.outcome(delivery_row, &applied);
         return Ok(applied);
     };
-    let package = find_package(&order.package_id).ok_or_else(|| ApplyError::UnknownPackage(order.package_id.clone()))?;
+    let package = find_package(&order.package_id)
+        .ok_or_else(|| ApplyError::UnknownPackage(order.package_id.clone()))?;
     let facts = OrderFacts {
         status: order.status,
         user_id: &order.user_id,
@@ -199,7 +234,9 @@ fn decide_one(
             credits: *credits,
         },
         Decision::Duplicate => Applied::DuplicateOrder,
-        Decision::Conflict { reason } => Applied::Conflict { reason: reason.clone() },
+        Decision::Conflict { reason } => Applied::Conflict {
+            reason: reason.clone(),
+        },
         Decision::Transition { .. } => Applied::Recorded { anomaly: None },
         Decision::Record { anomaly } => Applied::Recorded { anomaly: *anomaly },
     };
@@ -217,7 +254,11 @@ fn decide_one(
 
 /// Marks a delivery the worker gave up on, with the reason, so an operator
 /// finds it in the database as well as in the parked queue.
-pub async fn mark_parked(pool: &PgPool, delivery_row: i64, reason: &str) -> Result<(), sqlx::Error> {
+pub async fn mark_parked(
+    pool: &PgPool,
+    delivery_row: i64,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update webhook_deliveries
          set processed_at = coalesce(processed_at, now()), outcome = 'parked', outcome_detail = $2

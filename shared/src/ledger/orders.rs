@@ -42,7 +42,11 @@ pub async fn find_or_create_locked(
         let mut base = Vec::new();
         let mut bonus = Vec::new();
         for event in creatable {
-            let package = event.package_id.as_deref().and_then(find_package).expect("filtered above");
+            let package = event
+                .package_id
+                .as_deref()
+                .and_then(find_package)
+                .expect("filtered above");
             ids.push(Uuid::now_v7());
             order_ids.push(event.order_id.as_str());
             users.push(event.user_id.as_deref().expect("filtered above"));
@@ -92,21 +96,24 @@ pub async fn find_or_create_locked(
     .fetch_all(&mut *tx)
     .await?;
     rows.into_iter()
-        .map(|(id, order_id, user_id, package_id, status, review_reason)| {
-            // The check constraint admits only known statuses; anything else
-            // is refused rather than guessed, since a guess could grant.
-            let status = OrderStatus::parse(&status)
-                .ok_or_else(|| sqlx::Error::Decode(format!("unknown order status {status:?}").into()))?;
-            Ok((
-                order_id,
-                StoredOrder {
-                    id,
-                    user_id,
-                    package_id,
-                    status,
-                    review_reason,
-                },
-            ))
-        })
+        .map(
+            |(id, order_id, user_id, package_id, status, review_reason)| {
+                // The check constraint admits only known statuses; anything else
+                // is refused rather than guessed, since a guess could grant.
+                let status = OrderStatus::parse(&status).ok_or_else(|| {
+                    sqlx::Error::Decode(format!("unknown order status {status:?}").into())
+                })?;
+                Ok((
+                    order_id,
+                    StoredOrder {
+                        id,
+                        user_id,
+                        package_id,
+                        status,
+                        review_reason,
+                    },
+                ))
+            },
+        )
         .collect()
 }

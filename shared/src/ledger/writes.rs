@@ -69,7 +69,14 @@ impl Changes {
     }
 
     /// Records what `decision` means for `order` (as it stood before it).
-    pub fn apply(&mut self, delivery_row: i64, order: &StoredOrder, event: &OrderEvent, decision: &Decision, applied: &Applied) {
+    pub fn apply(
+        &mut self,
+        delivery_row: i64,
+        order: &StoredOrder,
+        event: &OrderEvent,
+        decision: &Decision,
+        applied: &Applied,
+    ) {
         let now = Utc::now();
         match decision {
             Decision::Grant { credits, anomaly } => {
@@ -86,28 +93,63 @@ impl Changes {
                 change.transaction_hash = payment.and_then(|p| p.transaction_hash.clone());
                 change.history.push(json!({"status": OrderStatus::Paid.as_str(), "at": now, "reason": event.event_type}));
                 change.history.push(json!({"status": OrderStatus::Completed.as_str(), "at": now, "reason": format!("{credits} credits added")}));
-                self.event(order.id, delivery_row, &event.event_type, event_data(event, "grant", *anomaly));
-                self.event(order.id, delivery_row, "credits.added", json!({"credits": credits, "userId": order.user_id}));
+                self.event(
+                    order.id,
+                    delivery_row,
+                    &event.event_type,
+                    event_data(event, "grant", *anomaly),
+                );
+                self.event(
+                    order.id,
+                    delivery_row,
+                    "credits.added",
+                    json!({"credits": credits, "userId": order.user_id}),
+                );
             }
             Decision::Transition { to } => {
                 let change = self.order(order);
                 change.status = *to;
                 change.history.push(json!({"status": to.as_str(), "at": now, "reason": event.failure_reason.as_deref().unwrap_or(&event.event_type)}));
-                self.event(order.id, delivery_row, &event.event_type, event_data(event, "transition", None));
+                self.event(
+                    order.id,
+                    delivery_row,
+                    &event.event_type,
+                    event_data(event, "transition", None),
+                );
             }
             Decision::Conflict { reason } => {
                 let status = order.status;
                 let change = self.order(order);
                 change.review_reason.get_or_insert_with(|| reason.clone());
                 change.history.push(json!({"status": status.as_str(), "at": now, "reason": format!("held for review: {reason}")}));
-                self.event(order.id, delivery_row, &event.event_type, event_data(event, "conflict", None));
-                self.event(order.id, delivery_row, "review.held", json!({"reason": reason}));
+                self.event(
+                    order.id,
+                    delivery_row,
+                    &event.event_type,
+                    event_data(event, "conflict", None),
+                );
+                self.event(
+                    order.id,
+                    delivery_row,
+                    "review.held",
+                    json!({"reason": reason}),
+                );
             }
             Decision::Duplicate => {
-                self.event(order.id, delivery_row, &event.event_type, event_data(event, "duplicate", None));
+                self.event(
+                    order.id,
+                    delivery_row,
+                    &event.event_type,
+                    event_data(event, "duplicate", None),
+                );
             }
             Decision::Record { anomaly } => {
-                self.event(order.id, delivery_row, &event.event_type, event_data(event, "record", *anomaly));
+                self.event(
+                    order.id,
+                    delivery_row,
+                    &event.event_type,
+                    event_data(event, "record", *anomaly),
+                );
             }
         }
         self.outcome(delivery_row, applied);
@@ -121,7 +163,8 @@ impl Changes {
         if self.outcome_rows.is_empty() {
             return Ok(());
         }
-        let (balance_users, balance_deltas): (Vec<String>, Vec<i64>) = self.balances.into_iter().unzip();
+        let (balance_users, balance_deltas): (Vec<String>, Vec<i64>) =
+            self.balances.into_iter().unzip();
         let mut order_ids = Vec::new();
         let mut statuses = Vec::new();
         let mut reviews = Vec::new();

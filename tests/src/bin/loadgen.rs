@@ -79,20 +79,32 @@ struct Prepared {
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
     if o.check_only {
-        let pool = PgPool::connect(&o.database_url).await.context("connecting to the database")?;
-        let total: i64 = sqlx::query_scalar("select count(*) from webhook_deliveries").fetch_one(&pool).await?;
-        let started = Instant::now();
-        wait_processed(&pool, 0, total, o.wait_timeout).await?;
-        println!("{total} processed {:.2}s after the check started", started.elapsed().as_secs_f64());
-        // The worker creates the orders, so they are counted once all is done.
-        let expected: i64 = sqlx::query_scalar("select coalesce(sum(total_credits), 0)::int8 from payment_orders")
+        let pool = PgPool::connect(&o.database_url)
+            .await
+            .context("connecting to the database")?;
+        let total: i64 = sqlx::query_scalar("select count(*) from webhook_deliveries")
             .fetch_one(&pool)
             .await?;
-        let orders: i64 = sqlx::query_scalar("select count(*) from payment_orders").fetch_one(&pool).await?;
+        let started = Instant::now();
+        wait_processed(&pool, 0, total, o.wait_timeout).await?;
+        println!(
+            "{total} processed {:.2}s after the check started",
+            started.elapsed().as_secs_f64()
+        );
+        // The worker creates the orders, so they are counted once all is done.
+        let expected: i64 =
+            sqlx::query_scalar("select coalesce(sum(total_credits), 0)::int8 from payment_orders")
+                .fetch_one(&pool)
+                .await?;
+        let orders: i64 = sqlx::query_scalar("select count(*) from payment_orders")
+            .fetch_one(&pool)
+            .await?;
         return check(&pool, 0, expected, orders).await;
     }
-    let secret_text = std::env::var("CROSSMINT_WEBHOOK_SECRET").unwrap_or_else(|_| TEST_SECRET.into());
-    let secret = SigningSecret::parse(secret_text.split_whitespace().next().unwrap_or(TEST_SECRET))?;
+    let secret_text =
+        std::env::var("CROSSMINT_WEBHOOK_SECRET").unwrap_or_else(|_| TEST_SECRET.into());
+    let secret =
+        SigningSecret::parse(secret_text.split_whitespace().next().unwrap_or(TEST_SECRET))?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
 
     let mut prepared = Vec::with_capacity(o.count * (1 + o.duplicates));
@@ -102,20 +114,36 @@ async fn main() -> anyhow::Result<()> {
         expected_credits += package.total_credits();
         let order = format!("load-{run}-{n}");
         let user = format!("load-{run}-user-{}", n % 1000);
-        let body = serde_json::to_vec(&payment_succeeded(&order, &user, package.id, &package.price.to_string()))?;
+        let body = serde_json::to_vec(&payment_succeeded(
+            &order,
+            &user,
+            package.id,
+            &package.price.to_string(),
+        ))?;
         for copy in 0..=o.duplicates {
             let id = format!("msg_load_{run}_{n}_{copy}");
-            prepared.push(Prepared { headers: svix_headers(&secret, &id, &body), body: body.clone() });
+            prepared.push(Prepared {
+                headers: svix_headers(&secret, &id, &body),
+                body: body.clone(),
+            });
         }
     }
     let total = prepared.len();
     let prepared = Arc::new(prepared);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(o.concurrency)
+        .build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..o.concurrency {
-        let (client, prepared, next, url, rate) = (client.clone(), prepared.clone(), next.clone(), o.url.clone(), o.rate);
+        let (client, prepared, next, url, rate) = (
+            client.clone(),
+            prepared.clone(),
+            next.clone(),
+            o.url.clone(),
+            o.rate,
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
@@ -124,10 +152,16 @@ async fn main() -> anyhow::Result<()> {
                 let Some(item) = prepared.get(i) else { break };
                 if let Some(rate) = rate {
                     // Open-loop pacing: request i is due at i / rate seconds.
-                    tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / rate)).into()).await;
+                    tokio::time::sleep_until(
+                        (started + Duration::from_secs_f64(i as f64 / rate)).into(),
+                    )
+                    .await;
                 }
                 let sent = Instant::now();
-                let mut request = client.post(&url).header("content-type", "application/json").body(item.body.clone());
+                let mut request = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(item.body.clone());
                 for (name, value) in &item.headers {
                     request = request.header(*name, value);
                 }
@@ -151,41 +185,81 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
-    println!("sent {total} deliveries ({} orders, {} duplicates each) at concurrency {}{}", o.count, o.duplicates, o.concurrency,
-        o.rate.map(|r| format!(", paced to {r}/s")).unwrap_or_default());
-    println!("accepted {} ({failures} failed) in {:.2}s: {:.0} accepted/s", latencies.len(), elapsed.as_secs_f64(), latencies.len() as f64 / elapsed.as_secs_f64());
-    println!("ack latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", ms(pct(0.50)), ms(pct(0.99)), ms(latencies.last().copied().unwrap_or_default()));
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "sent {total} deliveries ({} orders, {} duplicates each) at concurrency {}{}",
+        o.count,
+        o.duplicates,
+        o.concurrency,
+        o.rate
+            .map(|r| format!(", paced to {r}/s"))
+            .unwrap_or_default()
+    );
+    println!(
+        "accepted {} ({failures} failed) in {:.2}s: {:.0} accepted/s",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "ack latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(latencies.last().copied().unwrap_or_default())
+    );
     if failures > 0 {
         bail!("{failures} deliveries were not accepted");
     }
 
-    let pool = PgPool::connect(&o.database_url).await.context("connecting to the database")?;
-    // Everything this run recorded has a row id at or above its first delivery's.
-    let first_row: i64 = sqlx::query_scalar("select id from webhook_deliveries where provider = 'crossmint' and delivery_id = $1")
-        .bind(format!("msg_load_{run}_0_0"))
-        .fetch_one(&pool)
+    let pool = PgPool::connect(&o.database_url)
         .await
-        .context("finding this run's first delivery")?;
+        .context("connecting to the database")?;
+    // Everything this run recorded has a row id at or above its first delivery's.
+    let first_row: i64 = sqlx::query_scalar(
+        "select id from webhook_deliveries where provider = 'crossmint' and delivery_id = $1",
+    )
+    .bind(format!("msg_load_{run}_0_0"))
+    .fetch_one(&pool)
+    .await
+    .context("finding this run's first delivery")?;
     let at_end = processed_since(&pool, first_row).await?;
-    println!("processed when sending ended: {at_end} of {total} (backlog {})", total as i64 - at_end);
+    println!(
+        "processed when sending ended: {at_end} of {total} (backlog {})",
+        total as i64 - at_end
+    );
     if !o.wait {
         return Ok(());
     }
     wait_processed(&pool, first_row, total as i64, o.wait_timeout).await?;
     let drained = started.elapsed();
-    println!("all processed {:.2}s after the first send ({:.0} processed/s overall)", drained.as_secs_f64(), total as f64 / drained.as_secs_f64());
+    println!(
+        "all processed {:.2}s after the first send ({:.0} processed/s overall)",
+        drained.as_secs_f64(),
+        total as f64 / drained.as_secs_f64()
+    );
     check(&pool, first_row, expected_credits, o.count as i64).await
 }
 
 async fn processed_since(pool: &PgPool, first_row: i64) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("select count(*) from webhook_deliveries where id >= $1 and processed_at is not null")
-        .bind(first_row)
-        .fetch_one(pool)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "select count(*) from webhook_deliveries where id >= $1 and processed_at is not null",
+    )
+    .bind(first_row)
+    .fetch_one(pool)
+    .await?)
 }
 
-async fn wait_processed(pool: &PgPool, first_row: i64, total: i64, timeout: Duration) -> anyhow::Result<()> {
+async fn wait_processed(
+    pool: &PgPool,
+    first_row: i64,
+    total: i64,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let done = processed_since(pool, first_row).await?;
@@ -201,7 +275,12 @@ async fn wait_processed(pool: &PgPool, first_row: i64, total: i64, timeout: Dura
 
 /// Reports delivery-to-credit latency and checks that the credits granted
 /// equal the sum over distinct paid orders, with no order granted twice.
-async fn check(pool: &PgPool, first_row: i64, expected_credits: i64, expected_orders: i64) -> anyhow::Result<()> {
+async fn check(
+    pool: &PgPool,
+    first_row: i64,
+    expected_credits: i64,
+    expected_orders: i64,
+) -> anyhow::Result<()> {
     let (p50, p99, max): (f64, f64, f64) = sqlx::query_as(
         "select percentile_cont(0.5) within group (order by s), percentile_cont(0.99) within group (order by s), max(s)
          from (select extract(epoch from l.created_at - d.received_at)::float8 as s
@@ -211,7 +290,12 @@ async fn check(pool: &PgPool, first_row: i64, expected_credits: i64, expected_or
     .bind(first_row)
     .fetch_one(pool)
     .await?;
-    println!("delivery-to-credit p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", p50 * 1e3, p99 * 1e3, max * 1e3);
+    println!(
+        "delivery-to-credit p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        p50 * 1e3,
+        p99 * 1e3,
+        max * 1e3
+    );
 
     let (granted, orders, max_grants): (i64, i64, i64) = sqlx::query_as(
         "select coalesce(sum(credits), 0)::int8, count(distinct order_id), coalesce(max(n), 0)::int8
@@ -221,7 +305,9 @@ async fn check(pool: &PgPool, first_row: i64, expected_credits: i64, expected_or
     .bind(first_row)
     .fetch_one(pool)
     .await?;
-    println!("invariant: credits granted {granted}, expected {expected_credits} over {orders} distinct paid orders (expected {expected_orders}); max grants per order {max_grants}");
+    println!(
+        "invariant: credits granted {granted}, expected {expected_credits} over {orders} distinct paid orders (expected {expected_orders}); max grants per order {max_grants}"
+    );
     if granted != expected_credits || orders != expected_orders || max_grants != 1 {
         bail!("INVARIANT VIOLATED");
     }
