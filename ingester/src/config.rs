@@ -19,7 +19,7 @@ pub struct Config {
     pub secrets: Vec<SigningSecret>,
     /// `LISTEN_ADDR` (default 127.0.0.1:8080; port 0 picks a free port).
     pub listen_addr: SocketAddr,
-    /// `METRICS_ADDR` (default 127.0.0.1:9090): Prometheus `/metrics`.
+    /// `METRICS_ADDR` (default 127.0.0.1:9180): Prometheus `/metrics`.
     pub metrics_addr: SocketAddr,
     /// `QUEUE_PREFIX` (default `ledgerhook`): every exchange and queue name starts with it.
     pub queue_prefix: String,
@@ -53,7 +53,7 @@ impl Config {
             amqp_url: env.or_default("AMQP_URL", DEFAULT_AMQP_URL),
             secrets,
             listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8080).into()),
-            metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9090).into()),
+            metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9180).into()),
             queue_prefix: env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX),
             max_body_bytes: env.parsed_or("WEBHOOK_MAX_BODY_BYTES", 256 * 1024),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 16),

@@ -13,7 +13,7 @@ pub struct Config {
     pub database_url: String,
     /// `AMQP_URL`: the broker to consume from.
     pub amqp_url: String,
-    /// `METRICS_ADDR` (default 127.0.0.1:9091): Prometheus `/metrics`.
+    /// `METRICS_ADDR` (default 127.0.0.1:9181): Prometheus `/metrics`.
     pub metrics_addr: SocketAddr,
     /// `QUEUE_PREFIX` (default `ledgerhook`): must match the ingester's.
     pub queue_prefix: String,
@@ -52,7 +52,7 @@ impl Config {
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
             amqp_url: env.or_default("AMQP_URL", DEFAULT_AMQP_URL),
-            metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9091).into()),
+            metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9181).into()),
             queue_prefix: env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX),
             concurrency,
             batch_size,
@@ -78,7 +78,7 @@ mod tests {
         assert_eq!(config.concurrency, 4);
         assert_eq!(config.batch_size, 64);
         assert_eq!(config.pool_size, 6);
-        assert_eq!(config.metrics_addr.port(), 9091);
+        assert_eq!(config.metrics_addr.port(), 9181);
     }
 
     #[test]
