@@ -19,8 +19,16 @@ export LISTEN_ADDR=127.0.0.1:0 METRICS_ADDR=127.0.0.1:0 RUST_LOG=warn,ledgerhook
 log=$(mktemp -d)
 pids=()
 cleanup() {
+  status=$?
+  if [ "$status" != 0 ]; then
+    echo "# failed; state before cleanup (logs in $log):"
+    rabbitmqctl -q list_queues name messages_ready messages_unacknowledged 2>/dev/null | grep "$QUEUE_PREFIX" || true
+    psql -h 127.0.0.1 -U postgres -d "ledgerhook_bench_${tag}" -c "select (select count(*) from webhook_deliveries where processed_at is null) as unprocessed, (select count(*) from delivery_outbox) as outbox" \
+      -c "select pid, state, wait_event_type, wait_event, now() - xact_start as xact_age, left(query, 60) from pg_stat_activity where datname = 'ledgerhook_bench_${tag}' and state <> 'idle'" || true
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ "$status" != 0 ] && [ -n "${KEEP_ON_FAILURE:-}" ]; then echo "# kept database ledgerhook_bench_${tag}"; return; fi
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "drop database if exists ledgerhook_bench_${tag} with (force)" >/dev/null 2>&1 || true
   for q in deliveries parked; do rabbitmqctl -q delete_queue "${QUEUE_PREFIX}.${q}" >/dev/null 2>&1 || true; done
 }

@@ -63,11 +63,12 @@ impl UnverifiedDelivery {
         if serde_json::from_slice::<IgnoredAny>(&self.body).is_err() {
             return Err(Rejection::InvalidJson);
         }
+        let delivery_id = id.to_owned();
         Ok(VerifiedDelivery {
-            delivery_id: id.to_owned(),
+            delivery_id,
             signed_at: verification.timestamp,
             verified_by: verification.secret_fingerprint,
-            headers: self.headers.clone(),
+            headers: self.headers,
             body: self.body,
         })
     }

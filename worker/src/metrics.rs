@@ -16,6 +16,9 @@ pub const DUPLICATE_ORDERS: &str = "ledgerhook_duplicate_orders_total";
 pub const CONFLICTS: &str = "ledgerhook_order_conflicts_total";
 /// Counter: events that make no sense in the order's state (paid after cancel, ...).
 pub const ANOMALIES: &str = "ledgerhook_order_anomalies_total";
+/// Counter: payment events applied, by result (`succeeded`, `failed`): the
+/// payment success rate's numerator and denominator.
+pub const PAYMENTS: &str = "ledgerhook_payments_total";
 /// Counter: processing attempts that will be retried, by reason.
 pub const RETRIES: &str = "ledgerhook_worker_retries_total";
 /// Counter: messages given up on and parked, by reason.
@@ -43,6 +46,10 @@ pub fn conflict() {
 
 pub fn anomaly() {
     metrics::counter!(ANOMALIES).increment(1);
+}
+
+pub fn payment(result: &'static str) {
+    metrics::counter!(PAYMENTS, "result" => result).increment(1);
 }
 
 pub fn retry(reason: &'static str) {

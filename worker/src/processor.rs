@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backoff::ExponentialBackoff;
 use ledgerhook_shared::db;
-use ledgerhook_shared::domain::OrderEvent;
+use ledgerhook_shared::domain::{EventKind, OrderEvent};
 use ledgerhook_shared::ledger::{self, Applied, ApplyError, Work};
 use sqlx::PgPool;
 
@@ -66,9 +66,13 @@ impl Processor {
             .collect();
         match ledger::apply_batch(&self.pool, &work).await {
             Ok(results) => {
-                for ((index, _, _), result) in events.iter().zip(results) {
+                for ((index, _, event), result) in events.iter().zip(results) {
                     if let Ok(applied) = result {
-                        verdicts[*index] = Some(settled(&applied, messages[*index].received_at_us));
+                        verdicts[*index] = Some(settled(
+                            &applied,
+                            event.kind,
+                            messages[*index].received_at_us,
+                        ));
                     }
                 }
             }
@@ -91,7 +95,7 @@ impl Processor {
         };
         tracing::Span::current().record("order_id", event.order_id.as_str());
         match self.apply_with_retries(row, &event).await {
-            Ok(applied) => settled(&applied, message.received_at_us),
+            Ok(applied) => settled(&applied, event.kind, message.received_at_us),
             Err(ApplyError::OrderUnknown(order)) => Verdict::Park {
                 label: "order_unknown",
                 reason: format!(
@@ -176,9 +180,16 @@ fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
 }
 
 /// Metrics for a committed outcome, and the verdict to acknowledge it.
-fn settled(applied: &Applied, received_at_us: Option<i64>) -> Verdict {
+fn settled(applied: &Applied, kind: EventKind, received_at_us: Option<i64>) -> Verdict {
     let outcome = applied.outcome();
     record_metrics(applied);
+    if *applied != Applied::AlreadyProcessed {
+        match kind {
+            EventKind::PaymentSucceeded => metrics::payment("succeeded"),
+            EventKind::PaymentFailed => metrics::payment("failed"),
+            _ => {}
+        }
+    }
     metrics::processed(outcome, since(received_at_us));
     Verdict::Done(outcome)
 }

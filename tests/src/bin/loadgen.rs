@@ -176,6 +176,34 @@ async fn main() -> anyhow::Result<()> {
             (latencies, failures)
         }));
     }
+    // While sending at a paced rate, sample the database's unprocessed count:
+    // flat means the workers keep up, growing means they do not.
+    let sampler = match (o.rate, o.wait) {
+        (Some(_), true) => {
+            let pool = PgPool::connect(&o.database_url)
+                .await
+                .context("connecting to the database")?;
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(4));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let unprocessed: Result<i64, _> = sqlx::query_scalar(
+                        "select count(*) from webhook_deliveries where processed_at is null",
+                    )
+                    .fetch_one(&pool)
+                    .await;
+                    if let Ok(unprocessed) = unprocessed {
+                        println!(
+                            "  t={:>3}s unprocessed deliveries: {unprocessed}",
+                            started.elapsed().as_secs()
+                        );
+                    }
+                }
+            }))
+        }
+        _ => None,
+    };
     let mut latencies = Vec::with_capacity(total);
     let mut failures = 0;
     for task in tasks {
@@ -184,6 +212,9 @@ async fn main() -> anyhow::Result<()> {
         failures += f;
     }
     let elapsed = started.elapsed();
+    if let Some(sampler) = sampler {
+        sampler.abort();
+    }
     latencies.sort();
     let pct = |p: f64| {
         latencies
@@ -219,11 +250,16 @@ async fn main() -> anyhow::Result<()> {
     let pool = PgPool::connect(&o.database_url)
         .await
         .context("connecting to the database")?;
-    // Everything this run recorded has a row id at or above its first delivery's.
+    // Everything this run recorded has a row id at or above its lowest one.
+    // Group commit may record a later request before the first, so look
+    // among the first few thousand sent (far more than the concurrency).
+    let early: Vec<String> = (0..o.count.min(5000))
+        .map(|n| format!("msg_load_{run}_{n}_0"))
+        .collect();
     let first_row: i64 = sqlx::query_scalar(
-        "select id from webhook_deliveries where provider = 'crossmint' and delivery_id = $1",
+        "select min(id) from webhook_deliveries where provider = 'crossmint' and delivery_id = any($1)",
     )
-    .bind(format!("msg_load_{run}_0_0"))
+    .bind(&early)
     .fetch_one(&pool)
     .await
     .context("finding this run's first delivery")?;
