@@ -18,9 +18,18 @@ const STARTUP_WAIT: Duration = Duration::from_secs(30);
 ///
 /// Safe when several processes start at once: a concurrent CREATE DATABASE
 /// is tolerated, and sqlx's migrator serialises on an advisory lock.
-pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+///
+/// `application_name` shows in `pg_stat_activity`, so an operator (or a
+/// test) can tell the ingester's connections from the workers'.
+pub async fn connect_and_migrate(
+    url: &str,
+    max_connections: u32,
+    application_name: &str,
+) -> anyhow::Result<PgPool> {
     ensure_database(url).await?;
-    let options = PgConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
+    let options = PgConnectOptions::from_str(url)
+        .context("parsing DATABASE_URL")?
+        .application_name(application_name);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         // A ping per checkout cost 14-20% of the insert path here; a dead

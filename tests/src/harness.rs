@@ -42,7 +42,8 @@ impl TestEnv {
             Some((server, _)) => format!("{server}/{db_name}"),
             None => bail!("TEST_ADMIN_DATABASE_URL has no database part"),
         };
-        let pool = ledgerhook_shared::db::connect_and_migrate(&database_url, 8).await?;
+        let pool = ledgerhook_shared::db::connect_and_migrate(&database_url, 8, "ledgerhook-tests")
+            .await?;
         Ok(Self {
             database_url,
             amqp_url: process_env("AMQP_URL").unwrap_or_else(|| DEFAULT_AMQP_URL.into()),
