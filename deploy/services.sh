@@ -24,7 +24,10 @@ if ! port_open 5432; then
   if ! grep -q "ledgerhook" "$hba"; then
     as_root sed -i '1i # ledgerhook: trust loopback for development\nhost all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
   fi
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  # Start it, or (if the package's install already started it) reload the
+  # authentication rules just added.
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null \
+    || as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
   wait_port 5432 PostgreSQL
 fi
 echo "PostgreSQL is up on 127.0.0.1:5432"

@@ -28,6 +28,11 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
 fn message_of(delivery: &Delivery) -> Message<'_> {
     let headers = delivery.properties.headers().as_ref();
     Message {
+        delivery_id: delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.as_str()),
         delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
         received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
         body: &delivery.data,
@@ -235,7 +240,7 @@ impl Consumer {
         label: &'static str,
         reason: &str,
     ) -> anyhow::Result<()> {
-        tracing::warn!(label, reason, "parking a message");
+        tracing::warn!(label, reason, delivery_id = ?delivery.properties.message_id(), delivery_row, "parking a message");
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();
         headers.insert(
             ShortString::from(amqp::HEADER_PARK_REASON),

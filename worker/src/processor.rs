@@ -25,6 +25,8 @@ pub enum Verdict {
 
 /// The parts of an AMQP message the processor needs.
 pub struct Message<'a> {
+    /// The sender's delivery id (the AMQP message id), for logs.
+    pub delivery_id: Option<&'a str>,
     pub delivery_row: Option<i64>,
     pub received_at_us: Option<i64>,
     pub body: &'a [u8],
@@ -87,7 +89,7 @@ impl Processor {
     }
 
     /// Processes one message in its own transaction, with retries.
-    #[tracing::instrument(skip_all, fields(delivery_row = message.delivery_row, order_id))]
+    #[tracing::instrument(skip_all, fields(delivery_id = message.delivery_id, delivery_row = message.delivery_row, order_id))]
     pub async fn process(&self, message: &Message<'_>) -> Verdict {
         let (row, event) = match prepare(message) {
             Ok(prepared) => prepared,
