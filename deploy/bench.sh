@@ -30,7 +30,9 @@ cleanup() {
   wait 2>/dev/null || true
   if [ "$status" != 0 ] && [ -n "${KEEP_ON_FAILURE:-}" ]; then echo "# kept database ledgerhook_bench_${tag}"; return; fi
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "drop database if exists ledgerhook_bench_${tag} with (force)" >/dev/null 2>&1 || true
-  for q in deliveries parked; do rabbitmqctl -q delete_queue "${QUEUE_PREFIX}.${q}" >/dev/null 2>&1 || true; done
+  for q in $(rabbitmqctl list_queues --quiet --no-table-headers name 2>/dev/null | grep "^${QUEUE_PREFIX}\\."); do
+    rabbitmqctl delete_queue "$q" >/dev/null 2>&1 || true
+  done
 }
 trap cleanup EXIT
 

@@ -5,10 +5,15 @@
 //! deployments, or several test runs, share one broker without touching each
 //! other.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+
+/// The largest fraction by which a retry delay is lengthened at random.
+pub const MAX_JITTER: f64 = 0.1;
 
 /// Routing key of verified deliveries on the deliveries exchange.
 pub const DELIVERY_ROUTING_KEY: &str = "delivery";
@@ -20,6 +25,8 @@ pub const HEADER_DELIVERY_ROW: &str = "ledgerhook-delivery-row";
 pub const HEADER_RECEIVED_AT_US: &str = "ledgerhook-received-at-us";
 /// AMQP header on parked messages: why the worker gave up on it.
 pub const HEADER_PARK_REASON: &str = "ledgerhook-park-reason";
+/// AMQP header: which attempt at processing this copy is (absent means 1).
+pub const HEADER_ATTEMPT: &str = "ledgerhook-attempt";
 
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -27,8 +34,10 @@ pub struct Topology {
     pub exchange: String,
     /// Work queue the workers consume.
     pub queue: String,
-    /// Messages a worker could not process, kept with a reason for a person.
+    /// The dead-letter queue: messages a worker gave up on, kept with their
+    /// reason and attempt count for a person (`ledgerhook-admin`).
     pub parked_queue: String,
+    prefix: String,
 }
 
 impl Topology {
@@ -37,7 +46,53 @@ impl Topology {
             exchange: format!("{prefix}.deliveries"),
             queue: format!("{prefix}.deliveries"),
             parked_queue: format!("{prefix}.parked"),
+            prefix: prefix.to_owned(),
         }
+    }
+
+    /// The wait queue for one retry delay. Named by its delay, so a changed
+    /// schedule declares new queues instead of clashing with the old ones.
+    pub fn wait_queue(&self, delay: Duration) -> String {
+        format!("{}.wait.{}ms", self.prefix, delay.as_millis())
+    }
+
+    /// Declares the wait queue for `delay`: messages sit there until their
+    /// time is up, then dead-letter back to the work queue.
+    pub async fn declare_wait_queue(
+        &self,
+        channel: &Channel,
+        delay: Duration,
+    ) -> anyhow::Result<String> {
+        let name = self.wait_queue(delay);
+        let mut arguments = quorum_arguments();
+        let mut set = |key: &str, value: AMQPValue| {
+            arguments.insert(ShortString::from(key), value);
+        };
+        // The queue's TTL is the longest a message waits; each message's own
+        // expiration (the jittered delay) is shorter.
+        let ttl =
+            i64::try_from(delay.mul_f64(1.0 + MAX_JITTER).as_millis()).unwrap_or(i64::MAX) + 1;
+        set("x-message-ttl", AMQPValue::LongLongInt(ttl));
+        set(
+            "x-dead-letter-exchange",
+            AMQPValue::LongString(self.exchange.as_str().into()),
+        );
+        set(
+            "x-dead-letter-routing-key",
+            AMQPValue::LongString(DELIVERY_ROUTING_KEY.into()),
+        );
+        // At-least-once dead-lettering: a message leaves the wait queue only
+        // once the work queue has confirmed it (requires reject-publish).
+        set(
+            "x-dead-letter-strategy",
+            AMQPValue::LongString("at-least-once".into()),
+        );
+        set("x-overflow", AMQPValue::LongString("reject-publish".into()));
+        channel
+            .queue_declare(name.as_str().into(), durable_queue(), arguments)
+            .await
+            .with_context(|| format!("declaring wait queue {name}"))?;
+        Ok(name)
     }
 
     /// Declares everything; idempotent, so both binaries call it on every

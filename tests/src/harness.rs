@@ -165,6 +165,7 @@ impl Drop for TestEnv {
         let db_name = self.db_name.clone();
         let amqp_url = self.amqp_url.clone();
         let topology = ledgerhook_shared::amqp::Topology::new(&self.queue_prefix);
+        let prefix = self.queue_prefix.clone();
         // Drop cannot await; clean up on a runtime of our own.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -180,7 +181,11 @@ impl Drop for TestEnv {
                 let connection =
                     ledgerhook_shared::amqp::connect(&amqp_url, "ledgerhook-tests").await?;
                 let channel = connection.create_channel().await?;
-                for queue in [&topology.queue, &topology.parked_queue] {
+                // The work and parked queues, and the wait queues the workers
+                // declared (named by delay, so listed rather than guessed).
+                let mut queues = vec![topology.queue.clone(), topology.parked_queue.clone()];
+                queues.extend(wait_queues(&prefix));
+                for queue in queues {
                     channel
                         .queue_delete(queue.as_str().into(), Default::default())
                         .await?;
@@ -195,6 +200,25 @@ impl Drop for TestEnv {
             eprintln!("test cleanup incomplete: {e:#}");
         }
     }
+}
+
+/// The wait queues under `prefix`, as `rabbitmqctl` lists them (none if it
+/// is not available: then they stay behind, empty).
+fn wait_queues(prefix: &str) -> Vec<String> {
+    let listed = Command::new("rabbitmqctl")
+        .args(["list_queues", "--quiet", "--no-table-headers", "name"])
+        .stderr(Stdio::null())
+        .output();
+    let Ok(listed) = listed else {
+        return Vec::new();
+    };
+    let wait_prefix = format!("{prefix}.wait.");
+    String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|name| name.starts_with(&wait_prefix))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A running binary. Killed on drop; its log is printed if the test failed.

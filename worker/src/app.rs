@@ -26,11 +26,8 @@ impl App {
         let consumer = Consumer {
             amqp_url: config.amqp_url,
             topology: Topology::new(&config.queue_prefix),
-            processor: Processor {
-                pool,
-                retry_initial: config.retry_initial,
-                retry_attempts: config.retry_attempts,
-            },
+            processor: Processor { pool },
+            retry: config.retry,
             concurrency: config.concurrency,
             batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,

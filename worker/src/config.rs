@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::retry::RetrySchedule;
 use ledgerhook_shared::config::{
     ConfigError, DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
@@ -25,11 +26,12 @@ pub struct Config {
     pub batch_size: usize,
     /// `DATABASE_POOL_SIZE` (default: concurrency + 2).
     pub pool_size: u32,
-    /// `WORKER_RETRY_INITIAL_MS` (default 1000) and `WORKER_RETRY_ATTEMPTS`
-    /// (default 3): backoff for an order not found yet (seed: 3 attempts,
-    /// 1 s, x2). Database outages are retried without limit instead.
-    pub retry_initial: Duration,
-    pub retry_attempts: u32,
+    /// `WORKER_RETRY_ATTEMPTS` (default 6), `WORKER_RETRY_INITIAL_MS` (default
+    /// 1000) and `WORKER_RETRY_MULTIPLIER` (default 4): for a payment whose
+    /// order is not known yet, waits of 1 s, 4 s, 16 s, 64 s and 256 s in
+    /// RabbitMQ wait queues, then the dead-letter queue. Database outages are
+    /// retried in place without limit instead.
+    pub retry: RetrySchedule,
     /// `WORKER_SHUTDOWN_GRACE_MS` (default 20000): how long a stopping worker
     /// waits for in-flight messages before closing its channel (which returns
     /// them to the queue).
@@ -57,12 +59,20 @@ impl Config {
             concurrency,
             batch_size,
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", concurrency as u32 + 2),
-            retry_initial: Duration::from_millis(env.parsed_or("WORKER_RETRY_INITIAL_MS", 1000)),
-            retry_attempts: env.parsed_or("WORKER_RETRY_ATTEMPTS", 3),
+            retry: RetrySchedule {
+                attempts: env.parsed_or("WORKER_RETRY_ATTEMPTS", 6),
+                initial: Duration::from_millis(env.parsed_or("WORKER_RETRY_INITIAL_MS", 1000)),
+                multiplier: env.parsed_or("WORKER_RETRY_MULTIPLIER", 4),
+            },
             shutdown_grace: Duration::from_millis(
                 env.parsed_or("WORKER_SHUTDOWN_GRACE_MS", 20_000),
             ),
         };
+        if config.retry.attempts == 0 || config.retry.multiplier == 0 {
+            env.invalid(
+                "WORKER_RETRY_ATTEMPTS and WORKER_RETRY_MULTIPLIER must be at least 1".into(),
+            );
+        }
         env.finish()?;
         Ok(config)
     }

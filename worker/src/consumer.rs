@@ -22,8 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 use crate::processor::{Message, Processor, Verdict};
+use crate::retry::RetrySchedule;
 
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
+/// Pause before returning a message whose retry or parking copy failed.
+const COPY_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
 fn message_of(delivery: &Delivery) -> Message<'_> {
     let headers = delivery.properties.headers().as_ref();
@@ -47,6 +50,7 @@ pub struct Consumer {
     pub concurrency: usize,
     /// Most messages applied in one transaction.
     pub batch_size: usize,
+    pub retry: RetrySchedule,
     pub shutdown_grace: Duration,
 }
 
@@ -95,6 +99,11 @@ impl Consumer {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .context("enabling confirms on the park channel")?;
+        // Copies to the wait queues (retries) and the parked queue go through
+        // the confirmed park channel; the wait queues are declared here.
+        for delay in self.retry.delays() {
+            self.topology.declare_wait_queue(&channel, delay).await?;
+        }
         let tag = format!("ledgerhook-worker-{}", uuid::Uuid::now_v7());
         let mut deliveries = channel
             .basic_consume(
@@ -191,7 +200,8 @@ impl Consumer {
         }
     }
 
-    /// Acknowledges a settled message, or parks it first.
+    /// Acknowledges a settled message, after copying it to a wait queue (a
+    /// retry) or to the parked queue (given up) where its verdict says so.
     async fn settle(
         &self,
         delivery: &Delivery,
@@ -199,28 +209,72 @@ impl Consumer {
         verdict: Verdict,
         park_channel: &Channel,
     ) {
-        let acked = match verdict {
-            Verdict::Done(_) => delivery.ack(BasicAckOptions::default()).await,
-            Verdict::Park { label, reason } => {
-                match self
-                    .park(park_channel, delivery, message.delivery_row, label, &reason)
-                    .await
-                {
-                    Ok(()) => delivery.ack(BasicAckOptions::default()).await,
-                    Err(e) => {
-                        // Not parked, so not acknowledged: back to the queue.
-                        tracing::error!(
-                            error = format!("{e:#}"),
-                            "could not park a message; returning it to the queue"
-                        );
-                        delivery
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..Default::default()
-                            })
-                            .await
-                    }
+        let attempt = attempt_of(delivery);
+        let verdict = match verdict {
+            Verdict::Retry { label, reason } if !self.retry.should_retry(attempt) => {
+                Verdict::Park {
+                    label,
+                    reason: format!("{reason}; gave up after {attempt} attempts"),
                 }
+            }
+            other => other,
+        };
+        let copied = match &verdict {
+            Verdict::Done(_) => Ok(()),
+            Verdict::Retry { label, reason } => {
+                let delay = RetrySchedule::jittered(self.retry.delay_after(attempt), random_unit());
+                tracing::info!(
+                    label,
+                    reason,
+                    attempt,
+                    ?delay,
+                    delivery_row = message.delivery_row,
+                    "retrying later"
+                );
+                let queue = self.topology.wait_queue(self.retry.delay_after(attempt));
+                let copy = self
+                    .copy(
+                        park_channel,
+                        delivery,
+                        &queue,
+                        attempt + 1,
+                        None,
+                        Some(delay),
+                    )
+                    .await;
+                if copy.is_ok() {
+                    metrics::retry(label);
+                }
+                copy
+            }
+            Verdict::Park { label, reason } => {
+                self.park(
+                    park_channel,
+                    delivery,
+                    message.delivery_row,
+                    attempt,
+                    label,
+                    reason,
+                )
+                .await
+            }
+        };
+        let acked = match copied {
+            Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+            Err(e) => {
+                // Not copied, so not acknowledged: back to the queue, after a
+                // pause so that a broker refusing copies is not hammered.
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "could not retry or park a message; returning it to the queue"
+                );
+                tokio::time::sleep(COPY_FAILURE_PAUSE).await;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
             }
         };
         if let Err(e) = acked {
@@ -230,31 +284,41 @@ impl Consumer {
         }
     }
 
-    /// Copies the message to the parked queue with its reason (confirmed by
-    /// the broker), then records the reason on the delivery row.
-    async fn park(
+    /// Publishes a copy of the message to `queue` (confirmed by the broker),
+    /// with its attempt number and, for a parked copy, the reason.
+    async fn copy(
         &self,
-        park_channel: &Channel,
+        channel: &Channel,
         delivery: &Delivery,
-        delivery_row: Option<i64>,
-        label: &'static str,
-        reason: &str,
+        queue: &str,
+        attempt: u32,
+        park_reason: Option<&str>,
+        expiration: Option<Duration>,
     ) -> anyhow::Result<()> {
-        tracing::warn!(label, reason, delivery_id = ?delivery.properties.message_id(), delivery_row, "parking a message");
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();
         headers.insert(
-            ShortString::from(amqp::HEADER_PARK_REASON),
-            AMQPValue::LongString(reason.into()),
+            ShortString::from(amqp::HEADER_ATTEMPT),
+            AMQPValue::LongLongInt(i64::from(attempt)),
         );
-        let properties = delivery
+        if let Some(reason) = park_reason {
+            headers.insert(
+                ShortString::from(amqp::HEADER_PARK_REASON),
+                AMQPValue::LongString(reason.into()),
+            );
+        }
+        let mut properties = delivery
             .properties
             .clone()
             .with_headers(headers)
             .with_delivery_mode(2);
-        let confirmation = park_channel
+        if let Some(expiration) = expiration {
+            properties =
+                properties.with_expiration(expiration.as_millis().to_string().as_str().into());
+        }
+        let confirmation = channel
             .basic_publish(
                 "".into(),
-                self.topology.parked_queue.as_str().into(),
+                queue.into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..Default::default()
@@ -263,12 +327,36 @@ impl Consumer {
                 properties,
             )
             .await
-            .context("publishing to the parked queue")?
+            .with_context(|| format!("publishing to {queue}"))?
             .await
-            .context("awaiting the parked queue's confirm")?;
+            .with_context(|| format!("awaiting {queue}'s confirm"))?;
         if !matches!(confirmation, Confirmation::Ack(None)) {
-            anyhow::bail!("the parked queue did not accept the message: {confirmation:?}");
+            anyhow::bail!("{queue} did not accept the message: {confirmation:?}");
         }
+        Ok(())
+    }
+
+    /// Copies the message to the parked queue with its reason, then records
+    /// the reason on the delivery row.
+    async fn park(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        delivery_row: Option<i64>,
+        attempt: u32,
+        label: &'static str,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        tracing::warn!(label, reason, attempt, delivery_id = ?delivery.properties.message_id(), delivery_row, "parking a message");
+        self.copy(
+            channel,
+            delivery,
+            &self.topology.parked_queue,
+            attempt,
+            Some(reason),
+            None,
+        )
+        .await?;
         if let Some(row) = delivery_row
             && let Err(e) = ledger::mark_parked(&self.processor.pool, row, reason).await
         {
@@ -279,4 +367,18 @@ impl Consumer {
         metrics::processed("parked", None);
         Ok(())
     }
+}
+
+/// Which attempt this copy of a message is (the first has no header).
+fn attempt_of(delivery: &Delivery) -> u32 {
+    amqp::header_i64(delivery.properties.headers().as_ref(), amqp::HEADER_ATTEMPT)
+        .and_then(|a| u32::try_from(a).ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// A random number in [0, 1) for jitter, from a v4 UUID's random bits.
+fn random_unit() -> f64 {
+    let (bits, _) = uuid::Uuid::new_v4().as_u64_pair();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }

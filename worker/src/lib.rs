@@ -3,7 +3,8 @@
 //! Any number of workers may consume one queue.
 //!
 //! Layout: [`consumer`] (AMQP: prefetch, acks, parking, reconnection),
-//! [`processor`] (one message: parse, apply, retry), [`app`] (wiring),
+//! [`processor`] (messages: parse, apply), [`retry`] (the schedule kept in
+//! RabbitMQ wait queues), [`app`] (wiring),
 //! [`config`], [`metrics`]. The transaction itself is
 //! `ledgerhook_shared::ledger`.
 
@@ -12,6 +13,7 @@ pub mod config;
 pub mod consumer;
 pub mod metrics;
 pub mod processor;
+pub mod retry;
 
 pub use app::App;
 pub use config::Config;

@@ -11,7 +11,8 @@ use sqlx::PgPool;
 
 use crate::metrics;
 
-/// Longest wait between two attempts while the database is unreachable.
+/// First and longest wait between two attempts while the database is unreachable.
+const DATABASE_RETRY_INITIAL: Duration = Duration::from_millis(100);
 const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What to do with the message after processing.
@@ -19,6 +20,8 @@ const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 pub enum Verdict {
     /// Its effects are committed (or it needed none): acknowledge.
     Done(&'static str),
+    /// It may succeed later: retry it after the schedule's next wait.
+    Retry { label: &'static str, reason: String },
     /// It can never succeed as it is: park it with a reason for a person.
     Park { label: &'static str, reason: String },
 }
@@ -35,8 +38,6 @@ pub struct Message<'a> {
 #[derive(Clone)]
 pub struct Processor {
     pub pool: PgPool,
-    pub retry_initial: Duration,
-    pub retry_attempts: u32,
 }
 
 impl Processor {
@@ -98,11 +99,10 @@ impl Processor {
         tracing::Span::current().record("order_id", event.order_id.as_str());
         match self.apply_with_retries(row, &event).await {
             Ok(applied) => settled(&applied, event.kind, message.received_at_us),
-            Err(ApplyError::OrderUnknown(order)) => Verdict::Park {
+            Err(ApplyError::OrderUnknown(order)) => Verdict::Retry {
                 label: "order_unknown",
                 reason: format!(
-                    "order {order:?} unknown after {} attempts",
-                    self.retry_attempts
+                    "order {order:?} unknown and the event carries no usable userId/packageId"
                 ),
             },
             Err(ApplyError::DeliveryMissing(row)) => Verdict::Park {
@@ -120,45 +120,33 @@ impl Processor {
         }
     }
 
-    /// Retries with exponential backoff and jitter: without limit while the
-    /// database is unreachable (the message is safe in the queue and a person
-    /// is paged by the database alert), and `retry_attempts` times for an
-    /// order that is not known yet.
+    /// Retries in place, with exponential backoff and jitter, without limit
+    /// while the database is unreachable: the message is safe in the queue,
+    /// holding it keeps this worker from taking more, and the database alert
+    /// pages a person.
     async fn apply_with_retries(
         &self,
         row: i64,
         event: &OrderEvent,
     ) -> Result<Applied, ApplyError> {
         let schedule = ExponentialBackoff {
-            initial_interval: self.retry_initial,
-            current_interval: self.retry_initial,
+            initial_interval: DATABASE_RETRY_INITIAL,
+            current_interval: DATABASE_RETRY_INITIAL,
             multiplier: 2.0,
             randomization_factor: 0.1,
             max_interval: MAX_RETRY_INTERVAL,
             max_elapsed_time: None,
             ..ExponentialBackoff::default()
         };
-        let mut unknown_order_attempts = 0;
-        backoff::future::retry(schedule, || {
-            let attempt = ledger::apply_event(&self.pool, row, event);
-            unknown_order_attempts += 1;
-            let attempts_so_far = unknown_order_attempts;
-            async move {
-                match attempt.await {
-                    Ok(applied) => Ok(applied),
-                    Err(ApplyError::Database(e)) if db::is_transient(&e) => {
-                        tracing::warn!(error = %e, "database unavailable; will retry");
-                        metrics::retry("database");
-                        Err(backoff::Error::transient(ApplyError::Database(e)))
-                    }
-                    Err(ApplyError::OrderUnknown(order))
-                        if attempts_so_far < self.retry_attempts =>
-                    {
-                        metrics::retry("order_unknown");
-                        Err(backoff::Error::transient(ApplyError::OrderUnknown(order)))
-                    }
-                    Err(e) => Err(backoff::Error::permanent(e)),
+        backoff::future::retry(schedule, || async {
+            match ledger::apply_event(&self.pool, row, event).await {
+                Ok(applied) => Ok(applied),
+                Err(ApplyError::Database(e)) if db::is_transient(&e) => {
+                    tracing::warn!(error = %e, "database unavailable; will retry");
+                    metrics::retry("database");
+                    Err(backoff::Error::transient(ApplyError::Database(e)))
                 }
+                Err(e) => Err(backoff::Error::permanent(e)),
             }
         })
         .await
