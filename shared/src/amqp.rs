@@ -8,9 +8,13 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm,
+};
 
 /// The largest fraction by which a retry delay is lengthened at random.
 pub const MAX_JITTER: f64 = 0.1;
@@ -148,6 +152,58 @@ fn quorum_arguments() -> FieldTable {
         AMQPValue::LongString("quorum".into()),
     );
     arguments
+}
+
+/// AMQP delivery mode 2: the broker writes the message to disk.
+pub const PERSISTENT: u8 = 2;
+
+/// One recorded delivery, as the work queue carries it.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryMessage<'a> {
+    /// `webhook_deliveries.id`.
+    pub row: i64,
+    /// The sender's delivery id, used as the AMQP message id.
+    pub delivery_id: &'a str,
+    pub received_at_us: i64,
+    /// The exact bytes that were signed.
+    pub body: &'a [u8],
+}
+
+/// Publishes a delivery to the work queue: persistent and mandatory (an
+/// unroutable message comes back instead of vanishing). The caller awaits
+/// the returned confirm, or pipelines it.
+pub async fn publish_delivery(
+    channel: &Channel,
+    topology: &Topology,
+    message: DeliveryMessage<'_>,
+) -> anyhow::Result<PublisherConfirm> {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        ShortString::from(HEADER_DELIVERY_ROW),
+        AMQPValue::LongLongInt(message.row),
+    );
+    headers.insert(
+        ShortString::from(HEADER_RECEIVED_AT_US),
+        AMQPValue::LongLongInt(message.received_at_us),
+    );
+    let properties = BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_content_type("application/json".into())
+        .with_message_id(message.delivery_id.into())
+        .with_headers(headers);
+    channel
+        .basic_publish(
+            topology.exchange.as_str().into(),
+            DELIVERY_ROUTING_KEY.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            message.body,
+            properties,
+        )
+        .await
+        .context("publishing a delivery")
 }
 
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {

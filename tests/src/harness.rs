@@ -87,6 +87,50 @@ impl TestEnv {
         Service::spawn("ledgerhook-worker", self.base_env(), extra).await
     }
 
+    /// Runs `ledgerhook-admin` with this test's database and queue prefix;
+    /// its standard output, or an error with both outputs.
+    pub async fn admin(&self, args: &[&str]) -> anyhow::Result<String> {
+        let path = bin_dir()?.join("ledgerhook-admin");
+        let output = tokio::task::spawn_blocking({
+            let env = self.base_env();
+            let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+            move || {
+                Command::new(path)
+                    .args(args)
+                    .envs(env)
+                    .stdin(Stdio::null())
+                    .output()
+            }
+        })
+        .await??;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!(
+                "ledgerhook-admin failed: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// Messages ready in a queue of this test's prefix.
+    pub async fn queue_depth(&self, queue: &str) -> anyhow::Result<u32> {
+        let connection =
+            ledgerhook_shared::amqp::connect(&self.amqp_url, "ledgerhook-tests").await?;
+        let channel = connection.create_channel().await?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await?;
+        Ok(declared.message_count())
+    }
+
     pub async fn balance(&self, user_id: &str) -> i64 {
         sqlx::query_scalar("select balance from user_credits where user_id = $1")
             .bind(user_id)

@@ -6,8 +6,10 @@
 //! [`processor`] (messages: parse, apply), [`retry`] (the schedule kept in
 //! RabbitMQ wait queues), [`app`] (wiring),
 //! [`config`], [`metrics`]. The transaction itself is
-//! `ledgerhook_shared::ledger`.
+//! `ledgerhook_shared::ledger`. [`admin`] backs the `ledgerhook-admin`
+//! operator command (parked deliveries, redrive, replay).
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod consumer;

@@ -7,11 +7,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
+use lapin::Channel;
 use lapin::Confirmation;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel};
-use ledgerhook_shared::amqp::{self, DELIVERY_ROUTING_KEY, Topology};
+use lapin::options::ConfirmSelectOptions;
+use ledgerhook_shared::amqp::{self, Topology};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -26,9 +25,6 @@ const MAX_IN_FLIGHT: usize = 2048;
 /// How often confirmed rows are marked published, in one UPDATE per batch.
 const MARK_INTERVAL: Duration = Duration::from_millis(20);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
-
-/// AMQP delivery mode 2: the broker writes the message to disk.
-const PERSISTENT: u8 = 2;
 
 pub struct Publisher {
     pub pool: PgPool,
@@ -156,32 +152,15 @@ async fn publish(
     topology: &Topology,
     item: &OutboxItem,
 ) -> anyhow::Result<lapin::PublisherConfirm> {
-    let mut headers = FieldTable::default();
-    headers.insert(
-        ShortString::from(amqp::HEADER_DELIVERY_ROW),
-        AMQPValue::LongLongInt(item.row),
-    );
-    headers.insert(
-        ShortString::from(amqp::HEADER_RECEIVED_AT_US),
-        AMQPValue::LongLongInt(item.received_at_us),
-    );
-    let properties = BasicProperties::default()
-        .with_delivery_mode(PERSISTENT)
-        .with_content_type("application/json".into())
-        .with_message_id(item.delivery_id.as_str().into())
-        .with_headers(headers);
-    channel
-        .basic_publish(
-            topology.exchange.as_str().into(),
-            DELIVERY_ROUTING_KEY.into(),
-            // Mandatory: an unroutable message comes back instead of vanishing.
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            &item.body,
-            properties,
-        )
-        .await
-        .context("publishing a delivery")
+    amqp::publish_delivery(
+        channel,
+        topology,
+        amqp::DeliveryMessage {
+            row: item.row,
+            delivery_id: &item.delivery_id,
+            received_at_us: item.received_at_us,
+            body: &item.body,
+        },
+    )
+    .await
 }

@@ -1,0 +1,99 @@
+//! The operator's command: parked deliveries listed, redriven once the cause
+//! is fixed, and replays that report what happened and never grant twice.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use ledgerhook_shared::amqp::Topology;
+use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_parked_payment_is_redriven_after_the_fix_and_a_replay_never_grants_twice() {
+    let env = TestEnv::new().await.unwrap();
+    let started = Utc::now();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env
+        .start_worker(&[("WORKER_RETRY_ATTEMPTS", "1")])
+        .await
+        .unwrap();
+    let parked_queue = Topology::new(&env.queue_prefix).parked_queue;
+
+    // A payment for an order the backend never recorded: parked at once.
+    let orphan_id = new_delivery_id();
+    let mut orphan = payment_succeeded("ops-order", "ignored", "pro", "50");
+    orphan["data"].as_object_mut().unwrap().remove("metadata");
+    assert_eq!(ingester.send_as(&orphan_id, &orphan).await.status, 200);
+    // And one that goes through.
+    let fine_id = new_delivery_id();
+    assert_eq!(
+        ingester
+            .send_as(
+                &fine_id,
+                &payment_succeeded("ops-fine", "ops-fine-user", "starter", "10")
+            )
+            .await
+            .status,
+        200
+    );
+    env.wait_all_processed(2, WAIT).await;
+
+    let listed = env.admin(&["parked"]).await.unwrap();
+    assert!(
+        listed.contains(&orphan_id) && listed.contains("ops-order"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&fine_id), "{listed}");
+    assert_eq!(env.queue_depth(&parked_queue).await.unwrap(), 1);
+    let shown = env.admin(&["show", &orphan_id]).await.unwrap();
+    assert!(
+        shown.contains("outcome: Some(\"parked\")") && shown.contains("\"orderId\":\"ops-order\""),
+        "{shown}"
+    );
+
+    // The backend's order turns up; the operator redrives.
+    env.create_order("ops-order", "ops-user", "pro").await;
+    let redriven = env.admin(&["redrive"]).await.unwrap();
+    assert!(
+        redriven.contains(&format!("{orphan_id}\twas parked; sent again -> granted")),
+        "{redriven}"
+    );
+    assert_eq!(env.balance("ops-user").await, 3300);
+    assert_eq!(
+        env.queue_depth(&parked_queue).await.unwrap(),
+        0,
+        "its parked copy left the parked queue"
+    );
+    assert_eq!(env.admin(&["parked"]).await.unwrap().trim(), "");
+
+    // Replaying both, by id and by time range, sends nothing again.
+    let by_id = env
+        .admin(&["replay", &orphan_id, &fine_id, "msg_never_seen"])
+        .await
+        .unwrap();
+    assert!(
+        by_id.contains(&format!(
+            "{orphan_id}\talready processed (granted); not sent again"
+        )),
+        "{by_id}"
+    );
+    assert!(
+        by_id.contains(&format!(
+            "{fine_id}\talready processed (granted); not sent again"
+        )),
+        "{by_id}"
+    );
+    assert!(by_id.contains("msg_never_seen\tnever recorded"), "{by_id}");
+    let from = started.to_rfc3339();
+    let to = (Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let by_time = env
+        .admin(&["replay", "--from", &from, "--to", &to])
+        .await
+        .unwrap();
+    assert!(by_time.contains("2 deliveries"), "{by_time}");
+    assert_eq!(env.balance("ops-user").await, 3300);
+    assert_eq!(env.balance("ops-fine-user").await, 500);
+    assert_eq!(env.count("select count(*) from credit_ledger").await, 2);
+}

@@ -1,0 +1,343 @@
+//! Operator actions on recorded deliveries: list and inspect parked (dead
+//! letter) deliveries, and replay deliveries by id, by time range, or all
+//! parked ones.
+//!
+//! The database is the source of truth: every delivery ever accepted is in
+//! `webhook_deliveries` with its exact bytes. A replay publishes it to the
+//! work queue again; a delivery already processed is never republished
+//! (its effects are committed), so a replay cannot grant twice. A parked one
+//! is reset to unprocessed first, and its copy leaves the parked queue.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicNackOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Confirmation, Connection};
+use ledgerhook_shared::amqp::{self, DeliveryMessage, Topology};
+use sqlx::PgPool;
+
+/// Which deliveries to replay.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// By the sender's delivery ids.
+    Ids(Vec<String>),
+    /// Received in `[from, to)`.
+    Between(DateTime<Utc>, DateTime<Utc>),
+    /// Every parked delivery.
+    Parked,
+}
+
+/// What a replay did with one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Its effects were committed before; nothing was sent again.
+    AlreadyProcessed { outcome: String },
+    /// It was parked; it is unprocessed again and back on the work queue.
+    Redriven,
+    /// It was not processed yet; it was (re)published.
+    Queued,
+    /// No delivery with this id was ever recorded.
+    NotFound,
+}
+
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    pub delivery_id: String,
+    pub row: Option<i64>,
+    pub action: Action,
+    /// The outcome after processing, when waited for.
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub delivery_id: String,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub outcome_detail: Option<String>,
+}
+
+pub struct Admin {
+    pool: PgPool,
+    channel: Channel,
+    topology: Topology,
+    _connection: Connection,
+}
+
+impl Admin {
+    pub async fn connect(
+        database_url: &str,
+        amqp_url: &str,
+        queue_prefix: &str,
+    ) -> anyhow::Result<Self> {
+        let pool = PgPool::connect(database_url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        let connection = amqp::connect(amqp_url, "ledgerhook-admin").await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .context("opening a channel")?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .context("enabling confirms")?;
+        let topology = Topology::new(queue_prefix);
+        topology.declare(&channel).await?;
+        Ok(Self {
+            pool,
+            channel,
+            topology,
+            _connection: connection,
+        })
+    }
+
+    /// Parked deliveries, newest first.
+    pub async fn parked(&self, limit: i64) -> anyhow::Result<Vec<DeliveryRow>> {
+        Ok(sqlx::query_as(
+            "select id, delivery_id, received_at, processed_at, outcome, outcome_detail
+             from webhook_deliveries where outcome = 'parked' order by received_at desc limit $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// One delivery, its exact body, and the order events it caused.
+    pub async fn show(
+        &self,
+        delivery_id: &str,
+    ) -> anyhow::Result<Option<(DeliveryRow, Vec<u8>, Vec<String>)>> {
+        let row: Option<DeliveryRow> = sqlx::query_as(
+            "select id, delivery_id, received_at, processed_at, outcome, outcome_detail
+             from webhook_deliveries where delivery_id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let body: Vec<u8> = sqlx::query_scalar("select body from webhook_deliveries where id = $1")
+            .bind(row.id)
+            .fetch_one(&self.pool)
+            .await?;
+        let events: Vec<String> = sqlx::query_scalar(
+            "select e.created_at::text || ' ' || e.event_type || ' ' || e.event_data::text
+             from payment_order_events e where e.delivery_id = $1 order by e.id",
+        )
+        .bind(row.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some((row, body, events)))
+    }
+
+    /// Replays the selected deliveries, then (if `wait` is given) waits up to
+    /// that long for each sent one to be processed and reports its outcome.
+    pub async fn replay(
+        &self,
+        selection: &Selection,
+        wait: Option<Duration>,
+    ) -> anyhow::Result<Vec<Replayed>> {
+        let rows = self.select(selection).await?;
+        let mut results = Vec::new();
+        if let Selection::Ids(ids) = selection {
+            let found: HashSet<&str> = rows.iter().map(|r| r.delivery_id.as_str()).collect();
+            for id in ids.iter().filter(|id| !found.contains(id.as_str())) {
+                results.push(Replayed {
+                    delivery_id: id.clone(),
+                    row: None,
+                    action: Action::NotFound,
+                    outcome: None,
+                });
+            }
+        }
+        let mut redriven = HashSet::new();
+        for row in rows {
+            let action = match (row.processed_at, row.outcome.as_deref()) {
+                (Some(_), Some("parked")) => {
+                    if self.reset_parked(row.id).await? {
+                        redriven.insert(row.id);
+                        Action::Redriven
+                    } else {
+                        Action::AlreadyProcessed {
+                            outcome: "changed while replaying".into(),
+                        }
+                    }
+                }
+                (Some(_), outcome) => Action::AlreadyProcessed {
+                    outcome: outcome.unwrap_or("processed").to_owned(),
+                },
+                (None, _) => Action::Queued,
+            };
+            if matches!(action, Action::Redriven | Action::Queued) {
+                self.publish(row.id).await?;
+            }
+            results.push(Replayed {
+                delivery_id: row.delivery_id,
+                row: Some(row.id),
+                action,
+                outcome: None,
+            });
+        }
+        self.remove_parked_copies(&redriven).await?;
+        if let Some(wait) = wait {
+            self.wait_for_outcomes(&mut results, wait).await?;
+        }
+        Ok(results)
+    }
+
+    async fn select(&self, selection: &Selection) -> anyhow::Result<Vec<DeliveryRow>> {
+        let columns = "select id, delivery_id, received_at, processed_at, outcome, outcome_detail from webhook_deliveries";
+        let rows = match selection {
+            Selection::Ids(ids) => {
+                sqlx::query_as(&format!(
+                    "{columns} where delivery_id = any($1) order by id"
+                ))
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Selection::Between(from, to) => {
+                sqlx::query_as(&format!(
+                    "{columns} where received_at >= $1 and received_at < $2 order by id"
+                ))
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Selection::Parked => {
+                sqlx::query_as(&format!("{columns} where outcome = 'parked' order by id"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Makes a parked delivery unprocessed again (only if it is still parked).
+    async fn reset_parked(&self, row: i64) -> anyhow::Result<bool> {
+        let reset = sqlx::query(
+            "update webhook_deliveries set processed_at = null, outcome = null, outcome_detail = null
+             where id = $1 and outcome = 'parked'",
+        )
+        .bind(row)
+        .execute(&self.pool)
+        .await?;
+        Ok(reset.rows_affected() == 1)
+    }
+
+    async fn publish(&self, row: i64) -> anyhow::Result<()> {
+        let (delivery_id, body, received_at): (String, Vec<u8>, DateTime<Utc>) = sqlx::query_as(
+            "select delivery_id, body, received_at from webhook_deliveries where id = $1",
+        )
+        .bind(row)
+        .fetch_one(&self.pool)
+        .await?;
+        let message = DeliveryMessage {
+            row,
+            delivery_id: &delivery_id,
+            received_at_us: received_at.timestamp_micros(),
+            body: &body,
+        };
+        let confirmation = amqp::publish_delivery(&self.channel, &self.topology, message)
+            .await?
+            .await
+            .context("awaiting the broker's confirm")?;
+        if !matches!(confirmation, Confirmation::Ack(None)) {
+            anyhow::bail!("the broker did not accept delivery {delivery_id}: {confirmation:?}");
+        }
+        Ok(())
+    }
+
+    /// Takes the parked queue's copies of redriven deliveries out of it; the
+    /// other parked messages stay.
+    async fn remove_parked_copies(&self, redriven: &HashSet<i64>) -> anyhow::Result<()> {
+        if redriven.is_empty() {
+            return Ok(());
+        }
+        let queue = self.topology.parked_queue.as_str();
+        let declared = self
+            .channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .context("looking at the parked queue")?;
+        // Hold every message unacknowledged while looking, so none comes
+        // round twice; then acknowledge the redriven ones, return the rest.
+        let mut held = Vec::new();
+        for _ in 0..declared.message_count() {
+            let Some(message) = self
+                .channel
+                .basic_get(queue.into(), BasicGetOptions::default())
+                .await
+                .context("reading the parked queue")?
+            else {
+                break;
+            };
+            held.push(message);
+        }
+        for message in held {
+            let row = amqp::header_i64(
+                message.delivery.properties.headers().as_ref(),
+                amqp::HEADER_DELIVERY_ROW,
+            );
+            if row.is_some_and(|row| redriven.contains(&row)) {
+                message.delivery.ack(BasicAckOptions::default()).await?;
+            } else {
+                message
+                    .delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_for_outcomes(
+        &self,
+        results: &mut [Replayed],
+        wait: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let mut pending = 0;
+            for result in results.iter_mut() {
+                let (Some(row), Action::Redriven | Action::Queued, None) =
+                    (result.row, &result.action, &result.outcome)
+                else {
+                    continue;
+                };
+                let outcome: Option<String> =
+                    sqlx::query_scalar("select outcome from webhook_deliveries where id = $1 and processed_at is not null")
+                        .bind(row)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .flatten();
+                match outcome {
+                    Some(outcome) => result.outcome = Some(outcome),
+                    None => pending += 1,
+                }
+            }
+            if pending == 0 || Instant::now() > deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
