@@ -152,7 +152,7 @@ async fn a_wrong_amount_currency_or_user_grants_nothing_and_holds_the_order() {
 async fn failures_cancellations_and_unknown_events_are_recorded_not_granted() {
     let env = TestEnv::new().await.unwrap();
     let ingester = env.start_ingester(&[]).await.unwrap();
-    let _worker = env.start_worker(&[]).await.unwrap();
+    let worker = env.start_worker(&[]).await.unwrap();
 
     let failed = json!({"type": "orders.payment.failed", "data": {
         "orderId": "o-failed", "payment": {"status": "failed", "failureReason": {"code": "insufficient-funds"}},
@@ -181,4 +181,19 @@ async fn failures_cancellations_and_unknown_events_are_recorded_not_granted() {
     assert_eq!(ingester.send(&paid).await.status, 200);
     env.wait_all_processed(5, WAIT).await;
     assert_eq!(env.balance("u1").await, 500);
+    let detail: String = sqlx::query_scalar(
+        "select outcome_detail from webhook_deliveries where outcome = 'granted'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert!(detail.contains("after it had failed"), "{detail}");
+    assert_eq!(
+        scrape::sum(
+            &worker.metrics().await,
+            "ledgerhook_order_anomalies_total",
+            &[]
+        ),
+        1.0
+    );
 }

@@ -186,7 +186,15 @@ fn settled(applied: &Applied, kind: EventKind, received_at_us: Option<i64>) -> V
 
 fn record_metrics(applied: &Applied) {
     match applied {
-        Applied::Granted { credits, .. } => metrics::granted(*credits),
+        Applied::Granted {
+            credits, anomaly, ..
+        } => {
+            metrics::granted(*credits);
+            if let Some(anomaly) = anomaly {
+                tracing::warn!(anomaly, "order anomaly recorded");
+                metrics::anomaly();
+            }
+        }
         Applied::DuplicateOrder => metrics::duplicate_order(),
         Applied::Conflict { reason } => {
             tracing::warn!(reason, "order conflict held for review");

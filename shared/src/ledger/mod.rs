@@ -37,23 +37,19 @@ pub enum Applied {
     Granted {
         user_id: String,
         credits: i64,
+        /// Set when the grant overrides an earlier failed or cancelled state.
+        anomaly: Option<&'static str>,
     },
     /// A grant-triggering event for an order already granted.
     DuplicateOrder,
     /// The event contradicts the order; held for review, nothing granted.
-    Conflict {
-        reason: String,
-    },
+    Conflict { reason: String },
     /// Recorded on the order, possibly with a status change; `anomaly` when
     /// the event made no sense in the order's state.
-    Recorded {
-        anomaly: Option<&'static str>,
-    },
+    Recorded { anomaly: Option<&'static str> },
     /// Nothing to apply it to (an unknown event type, or a non-payment event
     /// for an order we do not know); the delivery is marked and kept.
-    Ignored {
-        reason: &'static str,
-    },
+    Ignored { reason: &'static str },
 }
 
 impl Applied {
@@ -229,9 +225,10 @@ fn decide_one(
     };
     let decision = decide(&facts, event);
     let applied = match &decision {
-        Decision::Grant { credits, .. } => Applied::Granted {
+        Decision::Grant { credits, anomaly } => Applied::Granted {
             user_id: order.user_id.clone(),
             credits: *credits,
+            anomaly: *anomaly,
         },
         Decision::Duplicate => Applied::DuplicateOrder,
         Decision::Conflict { reason } => Applied::Conflict {

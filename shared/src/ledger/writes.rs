@@ -246,7 +246,16 @@ fn detail(applied: &Applied) -> Option<String> {
         Applied::Conflict { reason } => Some(reason.clone()),
         Applied::Recorded { anomaly } => anomaly.map(str::to_owned),
         Applied::Ignored { reason } => Some((*reason).to_owned()),
-        Applied::Granted { credits, .. } => Some(format!("{credits} credits")),
+        Applied::Granted {
+            credits,
+            anomaly: None,
+            ..
+        } => Some(format!("{credits} credits")),
+        Applied::Granted {
+            credits,
+            anomaly: Some(anomaly),
+            ..
+        } => Some(format!("{credits} credits; {anomaly}")),
         Applied::AlreadyProcessed | Applied::DuplicateOrder => None,
     }
 }
