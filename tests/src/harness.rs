@@ -29,15 +29,22 @@ pub struct TestEnv {
     pub queue_prefix: String,
     pub pool: PgPool,
     db_name: String,
+    admin_url: String,
     http: reqwest::Client,
 }
 
 impl TestEnv {
     pub async fn new() -> anyhow::Result<Self> {
-        let tag = uuid::Uuid::new_v4().simple().to_string();
-        let db_name = format!("ledgerhook_test_{}", &tag[..16]);
         let admin =
             process_env("TEST_ADMIN_DATABASE_URL").unwrap_or_else(|| ADMIN_DATABASE_URL.into());
+        Self::on(&admin).await
+    }
+
+    /// A test world on the PostgreSQL server whose maintenance database is
+    /// at `admin` (a test's own server, say).
+    pub async fn on(admin: &str) -> anyhow::Result<Self> {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let db_name = format!("ledgerhook_test_{}", &tag[..16]);
         let database_url = match admin.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{db_name}"),
             None => bail!("TEST_ADMIN_DATABASE_URL has no database part"),
@@ -50,6 +57,7 @@ impl TestEnv {
             queue_prefix: format!("lhtest.{}", &tag[..16]),
             pool,
             db_name,
+            admin_url: admin.to_owned(),
             http: reqwest::Client::new(),
         })
     }
@@ -140,11 +148,21 @@ impl TestEnv {
             .unwrap_or(0)
     }
 
+    /// A count; retried a few times, since a fault test's own server may
+    /// just have restarted under the pool's connections.
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        let mut attempts = 0;
+        loop {
+            match sqlx::query_scalar(sql).fetch_one(&self.pool).await {
+                Ok(count) => return count,
+                Err(e) if attempts < 20 => {
+                    attempts += 1;
+                    eprintln!("retrying `{sql}`: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("{sql}: {e}"),
+            }
+        }
     }
 
     /// Polls until `sql` (a count) reaches `expected`, or fails after `timeout`.
@@ -207,6 +225,7 @@ impl Drop for TestEnv {
             return;
         }
         let db_name = self.db_name.clone();
+        let admin = self.admin_url.clone();
         let amqp_url = self.amqp_url.clone();
         let topology = ledgerhook_shared::amqp::Topology::new(&self.queue_prefix);
         let prefix = self.queue_prefix.clone();
@@ -216,12 +235,12 @@ impl Drop for TestEnv {
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
-                let admin = process_env("TEST_ADMIN_DATABASE_URL")
-                    .unwrap_or_else(|| ADMIN_DATABASE_URL.into());
-                let pool = PgPool::connect(&admin).await?;
-                sqlx::query(&format!("drop database if exists {db_name} with (force)"))
-                    .execute(&pool)
-                    .await?;
+                // The server may be gone already (a test's own, stopped).
+                if let Ok(pool) = PgPool::connect(&admin).await {
+                    sqlx::query(&format!("drop database if exists {db_name} with (force)"))
+                        .execute(&pool)
+                        .await?;
+                }
                 let connection =
                     ledgerhook_shared::amqp::connect(&amqp_url, "ledgerhook-tests").await?;
                 let channel = connection.create_channel().await?;

@@ -5,8 +5,10 @@
 //! - [`harness`]: a fresh database and queue prefix per test, the ingester
 //!   and workers as child processes on OS-chosen ports, cleaned up on drop;
 //! - [`webhook`]: signed deliveries and example bodies;
-//! - [`scrape`]: reading a value off a `/metrics` page.
+//! - [`scrape`]: reading a value off a `/metrics` page;
+//! - [`own_postgres`]: a PostgreSQL server of a test's own, to stop and start.
 
 pub mod harness;
+pub mod own_postgres;
 pub mod scrape;
 pub mod webhook;

@@ -1,0 +1,140 @@
+//! A PostgreSQL server of a test's own (its own data directory and port), so
+//! a fault test can stop and start it without disturbing anything else on
+//! the machine. Uses the server binaries of the installed PostgreSQL.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, bail};
+
+pub struct OwnPostgres {
+    dir: PathBuf,
+    bin: PathBuf,
+    pub port: u16,
+    as_postgres: bool,
+}
+
+impl OwnPostgres {
+    /// Creates a cluster in a fresh directory and starts it on a free port.
+    pub fn start() -> anyhow::Result<Self> {
+        let versions = std::fs::read_dir("/usr/lib/postgresql")
+            .context("finding the PostgreSQL server binaries")?;
+        let bin = versions
+            .filter_map(Result::ok)
+            .map(|entry| entry.path().join("bin"))
+            .filter(|bin| bin.join("initdb").exists())
+            .max()
+            .context("no initdb under /usr/lib/postgresql")?;
+        // PostgreSQL refuses to run as root; run it as the postgres user then.
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let dir =
+            std::env::temp_dir().join(format!("ledgerhook-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        if as_postgres {
+            run(Command::new("chown").args(["postgres:postgres"]).arg(&dir))?;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let server = Self {
+            dir,
+            bin,
+            port,
+            as_postgres,
+        };
+        server.run_tool(
+            "initdb",
+            &[
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+                &server.data(),
+            ],
+        )?;
+        server.resume()?;
+        Ok(server)
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/<database>`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Starts (again) and waits until it accepts connections.
+    pub fn resume(&self) -> anyhow::Result<()> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log").display().to_string();
+        self.run_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        )
+    }
+
+    /// Stops at once, as a crash or a failover would look to clients.
+    pub fn stop(&self) -> anyhow::Result<()> {
+        self.run_tool(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        )
+    }
+
+    fn run_tool(&self, tool: &str, args: &[&str]) -> anyhow::Result<()> {
+        let path = self.bin.join(tool);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        run(command.args(args).current_dir(&self.dir))
+    }
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = self.run_tool(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
