@@ -1,0 +1,105 @@
+//! RabbitMQ unreachable while deliveries arrive: every connection to it cut
+//! and refused for a while, through a forwarder of the test's own (the
+//! shared broker keeps running for other tests). The ingester keeps
+//! answering 200 from its database record, both processes reconnect by
+//! themselves, the outbox publishes what waited, and each order is granted
+//! once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::severable::Severable;
+use ledgerhook_tests::webhook::payment_succeeded;
+use tokio::sync::Semaphore;
+
+const DELIVERIES: usize = 400;
+const WAIT: Duration = Duration::from_secs(120);
+
+#[tokio::test]
+async fn the_broker_cut_off_under_load_loses_nothing_and_grants_once() {
+    let env = TestEnv::new().await.unwrap();
+    let broker = Severable::to("127.0.0.1:5672".parse().unwrap())
+        .await
+        .unwrap();
+    let amqp_url = format!("amqp://guest:guest@{}/%2f", broker.addr);
+    let ingester = Arc::new(
+        env.start_ingester(&[
+            ("AMQP_URL", &amqp_url),
+            ("OUTBOX_RELAY_GRACE_MS", "1000"),
+            ("OUTBOX_RELAY_INTERVAL_MS", "200"),
+        ])
+        .await
+        .unwrap(),
+    );
+    let _worker = env.start_worker(&[("AMQP_URL", &amqp_url)]).await.unwrap();
+
+    let slots = Arc::new(Semaphore::new(16));
+    let sending = tokio::spawn({
+        let ingester = ingester.clone();
+        async move {
+            join_all((0..DELIVERIES).map(|n| {
+                let (ingester, slots) = (ingester.clone(), slots.clone());
+                async move {
+                    let _slot = slots.acquire().await.unwrap();
+                    let body = payment_succeeded(
+                        &format!("cut-{n}"),
+                        &format!("cut-user-{}", n % 9),
+                        "starter",
+                        "10",
+                    );
+                    ingester.send(&body).await.status
+                }
+            }))
+            .await
+        }
+    });
+
+    let deadline = Instant::now() + WAIT;
+    while env.count("select count(*) from webhook_deliveries").await < 80 {
+        assert!(Instant::now() < deadline, "deliveries never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    broker.sever();
+    // While it is away, readiness says so and deliveries are still accepted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = ingester.get("/readyz").await;
+        if ready.status == 503 {
+            assert_eq!(ready.body["broker"], false);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readiness never noticed: {ready:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    broker.restore();
+
+    let statuses = sending.await.unwrap();
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every delivery accepted during the outage too"
+    );
+    env.wait_all_processed(DELIVERIES as i64, WAIT).await;
+    env.wait_for_count("select count(*) from delivery_outbox", 0, WAIT)
+        .await;
+    assert_eq!(
+        env.count("select count(*) from credit_ledger").await,
+        DELIVERIES as i64
+    );
+    assert_eq!(
+        env.count("select coalesce(sum(balance), 0)::int8 from user_credits")
+            .await,
+        DELIVERIES as i64 * 500
+    );
+    assert_eq!(
+        env.count("select count(*) from webhook_deliveries where outcome <> 'granted'")
+            .await,
+        0
+    );
+    assert_eq!(ingester.get("/readyz").await.status, 200);
+}
