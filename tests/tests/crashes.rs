@@ -71,6 +71,8 @@ async fn a_worker_killed_mid_stream_and_restarted_grants_every_order_exactly_onc
             .await,
         ORDERS
     );
+    env.wait_for_count("select count(*) from delivery_outbox", 0, WAIT)
+        .await;
 }
 
 #[tokio::test]

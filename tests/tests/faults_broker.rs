@@ -76,7 +76,21 @@ async fn the_broker_cut_off_under_load_loses_nothing_and_grants_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The backlog shows in the ingester's metrics while the broker is away.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = ingester.service.metrics().await;
+        if ledgerhook_tests::scrape::sum(&metrics, "ledgerhook_outbox_unpublished", &[]) > 0.0 {
+            assert_eq!(
+                ledgerhook_tests::scrape::sum(&metrics, "ledgerhook_broker_connected", &[]),
+                0.0
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backlog gauge never rose");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     broker.restore();
 
     let statuses = sending.await.unwrap();
@@ -102,4 +116,60 @@ async fn the_broker_cut_off_under_load_loses_nothing_and_grants_once() {
         0
     );
     assert_eq!(ingester.get("/readyz").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_unroutable_publish_is_a_failure_kept_in_the_outbox_until_it_can_be_routed() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env
+        .start_ingester(&[
+            ("OUTBOX_RELAY_GRACE_MS", "500"),
+            ("OUTBOX_RELAY_INTERVAL_MS", "200"),
+        ])
+        .await
+        .unwrap();
+    // Nothing bound to the exchange: every publish comes back unroutable.
+    let topology = ledgerhook_shared::amqp::Topology::new(&env.queue_prefix);
+    let connection = ledgerhook_shared::amqp::connect(&env.amqp_url, "ledgerhook-tests")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .queue_delete(topology.queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+
+    for n in 0..5 {
+        let body = payment_succeeded(&format!("unroutable-{n}"), "unroutable-user", "vip", "100");
+        assert_eq!(ingester.send(&body).await.status, 200);
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = ingester.service.metrics().await;
+        let failures = ledgerhook_tests::scrape::sum(
+            &metrics,
+            "ledgerhook_outbox_publish_failures_total",
+            &["reason=\"rejected\""],
+        );
+        if failures >= 5.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "returned publishes were not counted as failures"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        env.count("select count(*) from delivery_outbox").await,
+        5,
+        "kept for the relay"
+    );
+
+    // A worker declares the queue again; the relay's next try is routed.
+    let _worker = env.start_worker(&[]).await.unwrap();
+    env.wait_all_processed(5, WAIT).await;
+    env.wait_for_count("select count(*) from delivery_outbox", 0, WAIT)
+        .await;
+    assert_eq!(env.balance("unroutable-user").await, 5 * 9600);
 }
