@@ -128,7 +128,14 @@ async fn an_unroutable_publish_is_a_failure_kept_in_the_outbox_until_it_can_be_r
         ])
         .await
         .unwrap();
-    // Nothing bound to the exchange: every publish comes back unroutable.
+    // Once the publisher has connected (and declared the topology), remove
+    // the work queue: nothing is bound to the exchange, so every publish
+    // comes back unroutable.
+    let deadline = Instant::now() + WAIT;
+    while ingester.get("/readyz").await.status != 200 {
+        assert!(Instant::now() < deadline, "the ingester never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let topology = ledgerhook_shared::amqp::Topology::new(&env.queue_prefix);
     let connection = ledgerhook_shared::amqp::connect(&env.amqp_url, "ledgerhook-tests")
         .await

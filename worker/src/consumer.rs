@@ -60,8 +60,17 @@ impl Consumer {
         let this = Arc::new(self);
         let mut delay = Duration::from_millis(100);
         loop {
+            let started = tokio::time::Instant::now();
             match this.clone().session(&shutdown).await {
                 Ok(()) => return,
+                // A session that ran a while was healthy: start the delays over.
+                Err(e) if started.elapsed() > RECONNECT_MAX_DELAY => {
+                    delay = Duration::from_millis(100);
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "consumer lost the broker; reconnecting"
+                    );
+                }
                 Err(e) => tracing::warn!(
                     error = format!("{e:#}"),
                     "consumer lost the broker; reconnecting"
