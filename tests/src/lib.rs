@@ -6,11 +6,12 @@
 //!   and workers as child processes on OS-chosen ports, cleaned up on drop;
 //! - [`webhook`]: signed deliveries and example bodies;
 //! - [`scrape`]: reading a value off a `/metrics` page;
-//! - [`own_postgres`]: a PostgreSQL server of a test's own, to stop and start;
+//! - [`own_postgres`], [`own_rabbitmq`]: servers of a test's own, to stop and start;
 //! - [`severable`]: a TCP forwarder a test can cut, to take a server away.
 
 pub mod harness;
 pub mod own_postgres;
+pub mod own_rabbitmq;
 pub mod scrape;
 pub mod severable;
 pub mod webhook;
