@@ -121,6 +121,46 @@ impl TestEnv {
         Ok(stdout)
     }
 
+    /// Runs `ledgerhook-loadgen` against `ingester` and this test's database
+    /// (it waits for processing and checks the ledger invariant itself);
+    /// returns whether it succeeded, and its output.
+    pub fn loadgen(
+        &self,
+        ingester: &Ingester,
+        args: &[&str],
+    ) -> tokio::task::JoinHandle<(bool, String)> {
+        let path = bin_dir().map(|dir| dir.join("ledgerhook-loadgen"));
+        let mut command_args = vec![
+            "--url".to_owned(),
+            ingester.url.clone(),
+            "--database-url".to_owned(),
+            self.database_url.clone(),
+        ];
+        command_args.extend(args.iter().map(|a| (*a).to_owned()));
+        tokio::task::spawn_blocking(move || {
+            let Ok(path) = path else {
+                return (false, "no binary folder".to_owned());
+            };
+            match Command::new(path)
+                .args(command_args)
+                .env("CROSSMINT_WEBHOOK_SECRET", TEST_SECRET)
+                .env("RUST_BACKTRACE", "0")
+                .stdin(Stdio::null())
+                .output()
+            {
+                Ok(output) => (
+                    output.status.success(),
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&output.stdout),
+                        String::from_utf8_lossy(&output.stderr)
+                    ),
+                ),
+                Err(e) => (false, format!("could not run ledgerhook-loadgen: {e}")),
+            }
+        })
+    }
+
     /// Messages ready in a queue of this test's prefix.
     pub async fn queue_depth(&self, queue: &str) -> anyhow::Result<u32> {
         let connection =

@@ -139,3 +139,45 @@ async fn an_unattributable_payment_is_retried_then_parked_with_its_reason() {
     );
     assert_eq!(env.count("select count(*) from credit_ledger").await, 0);
 }
+
+#[tokio::test]
+async fn workers_killed_again_and_again_under_the_load_generator_grant_every_order_once() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let mut worker = env
+        .start_worker(&[("WORKER_CONCURRENCY", "2"), ("WORKER_BATCH_SIZE", "16")])
+        .await
+        .unwrap();
+    let load = env.loadgen(
+        &ingester,
+        &[
+            "--count",
+            "1500",
+            "--concurrency",
+            "16",
+            "--rate",
+            "300",
+            "--duplicates",
+            "1",
+            "--wait-timeout-secs",
+            "120",
+        ],
+    );
+    // Kill the worker every 700 ms while the load runs, then let one finish.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        worker.kill();
+        worker.restart().await.unwrap();
+    }
+    let (ok, output) = load.await.unwrap();
+    assert!(ok, "{output}");
+    assert!(output.contains("invariant holds"), "{output}");
+    env.wait_for_count("select count(*) from delivery_outbox", 0, WAIT)
+        .await;
+    assert_eq!(env.count("select count(*) from credit_ledger").await, 1500);
+    assert_eq!(
+        env.count("select count(*) from webhook_deliveries where outcome = 'duplicate'")
+            .await,
+        1500
+    );
+}

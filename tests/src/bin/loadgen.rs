@@ -6,6 +6,7 @@
 //! ledgerhook-loadgen --url http://127.0.0.1:8080/webhooks/crossmint \
 //!     --database-url postgres://postgres@127.0.0.1:5432/ledgerhook \
 //!     --count 20000 --concurrency 64 [--rate 2500] [--no-wait] [--duplicates 0]
+//!     [--retry-refused] [--wait-timeout-secs 300]
 //! ```
 //! The secret is the first of `CROSSMINT_WEBHOOK_SECRET` (the Svix test
 //! secret if unset). Bounded in count and time; only talks to the given URL.
@@ -33,6 +34,9 @@ struct Options {
     /// Send nothing: wait for everything in the database to be processed and
     /// check the invariant over all of it (after a run with --no-wait).
     check_only: bool,
+    /// Send a refused delivery again (200 ms later) until accepted, as a
+    /// webhook sender does, within the wait timeout.
+    retry_refused: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -46,6 +50,7 @@ fn options() -> anyhow::Result<Options> {
         wait_timeout: Duration::from_secs(300),
         duplicates: 0,
         check_only: false,
+        retry_refused: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,6 +65,7 @@ fn options() -> anyhow::Result<Options> {
             "--wait-timeout-secs" => o.wait_timeout = Duration::from_secs(value()?.parse()?),
             "--duplicates" => o.duplicates = value()?.parse()?,
             "--check-only" => o.check_only = true,
+            "--retry-refused" => o.retry_refused = true,
             _ => bail!("unknown argument {arg}; see the top of tests/src/bin/loadgen.rs"),
         }
     }
@@ -134,15 +140,18 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(o.concurrency)
         .build()?;
     let next = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..o.concurrency {
-        let (client, prepared, next, url, rate) = (
+        let (client, prepared, next, url, rate, retry_refused, refused) = (
             client.clone(),
             prepared.clone(),
             next.clone(),
             o.url.clone(),
             o.rate,
+            o.retry_refused.then_some(started + o.wait_timeout),
+            refused.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -157,20 +166,31 @@ async fn main() -> anyhow::Result<()> {
                     )
                     .await;
                 }
-                let sent = Instant::now();
-                let mut request = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(item.body.clone());
-                for (name, value) in &item.headers {
-                    request = request.header(*name, value);
-                }
-                match request.send().await {
-                    Ok(response) if response.status().is_success() => {
-                        let _ = response.bytes().await;
-                        latencies.push(sent.elapsed());
+                loop {
+                    let sent = Instant::now();
+                    let mut request = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(item.body.clone());
+                    for (name, value) in &item.headers {
+                        request = request.header(*name, value);
                     }
-                    _ => failures += 1,
+                    match request.send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            latencies.push(sent.elapsed());
+                            break;
+                        }
+                        // Like a webhook sender: the same delivery again, later.
+                        _ if retry_refused.is_some_and(|deadline| Instant::now() < deadline) => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        _ => {
+                            failures += 1;
+                            break;
+                        }
+                    }
                 }
             }
             (latencies, failures)
@@ -243,6 +263,12 @@ async fn main() -> anyhow::Result<()> {
         ms(pct(0.99)),
         ms(latencies.last().copied().unwrap_or_default())
     );
+    if o.retry_refused {
+        println!(
+            "refused and sent again: {} times",
+            refused.load(Ordering::Relaxed)
+        );
+    }
     if failures > 0 {
         bail!("{failures} deliveries were not accepted");
     }
