@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use ledgerhook_shared::domain::PACKAGES;
 use ledgerhook_shared::svix::SigningSecret;
-use ledgerhook_tests::webhook::{TEST_SECRET, payment_succeeded, svix_headers};
+use ledgerhook_tests::webhook::{TEST_SECRET, order_paid, payment_succeeded, svix_headers};
 use sqlx::PgPool;
 
 struct Options {
@@ -120,16 +120,16 @@ async fn main() -> anyhow::Result<()> {
         expected_credits += package.total_credits();
         let order = format!("load-{run}-{n}");
         let user = format!("load-{run}-user-{}", n % 1000);
-        let body = serde_json::to_vec(&payment_succeeded(
-            &order,
-            &user,
-            package.id,
-            &package.price.to_string(),
-        ))?;
+        let price = package.price.to_string();
+        // Duplicates alternate between Crossmint's event and the seed's, so a
+        // storm mixes delivery ids and event names for one order.
+        let crossmint = serde_json::to_vec(&payment_succeeded(&order, &user, package.id, &price))?;
+        let seed = serde_json::to_vec(&order_paid(&order, &user, package.id, &price))?;
         for copy in 0..=o.duplicates {
             let id = format!("msg_load_{run}_{n}_{copy}");
+            let body = if copy % 2 == 0 { &crossmint } else { &seed };
             prepared.push(Prepared {
-                headers: svix_headers(&secret, &id, &body),
+                headers: svix_headers(&secret, &id, body),
                 body: body.clone(),
             });
         }
