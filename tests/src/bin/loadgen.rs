@@ -279,8 +279,10 @@ async fn main() -> anyhow::Result<()> {
     // Everything this run recorded has a row id at or above its lowest one.
     // Group commit may record a later request before the first, so look
     // among the first few thousand sent (far more than the concurrency).
+    // Every copy counts: a duplicate of an early order may be recorded first.
     let early: Vec<String> = (0..o.count.min(5000))
-        .map(|n| format!("msg_load_{run}_{n}_0"))
+        .flat_map(|n| (0..=o.duplicates).map(move |copy| (n, copy)))
+        .map(|(n, copy)| format!("msg_load_{run}_{n}_{copy}"))
         .collect();
     let first_row: i64 = sqlx::query_scalar(
         "select min(id) from webhook_deliveries where provider = 'crossmint' and delivery_id = any($1)",
