@@ -60,7 +60,11 @@ impl UnverifiedDelivery {
         if id.trim().is_empty() || id.len() > MAX_DELIVERY_ID_LEN {
             return Err(Rejection::InvalidDeliveryId);
         }
-        if serde_json::from_slice::<IgnoredAny>(&self.body).is_err() {
+        // UTF-8 first: serde_json skips over the strings of an `IgnoredAny`
+        // without validating them, and JSON is UTF-8 by definition (RFC 8259).
+        let is_json = std::str::from_utf8(&self.body)
+            .is_ok_and(|text| serde_json::from_str::<IgnoredAny>(text).is_ok());
+        if !is_json {
             return Err(Rejection::InvalidJson);
         }
         let delivery_id = id.to_owned();
@@ -184,6 +188,15 @@ mod tests {
     #[test]
     fn verified_body_that_is_not_json_is_refused() {
         let delivery = signed("svix", "msg_1", b"\xff\xfe not json");
+        assert_eq!(
+            delivery.verify(&secrets(), NOW).unwrap_err(),
+            Rejection::InvalidJson
+        );
+    }
+
+    #[test]
+    fn verified_json_with_invalid_utf8_in_a_string_is_refused() {
+        let delivery = signed("svix", "msg_1", b"{\"orderId\":\"o-\xff\xfe\"}");
         assert_eq!(
             delivery.verify(&secrets(), NOW).unwrap_err(),
             Rejection::InvalidJson

@@ -16,6 +16,7 @@ use ledgerhook_shared::config::{DEFAULT_AMQP_URL, process_env};
 use serde_json::Value;
 use sqlx::PgPool;
 
+use crate::leftovers;
 use crate::webhook::{TEST_SECRET, new_delivery_id, svix_headers, test_secret};
 
 const ADMIN_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -43,8 +44,10 @@ impl TestEnv {
     /// A test world on the PostgreSQL server whose maintenance database is
     /// at `admin` (a test's own server, say).
     pub async fn on(admin: &str) -> anyhow::Result<Self> {
+        let amqp_url = process_env("AMQP_URL").unwrap_or_else(|| DEFAULT_AMQP_URL.into());
+        leftovers::sweep_once(admin, &amqp_url);
         let tag = uuid::Uuid::new_v4().simple().to_string();
-        let db_name = format!("ledgerhook_test_{}", &tag[..16]);
+        let db_name = leftovers::world_name(leftovers::DATABASE_STEM, '_', &tag[..12]);
         let database_url = match admin.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{db_name}"),
             None => bail!("TEST_ADMIN_DATABASE_URL has no database part"),
@@ -53,8 +56,8 @@ impl TestEnv {
             .await?;
         Ok(Self {
             database_url,
-            amqp_url: process_env("AMQP_URL").unwrap_or_else(|| DEFAULT_AMQP_URL.into()),
-            queue_prefix: format!("lhtest.{}", &tag[..16]),
+            amqp_url,
+            queue_prefix: leftovers::world_name(leftovers::QUEUE_PREFIX_STEM, '.', &tag[..12]),
             pool,
             db_name,
             admin_url: admin.to_owned(),
@@ -308,20 +311,10 @@ impl Drop for TestEnv {
 /// The wait queues under `prefix`, as `rabbitmqctl` lists them (none if it
 /// is not available: then they stay behind, empty).
 fn wait_queues(prefix: &str) -> Vec<String> {
-    let listed = Command::new("rabbitmqctl")
-        .args(["list_queues", "--quiet", "--no-table-headers", "name"])
-        .stderr(Stdio::null())
-        .output();
-    let Ok(listed) = listed else {
-        return Vec::new();
-    };
     let wait_prefix = format!("{prefix}.wait.");
-    String::from_utf8_lossy(&listed.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|name| name.starts_with(&wait_prefix))
-        .map(str::to_owned)
-        .collect()
+    let mut queues = leftovers::rabbitmqctl_names("list_queues");
+    queues.retain(|name| name.starts_with(&wait_prefix));
+    queues
 }
 
 /// A running binary. Killed on drop; its log is printed if the test failed.

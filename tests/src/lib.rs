@@ -8,8 +8,10 @@
 //! - [`scrape`]: reading a value off a `/metrics` page;
 //! - [`own_postgres`], [`own_rabbitmq`]: servers of a test's own, to stop and start;
 //! - [`severable`]: a TCP forwarder a test can cut, to take a server away.
+//! - [`leftovers`]: removing the worlds of killed test runs.
 
 pub mod harness;
+pub mod leftovers;
 pub mod own_postgres;
 pub mod own_rabbitmq;
 pub mod scrape;

@@ -1,51 +1,60 @@
-//! Verified but wrong: amounts and packages that must never move money.
-//! Each ends held for review or parked with a reason, and counted.
+//! Verified but wrong: bodies that passed the signature check yet must never
+//! move money. One test per case; each ends with the delivery held for
+//! review, parked with its reason, or recorded as ignored, and counted.
 
 use std::time::Duration;
 
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{Ingester, Service, TestEnv};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::payment_succeeded;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-#[tokio::test]
-async fn negative_zero_absurd_and_non_numeric_amounts_grant_nothing_and_hold_the_order() {
+/// A world with an ingester and a worker that gives up quickly, so that a
+/// parked case does not wait out the production retry schedule.
+async fn world() -> (TestEnv, Ingester, Service) {
     let env = TestEnv::new().await.unwrap();
     let ingester = env.start_ingester(&[]).await.unwrap();
-    let worker = env.start_worker(&[]).await.unwrap();
+    let worker = env
+        .start_worker(&[
+            ("WORKER_RETRY_INITIAL_MS", "20"),
+            ("WORKER_RETRY_ATTEMPTS", "2"),
+        ])
+        .await
+        .unwrap();
+    (env, ingester, worker)
+}
 
-    let amounts = [
-        json!("-10.00"),
-        json!("0"),
-        json!("0.00"),
-        json!("99999999999999999999"),
-        json!("1e1"),
-        json!("ten"),
-        json!("10.0000001"),
-        json!(10.5),
-        json!(null),
-        json!({"value": "10"}),
-    ];
-    for (n, amount) in amounts.iter().enumerate() {
-        let mut body = payment_succeeded(
-            &format!("amount-{n}"),
-            &format!("amount-user-{n}"),
-            "starter",
-            "10",
-        );
-        body["data"]["payment"]["received"]["amount"] = amount.clone();
-        if amount.is_null() {
-            // No amount anywhere: nothing proves what was paid.
+/// A starter payment (10 USDT expected) whose received amount is `amount`
+/// (`None`: no amount at all).
+fn paid_with_amount(n: usize, amount: Option<Value>) -> Value {
+    let mut body = payment_succeeded(
+        &format!("amount-{n}"),
+        &format!("user-{n}"),
+        "starter",
+        "10",
+    );
+    match amount {
+        Some(amount) => body["data"]["payment"]["received"]["amount"] = amount,
+        None => {
             body["data"]["payment"]
                 .as_object_mut()
                 .unwrap()
                 .remove("received");
         }
-        assert_eq!(ingester.send(&body).await.status, 200, "{amount}");
     }
-    let count = amounts.len() as i64;
+    body
+}
+
+/// Every body is accepted (the signature is good), processed, and ends held
+/// for review: no credit, the order pending with a reason, a conflict counted.
+async fn expect_held(bodies: &[Value]) {
+    let (env, ingester, worker) = world().await;
+    for body in bodies {
+        assert_eq!(ingester.send(body).await.status, 200, "{body}");
+    }
+    let count = bodies.len() as i64;
     env.wait_all_processed(count, WAIT).await;
 
     assert_eq!(env.count("select count(*) from credit_ledger").await, 0);
@@ -60,7 +69,11 @@ async fn negative_zero_absurd_and_non_numeric_amounts_grant_nothing_and_hold_the
         count
     );
     assert_eq!(
-        env.count("select count(*) from payment_orders where review_reason is not null and status = 'pending'").await,
+        env.count(
+            "select count(*) from payment_orders
+             where review_reason is not null and status = 'pending'"
+        )
+        .await,
         count
     );
     assert_eq!(
@@ -73,53 +86,142 @@ async fn negative_zero_absurd_and_non_numeric_amounts_grant_nothing_and_hold_the
     );
 }
 
-#[tokio::test]
-async fn an_unknown_package_or_a_body_without_an_order_is_parked_with_its_reason() {
-    let env = TestEnv::new().await.unwrap();
-    let ingester = env.start_ingester(&[]).await.unwrap();
-    let worker = env
-        .start_worker(&[
-            ("WORKER_RETRY_INITIAL_MS", "20"),
-            ("WORKER_RETRY_ATTEMPTS", "2"),
-        ])
-        .await
-        .unwrap();
+/// The body is accepted, then parked (never granted) with a reason
+/// containing `reason`; the parked metric counts it.
+async fn expect_parked(body: Value, reason: &str) {
+    let (env, ingester, worker) = world().await;
+    assert_eq!(ingester.send(&body).await.status, 200);
+    env.wait_all_processed(1, WAIT).await;
 
-    let unknown_package = payment_succeeded("pkg-1", "pkg-user", "enterprise", "10");
+    let detail: String = sqlx::query_scalar(
+        "select outcome_detail from webhook_deliveries where outcome = 'parked'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("the delivery is parked");
+    assert!(detail.contains(reason), "{detail}");
+    assert_eq!(env.count("select count(*) from credit_ledger").await, 0);
+    assert_eq!(
+        scrape::sum(&worker.metrics().await, "ledgerhook_parked_total", &[]),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn negative_amounts_are_held() {
+    expect_held(&[
+        paid_with_amount(0, Some(json!("-10.00"))),
+        paid_with_amount(1, Some(json!("-0.000001"))),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn zero_amounts_are_held() {
+    expect_held(&[
+        paid_with_amount(0, Some(json!("0"))),
+        paid_with_amount(1, Some(json!("0.00"))),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn absurd_amounts_are_held() {
+    expect_held(&[
+        paid_with_amount(0, Some(json!("99999999999999999999"))),
+        paid_with_amount(1, Some(json!("10.0000001"))),
+        paid_with_amount(2, Some(json!("1e1"))),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn non_numeric_or_missing_amounts_are_held() {
+    expect_held(&[
+        paid_with_amount(0, Some(json!("ten"))),
+        paid_with_amount(1, Some(json!(10.5))),
+        paid_with_amount(2, Some(json!({"value": "10"}))),
+        paid_with_amount(3, Some(json!(""))),
+        paid_with_amount(4, None),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_currency_is_held() {
+    let mut usdc = payment_succeeded("currency-0", "user-0", "starter", "10");
+    usdc["data"]["payment"]["received"]["currency"] = json!("usdc");
+    // No currency on the payment nor on what was received.
+    let mut none = payment_succeeded("currency-1", "user-1", "starter", "10");
+    let payment = &mut none["data"]["payment"];
+    payment["received"]
+        .as_object_mut()
+        .unwrap()
+        .remove("currency");
+    payment.as_object_mut().unwrap().remove("currency");
+    expect_held(&[usdc, none]).await;
+}
+
+#[tokio::test]
+async fn an_unknown_package_is_parked_naming_the_order() {
+    expect_parked(
+        payment_succeeded("pkg-1", "pkg-user", "enterprise", "10"),
+        "pkg-1",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn json_without_an_order_id_is_parked() {
     let no_order =
         json!({"type": "orders.payment.succeeded", "data": {"payment": {"status": "completed"}}});
-    let not_an_object = json!(["orders.payment.succeeded"]);
-    let hostile = payment_succeeded(
-        "o'; drop table payment_orders;--\"é🙂",
-        "u\"; select 1",
-        "vip",
-        "100.00",
-    );
-    for body in [&unknown_package, &no_order, &not_an_object, &hostile] {
-        assert_eq!(ingester.send(body).await.status, 200);
-    }
-    env.wait_all_processed(4, WAIT).await;
+    expect_parked(no_order, "order").await;
+}
 
-    let parked: Vec<(String, String)> = sqlx::query_as(
-        "select convert_from(body, 'UTF8'), outcome_detail from webhook_deliveries where outcome = 'parked' order by id",
-    )
-    .fetch_all(&env.pool)
-    .await
-    .unwrap();
-    assert_eq!(parked.len(), 3, "{parked:?}");
-    assert!(parked[0].1.contains("pkg-1"), "{parked:?}");
-    assert!(
-        parked[1].1.contains("no order object") || parked[1].1.contains("orderId"),
-        "{parked:?}"
-    );
-    assert!(parked[2].1.contains("not a JSON object"), "{parked:?}");
-    let metrics = worker.metrics().await;
-    assert_eq!(scrape::sum(&metrics, "ledgerhook_parked_total", &[]), 3.0);
+#[tokio::test]
+async fn json_that_is_not_an_object_is_parked() {
+    expect_parked(json!(["orders.payment.succeeded"]), "not a JSON object").await;
+}
 
-    // Quotes, semicolons and unicode in ids are data, not SQL.
-    assert_eq!(env.balance("u\"; select 1").await, 9600);
+#[tokio::test]
+async fn an_unknown_event_type_is_recorded_as_ignored_and_counted() {
+    let (env, ingester, worker) = world().await;
+    let unknown = json!({"type": "orders.refund.requested", "data": {"orderId": "o-x"}});
+    assert_eq!(ingester.send(&unknown).await.status, 200);
+    env.wait_all_processed(1, WAIT).await;
+
     assert_eq!(
-        env.count("select count(*) from payment_orders where crossmint_order_id = 'o''; drop table payment_orders;--\"é🙂'").await,
+        env.count("select count(*) from webhook_deliveries where outcome = 'ignored'")
+            .await,
         1
     );
+    assert_eq!(env.count("select count(*) from credit_ledger").await, 0);
+    assert_eq!(env.count("select count(*) from payment_orders").await, 0);
+    assert_eq!(
+        scrape::sum(
+            &worker.metrics().await,
+            "ledgerhook_worker_deliveries_total",
+            &["outcome=\"ignored\""]
+        ),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn ids_full_of_quotes_semicolons_and_unicode_are_data_not_sql() {
+    let (env, ingester, _worker) = world().await;
+    let order_id = "o'; drop table payment_orders;--\"é🙂\u{202e}";
+    let user_id = "u\"; select 1 -- ☃";
+    let hostile = payment_succeeded(order_id, user_id, "vip", "100.00");
+    assert_eq!(ingester.send(&hostile).await.status, 200);
+    env.wait_all_processed(1, WAIT).await;
+
+    assert_eq!(env.balance(user_id).await, 9600);
+    let stored: String =
+        sqlx::query_scalar("select crossmint_order_id from payment_orders where user_id = $1")
+            .bind(user_id)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, order_id);
 }
