@@ -16,6 +16,8 @@ use ledgerhook_shared::config::{DEFAULT_AMQP_URL, process_env};
 use serde_json::Value;
 use sqlx::PgPool;
 
+use crate::api_client::{Api, TEST_JWT_SECRET};
+use crate::fake_crossmint::FAKE_API_KEY;
 use crate::leftovers;
 use crate::webhook::{TEST_SECRET, new_delivery_id, svix_headers, test_secret};
 
@@ -92,6 +94,27 @@ impl TestEnv {
             service,
             http: self.http.clone(),
         })
+    }
+
+    /// The frontend's API, talking to Crossmint at `crossmint_api_url` (a
+    /// [`crate::fake_crossmint::FakeCrossmint`]'s).
+    pub async fn start_api(
+        &self,
+        crossmint_api_url: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Api> {
+        let mut env = self.base_env();
+        env.extend(
+            [
+                ("AUTH_JWT_SECRET", TEST_JWT_SECRET),
+                ("CROSSMINT_API_URL", crossmint_api_url),
+                ("CROSSMINT_SERVER_API_KEY", FAKE_API_KEY),
+                ("CROSSMINT_COLLECTION_ID", "fake-collection"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let service = Service::spawn("ledgerhook-api", env, extra).await?;
+        Api::new(service, self.http.clone())
     }
 
     pub async fn start_worker(&self, extra: &[(&str, &str)]) -> anyhow::Result<Service> {
@@ -372,7 +395,10 @@ impl Service {
         let lines = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("ingester listening") || line.contains("worker started") {
+                if ["ingester listening", "worker started", "api listening"]
+                    .iter()
+                    .any(|ready| line.contains(ready))
+                {
                     let _ = ready_tx.send(line.clone());
                 }
                 lines.lock().expect("log lock").push(line);
@@ -471,7 +497,7 @@ pub struct Ingester {
     http: reqwest::Client,
 }
 
-/// What the webhook endpoint answered.
+/// What an HTTP endpoint answered.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
@@ -480,7 +506,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    async fn read(response: reqwest::Response) -> Self {
+    pub(crate) async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

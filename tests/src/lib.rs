@@ -8,8 +8,12 @@
 //! - [`scrape`]: reading a value off a `/metrics` page;
 //! - [`own_postgres`], [`own_rabbitmq`]: servers of a test's own, to stop and start;
 //! - [`severable`]: a TCP forwarder a test can cut, to take a server away.
+//! - [`api_client`]: the frontend's API as a test calls it, with tokens;
+//! - [`fake_crossmint`]: Crossmint's orders API, played by the tests;
 //! - [`leftovers`]: removing the worlds of killed test runs.
 
+pub mod api_client;
+pub mod fake_crossmint;
 pub mod harness;
 pub mod leftovers;
 pub mod own_postgres;

@@ -1,20 +1,25 @@
 //! Building and running a worker.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use ledgerhook_shared::amqp::Topology;
 use ledgerhook_shared::db;
 use ledgerhook_shared::telemetry::MetricsServer;
 use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::consumer::Consumer;
+use crate::expiry_job;
 use crate::processor::Processor;
 
 pub struct App {
     consumer: Consumer,
     metrics: MetricsServer,
+    expiry: Option<(PgPool, Duration)>,
 }
 
 impl App {
@@ -26,13 +31,21 @@ impl App {
         let consumer = Consumer {
             amqp_url: config.amqp_url,
             topology: Topology::new(&config.queue_prefix),
-            processor: Processor { pool },
+            processor: Processor {
+                pool: pool.clone(),
+                terms: Arc::new(config.credit_terms),
+            },
             retry: config.retry,
             concurrency: config.concurrency,
             batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,
         };
-        Ok(Self { consumer, metrics })
+        let expiry = config.expiry_interval.map(|every| (pool, every));
+        Ok(Self {
+            consumer,
+            metrics,
+            expiry,
+        })
     }
 
     pub fn metrics_addr(&self) -> SocketAddr {
@@ -43,8 +56,14 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let metrics_stop = CancellationToken::new();
         let metrics_task = tokio::spawn(self.metrics.run(metrics_stop.clone()));
+        let expiry_task = self
+            .expiry
+            .map(|(pool, every)| tokio::spawn(expiry_job::run(pool, every, metrics_stop.clone())));
         self.consumer.run(shutdown).await;
         metrics_stop.cancel();
+        if let Some(task) = expiry_task {
+            task.await?;
+        }
         metrics_task.await??;
         Ok(())
     }

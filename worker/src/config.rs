@@ -7,6 +7,7 @@ use crate::retry::RetrySchedule;
 use ledgerhook_shared::config::{
     ConfigError, DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
+use ledgerhook_shared::domain::CreditTerms;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -36,6 +37,13 @@ pub struct Config {
     /// waits for in-flight messages before closing its channel (which returns
     /// them to the queue).
     pub shutdown_grace: Duration,
+    /// `CREDIT_VALIDITY_DAYS` (default: none, credits never expire), e.g.
+    /// `pro=365,vip=365`: written on the orders the worker creates from
+    /// webhook metadata; the API writes the same on the orders it creates.
+    pub credit_terms: CreditTerms,
+    /// `CREDIT_EXPIRY_INTERVAL_SECS` (default 3600; 0 turns the job off):
+    /// how often the worker removes credits whose time has come.
+    pub expiry_interval: Option<Duration>,
 }
 
 impl Config {
@@ -67,6 +75,10 @@ impl Config {
             shutdown_grace: Duration::from_millis(
                 env.parsed_or("WORKER_SHUTDOWN_GRACE_MS", 20_000),
             ),
+            credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
+            expiry_interval: Some(env.parsed_or("CREDIT_EXPIRY_INTERVAL_SECS", 3600u64))
+                .filter(|secs| *secs > 0)
+                .map(Duration::from_secs),
         };
         if config.retry.attempts == 0 || config.retry.multiplier == 0 {
             env.invalid(

@@ -5,7 +5,7 @@
 //! Layout: [`consumer`] (AMQP: prefetch, acks, parking, reconnection),
 //! [`processor`] (messages: parse, apply), [`retry`] (the schedule kept in
 //! RabbitMQ wait queues), [`app`] (wiring),
-//! [`config`], [`metrics`]. The transaction itself is
+//! [`config`], [`metrics`], [`expiry_job`] (scheduled credit expiry). The transaction itself is
 //! `ledgerhook_shared::ledger`. [`admin`] backs the `ledgerhook-admin`
 //! operator command (parked deliveries, redrive, replay).
 
@@ -13,6 +13,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod consumer;
+pub mod expiry_job;
 pub mod metrics;
 pub mod processor;
 pub mod retry;

@@ -21,6 +21,8 @@ pub const ANOMALIES: &str = "ledgerhook_order_anomalies_total";
 pub const PAYMENTS: &str = "ledgerhook_payments_total";
 /// Counter: processing attempts that will be retried, by reason.
 pub const RETRIES: &str = "ledgerhook_worker_retries_total";
+/// Counter: credits removed by the expiry job because they expired unspent.
+pub const CREDITS_EXPIRED: &str = "ledgerhook_credits_expired_total";
 /// Counter: messages given up on and parked, by reason.
 pub const PARKED: &str = "ledgerhook_parked_total";
 
@@ -58,4 +60,8 @@ pub fn retry(reason: &'static str) {
 
 pub fn parked(reason: &'static str) {
     metrics::counter!(PARKED, "reason" => reason).increment(1);
+}
+
+pub fn credits_expired(credits: i64) {
+    metrics::counter!(CREDITS_EXPIRED).increment(credits.unsigned_abs());
 }

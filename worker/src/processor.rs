@@ -1,11 +1,12 @@
 //! What happens to one message: parse, apply in one transaction with
 //! retries, and decide whether to acknowledge or park it.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backoff::ExponentialBackoff;
 use ledgerhook_shared::db;
-use ledgerhook_shared::domain::{EventKind, OrderEvent};
+use ledgerhook_shared::domain::{CreditTerms, EventKind, OrderEvent};
 use ledgerhook_shared::ledger::{self, Applied, ApplyError, Work};
 use sqlx::PgPool;
 
@@ -38,6 +39,8 @@ pub struct Message<'a> {
 #[derive(Clone)]
 pub struct Processor {
     pub pool: PgPool,
+    /// Credit validity for the orders the worker creates from metadata.
+    pub terms: Arc<CreditTerms>,
 }
 
 impl Processor {
@@ -67,7 +70,7 @@ impl Processor {
                 event,
             })
             .collect();
-        match ledger::apply_batch(&self.pool, &work).await {
+        match ledger::apply_batch(&self.pool, &work, &self.terms).await {
             Ok(results) => {
                 for ((index, _, event), result) in events.iter().zip(results) {
                     if let Ok(applied) = result {
@@ -139,7 +142,7 @@ impl Processor {
             ..ExponentialBackoff::default()
         };
         backoff::future::retry(schedule, || async {
-            match ledger::apply_event(&self.pool, row, event).await {
+            match ledger::apply_event(&self.pool, row, event, &self.terms).await {
                 Ok(applied) => Ok(applied),
                 Err(ApplyError::Database(e)) if db::is_transient(&e) => {
                     tracing::warn!(error = %e, "database unavailable; will retry");

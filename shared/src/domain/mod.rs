@@ -1,11 +1,13 @@
 //! The payment domain: money, packages, order events and the order state
 //! machine. No I/O here; everything is checked at construction.
 
+pub mod credit_terms;
 pub mod order_decision;
 pub mod order_event;
 pub mod package;
 pub mod usdt;
 
+pub use credit_terms::CreditTerms;
 pub use order_decision::{Decision, OrderFacts, OrderStatus, decide};
 pub use order_event::{EventKind, EventParseError, OrderEvent, PaymentClaim};
 pub use package::{CURRENCY, Credits, PACKAGES, Package, find_package};

@@ -20,6 +20,8 @@ pub struct Package {
     pub credits: Credits,
     pub bonus_credits: Credits,
     pub badge: Option<&'static str>,
+    /// The chain the checkout offers first (seed 001's `chainPreference`).
+    pub chain: &'static str,
 }
 
 fn serialize_usdt<S: serde::Serializer>(amount: &Usdt, s: S) -> Result<S::Ok, S::Error> {
@@ -56,6 +58,7 @@ pub const PACKAGES: [Package; 3] = [
         credits: 500,
         bonus_credits: 0,
         badge: None,
+        chain: "polygon",
     },
     Package {
         id: "pro",
@@ -64,6 +67,7 @@ pub const PACKAGES: [Package; 3] = [
         credits: 3000,
         bonus_credits: 300,
         badge: Some("HOT"),
+        chain: "base",
     },
     Package {
         id: "vip",
@@ -72,6 +76,7 @@ pub const PACKAGES: [Package; 3] = [
         credits: 8000,
         bonus_credits: 1600,
         badge: Some("BEST SAVE"),
+        chain: "arbitrum",
     },
 ];
 

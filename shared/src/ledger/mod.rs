@@ -24,7 +24,7 @@ mod writes;
 use sqlx::{PgConnection, PgPool};
 
 use crate::domain::{
-    Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, decide, find_package,
+    CreditTerms, Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, decide, find_package,
 };
 
 pub use orders::StoredOrder;
@@ -95,6 +95,7 @@ pub async fn apply_event(
     pool: &PgPool,
     delivery_row: i64,
     event: &OrderEvent,
+    terms: &CreditTerms,
 ) -> Result<Applied, ApplyError> {
     let results = apply_batch(
         pool,
@@ -102,6 +103,7 @@ pub async fn apply_event(
             delivery_row,
             event,
         }],
+        terms,
     )
     .await?;
     results
@@ -116,10 +118,12 @@ pub async fn apply_event(
 /// error fails the whole batch and nothing is committed.
 ///
 /// Statements per batch, whatever its size: lock the deliveries, create
-/// orders from metadata, lock the orders, write everything.
+/// orders from metadata, lock the orders, write everything. Orders created
+/// from metadata take their credit validity from `terms`.
 pub async fn apply_batch(
     pool: &PgPool,
     work: &[Work<'_>],
+    terms: &CreditTerms,
 ) -> Result<Vec<Result<Applied, ApplyError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let fresh = lock_fresh_deliveries(&mut tx, work).await?;
@@ -148,7 +152,7 @@ pub async fn apply_batch(
     let mut orders = if events.is_empty() {
         Default::default()
     } else {
-        orders::find_or_create_locked(&mut tx, &events).await?
+        orders::find_or_create_locked(&mut tx, &events, terms).await?
     };
 
     let mut changes = writes::Changes::default();

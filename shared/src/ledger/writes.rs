@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -30,6 +30,8 @@ pub struct Changes {
     ledger_credits: Vec<i64>,
     ledger_orders: Vec<Uuid>,
     ledger_deliveries: Vec<i64>,
+    /// When what is left of each grant expires (none: never).
+    ledger_expiries: Vec<Option<DateTime<Utc>>>,
     /// Sorted, so concurrent batches lock balance rows in the same order.
     balances: BTreeMap<String, i64>,
     orders: BTreeMap<Uuid, OrderChange>,
@@ -84,6 +86,11 @@ impl Changes {
                 self.ledger_credits.push(*credits);
                 self.ledger_orders.push(order.id);
                 self.ledger_deliveries.push(delivery_row);
+                self.ledger_expiries.push(
+                    order
+                        .credits_valid_days
+                        .map(|days| now + chrono::Duration::days(days.into())),
+                );
                 *self.balances.entry(order.user_id.clone()).or_default() += credits;
                 let payment = event.payment.as_ref();
                 let change = self.order(order);
@@ -183,10 +190,15 @@ impl Changes {
         }
         sqlx::query(
             "with ledger as (
-                 insert into credit_ledger (user_id, credits, kind, order_id, delivery_id)
-                 select user_id, credits, 'purchase_grant', order_id, delivery_id
-                 from unnest($1::text[], $2::int8[], $3::uuid[], $4::int8[])
-                      as g(user_id, credits, order_id, delivery_id)
+                 insert into credit_ledger (user_id, credits, kind, order_id, delivery_id, expires_at)
+                 select user_id, credits, 'purchase_grant', order_id, delivery_id, expires_at
+                 from unnest($1::text[], $2::int8[], $3::uuid[], $4::int8[], $21::timestamptz[])
+                      as g(user_id, credits, order_id, delivery_id, expires_at)
+                 returning id, user_id, credits, expires_at
+             ), lots as (
+                 insert into credit_lots (grant_id, user_id, expires_at, granted, remaining)
+                 select id, user_id, expires_at, credits, credits from ledger
+                 where expires_at is not null
              ), balances as (
                  insert into user_credits (user_id, balance)
                  select * from unnest($5::text[], $6::int8[])
@@ -235,6 +247,7 @@ impl Changes {
         .bind(&self.outcome_rows)
         .bind(&self.outcomes)
         .bind(&self.outcome_details)
+        .bind(&self.ledger_expiries)
         .execute(&mut *tx)
         .await?;
         Ok(())

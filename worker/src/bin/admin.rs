@@ -7,6 +7,7 @@
 //! ledgerhook-admin replay DELIVERY_ID...       replay deliveries by id
 //! ledgerhook-admin replay --from T --to T      replay deliveries received in [from, to) (RFC 3339)
 //!   options for redrive/replay: --no-wait, --wait-secs N (default 30)
+//! ledgerhook-admin expire-credits              remove expired unspent credits now
 //! ```
 //! Uses DATABASE_URL, AMQP_URL and QUEUE_PREFIX like the worker. A replay
 //! never grants twice: deliveries already processed are reported, not resent.
@@ -20,7 +21,7 @@ use ledgerhook_shared::config::{
 };
 use ledgerhook_worker::admin::{Action, Admin, Selection};
 
-const USAGE: &str = "usage: ledgerhook-admin parked [--limit N] | show DELIVERY_ID | redrive [--no-wait] | replay (DELIVERY_ID... | --from RFC3339 --to RFC3339) [--no-wait] [--wait-secs N]";
+const USAGE: &str = "usage: ledgerhook-admin parked [--limit N] | show DELIVERY_ID | redrive [--no-wait] | replay (DELIVERY_ID... | --from RFC3339 --to RFC3339) [--no-wait] [--wait-secs N] | expire-credits";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -68,6 +69,18 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    if command == "expire-credits" {
+        // The database is all this needs; the same job the workers run.
+        let pool = sqlx::PgPool::connect(&database_url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        let run = ledgerhook_shared::credits::expire_due(&pool).await?;
+        println!(
+            "expired {} credits from {} grants of {} users",
+            run.credits, run.grants, run.users
+        );
+        return Ok(());
+    }
     let admin = Admin::connect(&database_url, &amqp_url, &prefix).await?;
     match command.as_str() {
         "parked" => {

@@ -1,0 +1,90 @@
+//! Building and running the API: listeners bound first (port 0 allowed) so
+//! callers learn the addresses before anything is served.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ledgerhook_shared::db;
+use ledgerhook_shared::domain::CreditTerms;
+use ledgerhook_shared::telemetry::MetricsServer;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::JwtSecret;
+use crate::config::Config;
+use crate::crossmint::Crossmint;
+use crate::rate_limit::RateLimit;
+use crate::routes;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub jwt: Arc<JwtSecret>,
+    pub crossmint: Crossmint,
+    pub confirm_limit: RateLimit,
+    pub credit_terms: Arc<CreditTerms>,
+}
+
+pub struct App {
+    listener: TcpListener,
+    metrics: MetricsServer,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+        let pool =
+            db::connect_and_migrate(&config.database_url, config.pool_size, "ledgerhook-api")
+                .await?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
+        let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
+        let state = AppState {
+            pool,
+            jwt: Arc::new(config.jwt),
+            crossmint: Crossmint::new(
+                &config.crossmint_api_url,
+                &config.crossmint_api_key,
+                &config.crossmint_collection_id,
+                config.crossmint_timeout,
+            ),
+            confirm_limit: RateLimit {
+                action: "confirm",
+                limit: config.confirm_per_minute,
+                window: Duration::from_secs(60),
+            },
+            credit_terms: Arc::new(config.credit_terms),
+        };
+        Ok(Self {
+            listener,
+            metrics,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics.local_addr()
+    }
+
+    /// Serves until `shutdown`, then finishes in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let metrics_task = tokio::spawn(self.metrics.run(shutdown.clone()));
+        let served = axum::serve(self.listener, routes::router(self.state))
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .context("serving HTTP");
+        let _ = metrics_task.await;
+        served
+    }
+}

@@ -1,0 +1,145 @@
+//! The API's configuration, from the environment, checked at start: every
+//! missing or invalid variable is named at once (never a secret's value).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ledgerhook_shared::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
+use ledgerhook_shared::domain::CreditTerms;
+
+use crate::auth::{JwtSecret, MIN_SECRET_BYTES};
+
+/// Crossmint's staging API; production is `https://www.crossmint.com/api`.
+pub const DEFAULT_CROSSMINT_API_URL: &str = "https://staging.crossmint.com/api";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: the same database as the ingester and worker.
+    pub database_url: String,
+    /// `LISTEN_ADDR` (default 127.0.0.1:8081; port 0 picks a free port).
+    pub listen_addr: SocketAddr,
+    /// `METRICS_ADDR` (default 127.0.0.1:9182): Prometheus `/metrics`.
+    pub metrics_addr: SocketAddr,
+    /// `AUTH_JWT_SECRET`: the HS256 key of the frontend's tokens, at least
+    /// 32 bytes. Required.
+    pub jwt: JwtSecret,
+    /// `CROSSMINT_API_URL` (default: Crossmint's staging API).
+    pub crossmint_api_url: String,
+    /// `CROSSMINT_SERVER_API_KEY`: Crossmint's server-side key. Required.
+    pub crossmint_api_key: String,
+    /// `CROSSMINT_COLLECTION_ID`: the Crossmint collection the packages are
+    /// sold through (the checkout's line item). Required.
+    pub crossmint_collection_id: String,
+    /// `CROSSMINT_TIMEOUT_MS` (default 10000): a slower answer is a
+    /// CROSSMINT_ERROR, and no order is recorded.
+    pub crossmint_timeout: Duration,
+    /// `CONFIRM_RATE_LIMIT_PER_MINUTE` (default 10, seed 002): confirm
+    /// requests per user in any 60 s.
+    pub confirm_per_minute: u32,
+    /// `CREDIT_VALIDITY_DAYS` (default none): as for the worker; written on
+    /// each order created here.
+    pub credit_terms: CreditTerms,
+    /// `DATABASE_POOL_SIZE` (default 16).
+    pub pool_size: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_reader(EnvReader::from_process())
+    }
+
+    pub fn from_reader<F: Fn(&str) -> Option<String>>(
+        mut env: EnvReader<F>,
+    ) -> Result<Self, ConfigError> {
+        let jwt = env.required("AUTH_JWT_SECRET").and_then(|text| {
+            let secret = JwtSecret::new(&text);
+            if secret.is_none() {
+                env.invalid(format!(
+                    "AUTH_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
+                ));
+            }
+            secret
+        });
+        let crossmint_api_key = env.required("CROSSMINT_SERVER_API_KEY").unwrap_or_default();
+        let crossmint_collection_id = env.required("CROSSMINT_COLLECTION_ID").unwrap_or_default();
+        let config = Self {
+            database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
+            listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8081).into()),
+            metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9182).into()),
+            jwt: jwt.unwrap_or_else(|| {
+                JwtSecret::new(&"x".repeat(MIN_SECRET_BYTES)).expect("long enough")
+            }),
+            crossmint_api_url: env
+                .or_default("CROSSMINT_API_URL", DEFAULT_CROSSMINT_API_URL)
+                .trim_end_matches('/')
+                .to_owned(),
+            crossmint_api_key,
+            crossmint_collection_id,
+            crossmint_timeout: Duration::from_millis(env.parsed_or("CROSSMINT_TIMEOUT_MS", 10_000)),
+            confirm_per_minute: env.parsed_or("CONFIRM_RATE_LIMIT_PER_MINUTE", 10),
+            credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
+            pool_size: env.parsed_or("DATABASE_POOL_SIZE", 16),
+        };
+        if config.confirm_per_minute == 0 {
+            env.invalid("CONFIRM_RATE_LIMIT_PER_MINUTE must be at least 1".into());
+        }
+        env.finish()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_reader(EnvReader::new(move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }))
+    }
+
+    #[test]
+    fn every_missing_secret_is_named_at_once() {
+        let error = from(&[]).unwrap_err().to_string();
+        for name in [
+            "AUTH_JWT_SECRET",
+            "CROSSMINT_SERVER_API_KEY",
+            "CROSSMINT_COLLECTION_ID",
+        ] {
+            assert!(error.contains(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_without_showing_it() {
+        let error = from(&[
+            ("AUTH_JWT_SECRET", "hunter2"),
+            ("CROSSMINT_SERVER_API_KEY", "sk_staging_fake"),
+            ("CROSSMINT_COLLECTION_ID", "fake"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("AUTH_JWT_SECRET"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn defaults_point_at_crossmint_staging() {
+        let config = from(&[
+            ("AUTH_JWT_SECRET", "test-only-jwt-secret-0123456789abcdef"),
+            ("CROSSMINT_SERVER_API_KEY", "sk_staging_fake"),
+            ("CROSSMINT_COLLECTION_ID", "fake"),
+        ])
+        .unwrap();
+        assert_eq!(config.crossmint_api_url, DEFAULT_CROSSMINT_API_URL);
+        assert_eq!(config.confirm_per_minute, 10);
+        assert_eq!(config.metrics_addr.port(), 9182);
+    }
+}

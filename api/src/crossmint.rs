@@ -1,0 +1,142 @@
+//! Creating an order with Crossmint's Headless Checkout API
+//! (`POST {CROSSMINT_API_URL}/2022-06-09/orders`, `X-API-KEY` header).
+//!
+//! Crossmint's REST orders carry no metadata of ours, so the order row we
+//! record (Crossmint order id -> user, package, price) is what attributes
+//! the payment when its webhook arrives.
+
+use std::time::Duration;
+
+use ledgerhook_shared::domain::Package;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Clone)]
+pub struct Crossmint {
+    http: reqwest::Client,
+    orders_url: String,
+    api_key: String,
+    collection_id: String,
+    timeout: Duration,
+}
+
+/// What the frontend needs to run the checkout.
+#[derive(Debug, Clone)]
+pub struct CreatedOrder {
+    pub order_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrossmintError {
+    #[error("Crossmint did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("Crossmint could not be reached: {0}")]
+    Unreachable(String),
+    #[error("Crossmint answered {status}")]
+    Refused { status: u16 },
+    #[error("Crossmint's answer had no order id or client secret")]
+    Unreadable,
+}
+
+impl CrossmintError {
+    /// The metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::Unreachable(_) => "unreachable",
+            Self::Refused { .. } => "refused",
+            Self::Unreadable => "unreadable",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateOrderAnswer {
+    client_secret: String,
+    order: AnswerOrder,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnswerOrder {
+    order_id: String,
+}
+
+impl Crossmint {
+    pub fn new(api_url: &str, api_key: &str, collection_id: &str, timeout: Duration) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("a client with a timeout builds"),
+            orders_url: format!("{api_url}/2022-06-09/orders"),
+            api_key: api_key.to_owned(),
+            collection_id: collection_id.to_owned(),
+            timeout,
+        }
+    }
+
+    /// Creates the order for one package paid in USDT. `payer_address`,
+    /// when the frontend knows the buyer's wallet, lets Crossmint prepare
+    /// the payment transaction at once; otherwise the checkout asks for it.
+    pub async fn create_order(
+        &self,
+        package: &Package,
+        payer_address: Option<&str>,
+    ) -> Result<CreatedOrder, CrossmintError> {
+        let mut payment = json!({
+            "method": package.chain,
+            "currency": "usdt",
+        });
+        if let Some(address) = payer_address {
+            payment["payerAddress"] = json!(address);
+        }
+        let body = json!({
+            "payment": payment,
+            "lineItems": {
+                "collectionLocator": format!("crossmint:{}", self.collection_id),
+                "callData": { "totalPrice": package.price.to_string(), "quantity": 1 },
+            },
+        });
+        let response = self
+            .http
+            .post(&self.orders_url)
+            .header("X-API-KEY", &self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(CrossmintError::Refused {
+                status: status.as_u16(),
+            });
+        }
+        let answer: CreateOrderAnswer = response.json().await.map_err(|e| {
+            if e.is_timeout() {
+                self.transport_error(e)
+            } else {
+                CrossmintError::Unreadable
+            }
+        })?;
+        if answer.order.order_id.trim().is_empty() || answer.client_secret.is_empty() {
+            return Err(CrossmintError::Unreadable);
+        }
+        Ok(CreatedOrder {
+            order_id: answer.order.order_id,
+            client_secret: answer.client_secret,
+        })
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> CrossmintError {
+        if error.is_timeout() {
+            CrossmintError::Timeout(self.timeout)
+        } else {
+            // Without the URL: it is ours, not the caller's business, and
+            // reqwest's text can include it.
+            CrossmintError::Unreachable(error.without_url().to_string())
+        }
+    }
+}

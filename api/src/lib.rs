@@ -1,0 +1,22 @@
+//! The frontend's API (`ledgerhook-api`): packages, orders created with
+//! Crossmint, confirmation, history, balance and spending. It never grants
+//! credits for a payment: only the webhook path (ingester, worker) does.
+//!
+//! Layout: [`routes`] (one module per feature), [`auth`] (HS256 bearer
+//! tokens), [`crossmint`] (creating orders), [`rate_limit`] (per-user
+//! sliding windows in PostgreSQL), [`error`] (`{error, code, details?}`),
+//! [`extract`], [`app`] (wiring), [`config`], [`metrics`]. Spending and
+//! expiry live in `ledgerhook_shared::credits`, shared with the worker.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod crossmint;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod rate_limit;
+pub mod routes;
+
+pub use app::App;
+pub use config::Config;

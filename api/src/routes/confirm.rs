@@ -1,0 +1,79 @@
+//! `POST /api/payments/confirm`: what happened to the caller's order. It
+//! only reads: credits are granted by the webhook path alone (seed 004), so
+//! polling this can never grant, early or twice.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::User;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::metrics;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/payments/confirm", post(confirm))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Confirm {
+    order_id: String,
+}
+
+type OrderRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+async fn confirm(
+    State(state): State<AppState>,
+    user: User,
+    JsonBody(request): JsonBody<Confirm>,
+) -> Result<Json<Value>, ApiError> {
+    if let Err(wait) = state.confirm_limit.check(&state.pool, &user.id).await? {
+        metrics::rate_limited(state.confirm_limit.action);
+        return Err(ApiError::rate_limited(wait));
+    }
+    // Another user's order is indistinguishable from no order at all.
+    let order: Option<OrderRow> = sqlx::query_as(
+        "select status, total_credits, review_reason, paid_at, completed_at
+         from payment_orders where crossmint_order_id = $1 and user_id = $2",
+    )
+    .bind(&request.order_id)
+    .bind(&user.id)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((status, credits, review_reason, paid_at, completed_at)) = order else {
+        return Err(ApiError::order_not_found());
+    };
+    let completed = status == "completed";
+    let message = match (status.as_str(), review_reason.is_some()) {
+        (_, true) if !completed => {
+            "the payment did not match the order and is being reviewed; no credits were added yet"
+                .to_owned()
+        }
+        ("completed", _) => format!("{credits} credits were added to your balance"),
+        ("paid", _) => "payment received; the credits are being added".to_owned(),
+        ("failed", _) => "the payment failed; no credits were added".to_owned(),
+        ("cancelled", _) => "the order was cancelled; no credits were added".to_owned(),
+        _ => "waiting for the payment to be confirmed".to_owned(),
+    };
+    Ok(Json(json!({
+        "success": completed,
+        "orderId": request.order_id,
+        "status": status,
+        "creditsAdded": if completed { credits } else { 0 },
+        "underReview": review_reason.is_some(),
+        "message": message,
+        "paidAt": paid_at,
+        "completedAt": completed_at,
+    })))
+}

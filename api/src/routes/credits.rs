@@ -1,0 +1,116 @@
+//! `GET /api/v1/user/credits` (the balance, and what expires soon) and
+//! `POST /api/v1/user/credits/consume` (spending, once per idempotency key).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ledgerhook_shared::credits::{self, Spend, SpendOutcome};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::User;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+
+/// "Expiring soon" on the balance page.
+const EXPIRING_WITHIN_DAYS: i32 = 30;
+const MAX_KEY_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 500;
+/// Far above any balance; keeps arithmetic away from overflow.
+const MAX_SPEND: i64 = 1_000_000_000_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/user/credits", get(balance))
+        .route("/api/v1/user/credits/consume", post(consume))
+}
+
+async fn balance(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
+    let view = credits::credits_view(&state.pool, &user.id, EXPIRING_WITHIN_DAYS).await?;
+    let expiring_total: i64 = view.expiring.iter().map(|e| e.credits).sum();
+    Ok(Json(json!({
+        "userId": user.id,
+        "credits": view.balance,
+        "expiringSoon": {
+            "withinDays": EXPIRING_WITHIN_DAYS,
+            "credits": expiring_total,
+            "nextExpiryAt": view.expiring.first().map(|e| e.expires_at),
+            "lots": view.expiring.iter()
+                .map(|e| json!({"credits": e.credits, "expiresAt": e.expires_at}))
+                .collect::<Vec<_>>(),
+        },
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Consume {
+    amount: i64,
+    description: Option<String>,
+    idempotency_key: String,
+}
+
+async fn consume(
+    State(state): State<AppState>,
+    user: User,
+    JsonBody(request): JsonBody<Consume>,
+) -> Result<Response, ApiError> {
+    if !(1..=MAX_SPEND).contains(&request.amount) {
+        return Err(ApiError::invalid_request(format!(
+            "amount is a whole number of credits from 1 to {MAX_SPEND}"
+        )));
+    }
+    let key_chars = request.idempotency_key.chars().count();
+    if request.idempotency_key.trim().is_empty() || key_chars > MAX_KEY_CHARS {
+        return Err(ApiError::invalid_request(format!(
+            "idempotencyKey is 1 to {MAX_KEY_CHARS} characters"
+        )));
+    }
+    if request
+        .description
+        .as_deref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+    {
+        return Err(ApiError::invalid_request(format!(
+            "description is at most {MAX_DESCRIPTION_CHARS} characters"
+        )));
+    }
+    let outcome = credits::spend(
+        &state.pool,
+        Spend {
+            user_id: &user.id,
+            credits: request.amount,
+            description: request.description.as_deref(),
+            idempotency_key: &request.idempotency_key,
+        },
+    )
+    .await
+    .map_err(ApiError::credits_update_failed)?;
+    match outcome {
+        SpendOutcome::Spent {
+            ledger_id,
+            balance_after,
+            replayed,
+        } => Ok((
+            StatusCode::OK,
+            Json(json!({
+                "success": true,
+                "spent": request.amount,
+                "remainingCredits": balance_after,
+                "transactionId": ledger_id,
+                "replayed": replayed,
+            })),
+        )
+            .into_response()),
+        SpendOutcome::Insufficient { available } => {
+            Err(ApiError::insufficient_credits(available, request.amount))
+        }
+        SpendOutcome::KeyReused { first_credits } => {
+            Err(ApiError::idempotency_key_reused(first_credits))
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! `POST /api/payments/orders`: creates the order with Crossmint, then
+//! records it pending (user, package snapshot, expected price) before the
+//! frontend ever sees the client secret, so the buyer cannot pay for an
+//! order we do not know.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use ledgerhook_shared::domain::{CURRENCY, Package, find_package};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::User;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::metrics;
+use crate::routes::packages::package_json;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/payments/orders", post(create))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateOrder {
+    package_id: String,
+    /// The buyer's wallet, when the frontend knows it already.
+    payer_address: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: User,
+    JsonBody(request): JsonBody<CreateOrder>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let package = find_package(&request.package_id)
+        .ok_or_else(|| ApiError::invalid_package(&request.package_id))?;
+    if request
+        .payer_address
+        .as_deref()
+        .is_some_and(|a| a.is_empty() || a.len() > 128)
+    {
+        return Err(ApiError::invalid_request(
+            "payerAddress must be 1 to 128 characters",
+        ));
+    }
+    let created = state
+        .crossmint
+        .create_order(package, request.payer_address.as_deref())
+        .await
+        .map_err(|e| {
+            metrics::crossmint_failure(e.reason());
+            ApiError::crossmint(&e.to_string())
+        })?;
+    let valid_days = state.credit_terms.valid_days(package.id);
+    record_pending(&state, &user, package, &created.order_id, valid_days).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "orderId": created.order_id,
+            "clientSecret": created.client_secret,
+            "status": "pending",
+            "package": package_json(package),
+            "amount": package.price.to_string(),
+            "currency": CURRENCY,
+            "credits": package.total_credits(),
+            "creditsValidDays": valid_days,
+        })),
+    ))
+}
+
+async fn record_pending(
+    state: &AppState,
+    user: &User,
+    package: &Package,
+    crossmint_order_id: &str,
+    valid_days: Option<i32>,
+) -> Result<(), ApiError> {
+    let mut snapshot = package.snapshot();
+    snapshot["creditValidityDays"] = json!(valid_days);
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "insert into payment_orders
+             (id, crossmint_order_id, user_id, package_id, package_snapshot, amount, currency,
+              base_credits, bonus_credits, total_credits, status, status_history, created_from,
+              credits_valid_days)
+         values ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $8 + $9, 'pending',
+                 jsonb_build_array(jsonb_build_object('status', 'pending', 'at', now(),
+                                                      'reason', 'order created')),
+                 'api', $10)
+         on conflict on constraint payment_orders_crossmint_order_id_key do nothing
+         returning id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(crossmint_order_id)
+    .bind(&user.id)
+    .bind(package.id)
+    .bind(&snapshot)
+    .bind(package.price.to_string())
+    .bind(CURRENCY)
+    .bind(package.credits)
+    .bind(package.bonus_credits)
+    .bind(valid_days)
+    .fetch_optional(&state.pool)
+    .await?;
+    if inserted.is_some() {
+        return Ok(());
+    }
+    // Already there: its webhook beat us and the worker built it from
+    // metadata. Fine if it is this user's; anything else is not ours to fix.
+    let owner: Option<String> =
+        sqlx::query_scalar("select user_id from payment_orders where crossmint_order_id = $1")
+            .bind(crossmint_order_id)
+            .fetch_optional(&state.pool)
+            .await?;
+    match owner {
+        Some(owner) if owner == user.id => Ok(()),
+        _ => Err(ApiError::internal(&format!(
+            "Crossmint order {crossmint_order_id} is already recorded for another user"
+        ))),
+    }
+}
