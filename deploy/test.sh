@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Runs every check and test: alert rules (promtool), formatting, clippy,
 # unit tests and the
-# integration tests against real PostgreSQL and RabbitMQ (started, or
+# integration tests (the API's include a schemathesis run) against real PostgreSQL and RabbitMQ (started, or
 # installed with apt-get, where missing). Each integration test makes its own
 # database and queue prefix and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deploy/services.sh
-# promtool (from Debian's prometheus package) tests the alert rules.
-if ! command -v promtool >/dev/null; then
-  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# promtool (from Debian's prometheus package) tests the alert rules; python3
+# with venv runs schemathesis against the API (tests/tests/api_schemathesis.rs).
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3 python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts_test.yml

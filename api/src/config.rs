@@ -18,7 +18,7 @@ pub struct Config {
     pub database_url: String,
     /// `LISTEN_ADDR` (default 127.0.0.1:8081; port 0 picks a free port).
     pub listen_addr: SocketAddr,
-    /// `METRICS_ADDR` (default 127.0.0.1:9182): Prometheus `/metrics`.
+    /// `METRICS_ADDR` (default 127.0.0.1:9190): Prometheus `/metrics`.
     pub metrics_addr: SocketAddr,
     /// `AUTH_JWT_SECRET`: the HS256 key of the frontend's tokens, at least
     /// 32 bytes. Required.
@@ -65,7 +65,7 @@ impl Config {
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
             listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8081).into()),
-            metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9182).into()),
+            metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9190).into()),
             jwt: jwt.unwrap_or_else(|| {
                 JwtSecret::new(&"x".repeat(MIN_SECRET_BYTES)).expect("long enough")
             }),
@@ -140,6 +140,6 @@ mod tests {
         .unwrap();
         assert_eq!(config.crossmint_api_url, DEFAULT_CROSSMINT_API_URL);
         assert_eq!(config.confirm_per_minute, 10);
-        assert_eq!(config.metrics_addr.port(), 9182);
+        assert_eq!(config.metrics_addr.port(), 9190);
     }
 }
