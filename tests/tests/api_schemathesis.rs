@@ -103,7 +103,10 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
     // The summary is worth seeing in the test output (`--nocapture`).
     eprintln!("{report}");
     assert!(output.status.success(), "schemathesis failed:\n{report}");
-    assert!(report.contains("6 selected"), "every operation was tested:\n{report}");
+    assert!(
+        report.contains("6 selected"),
+        "every operation was tested:\n{report}"
+    );
     assert!(
         !api.service.log().contains("internal error"),
         "no internal error was logged:\n{}",
