@@ -42,9 +42,10 @@ impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
         }
     }
 
-    /// A variable without a default; its absence is recorded.
+    /// A variable without a default; its absence is recorded. Set but
+    /// blank counts as absent: an empty key is no key.
     pub fn required(&mut self, name: &'static str) -> Option<String> {
-        let value = (self.lookup)(name);
+        let value = (self.lookup)(name).filter(|v| !v.trim().is_empty());
         if value.is_none() {
             self.missing.push(name);
         }

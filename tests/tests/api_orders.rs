@@ -219,6 +219,23 @@ async fn without_a_valid_token_every_user_route_is_401_unauthorized() {
 }
 
 #[tokio::test]
+async fn blank_secrets_stop_start_up_naming_each_variable() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let error = env
+        .start_api(
+            &crossmint.api_url,
+            &[("AUTH_JWT_SECRET", ""), ("CROSSMINT_SERVER_API_KEY", " ")],
+        )
+        .await
+        .err()
+        .expect("the API must refuse to start")
+        .to_string();
+    assert!(error.contains("AUTH_JWT_SECRET"), "{error}");
+    assert!(error.contains("CROSSMINT_SERVER_API_KEY"), "{error}");
+}
+
+#[tokio::test]
 async fn the_openapi_document_is_served() {
     let env = TestEnv::new().await.unwrap();
     let crossmint = FakeCrossmint::start().await.unwrap();
