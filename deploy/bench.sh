@@ -4,7 +4,10 @@
 #   deploy/bench.sh ingest      accepted/s and ack latency, workers stopped
 #   deploy/bench.sh e2e         sustained end to end at a paced rate
 #   deploy/bench.sh drain       queue COUNT deliveries, then time the workers alone
-# Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY.
+#   deploy/bench.sh hostile     issue 8: ingester CPU per hostile vs honest request,
+#                               honest ack p99 alone and beside SENDERS hostile senders
+# Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY;
+# for hostile: ENTRIES, HOSTILE_COUNT, HONEST_COUNT, COST_SECS, PHASE_SECS, SENDERS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-ingest}
@@ -71,5 +74,18 @@ case "$mode" in
     end=$(date +%s.%N)
     echo "drained ${COUNT:-30000} in $(echo "$end - $start" | bc) s: $(echo "${COUNT:-30000} / ($end - $start)" | bc) processed/s (includes worker start-up)"
     ;;
-  *) echo "usage: $0 ingest|e2e|drain" >&2; exit 2 ;;
+  hostile)
+    # No worker: only the ingester's answers are measured. Its pid is the
+    # first started; its CPU time is read from /proc. The load is printed
+    # before and after because other builds on this 2-core machine skew
+    # the figures.
+    echo "# hostile headers: ENTRIES=${ENTRIES:-8000} HOSTILE_COUNT=${HOSTILE_COUNT:-20} HONEST_COUNT=${HONEST_COUNT:-200} COST_SECS=${COST_SECS:-45} RATE=${RATE:-200}/s PHASE_SECS=${PHASE_SECS:-30} CONCURRENCY=${CONCURRENCY:-16} SENDERS=${SENDERS:-4}"
+    echo "# load before: $(uptime | sed 's/.*load average/load average/')"
+    target/release/ledgerhook-hostile --url "$url" --ingester-pid "${pids[0]}" --clk-tck "$(getconf CLK_TCK)" \
+      --entries "${ENTRIES:-8000}" --hostile-count "${HOSTILE_COUNT:-20}" --honest-count "${HONEST_COUNT:-200}" \
+      --cost-secs "${COST_SECS:-45}" --rate "${RATE:-200}" --phase-secs "${PHASE_SECS:-30}" \
+      --concurrency "${CONCURRENCY:-16}" --senders "${SENDERS:-4}"
+    echo "# load after: $(uptime | sed 's/.*load average/load average/')"
+    ;;
+  *) echo "usage: $0 ingest|e2e|drain|hostile" >&2; exit 2 ;;
 esac

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ledgerhook_shared::db;
 use ledgerhook_shared::domain::CreditTerms;
 use ledgerhook_shared::telemetry::MetricsServer;
+use ledgerhook_shared::{db, http};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -33,6 +33,7 @@ pub struct App {
     listener: TcpListener,
     metrics: MetricsServer,
     state: AppState,
+    limits: http::ServerLimits,
 }
 
 impl App {
@@ -52,7 +53,8 @@ impl App {
                 &config.crossmint_api_key,
                 &config.crossmint_collection_id,
                 config.crossmint_timeout,
-            ),
+            )
+            .context("building the HTTPS client for Crossmint")?,
             confirm_limit: RateLimit {
                 action: "confirm",
                 limit: config.confirm_per_minute,
@@ -64,6 +66,7 @@ impl App {
             listener,
             metrics,
             state,
+            limits: config.http,
         })
     }
 
@@ -80,11 +83,14 @@ impl App {
     /// Serves until `shutdown`, then finishes in-flight requests.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let metrics_task = tokio::spawn(self.metrics.run(shutdown.clone()));
-        let served = axum::serve(self.listener, routes::router(self.state))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .context("serving HTTP");
+        http::serve(
+            self.listener,
+            routes::router(self.state),
+            self.limits,
+            shutdown,
+        )
+        .await;
         let _ = metrics_task.await;
-        served
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! `Authorization: Bearer <JWT>`: HS256 only, signature checked in constant
-//! time before anything in the token is believed, `exp` required, `sub` is
-//! the user id.
+//! time before anything in the token is believed, `exp` required and no
+//! further away than the configured horizon (a leaked token must not live
+//! for years), `sub` is the user id: at most 256 bytes, no NUL.
 //!
 //! Hand-written over hmac/sha2/base64 (already in the tree) rather than a
 //! JWT crate: one algorithm is all we accept, and accepting exactly one is
@@ -22,10 +23,35 @@ use crate::error::ApiError;
 const LEEWAY_SECS: i64 = 30;
 /// HS256 wants a key at least as long as its output (RFC 7518 3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Longest user id a token may carry; it is stored beside every order.
+pub const MAX_SUB_BYTES: usize = 256;
+/// Default for `AUTH_MAX_TOKEN_LIFETIME_SECS`.
+pub const DEFAULT_MAX_LIFETIME_SECS: i64 = 24 * 60 * 60;
 
-/// The HS256 key; its text never reaches a log (Debug is redacted).
+/// Why a token is refused. Only a NUL in `sub` is the caller's request
+/// being malformed rather than unauthenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    Unauthorized(&'static str),
+    NulInSubject,
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Unauthorized(reason) => ApiError::unauthorized(reason),
+            TokenError::NulInSubject => ApiError::nul_in_field("token sub"),
+        }
+    }
+}
+
+/// The HS256 key and the longest lifetime a token may claim; the key's text
+/// never reaches a log (Debug is redacted).
 #[derive(Clone)]
-pub struct JwtSecret(Vec<u8>);
+pub struct JwtSecret {
+    key: Vec<u8>,
+    max_lifetime_secs: i64,
+}
 
 impl std::fmt::Debug for JwtSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,11 +61,20 @@ impl std::fmt::Debug for JwtSecret {
 
 impl JwtSecret {
     pub fn new(secret: &str) -> Option<Self> {
-        (secret.len() >= MIN_SECRET_BYTES).then(|| Self(secret.as_bytes().to_vec()))
+        (secret.len() >= MIN_SECRET_BYTES).then(|| Self {
+            key: secret.as_bytes().to_vec(),
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
+        })
+    }
+
+    /// Tokens whose `exp` is further than this from now are refused.
+    pub fn with_max_lifetime(mut self, secs: i64) -> Self {
+        self.max_lifetime_secs = secs;
+        self
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length")
+        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length")
     }
 
     /// A signed token for `sub`, valid until `exp` (unix seconds); for the
@@ -60,7 +95,15 @@ impl JwtSecret {
     }
 
     /// The user id of a valid token at `now` (unix seconds).
-    pub fn verify(&self, token: &str, now: i64) -> Result<String, &'static str> {
+    pub fn verify(&self, token: &str, now: i64) -> Result<String, TokenError> {
+        let sub = self.claims(token, now).map_err(TokenError::Unauthorized)?;
+        if sub.contains('\0') {
+            return Err(TokenError::NulInSubject);
+        }
+        Ok(sub)
+    }
+
+    fn claims(&self, token: &str, now: i64) -> Result<String, &'static str> {
         let mut parts = token.split('.');
         let (Some(header), Some(claims), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -86,11 +129,17 @@ impl JwtSecret {
         if claims.exp + LEEWAY_SECS <= now {
             return Err("the token has expired");
         }
+        if claims.exp.saturating_sub(now) > self.max_lifetime_secs.saturating_add(LEEWAY_SECS) {
+            return Err("the token's lifetime is longer than this API accepts");
+        }
         if claims.nbf.is_some_and(|nbf| nbf - LEEWAY_SECS > now) {
             return Err("the token is not valid yet");
         }
         if claims.sub.trim().is_empty() {
             return Err("the token names no user");
+        }
+        if claims.sub.len() > MAX_SUB_BYTES {
+            return Err("the token's user id is longer than 256 bytes");
         }
         Ok(claims.sub)
     }
@@ -140,7 +189,7 @@ impl FromRequestParts<AppState> for User {
         let id = state
             .jwt
             .verify(token.trim(), now)
-            .map_err(ApiError::unauthorized)?;
+            .map_err(ApiError::from)?;
         Ok(Self { id })
     }
 }
@@ -180,7 +229,10 @@ mod tests {
         let token = secret().sign("user-1", NOW - 10);
         assert!(secret().verify(&token, NOW).is_ok(), "within the leeway");
         let token = secret().sign("user-1", NOW - LEEWAY_SECS - 1);
-        assert_eq!(secret().verify(&token, NOW), Err("the token has expired"));
+        assert_eq!(
+            secret().verify(&token, NOW),
+            Err(TokenError::Unauthorized("the token has expired"))
+        );
     }
 
     #[test]
@@ -208,7 +260,9 @@ mod tests {
         let hs512 = forge(r#"{"alg":"HS512"}"#, &claims, &secret());
         assert_eq!(
             secret().verify(&hs512, NOW),
-            Err("the token's algorithm is not HS256")
+            Err(TokenError::Unauthorized(
+                "the token's algorithm is not HS256"
+            ))
         );
     }
 
@@ -229,7 +283,42 @@ mod tests {
         );
         assert_eq!(
             secret().verify(&future, NOW),
-            Err("the token is not valid yet")
+            Err(TokenError::Unauthorized("the token is not valid yet"))
+        );
+    }
+
+    #[test]
+    fn a_token_living_longer_than_the_horizon_is_refused() {
+        let day = DEFAULT_MAX_LIFETIME_SECS;
+        assert!(secret().verify(&secret().sign("u", NOW + day), NOW).is_ok());
+        let forever = secret().sign("u", NOW + 10 * 365 * day);
+        assert_eq!(
+            secret().verify(&forever, NOW),
+            Err(TokenError::Unauthorized(
+                "the token's lifetime is longer than this API accepts"
+            ))
+        );
+        let short = secret().with_max_lifetime(60);
+        assert!(short.verify(&short.sign("u", NOW + 3600), NOW).is_err());
+        assert!(short.verify(&short.sign("u", NOW + 60), NOW).is_ok());
+    }
+
+    #[test]
+    fn an_oversized_or_nul_subject_is_refused() {
+        let long = "u".repeat(MAX_SUB_BYTES + 1);
+        assert!(matches!(
+            secret().verify(&secret().sign(&long, NOW + 60), NOW),
+            Err(TokenError::Unauthorized(_))
+        ));
+        let exact = "u".repeat(MAX_SUB_BYTES);
+        assert!(
+            secret()
+                .verify(&secret().sign(&exact, NOW + 60), NOW)
+                .is_ok()
+        );
+        assert_eq!(
+            secret().verify(&secret().sign("user\u{0}1", NOW + 60), NOW),
+            Err(TokenError::NulInSubject)
         );
     }
 

@@ -4,10 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
 use ledgerhook_shared::domain::CreditTerms;
+use ledgerhook_shared::http::ServerLimits;
 
-use crate::auth::{JwtSecret, MIN_SECRET_BYTES};
+use crate::auth::{DEFAULT_MAX_LIFETIME_SECS, JwtSecret, MIN_SECRET_BYTES};
 
 /// Crossmint's staging API; production is `https://www.crossmint.com/api`.
 pub const DEFAULT_CROSSMINT_API_URL: &str = "https://staging.crossmint.com/api";
@@ -21,8 +23,11 @@ pub struct Config {
     /// `METRICS_ADDR` (default 127.0.0.1:9190): Prometheus `/metrics`.
     pub metrics_addr: SocketAddr,
     /// `AUTH_JWT_SECRET`: the HS256 key of the frontend's tokens, at least
-    /// 32 bytes. Required.
+    /// 32 bytes. Required. `AUTH_MAX_TOKEN_LIFETIME_SECS` (default 86400):
+    /// a token whose `exp` is further away than this is refused.
     pub jwt: JwtSecret,
+    /// Header, body and idle timeouts and the connection cap (`HTTP_*`).
+    pub http: ServerLimits,
     /// `CROSSMINT_API_URL` (default: Crossmint's staging API).
     pub crossmint_api_url: String,
     /// `CROSSMINT_SERVER_API_KEY`: Crossmint's server-side key. Required.
@@ -60,15 +65,23 @@ impl Config {
             }
             secret
         });
+        let max_lifetime: i64 =
+            env.parsed_or("AUTH_MAX_TOKEN_LIFETIME_SECS", DEFAULT_MAX_LIFETIME_SECS);
+        if max_lifetime < 1 {
+            env.invalid("AUTH_MAX_TOKEN_LIFETIME_SECS must be at least 1".into());
+        }
         let crossmint_api_key = env.required("CROSSMINT_SERVER_API_KEY").unwrap_or_default();
         let crossmint_collection_id = env.required("CROSSMINT_COLLECTION_ID").unwrap_or_default();
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
             listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8081).into()),
             metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9190).into()),
-            jwt: jwt.unwrap_or_else(|| {
-                JwtSecret::new(&"x".repeat(MIN_SECRET_BYTES)).expect("long enough")
-            }),
+            jwt: jwt
+                .unwrap_or_else(|| {
+                    JwtSecret::new(&"x".repeat(MIN_SECRET_BYTES)).expect("long enough")
+                })
+                .with_max_lifetime(max_lifetime),
+            http: ServerLimits::from_env(&mut env),
             crossmint_api_url: env
                 .or_default("CROSSMINT_API_URL", DEFAULT_CROSSMINT_API_URL)
                 .trim_end_matches('/')
@@ -83,6 +96,7 @@ impl Config {
         if config.confirm_per_minute == 0 {
             env.invalid("CONFIRM_RATE_LIMIT_PER_MINUTE must be at least 1".into());
         }
+        CaFile::check_ssl_cert_file(&mut env);
         env.finish()?;
         Ok(config)
     }

@@ -31,8 +31,10 @@ pub struct CreatedOrder {
 pub enum CrossmintError {
     #[error("Crossmint did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("Crossmint could not be reached: {0}")]
-    Unreachable(String),
+    /// The cause is in the source chain (a refused connection, an
+    /// untrusted certificate, ...); the error carries no URL.
+    #[error("Crossmint could not be reached")]
+    Unreachable(#[source] reqwest::Error),
     #[error("Crossmint answered {status}")]
     Refused { status: u16 },
     #[error("Crossmint's answer had no order id or client secret")]
@@ -65,17 +67,21 @@ struct AnswerOrder {
 }
 
 impl Crossmint {
-    pub fn new(api_url: &str, api_key: &str, collection_id: &str, timeout: Duration) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .expect("a client with a timeout builds"),
+    /// Fails when no root certificate could be loaded (say `SSL_CERT_FILE`
+    /// names a file without one): better at start than on every order.
+    pub fn new(
+        api_url: &str,
+        api_key: &str,
+        collection_id: &str,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder().timeout(timeout).build()?,
             orders_url: format!("{api_url}/2022-06-09/orders"),
             api_key: api_key.to_owned(),
             collection_id: collection_id.to_owned(),
             timeout,
-        }
+        })
     }
 
     /// Creates the order for one package paid in USDT. `payer_address`,
@@ -136,7 +142,7 @@ impl Crossmint {
         } else {
             // Without the URL: it is ours, not the caller's business, and
             // reqwest's text can include it.
-            CrossmintError::Unreachable(error.without_url().to_string())
+            CrossmintError::Unreachable(error.without_url())
         }
     }
 }

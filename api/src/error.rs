@@ -40,6 +40,29 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
     }
 
+    /// A text the database cannot hold: refused, never a 500 that a client
+    /// would retry forever.
+    pub fn nul_in_field(field: &str) -> Self {
+        Self::invalid_request(format!("`{field}` contains a NUL character"))
+            .with_details(json!({ "field": field }))
+    }
+
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "the request body did not arrive in time",
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    }
+
     pub fn invalid_package(package_id: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -94,8 +117,12 @@ impl ApiError {
         .with_details(json!({ "firstAmount": first_amount }))
     }
 
-    pub fn crossmint(reason: &str) -> Self {
-        tracing::warn!(reason, "Crossmint call failed");
+    /// Logs the whole chain of causes: reqwest's own text ("error sending
+    /// request") does not say why, its sources do (say, "invalid peer
+    /// certificate: UnknownIssuer"). None of them carries the API key, which
+    /// only ever travels in a request header.
+    pub fn crossmint(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(reason = %Chain(cause), "Crossmint call failed");
         Self::new(
             StatusCode::BAD_GATEWAY,
             "CROSSMINT_ERROR",
@@ -124,6 +151,21 @@ impl ApiError {
     }
 }
 
+/// An error and its sources, `: `-separated, as anyhow's `{:#}` prints them.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::internal(&error)
@@ -137,6 +179,12 @@ impl IntoResponse for ApiError {
             body["details"] = details;
         }
         let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still be on the wire.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(secs) = self.retry_after_secs {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ledgerhook_shared::amqp::Topology;
-use ledgerhook_shared::db;
-use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_shared::svix::VerificationKeys;
 use ledgerhook_shared::telemetry::MetricsServer;
+use ledgerhook_shared::{db, http};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -33,8 +33,9 @@ const PUBLISHER_DRAIN: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub secrets: Arc<[SigningSecret]>,
+    pub keys: Arc<VerificationKeys>,
     pub max_body_bytes: usize,
+    pub record_timeout: Duration,
     pub recorder: Recorder,
     pub broker_connected: Arc<AtomicBool>,
 }
@@ -65,8 +66,9 @@ impl App {
         let state = AppState {
             recorder: Recorder::start(pool.clone(), sender.clone()),
             pool,
-            secrets: config.secrets.clone().into(),
+            keys: Arc::new(config.keys.clone()),
             max_body_bytes: config.max_body_bytes,
+            record_timeout: config.record_timeout,
             broker_connected: Arc::new(AtomicBool::new(false)),
         };
         Ok(Self {
@@ -102,7 +104,7 @@ impl App {
         } = self;
         let publisher = Publisher {
             pool: state.pool.clone(),
-            amqp_url: config.amqp_url.clone(),
+            broker: config.broker.clone(),
             topology: Topology::new(&config.queue_prefix),
             connected: state.broker_connected.clone(),
         };
@@ -118,10 +120,13 @@ impl App {
         let relay_task = tokio::spawn(relay.run(shutdown.clone()));
         let metrics_task = tokio::spawn(metrics.run(shutdown.clone()));
 
-        let served = axum::serve(listener, routes::router(state))
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await
-            .context("serving HTTP");
+        http::serve(
+            listener,
+            routes::router(state),
+            config.http,
+            shutdown.clone(),
+        )
+        .await;
         // The router (and with it the recorder) is gone; once the relay stops
         // too, the publisher sees its channel close and drains.
         let _ = relay_task.await;
@@ -135,6 +140,6 @@ impl App {
             publisher_stop.cancel();
         }
         let _ = metrics_task.await;
-        served
+        Ok(())
     }
 }

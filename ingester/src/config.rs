@@ -3,20 +3,26 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ledgerhook_shared::amqp::Broker;
+use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{
-    ConfigError, DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
+    ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
-use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_shared::http::ServerLimits;
+use ledgerhook_shared::svix::VerificationKeys;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DATABASE_URL`: where deliveries are recorded.
     pub database_url: String,
-    /// `AMQP_URL`: the broker deliveries are published to.
-    pub amqp_url: String,
-    /// `CROSSMINT_WEBHOOK_SECRET`: one or more `whsec_` secrets separated by
-    /// spaces; several are live at once while a secret is rotated. Required.
-    pub secrets: Vec<SigningSecret>,
+    /// `AMQP_URL` and `AMQP_CA_FILE`: the broker deliveries are published
+    /// to, and a private CA trusted for `amqps://` besides the system's roots.
+    pub broker: Broker,
+    /// `CROSSMINT_WEBHOOK_SECRET`: one or more keys separated by spaces:
+    /// `whsec_` secrets (HMAC, `v1` signatures) and/or `whpk_` public keys
+    /// (Ed25519, `v1a`); several are live at once while keys are rotated or
+    /// the sender switches schemes. Required.
+    pub keys: VerificationKeys,
     /// `LISTEN_ADDR` (default 127.0.0.1:8080; port 0 picks a free port).
     pub listen_addr: SocketAddr,
     /// `METRICS_ADDR` (default 127.0.0.1:9180): Prometheus `/metrics`.
@@ -25,6 +31,13 @@ pub struct Config {
     pub queue_prefix: String,
     /// `WEBHOOK_MAX_BODY_BYTES` (default 262144): larger bodies get 413.
     pub max_body_bytes: usize,
+    /// `RECORD_TIMEOUT_MS` (default 5000): the longest a delivery waits to be
+    /// recorded before the sender gets `503 STORAGE_UNAVAILABLE` with
+    /// `Retry-After`, well inside Svix's 15 s. A commit that lands later makes
+    /// the sender's retry a `duplicate`.
+    pub record_timeout: Duration,
+    /// Header, body and idle timeouts and the connection cap (`HTTP_*`).
+    pub http: ServerLimits,
     /// `DATABASE_POOL_SIZE` (default 16).
     pub pool_size: u32,
     /// `OUTBOX_RELAY_INTERVAL_MS` (default 2000): how often unpublished
@@ -44,41 +57,47 @@ impl Config {
     pub fn from_reader<F: Fn(&str) -> Option<String>>(
         mut env: EnvReader<F>,
     ) -> Result<Self, ConfigError> {
-        let secrets = env
+        let keys = env
             .required("CROSSMINT_WEBHOOK_SECRET")
-            .map(|text| parse_secrets(&text, &mut env))
+            .map(|text| parse_keys(&text, &mut env))
             .unwrap_or_default();
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
-            amqp_url: env.or_default("AMQP_URL", DEFAULT_AMQP_URL),
-            secrets,
+            broker: Broker::from_env(&mut env),
+            keys,
             listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8080).into()),
             metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9180).into()),
             queue_prefix: env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX),
             max_body_bytes: env.parsed_or("WEBHOOK_MAX_BODY_BYTES", 256 * 1024),
+            record_timeout: Duration::from_millis(env.parsed_or("RECORD_TIMEOUT_MS", 5000)),
+            http: ServerLimits::from_env(&mut env),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 16),
             relay_interval: Duration::from_millis(env.parsed_or("OUTBOX_RELAY_INTERVAL_MS", 2000)),
             relay_grace: Duration::from_millis(env.parsed_or("OUTBOX_RELAY_GRACE_MS", 5000)),
         };
+        if config.record_timeout.is_zero() {
+            // Every delivery would be refused with 503.
+            env.invalid("RECORD_TIMEOUT_MS must be at least 1".into());
+        }
+        CaFile::check_ssl_cert_file(&mut env);
         env.finish()?;
         Ok(config)
     }
 }
 
-/// Parses each space-separated secret; a bad one is reported by position,
+/// Parses each space-separated key; a bad one is reported by position,
 /// never by value.
-fn parse_secrets<F: Fn(&str) -> Option<String>>(
+fn parse_keys<F: Fn(&str) -> Option<String>>(
     text: &str,
     env: &mut EnvReader<F>,
-) -> Vec<SigningSecret> {
-    let mut secrets = Vec::new();
+) -> VerificationKeys {
+    let mut keys = VerificationKeys::default();
     for (index, part) in text.split_whitespace().enumerate() {
-        match SigningSecret::parse(part) {
-            Ok(secret) => secrets.push(secret),
-            Err(e) => env.invalid(format!("CROSSMINT_WEBHOOK_SECRET entry {}: {e}", index + 1)),
+        if let Err(e) = keys.add(part) {
+            env.invalid(format!("CROSSMINT_WEBHOOK_SECRET entry {}: {e}", index + 1));
         }
     }
-    secrets
+    keys
 }
 
 #[cfg(test)]
@@ -107,7 +126,7 @@ mod tests {
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_b2xkLXNlY3JldC1mb3ItdGVzdHM=",
         )])
         .unwrap();
-        assert_eq!(config.secrets.len(), 2);
+        assert_eq!(config.keys.secrets.len(), 2);
         assert_eq!(config.max_body_bytes, 262_144);
         assert_eq!(config.listen_addr.port(), 8080);
     }
@@ -122,5 +141,19 @@ mod tests {
         .to_string();
         assert!(error.contains("entry 2"), "{error}");
         assert!(!error.contains("sk_live"), "{error}");
+    }
+
+    #[test]
+    fn a_zero_record_timeout_is_refused_by_name() {
+        let error = from(&[
+            (
+                "CROSSMINT_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+            ("RECORD_TIMEOUT_MS", "0"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("RECORD_TIMEOUT_MS"), "{error}");
     }
 }

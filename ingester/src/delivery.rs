@@ -3,11 +3,12 @@
 //! Only a [`VerifiedDelivery`] can be recorded or published; the type is the
 //! proof that the signature and timestamp were checked and the body is JSON.
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
-use ledgerhook_shared::svix::{self, SignedHeaders, SigningSecret};
-use serde::de::IgnoredAny;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
+use ledgerhook_shared::json::{self, JsonError};
+use ledgerhook_shared::svix::{self, SignedHeaders, VerificationKeys};
 
+use crate::body::{self, BodyError};
 use crate::rejection::Rejection;
 
 /// Longest delivery id we accept (Svix ids are about 30 characters).
@@ -18,7 +19,7 @@ pub const PROVIDER: &str = "crossmint";
 
 pub struct UnverifiedDelivery {
     pub headers: HeaderMap,
-    pub body: Bytes,
+    pub body: Body,
 }
 
 #[derive(Debug, Clone)]
@@ -26,7 +27,7 @@ pub struct VerifiedDelivery {
     /// The sender's message id, stable across its retries.
     pub delivery_id: String,
     pub signed_at: i64,
-    /// Fingerprint of the secret that verified it.
+    /// Fingerprint of the key that verified it.
     pub verified_by: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -39,43 +40,72 @@ const HEADER_SETS: [[&str; 3]; 2] = [
 ];
 
 impl UnverifiedDelivery {
-    pub fn verify(
+    /// Checks what needs no body first (headers, bounds, timestamp), then
+    /// reads the body through the signature check, then the body's form.
+    pub async fn verify(
         self,
-        secrets: &[SigningSecret],
+        keys: &VerificationKeys,
+        max_body_bytes: usize,
         now: i64,
     ) -> Result<VerifiedDelivery, Rejection> {
-        let [id, timestamp, signature] = signature_headers(&self.headers)?;
-        let verification = svix::verify(
-            secrets,
+        let Self { headers, body } = self;
+        let [id, timestamp, signature] = signature_headers(&headers)?;
+        let request = svix::check_headers(
             SignedHeaders {
                 id,
                 timestamp,
                 signature,
             },
-            &self.body,
             now,
         )?;
+        let mut verifier = request.verifier(keys);
+        let body = match body::read(
+            body,
+            max_body_bytes,
+            declared_length(&headers),
+            &mut verifier,
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(BodyError::TooLarge { complete: true }) if verifier.finish(None).is_ok() => {
+                return Err(Rejection::VerifiedPayloadTooLarge);
+            }
+            Err(BodyError::TooLarge { .. }) => return Err(Rejection::PayloadTooLarge),
+            Err(BodyError::TimedOut) => return Err(Rejection::RequestTimeout),
+            Err(BodyError::Incomplete) => return Err(Rejection::BodyIncomplete),
+        };
+        let verification = verifier.finish(Some(&body))?;
         // Checked after the signature so that an unauthenticated caller
         // learns nothing about what we would accept.
         if id.trim().is_empty() || id.len() > MAX_DELIVERY_ID_LEN {
             return Err(Rejection::InvalidDeliveryId);
         }
-        // UTF-8 first: serde_json skips over the strings of an `IgnoredAny`
-        // without validating them, and JSON is UTF-8 by definition (RFC 8259).
-        let is_json = std::str::from_utf8(&self.body)
-            .is_ok_and(|text| serde_json::from_str::<IgnoredAny>(text).is_ok());
-        if !is_json {
-            return Err(Rejection::InvalidJson);
+        // The worker parses with the same definition, so whatever is
+        // recorded here can be read there.
+        match json::parse(&body) {
+            Ok(_) => {}
+            Err(JsonError::TooDeep) => return Err(Rejection::JsonTooDeep),
+            Err(JsonError::NotUtf8 | JsonError::Syntax(_)) => return Err(Rejection::InvalidJson),
         }
         let delivery_id = id.to_owned();
         Ok(VerifiedDelivery {
             delivery_id,
             signed_at: verification.timestamp,
-            verified_by: verification.secret_fingerprint,
-            headers: self.headers,
-            body: self.body,
+            verified_by: verification.key_fingerprint,
+            headers,
+            body,
         })
     }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The first complete set of signature headers. A header that appears twice
@@ -114,14 +144,18 @@ pub fn headers_json(headers: &HeaderMap) -> serde_json::Value {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use ledgerhook_shared::svix::SigningSecret;
+
+    const LIMIT: usize = 1024;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const NOW: i64 = 1_700_000_000;
 
-    fn signed(prefix: &str, id: &str, body: &'static [u8]) -> UnverifiedDelivery {
+    fn signed(prefix: &str, id: &str, body: impl Into<Vec<u8>>) -> UnverifiedDelivery {
+        let body: Vec<u8> = body.into();
         let secret = SigningSecret::parse(SECRET).unwrap();
         let mut headers = HeaderMap::new();
-        let signature = secret.sign(id, NOW, body);
+        let signature = secret.sign(id, NOW, &body);
         headers.insert(
             axum::http::HeaderName::from_bytes(format!("{prefix}-id").as_bytes()).unwrap(),
             HeaderValue::from_str(id).unwrap(),
@@ -136,69 +170,70 @@ mod tests {
         );
         UnverifiedDelivery {
             headers,
-            body: Bytes::from_static(body),
+            body: Body::from(body),
         }
     }
 
-    fn secrets() -> Vec<SigningSecret> {
-        vec![SigningSecret::parse(SECRET).unwrap()]
+    fn secrets() -> VerificationKeys {
+        vec![SigningSecret::parse(SECRET).unwrap()].into()
     }
 
-    #[test]
-    fn svix_and_standard_webhooks_headers_both_verify() {
+    #[tokio::test]
+    async fn svix_and_standard_webhooks_headers_both_verify() {
         for prefix in ["svix", "webhook"] {
             let verified = signed(prefix, "msg_1", br#"{"a":1}"#)
-                .verify(&secrets(), NOW)
+                .verify(&secrets(), LIMIT, NOW)
+                .await
                 .unwrap();
             assert_eq!(verified.delivery_id, "msg_1");
             assert_eq!(verified.signed_at, NOW);
         }
     }
 
-    #[test]
-    fn missing_headers_are_refused() {
+    #[tokio::test]
+    async fn missing_headers_are_refused() {
         let mut delivery = signed("svix", "msg_1", b"{}");
         delivery.headers.remove("svix-signature");
         assert_eq!(
-            delivery.verify(&secrets(), NOW).unwrap_err(),
+            delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
             Rejection::SignatureMissing
         );
         let bare = UnverifiedDelivery {
             headers: HeaderMap::new(),
-            body: Bytes::from_static(b"{}"),
+            body: Body::from("{}"),
         };
         assert_eq!(
-            bare.verify(&secrets(), NOW).unwrap_err(),
+            bare.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
             Rejection::SignatureMissing
         );
     }
 
-    #[test]
-    fn repeated_header_is_ambiguous() {
+    #[tokio::test]
+    async fn repeated_header_is_ambiguous() {
         let mut delivery = signed("svix", "msg_1", b"{}");
         delivery
             .headers
             .append("svix-id", HeaderValue::from_static("msg_2"));
         assert_eq!(
-            delivery.verify(&secrets(), NOW).unwrap_err(),
+            delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
             Rejection::AmbiguousHeaders
         );
     }
 
-    #[test]
-    fn verified_body_that_is_not_json_is_refused() {
-        let delivery = signed("svix", "msg_1", b"\xff\xfe not json");
+    #[tokio::test]
+    async fn verified_body_that_is_not_json_is_refused() {
+        let delivery = signed("svix", "msg_1", &b"\xff\xfe not json"[..]);
         assert_eq!(
-            delivery.verify(&secrets(), NOW).unwrap_err(),
+            delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
             Rejection::InvalidJson
         );
     }
 
-    #[test]
-    fn verified_json_with_invalid_utf8_in_a_string_is_refused() {
-        let delivery = signed("svix", "msg_1", b"{\"orderId\":\"o-\xff\xfe\"}");
+    #[tokio::test]
+    async fn verified_json_with_invalid_utf8_in_a_string_is_refused() {
+        let delivery = signed("svix", "msg_1", &b"{\"orderId\":\"o-\xff\xfe\"}"[..]);
         assert_eq!(
-            delivery.verify(&secrets(), NOW).unwrap_err(),
+            delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
             Rejection::InvalidJson
         );
     }
@@ -209,5 +244,73 @@ mod tests {
         let json = headers_json(&delivery.headers);
         assert_eq!(json[0][0], "svix-id");
         assert_eq!(json[0][1], "msg_1");
+    }
+
+    #[tokio::test]
+    async fn verified_json_nested_too_deep_is_refused_with_its_own_code() {
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let error = signed("svix", "msg_1", deep)
+            .verify(&secrets(), LIMIT, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(error, Rejection::JsonTooDeep);
+        assert!(error.aborts_retries());
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_told_apart_by_its_signature() {
+        let big = format!("[{}1]", "1,".repeat(LIMIT));
+        let error = signed("svix", "msg_1", big.clone())
+            .verify(&secrets(), LIMIT, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(error, Rejection::VerifiedPayloadTooLarge);
+        assert!(
+            error.aborts_retries(),
+            "the sender's own body: stop retrying"
+        );
+
+        let mut forged = signed("svix", "msg_1", big.clone());
+        forged.body = Body::from(format!("{big} "));
+        let error = forged.verify(&secrets(), LIMIT, NOW).await.unwrap_err();
+        assert_eq!(error, Rejection::PayloadTooLarge);
+        assert!(!error.aborts_retries());
+
+        let huge = "1".repeat(LIMIT * body::OVERSIZE_VERIFY_FACTOR + 1);
+        let error = signed("svix", "msg_1", huge)
+            .verify(&secrets(), LIMIT, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            Rejection::PayloadTooLarge,
+            "beyond the cap: not even read"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ed25519_delivery_verifies_with_a_configured_public_key() {
+        let signing = ledgerhook_shared::svix::SecretKey::from_seed(&[42; 32]);
+        let mut delivery = signed("webhook", "msg_1", &br#"{"a":1}"#[..]);
+        delivery.headers.insert(
+            "webhook-signature",
+            HeaderValue::from_str(&signing.sign("msg_1", NOW, br#"{"a":1}"#)).unwrap(),
+        );
+        let mut keys = secrets();
+        keys.public_keys.push(signing.public_key());
+        let verified = delivery.verify(&keys, LIMIT, NOW).await.unwrap();
+        assert_eq!(verified.verified_by, signing.public_key().fingerprint());
+    }
+
+    #[tokio::test]
+    async fn a_bad_signature_never_aborts_retries() {
+        let mut delivery = signed("svix", "msg_1", &b"{}"[..]);
+        delivery.headers.insert(
+            "svix-signature",
+            HeaderValue::from_static("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        );
+        let error = delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err();
+        assert_eq!(error, Rejection::SignatureMismatch);
+        assert!(!error.aborts_retries());
     }
 }

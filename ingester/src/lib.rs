@@ -2,11 +2,13 @@
 //! webhooks over their raw bytes, records each delivery in PostgreSQL, answers
 //! at once, and publishes to RabbitMQ through an outbox.
 //!
-//! Layout: [`routes`] (HTTP), [`delivery`] (unverified → verified),
+//! Layout: [`routes`] (HTTP), [`delivery`] (unverified → verified), [`body`]
+//! (reading a body within bounds),
 //! [`rejection`] (every refusal, mapped to HTTP), [`recorder`] (group commit), [`store`] (SQL),
 //! [`outbox`] (publisher and relay), [`app`] (wiring), [`config`], [`metrics`].
 
 pub mod app;
+pub mod body;
 pub mod config;
 pub mod delivery;
 pub mod metrics;

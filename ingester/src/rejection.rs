@@ -1,6 +1,12 @@
 //! Every way the webhook endpoint can refuse a delivery, mapped to HTTP in
 //! one place: a status, a machine-readable code, a short message and a
 //! counted metric. Internal details are logged, never sent.
+//!
+//! A refusal of a delivery whose signature checked out, but whose body can
+//! never be accepted, carries `webhook-delivery: abort-message`, so that
+//! Svix stops retrying it instead of trying for 28 hours. A signature
+//! failure never does: a rotation may be in progress, and the retry may
+//! carry a key we hold by then.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,23 +22,38 @@ pub enum Rejection {
     SignatureMissing,
     /// A signature header appears more than once, or a value is not text.
     AmbiguousHeaders,
-    /// The signature header holds no usable `v1` entry, or the timestamp is not a number.
+    /// The signature header holds no usable `v1`/`v1a` entry, or the timestamp is not a number.
     SignatureMalformed,
+    /// The signature header is longer, or has more entries, than any sender needs.
+    SignatureHeaderTooLarge,
     /// No live secret produced any of the given signatures.
     SignatureMismatch,
     TimestampTooOld,
     TimestampInFuture,
     /// The delivery id is empty or absurdly long.
     InvalidDeliveryId,
+    /// The body is over the limit and could not be verified.
     PayloadTooLarge,
+    /// The body is over the limit, and its signature checked out.
+    VerifiedPayloadTooLarge,
+    /// The body did not arrive within the body timeout.
+    RequestTimeout,
+    /// The client stopped sending the body part way.
+    BodyIncomplete,
     /// Verified, but the body is not JSON (including invalid UTF-8).
     InvalidJson,
+    /// Verified JSON, nested deeper than [`ledgerhook_shared::json::MAX_NESTING_DEPTH`].
+    JsonTooDeep,
     /// The delivery could not be recorded; the sender must retry.
     StorageUnavailable,
 }
 
 /// Seconds a sender should wait before retrying when we could not record.
 const RETRY_AFTER_SECS: &str = "5";
+/// Svix's delivery-control header, and the value that stops retries of
+/// this one message (docs.svix.com/receiving/delivery-control).
+pub const ABORT_HEADER: &str = "webhook-delivery";
+pub const ABORT_MESSAGE: &str = "abort-message";
 
 impl Rejection {
     pub fn status(self) -> StatusCode {
@@ -42,10 +63,14 @@ impl Rejection {
             | Self::SignatureMismatch
             | Self::TimestampTooOld
             | Self::TimestampInFuture => StatusCode::UNAUTHORIZED,
-            Self::AmbiguousHeaders | Self::InvalidDeliveryId | Self::InvalidJson => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::AmbiguousHeaders
+            | Self::SignatureHeaderTooLarge
+            | Self::InvalidDeliveryId
+            | Self::BodyIncomplete
+            | Self::InvalidJson
+            | Self::JsonTooDeep => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge | Self::VerifiedPayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -55,12 +80,16 @@ impl Rejection {
             Self::SignatureMissing => "SIGNATURE_MISSING",
             Self::AmbiguousHeaders => "AMBIGUOUS_SIGNATURE_HEADERS",
             Self::SignatureMalformed => "SIGNATURE_MALFORMED",
+            Self::SignatureHeaderTooLarge => "SIGNATURE_HEADER_TOO_LARGE",
             Self::SignatureMismatch => "SIGNATURE_VERIFICATION_FAILED",
             Self::TimestampTooOld => "TIMESTAMP_TOO_OLD",
             Self::TimestampInFuture => "TIMESTAMP_IN_FUTURE",
             Self::InvalidDeliveryId => "INVALID_DELIVERY_ID",
-            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::PayloadTooLarge | Self::VerifiedPayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::BodyIncomplete => "BODY_INCOMPLETE",
             Self::InvalidJson => "INVALID_JSON",
+            Self::JsonTooDeep => "JSON_TOO_DEEP",
             Self::StorageUnavailable => "STORAGE_UNAVAILABLE",
         }
     }
@@ -70,14 +99,51 @@ impl Rejection {
             Self::SignatureMissing => "webhook signature headers are missing",
             Self::AmbiguousHeaders => "a webhook signature header is repeated or unreadable",
             Self::SignatureMalformed => "webhook signature headers are malformed",
+            Self::SignatureHeaderTooLarge => {
+                "webhook signature header is longer or has more entries than allowed"
+            }
             Self::SignatureMismatch => "webhook signature verification failed",
             Self::TimestampTooOld => "webhook timestamp is older than five minutes",
             Self::TimestampInFuture => "webhook timestamp is more than five minutes ahead",
             Self::InvalidDeliveryId => "webhook id is empty or too long",
-            Self::PayloadTooLarge => "webhook body is larger than this endpoint accepts",
+            Self::PayloadTooLarge | Self::VerifiedPayloadTooLarge => {
+                "webhook body is larger than this endpoint accepts"
+            }
+            Self::RequestTimeout => "webhook body did not arrive in time",
+            Self::BodyIncomplete => "webhook body ended before it was complete",
             Self::InvalidJson => "webhook body is not valid JSON",
+            Self::JsonTooDeep => "webhook body nests JSON deeper than this endpoint accepts",
             Self::StorageUnavailable => "the delivery could not be recorded; retry later",
         }
+    }
+
+    /// Signed by the sender, yet never acceptable: retrying cannot help.
+    pub fn aborts_retries(self) -> bool {
+        matches!(
+            self,
+            Self::VerifiedPayloadTooLarge
+                | Self::InvalidDeliveryId
+                | Self::InvalidJson
+                | Self::JsonTooDeep
+        )
+    }
+
+    /// Refused possibly without reading the whole body: everything decided
+    /// on the headers alone, and the body's own failures. (A verified
+    /// oversized body was read to its end, through the MAC.)
+    pub fn leaves_body_unread(self) -> bool {
+        matches!(
+            self,
+            Self::SignatureMissing
+                | Self::AmbiguousHeaders
+                | Self::SignatureMalformed
+                | Self::SignatureHeaderTooLarge
+                | Self::TimestampTooOld
+                | Self::TimestampInFuture
+                | Self::PayloadTooLarge
+                | Self::RequestTimeout
+                | Self::BodyIncomplete
+        )
     }
 
     /// The metric label: the code in lower case.
@@ -92,6 +158,7 @@ impl From<VerifyError> for Rejection {
             VerifyError::MalformedTimestamp | VerifyError::NoUsableSignature => {
                 Self::SignatureMalformed
             }
+            VerifyError::HeaderTooLarge => Self::SignatureHeaderTooLarge,
             VerifyError::TimestampTooOld => Self::TimestampTooOld,
             VerifyError::TimestampInFuture => Self::TimestampInFuture,
             VerifyError::Mismatch => Self::SignatureMismatch,
@@ -116,11 +183,20 @@ impl IntoResponse for Rejection {
             }),
         )
             .into_response();
+        let headers = response.headers_mut();
         if self == Self::StorageUnavailable {
-            response.headers_mut().insert(
+            headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),
             );
+        }
+        if self.leaves_body_unread() {
+            // The rest of the body is still on the wire: this connection
+            // cannot carry another request, and a client must not reuse it.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if self.aborts_retries() {
+            headers.insert(ABORT_HEADER, HeaderValue::from_static(ABORT_MESSAGE));
         }
         response
     }

@@ -5,16 +5,22 @@
 //! deployments, or several test runs, share one broker without touching each
 //! other.
 
+use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use lapin::options::{
     BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{
-    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm,
+    BasicProperties, Channel, Connection, ConnectionProperties, DefaultConnectionBuilder,
+    ExchangeKind, PublisherConfirm,
 };
+
+use crate::ca_file::CaFile;
+use crate::config::{DEFAULT_AMQP_URL, EnvReader};
 
 /// The largest fraction by which a retry delay is lengthened at random.
 pub const MAX_JITTER: f64 = 0.1;
@@ -206,11 +212,81 @@ pub async fn publish_delivery(
         .context("publishing a delivery")
 }
 
+/// Where the broker is, and for `amqps://` which CAs to trust besides the
+/// system's roots (`AMQP_CA_FILE`; the system's roots honour `SSL_CERT_FILE`
+/// and `SSL_CERT_DIR`). lapin has no URL parameter for a CA file, hence the
+/// variable.
+#[derive(Clone)]
+pub struct Broker {
+    url: String,
+    ca: Option<CaFile>,
+}
+
+impl Broker {
+    pub fn new(url: impl Into<String>, ca: Option<CaFile>) -> Self {
+        Self {
+            url: url.into(),
+            ca,
+        }
+    }
+
+    /// `AMQP_URL` (default: the local broker) and `AMQP_CA_FILE` (checked
+    /// at start), as every process that talks to the broker reads them.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Self {
+        Self::new(
+            env.or_default("AMQP_URL", DEFAULT_AMQP_URL),
+            CaFile::from_env(env, "AMQP_CA_FILE"),
+        )
+    }
+
+    /// One connection, named `name` in the broker's connection list.
+    pub async fn connect(&self, name: &str) -> anyhow::Result<Connection> {
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        let mut builder = DefaultConnectionBuilder::new()
+            .context("finding the async runtime for lapin")?
+            .with_uri_str(self.url.clone())
+            .with_properties(properties);
+        if let Some(ca) = &self.ca {
+            // Added to the system's roots, not instead of them.
+            builder = builder.with_tls_config(OwnedTLSConfig {
+                identity: None,
+                cert_chain: Some(ca.pem().to_owned()),
+            });
+        }
+        builder.connect().await.context("connecting to RabbitMQ")
+    }
+}
+
+/// Without the URL's password.
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("url", &without_password(&self.url))
+            .field("ca", &self.ca)
+            .finish()
+    }
+}
+
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!(
+                "{scheme}://{user}:[redacted]@{host}{}",
+                &rest[authority_end..]
+            ),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// A broker trusted through the system's roots alone (tests, tools).
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
-    let properties = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url, properties)
-        .await
-        .context("connecting to RabbitMQ")
+    Broker::new(url, None).connect(name).await
 }
 
 /// Reads an integer header, whatever integer width the sender used.
@@ -220,5 +296,21 @@ pub fn header_i64(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
         AMQPValue::LongInt(v) => Some(i64::from(*v)),
         AMQPValue::Timestamp(v) => i64::try_from(*v).ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_brokers_debug_text_hides_the_password() {
+        let broker = Broker::new("amqps://ledger:s3cret@mq.internal:5671/%2f", None);
+        let text = format!("{broker:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains("amqps://ledger:[redacted]@mq.internal:5671/%2f"),
+            "{text}"
+        );
     }
 }

@@ -52,6 +52,11 @@ impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
         value
     }
 
+    /// A variable without a default that may be left unset (or blank).
+    pub fn optional(&mut self, name: &'static str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
     pub fn or_default(&mut self, name: &'static str, default: &str) -> String {
         (self.lookup)(name).unwrap_or_else(|| default.to_owned())
     }

@@ -3,16 +3,22 @@
 //! Layout:
 //! - [`domain`]: money, packages, order events and the order state machine (no I/O);
 //! - [`svix`]: the webhook signature scheme, verifying and signing;
+//! - [`json`]: the one definition of an acceptable JSON body;
 //! - [`config`]: environment parsing that names every problem at once;
 //! - [`ledger`]: applying order events, exactly once; [`credits`]: spending and expiry;
 //! - [`db`] and [`amqp`]: PostgreSQL and RabbitMQ set-up and contracts;
+//!   [`ca_file`]: a private CA's certificates, added to the system's roots;
+//! - [`http`]: serving HTTP with bounds on slow and idle clients;
 //! - [`telemetry`], [`shutdown`]: logs, metrics and signals for the binaries.
 
 pub mod amqp;
+pub mod ca_file;
 pub mod config;
 pub mod credits;
 pub mod db;
 pub mod domain;
+pub mod http;
+pub mod json;
 pub mod ledger;
 pub mod shutdown;
 pub mod svix;

@@ -1,7 +1,9 @@
 //! A stand-in for Crossmint's orders API that tests start on an OS-chosen
 //! port: it answers `POST /api/2022-06-09/orders` the way Crossmint does
 //! (201, `clientSecret`, `order.orderId`), checks the `X-API-KEY`, keeps
-//! every request it saw, and can be told to fail or to hang.
+//! every request it saw, and can be told to fail or to hang. Over plain
+//! HTTP, or over HTTPS with a test's certificate ([`FakeCrossmint::start_tls`]),
+//! as the real one is.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,8 +13,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 /// The key the fake accepts; visibly not a real one.
 pub const FAKE_API_KEY: &str = "sk_staging_fake-key-for-tests";
@@ -45,6 +50,18 @@ impl FakeCrossmint {
     }
 
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_with(addr, None).await
+    }
+
+    /// Over HTTPS on an OS-chosen port, presenting `tls`'s certificate.
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> anyhow::Result<Self> {
+        Self::start_with("127.0.0.1:0".parse()?, Some(tls)).await
+    }
+
+    async fn start_with(
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> anyhow::Result<Self> {
         let shared = Shared {
             behaviour: Arc::new(Mutex::new(Behaviour::Answer)),
             requests: Arc::new(Mutex::new(Vec::new())),
@@ -53,10 +70,14 @@ impl FakeCrossmint {
             .route("/api/2022-06-09/orders", post(create_order))
             .with_state(shared.clone());
         let listener = TcpListener::bind(addr).await?;
-        let api_url = format!("http://{}/api", listener.local_addr()?);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let api_url = format!("{scheme}://{}/api", listener.local_addr()?);
+        let task = match tls {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }),
+            Some(tls) => tokio::spawn(serve_tls(listener, TlsAcceptor::from(tls), app)),
+        };
         Ok(Self {
             api_url,
             shared,
@@ -82,6 +103,24 @@ impl FakeCrossmint {
 impl Drop for FakeCrossmint {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// axum::serve speaks plain TCP only; over TLS each connection is
+/// handshaken, then served by hyper. A failed handshake (a client that does
+/// not trust the certificate) ends that connection, nothing else.
+async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
+    while let Ok((tcp, _)) = listener.accept().await {
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 

@@ -44,16 +44,14 @@ impl TestEnv {
     }
 
     /// A test world on the PostgreSQL server whose maintenance database is
-    /// at `admin` (a test's own server, say).
+    /// at `admin` (a test's own server, say). Query parameters of `admin`
+    /// (`sslmode`, `sslrootcert`) carry over to the test's database.
     pub async fn on(admin: &str) -> anyhow::Result<Self> {
         let amqp_url = process_env("AMQP_URL").unwrap_or_else(|| DEFAULT_AMQP_URL.into());
         leftovers::sweep_once(admin, &amqp_url);
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let db_name = leftovers::world_name(leftovers::DATABASE_STEM, '_', &tag[..12]);
-        let database_url = match admin.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{db_name}"),
-            None => bail!("TEST_ADMIN_DATABASE_URL has no database part"),
-        };
+        let database_url = database_url_beside(admin, &db_name)?;
         let pool = ledgerhook_shared::db::connect_and_migrate(&database_url, 8, "ledgerhook-tests")
             .await?;
         Ok(Self {
@@ -281,6 +279,17 @@ impl TestEnv {
     }
 }
 
+/// `admin` with its database replaced by `db_name`, the rest (user, host,
+/// query) kept.
+fn database_url_beside(admin: &str, db_name: &str) -> anyhow::Result<String> {
+    let mut url = reqwest::Url::parse(admin).context("TEST_ADMIN_DATABASE_URL is not a URL")?;
+    if url.path().trim_matches('/').is_empty() {
+        bail!("TEST_ADMIN_DATABASE_URL has no database part");
+    }
+    url.set_path(db_name);
+    Ok(url.into())
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
         if process_env("LEDGERHOOK_KEEP_TEST_DB").is_some() {
@@ -503,13 +512,14 @@ pub struct Answer {
     pub status: u16,
     pub body: Value,
     pub retry_after: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Answer {
     pub(crate) async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
+        let headers = response.headers().clone();
+        let retry_after = headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
@@ -518,7 +528,13 @@ impl Answer {
             status,
             body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
             retry_after,
+            headers,
         }
+    }
+
+    /// A response header as text, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
@@ -563,5 +579,24 @@ impl Ingester {
             .await
             .expect("the ingester answers");
         Answer::read(response).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_url_beside;
+
+    #[test]
+    fn a_test_database_keeps_the_admin_urls_tls_parameters() {
+        let admin = "postgres://postgres@127.0.0.1:5433/postgres?sslmode=verify-full&sslrootcert=/tmp/x/ca.pem";
+        assert_eq!(
+            database_url_beside(admin, "ledgerhook_test_1").unwrap(),
+            "postgres://postgres@127.0.0.1:5433/ledgerhook_test_1?sslmode=verify-full&sslrootcert=/tmp/x/ca.pem"
+        );
+        assert_eq!(
+            database_url_beside("postgres://postgres@127.0.0.1:5432/postgres", "d").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/d"
+        );
+        assert!(database_url_beside("postgres://postgres@127.0.0.1:5432", "d").is_err());
     }
 }

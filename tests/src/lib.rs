@@ -10,7 +10,8 @@
 //! - [`severable`]: a TCP forwarder a test can cut, to take a server away.
 //! - [`api_client`]: the frontend's API as a test calls it, with tokens;
 //! - [`fake_crossmint`]: Crossmint's orders API, played by the tests;
-//! - [`leftovers`]: removing the worlds of killed test runs.
+//! - [`leftovers`]: removing the worlds of killed test runs;
+//! - [`tls`]: a CA made at test time, server certificates and PEM files.
 
 pub mod api_client;
 pub mod fake_crossmint;
@@ -20,4 +21,5 @@ pub mod own_postgres;
 pub mod own_rabbitmq;
 pub mod scrape;
 pub mod severable;
+pub mod tls;
 pub mod webhook;

@@ -1,6 +1,7 @@
 //! A PostgreSQL server of a test's own (its own data directory and port), so
 //! a fault test can stop and start it without disturbing anything else on
 //! the machine. Uses the server binaries of the installed PostgreSQL.
+//! [`OwnPostgres::start_with_tls`] turns on `ssl` with a test's certificate.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -8,16 +9,30 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
+use crate::tls::{ServerCert, write_pem};
+
 pub struct OwnPostgres {
     dir: PathBuf,
     bin: PathBuf,
     pub port: u16,
     as_postgres: bool,
+    tls: bool,
 }
 
 impl OwnPostgres {
     /// Creates a cluster in a fresh directory and starts it on a free port.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// The same, with `ssl=on` presenting `cert`. Plain connections are
+    /// still accepted (initdb's `host ... trust` lines match both), so a
+    /// test asks `pg_stat_ssl` whether a connection really is TLS.
+    pub fn start_with_tls(cert: &ServerCert) -> anyhow::Result<Self> {
+        Self::start_with(Some(cert))
+    }
+
+    fn start_with(cert: Option<&ServerCert>) -> anyhow::Result<Self> {
         let versions = std::fs::read_dir("/usr/lib/postgresql")
             .context("finding the PostgreSQL server binaries")?;
         let bin = versions
@@ -38,11 +53,23 @@ impl OwnPostgres {
             run(Command::new("chown").args(["postgres:postgres"]).arg(&dir))?;
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if let Some(cert) = cert {
+            // The server reads them as its own user, and refuses a key that
+            // anyone else can read.
+            write_pem(&dir.join("server.crt"), &cert.cert_pem, false)?;
+            write_pem(&dir.join("server.key"), &cert.key_pem, true)?;
+            if as_postgres {
+                run(Command::new("chown")
+                    .args(["postgres:postgres", "server.crt", "server.key"])
+                    .current_dir(&dir))?;
+            }
+        }
         let server = Self {
             dir,
             bin,
             port,
             as_postgres,
+            tls: cert.is_some(),
         };
         server.run_tool(
             "initdb",
@@ -72,11 +99,18 @@ impl OwnPostgres {
 
     /// Starts (again) and waits until it accepts connections.
     pub fn resume(&self) -> anyhow::Result<()> {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
             self.port,
             self.dir.display()
         );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.dir.join("server.crt").display(),
+                self.dir.join("server.key").display()
+            ));
+        }
         let log = self.dir.join("server.log").display().to_string();
         self.run_tool(
             "pg_ctl",

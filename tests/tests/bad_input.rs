@@ -148,6 +148,47 @@ async fn non_numeric_or_missing_amounts_are_held() {
 }
 
 #[tokio::test]
+async fn amounts_sent_as_json_numbers_are_compared_exactly_never_through_a_float() {
+    // Through f64 both were 10.0 and granted a 10 USDT package.
+    let number = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+    let bodies = [
+        paid_with_amount(0, Some(number("9.99999999999999999999"))),
+        paid_with_amount(1, Some(number("10.0000000000000001"))),
+    ];
+    for body in &bodies {
+        let sent = body.to_string();
+        assert!(
+            sent.contains("9.99999999999999999999") || sent.contains("10.0000000000000001"),
+            "the number's exact text is what is sent: {sent}"
+        );
+    }
+    expect_held(&bodies).await;
+}
+
+#[tokio::test]
+async fn numbers_no_float_can_hold_elsewhere_in_a_body_do_not_stop_its_grant() {
+    // The ingester accepts them as JSON; the worker must read them too.
+    let (env, ingester, _worker) = world().await;
+    let mut body = payment_succeeded("o-bignum", "u-bignum", "starter", "10");
+    let huge = format!(r#"{{"exponent": 1e400, "digits": {}}}"#, "7".repeat(5_000));
+    body["data"]["extra"] = serde_json::from_str(&huge).unwrap();
+    assert_eq!(ingester.send(&body).await.status, 200);
+    env.wait_all_processed(1, WAIT).await;
+    assert_eq!(env.balance("u-bignum").await, 500);
+}
+
+#[tokio::test]
+async fn a_nul_inside_an_order_id_is_recorded_and_parked_naming_the_field() {
+    // PostgreSQL text cannot hold U+0000: before, this was parked as
+    // "database refused the change".
+    expect_parked(
+        payment_succeeded("o-\u{0}-nul", "u-nul", "starter", "10"),
+        "`orderId` contains a NUL character",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_wrong_or_missing_currency_is_held() {
     let mut usdc = payment_succeeded("currency-0", "user-0", "starter", "10");
     usdc["data"]["payment"]["received"]["currency"] = json!("usdc");
@@ -180,7 +221,11 @@ async fn json_without_an_order_id_is_parked() {
 
 #[tokio::test]
 async fn json_that_is_not_an_object_is_parked() {
-    expect_parked(json!(["orders.payment.succeeded"]), "not a JSON object").await;
+    expect_parked(
+        json!(["orders.payment.succeeded"]),
+        "JSON but not an object",
+    )
+    .await;
 }
 
 #[tokio::test]

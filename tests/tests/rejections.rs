@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::svix::SigningSecret;
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_shared::svix::{SecretKey, SigningSecret};
+use ledgerhook_tests::harness::{Answer, TestEnv};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::{
     TEST_SECRET, new_delivery_id, now_secs, payment_succeeded, test_secret,
@@ -41,7 +41,14 @@ const MAX_BODY_BYTES: usize = 4096;
 /// once and nothing accepted; nothing recorded, so nothing can be queued
 /// (the outbox row is written with the delivery row or not at all); the
 /// secret nowhere in the log.
-async fn expect_rejected(headers: &[(&str, String)], body: Vec<u8>, status: u16, code: &str) {
+///
+/// Returns the answer, for checks of its headers.
+async fn expect_rejected(
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    status: u16,
+    code: &str,
+) -> Answer {
     let env = TestEnv::new().await.unwrap();
     let limit = MAX_BODY_BYTES.to_string();
     let ingester = env
@@ -77,6 +84,13 @@ async fn expect_rejected(headers: &[(&str, String)], body: Vec<u8>, status: u16,
         !ingester.service.log().contains(&TEST_SECRET[6..]),
         "the secret never reaches the log"
     );
+    answer
+}
+
+/// Svix stops retrying a message on this header; only a body the sender
+/// signed and we can never accept may carry it.
+fn aborts_retries(answer: &Answer) -> bool {
+    answer.header("webhook-delivery") == Some("abort-message")
 }
 
 #[tokio::test]
@@ -111,13 +125,17 @@ async fn a_tampered_body_is_401_signature_verification_failed() {
     let signed_for_original = signed(&body());
     let mut tampered = body();
     tampered[10] ^= 1;
-    expect_rejected(
+    let answer = expect_rejected(
         &signed_for_original,
         tampered,
         401,
         "SIGNATURE_VERIFICATION_FAILED",
     )
     .await;
+    assert!(
+        !aborts_retries(&answer),
+        "a failed signature may be a rotation in progress: let the sender retry"
+    );
 }
 
 #[tokio::test]
@@ -196,7 +214,52 @@ async fn a_body_over_the_limit_is_413_payload_too_large() {
         &serde_json::json!({"type": "order.paid", "pad": "x".repeat(MAX_BODY_BYTES)}),
     )
     .unwrap();
-    expect_rejected(&signed(&big), big, 413, "PAYLOAD_TOO_LARGE").await;
+    let answer = expect_rejected(&signed(&big), big, 413, "PAYLOAD_TOO_LARGE").await;
+    assert!(
+        aborts_retries(&answer),
+        "signed by the sender and never acceptable: {answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_body_over_the_limit_is_413_and_never_aborts_retries() {
+    let big = serde_json::to_vec(
+        &serde_json::json!({"type": "order.paid", "pad": "x".repeat(MAX_BODY_BYTES)}),
+    )
+    .unwrap();
+    let mut forged = big.clone();
+    forged[20] ^= 1;
+    let answer = expect_rejected(&signed(&big), forged, 413, "PAYLOAD_TOO_LARGE").await;
+    assert!(!aborts_retries(&answer), "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_signature_header_of_100_entries_is_400_signature_header_too_large() {
+    // Each entry once meant a MAC over the body (8,000 cost 1.2 s of CPU);
+    // now a header over 2 KiB or 8 entries is refused before the body is
+    // read. (8,000 entries, 384 KB, do not even reach this handler: the
+    // server refuses headers over HTTP_MAX_HEADER_BYTES with 431; see
+    // slow_clients.rs and the benchmark.)
+    let hostile = vec!["v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; 100].join(" ");
+    let id = new_delivery_id();
+    let answer = expect_rejected(
+        &headers(&id, now_secs(), hostile),
+        body(),
+        400,
+        "SIGNATURE_HEADER_TOO_LARGE",
+    )
+    .await;
+    assert!(!aborts_retries(&answer));
+}
+
+#[tokio::test]
+async fn a_verified_body_nested_2000_deep_is_400_json_too_deep_and_aborts_retries() {
+    // Accepted before, then parked by the worker as "not an object": one
+    // definition of JSON now refuses it at the edge. (2,000 levels fit in
+    // these tests' 4 KiB body limit; 10,000 is refused the same way.)
+    let deep = format!("{}{}", "[".repeat(2_000), "]".repeat(2_000)).into_bytes();
+    let answer = expect_rejected(&signed(&deep), deep, 400, "JSON_TOO_DEEP").await;
+    assert!(aborts_retries(&answer), "{answer:?}");
 }
 
 #[tokio::test]
@@ -211,7 +274,8 @@ async fn invalid_utf8_is_400_invalid_json() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_invalid_json() {
     let text = b"orderId=o-1&amount=10".to_vec();
-    expect_rejected(&signed(&text), text, 400, "INVALID_JSON").await;
+    let answer = expect_rejected(&signed(&text), text, 400, "INVALID_JSON").await;
+    assert!(aborts_retries(&answer), "{answer:?}");
 }
 
 #[tokio::test]
@@ -285,13 +349,14 @@ async fn health_and_readiness_report_the_parts() {
     let env = TestEnv::new().await.unwrap();
     let ingester = env.start_ingester(&[]).await.unwrap();
     assert_eq!(ingester.get("/healthz").await.status, 200);
-    // The publisher connects in the background; readiness follows.
+    // Ready as soon as deliveries can be recorded; the publisher connects
+    // in the background and the body shows when it has.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let ready = ingester.get("/readyz").await;
-        if ready.status == 200 {
-            assert_eq!(ready.body["database"], true);
-            assert_eq!(ready.body["broker"], true);
+        assert_eq!(ready.status, 200, "{ready:?}");
+        assert_eq!(ready.body["database"], true);
+        if ready.body["broker"] == true {
             break;
         }
         assert!(
@@ -338,4 +403,85 @@ async fn a_missing_secret_stops_start_up_naming_the_variable() {
         .expect("the ingester must refuse to start")
         .to_string();
     assert!(error.contains("CROSSMINT_WEBHOOK_SECRET"), "{error}");
+}
+
+#[tokio::test]
+async fn an_ed25519_signed_delivery_verifies_against_a_configured_public_key() {
+    // A Svix endpoint switched to asymmetric signing sends `v1a,` entries;
+    // before, they were "malformed" and retried for 28 hours.
+    let sender_key = SecretKey::from_seed(&[0x5a; 32]);
+    let public = sender_key.public_key();
+    let keys = format!("{TEST_SECRET} {}", public.encoded());
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env
+        .start_ingester(&[("CROSSMINT_WEBHOOK_SECRET", &keys)])
+        .await
+        .unwrap();
+    let id = new_delivery_id();
+    let now = now_secs();
+    let signed = headers(&id, now, sender_key.sign(&id, now, &body()));
+    let answer = ingester.send_raw(&signed, body()).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let verified_by: String =
+        sqlx::query_scalar("select verified_by from webhook_deliveries where delivery_id = $1")
+            .bind(&id)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(verified_by, public.fingerprint());
+}
+
+#[tokio::test]
+async fn an_ed25519_signature_without_its_public_key_is_401_signature_verification_failed() {
+    let sender_key = SecretKey::from_seed(&[0x5b; 32]);
+    let id = new_delivery_id();
+    let now = now_secs();
+    let signature = sender_key.sign(&id, now, &body());
+    let answer = expect_rejected(
+        &headers(&id, now, signature),
+        body(),
+        401,
+        "SIGNATURE_VERIFICATION_FAILED",
+    )
+    .await;
+    assert!(!aborts_retries(&answer));
+}
+
+#[tokio::test]
+async fn recording_past_its_deadline_is_503_and_a_late_commit_makes_the_retry_a_duplicate() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env
+        .start_ingester(&[("RECORD_TIMEOUT_MS", "300")])
+        .await
+        .unwrap();
+    // A lock no insert can pass, as a stuck migration or a vacuum full would.
+    let mut blocker = env.pool.begin().await.unwrap();
+    sqlx::query("lock table webhook_deliveries in exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let delivery = payment_succeeded("o-late", "u-late", "starter", "10");
+    let id = new_delivery_id();
+    let started = std::time::Instant::now();
+    let answer = ingester.send_as(&id, &delivery).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.body["code"], "STORAGE_UNAVAILABLE");
+    assert_eq!(answer.retry_after.as_deref(), Some("5"));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered within the deadline, not at the sender's timeout: {:?}",
+        started.elapsed()
+    );
+
+    blocker.commit().await.unwrap();
+    // The insert that waited on the lock commits after the 503.
+    env.wait_for_count(
+        &format!("select count(*) from webhook_deliveries where delivery_id = '{id}'"),
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    let retry = ingester.send_as(&id, &delivery).await;
+    assert_eq!(retry.status, 200, "{retry:?}");
+    assert_eq!(retry.body["status"], "duplicate");
 }

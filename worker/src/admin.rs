@@ -18,7 +18,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
-use ledgerhook_shared::amqp::{self, DeliveryMessage, Topology};
+use ledgerhook_shared::amqp::{self, Broker, DeliveryMessage, Topology};
 use sqlx::PgPool;
 
 /// Which deliveries to replay.
@@ -74,13 +74,13 @@ pub struct Admin {
 impl Admin {
     pub async fn connect(
         database_url: &str,
-        amqp_url: &str,
+        broker: &Broker,
         queue_prefix: &str,
     ) -> anyhow::Result<Self> {
         let pool = PgPool::connect(database_url)
             .await
             .context("connecting to PostgreSQL")?;
-        let connection = amqp::connect(amqp_url, "ledgerhook-admin").await?;
+        let connection = broker.connect("ledgerhook-admin").await?;
         let channel = connection
             .create_channel()
             .await

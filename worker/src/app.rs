@@ -29,7 +29,7 @@ impl App {
                 .await?;
         let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
         let consumer = Consumer {
-            amqp_url: config.amqp_url,
+            broker: config.broker,
             topology: Topology::new(&config.queue_prefix),
             processor: Processor {
                 pool: pool.clone(),

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::retry::RetrySchedule;
+use ledgerhook_shared::amqp::Broker;
+use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{
-    ConfigError, DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
+    ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
 use ledgerhook_shared::domain::CreditTerms;
 
@@ -13,8 +15,9 @@ use ledgerhook_shared::domain::CreditTerms;
 pub struct Config {
     /// `DATABASE_URL`: where orders, the ledger and balances live.
     pub database_url: String,
-    /// `AMQP_URL`: the broker to consume from.
-    pub amqp_url: String,
+    /// `AMQP_URL` and `AMQP_CA_FILE`: the broker to consume from, and a
+    /// private CA trusted for `amqps://` besides the system's roots.
+    pub broker: Broker,
     /// `METRICS_ADDR` (default 127.0.0.1:9181): Prometheus `/metrics`.
     pub metrics_addr: SocketAddr,
     /// `QUEUE_PREFIX` (default `ledgerhook`): must match the ingester's.
@@ -61,7 +64,7 @@ impl Config {
         }
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
-            amqp_url: env.or_default("AMQP_URL", DEFAULT_AMQP_URL),
+            broker: Broker::from_env(&mut env),
             metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9181).into()),
             queue_prefix: env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX),
             concurrency,
@@ -85,6 +88,7 @@ impl Config {
                 "WORKER_RETRY_ATTEMPTS and WORKER_RETRY_MULTIPLIER must be at least 1".into(),
             );
         }
+        CaFile::check_ssl_cert_file(&mut env);
         env.finish()?;
         Ok(config)
     }

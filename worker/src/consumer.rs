@@ -14,7 +14,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Confirmation};
-use ledgerhook_shared::amqp::{self, Topology};
+use ledgerhook_shared::amqp::{self, Broker, Topology};
 use ledgerhook_shared::ledger;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -43,7 +43,7 @@ fn message_of(delivery: &Delivery) -> Message<'_> {
 }
 
 pub struct Consumer {
-    pub amqp_url: String,
+    pub broker: Broker,
     pub topology: Topology,
     pub processor: Processor,
     /// Batches (transactions) in process at once.
@@ -86,7 +86,7 @@ impl Consumer {
 
     /// One connection's worth of consuming. Ok when stopped by `shutdown`.
     async fn session(self: Arc<Self>, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let connection = amqp::connect(&self.amqp_url, "ledgerhook-worker").await?;
+        let connection = self.broker.connect("ledgerhook-worker").await?;
         let channel = connection
             .create_channel()
             .await

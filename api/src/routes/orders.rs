@@ -53,7 +53,7 @@ async fn create(
         .await
         .map_err(|e| {
             metrics::crossmint_failure(e.reason());
-            ApiError::crossmint(&e.to_string())
+            ApiError::crossmint(&e)
         })?;
     let valid_days = state.credit_terms.valid_days(package.id);
     record_pending(&state, &user, package, &created.order_id, valid_days).await?;

@@ -10,7 +10,7 @@ use futures_util::stream::FuturesUnordered;
 use lapin::Channel;
 use lapin::Confirmation;
 use lapin::options::ConfirmSelectOptions;
-use ledgerhook_shared::amqp::{self, Topology};
+use ledgerhook_shared::amqp::{self, Broker, Topology};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +28,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
 
 pub struct Publisher {
     pub pool: PgPool,
-    pub amqp_url: String,
+    pub broker: Broker,
     pub topology: Topology,
     pub connected: Arc<AtomicBool>,
 }
@@ -74,7 +74,7 @@ impl Publisher {
     }
 
     async fn open_channel(&self) -> anyhow::Result<Channel> {
-        let connection = amqp::connect(&self.amqp_url, "ledgerhook-ingester").await?;
+        let connection = self.broker.connect("ledgerhook-ingester").await?;
         let channel = connection
             .create_channel()
             .await

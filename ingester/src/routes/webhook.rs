@@ -1,11 +1,13 @@
 //! `POST /webhooks/crossmint`: verify, record (committed), answer. The
 //! recorder hands new deliveries to the outbox publisher without waiting.
+//! Recording has a deadline: a sender that waited too long would count a
+//! timeout as a failure anyway, and a 503 with Retry-After says more.
 
 use std::time::SystemTime;
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -38,25 +40,24 @@ async fn receive(
     body: Body,
 ) -> Result<Json<Accepted>, Rejection> {
     let received_at: DateTime<Utc> = SystemTime::now().into();
-    if declared_length(&headers).is_some_and(|len| len > state.max_body_bytes) {
-        return Err(Rejection::PayloadTooLarge);
-    }
-    let body = to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|_| Rejection::PayloadTooLarge)?;
-
-    let delivery =
-        UnverifiedDelivery { headers, body }.verify(&state.secrets, received_at.timestamp())?;
+    let delivery = UnverifiedDelivery { headers, body }
+        .verify(&state.keys, state.max_body_bytes, received_at.timestamp())
+        .await?;
     tracing::Span::current().record("delivery_id", delivery.delivery_id.as_str());
 
     let arrival = Arrival {
         delivery,
         received_at,
     };
-    let recorded = state
-        .recorder
-        .record(arrival)
+    let recorded = tokio::time::timeout(state.record_timeout, state.recorder.record(arrival))
         .await
+        .map_err(|_| {
+            tracing::warn!(
+                timeout_ms = state.record_timeout.as_millis() as u64,
+                "recording took too long; answered 503 (if it commits later, the retry is a duplicate)"
+            );
+            Rejection::StorageUnavailable
+        })?
         .map_err(|_| Rejection::StorageUnavailable)?;
     if recorded == Recorded::Duplicate {
         metrics::delivery_outcome("duplicate");
@@ -66,13 +67,4 @@ async fn receive(
     }
     metrics::delivery_outcome("accepted");
     Ok(Json(Accepted { status: "accepted" }))
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<usize> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }

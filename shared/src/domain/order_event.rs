@@ -5,10 +5,10 @@
 //! the seed documents' own integration). Unknown fields are ignored; the raw
 //! bytes are kept elsewhere, so nothing here needs to be lossless.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::usdt::{AmountError, Usdt};
+use crate::json::{self, JsonError};
 
 /// Longest order id we accept (the seed's `crossmint_order_id VARCHAR(100)`).
 pub const MAX_ORDER_ID_LEN: usize = 100;
@@ -74,7 +74,11 @@ pub struct OrderEvent {
 /// bytes will never parse, so the message is parked, not retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventParseError {
-    #[error("the body is not a JSON object")]
+    /// The ingester refuses such bodies at the edge; this covers rows
+    /// recorded before it did, and replays.
+    #[error(transparent)]
+    NotJson(#[from] JsonError),
+    #[error("the body is JSON but not an object")]
     NotAnObject,
     #[error("the body has no string `type`")]
     MissingType,
@@ -84,25 +88,22 @@ pub enum EventParseError {
     MissingOrderId,
     #[error("the order id is empty or longer than {MAX_ORDER_ID_LEN} characters")]
     InvalidOrderId,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "type")]
-    event_type: Option<Value>,
-    data: Option<Value>,
-    payload: Option<Value>,
+    /// PostgreSQL text cannot hold U+0000; such an id is kept in the raw
+    /// body and parked for a person, never half-written.
+    #[error("`{0}` contains a NUL character")]
+    ContainsNul(&'static str),
 }
 
 impl OrderEvent {
     pub fn parse(body: &[u8]) -> Result<Self, EventParseError> {
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|_| EventParseError::NotAnObject)?;
-        let event_type = match envelope.event_type {
+        let Value::Object(mut envelope) = json::parse(body)? else {
+            return Err(EventParseError::NotAnObject);
+        };
+        let event_type = match envelope.remove("type") {
             Some(Value::String(t)) if !t.trim().is_empty() => t,
             _ => return Err(EventParseError::MissingType),
         };
-        let order = [envelope.data, envelope.payload]
+        let order = [envelope.remove("data"), envelope.remove("payload")]
             .into_iter()
             .flatten()
             .find(Value::is_object)
@@ -116,7 +117,7 @@ impl OrderEvent {
         }
 
         let metadata = order.get("metadata");
-        Ok(Self {
+        let event = Self {
             kind: EventKind::of(&event_type),
             event_type,
             order_id,
@@ -124,7 +125,34 @@ impl OrderEvent {
             package_id: reference(metadata, "packageId"),
             payment: payment_claim(&order),
             failure_reason: failure_reason(&order),
-        })
+        };
+        event.refuse_nul()?;
+        Ok(event)
+    }
+
+    /// Every text this event would write to the database, by field name.
+    fn refuse_nul(&self) -> Result<(), EventParseError> {
+        let payment = self.payment.as_ref();
+        let texts = [
+            ("type", Some(&self.event_type)),
+            ("orderId", Some(&self.order_id)),
+            ("metadata.userId", self.user_id.as_ref()),
+            ("metadata.packageId", self.package_id.as_ref()),
+            ("failure reason", self.failure_reason.as_ref()),
+            ("currency", payment.and_then(|p| p.currency.as_ref())),
+            ("chain", payment.and_then(|p| p.chain.as_ref())),
+            (
+                "transaction hash",
+                payment.and_then(|p| p.transaction_hash.as_ref()),
+            ),
+        ];
+        match texts
+            .into_iter()
+            .find(|(_, text)| text.is_some_and(|t| t.contains('\0')))
+        {
+            Some((field, _)) => Err(EventParseError::ContainsNul(field)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -277,9 +305,13 @@ mod tests {
 
     #[test]
     fn unreadable_bodies_say_why() {
-        let cases: [(&[u8], EventParseError); 8] = [
-            (b"not json", EventParseError::NotAnObject),
+        let cases: [(&[u8], EventParseError); 9] = [
+            (
+                b"\xff",
+                EventParseError::NotJson(crate::json::JsonError::NotUtf8),
+            ),
             (b"[1,2]", EventParseError::NotAnObject),
+            (b"7", EventParseError::NotAnObject),
             (br#"{"data":{"orderId":"o"}}"#, EventParseError::MissingType),
             (
                 br#"{"type":7,"data":{"orderId":"o"}}"#,
@@ -305,6 +337,72 @@ mod tests {
                 Err(expected),
                 "{}",
                 String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn json_errors_say_what_was_really_wrong() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let error = OrderEvent::parse(deep.as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("deeper than"), "{error}");
+        let error = OrderEvent::parse(b"not json").unwrap_err();
+        assert!(
+            error.to_string().starts_with("the body is not JSON"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn amounts_sent_as_numbers_beyond_six_decimals_are_never_rounded() {
+        for amount in ["9.99999999999999999999", "10.0000000000000001"] {
+            let body = format!(
+                r#"{{"type":"order.paid","payload":{{"orderId":"o","totalPrice":{amount},"currency":"USDT"}}}}"#
+            );
+            let event = OrderEvent::parse(body.as_bytes()).unwrap();
+            assert_eq!(
+                event.payment.unwrap().amount,
+                Err(AmountError::TooPrecise),
+                "{amount} must not become 10"
+            );
+        }
+        let event = OrderEvent::parse(
+            br#"{"type":"order.paid","payload":{"orderId":"o","totalPrice":1e400}}"#,
+        )
+        .unwrap();
+        assert_eq!(event.payment.unwrap().amount, Err(AmountError::NotDecimal));
+        let digits = "9".repeat(5_000);
+        let body =
+            format!(r#"{{"type":"order.paid","payload":{{"orderId":"o","totalPrice":{digits}}}}}"#);
+        let event = OrderEvent::parse(body.as_bytes()).unwrap();
+        assert_eq!(event.payment.unwrap().amount, Err(AmountError::TooLarge));
+    }
+
+    #[test]
+    fn a_nul_in_any_stored_text_is_refused_by_field() {
+        let cases = [
+            (
+                r#"{"type":"order.paid","data":{"orderId":"o\u0000x"}}"#,
+                "orderId",
+            ),
+            (
+                r#"{"type":"order\u0000.paid","data":{"orderId":"o"}}"#,
+                "type",
+            ),
+            (
+                r#"{"type":"order.paid","data":{"orderId":"o","metadata":{"userId":"u\u0000"}}}"#,
+                "metadata.userId",
+            ),
+            (
+                r#"{"type":"order.paid","data":{"orderId":"o","totalPrice":"10","transactionHash":"0x\u0000"}}"#,
+                "transaction hash",
+            ),
+        ];
+        for (body, field) in cases {
+            assert_eq!(
+                OrderEvent::parse(body.as_bytes()),
+                Err(EventParseError::ContainsNul(field)),
+                "{body}"
             );
         }
     }

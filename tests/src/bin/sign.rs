@@ -1,25 +1,31 @@
 //! Prints a curl command that sends a correctly signed test delivery.
 //!
 //! ```text
-//! ledgerhook-sign [--url URL] [--id MSG_ID] [--timestamp SECS] FILE
+//! ledgerhook-sign [--url URL] [--id MSG_ID] [--timestamp SECS] [--key whsk_...] FILE
 //! ```
-//! The secret is the first of `CROSSMINT_WEBHOOK_SECRET` (space-separated).
+//! The secret is the first `whsec_` key of `CROSSMINT_WEBHOOK_SECRET`
+//! (space-separated); `--key whsk_...` signs as an Ed25519 (`v1a`) sender
+//! instead, whose `whpk_` public key the ingester must hold.
 //! Run the output, or `eval "$(ledgerhook-sign FILE)"`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
-use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_shared::svix::{SecretKey, SigningSecret};
 
-const USAGE: &str = "usage: ledgerhook-sign [--url URL] [--id MSG_ID] [--timestamp SECS] FILE
-  signs FILE's exact bytes with the first secret in CROSSMINT_WEBHOOK_SECRET
-  and prints a curl command that delivers it";
+const USAGE: &str =
+    "usage: ledgerhook-sign [--url URL] [--id MSG_ID] [--timestamp SECS] [--key whsk_...] FILE
+  signs FILE's exact bytes with the first whsec_ secret in CROSSMINT_WEBHOOK_SECRET
+  (or, with --key, an Ed25519 whsk_ key) and prints a curl command that delivers it
+       ledgerhook-sign --public-key-of whsk_...
+  prints the whpk_ public key to add to CROSSMINT_WEBHOOK_SECRET";
 
 fn main() -> anyhow::Result<()> {
     let mut url = "http://127.0.0.1:8080/webhooks/crossmint".to_owned();
     let mut id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     let mut timestamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
     let mut file = None;
+    let mut ed25519_key = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -30,6 +36,13 @@ fn main() -> anyhow::Result<()> {
             "--url" => url = value()?,
             "--id" => id = value()?,
             "--timestamp" => timestamp = value()?.parse().context("--timestamp takes seconds")?,
+            "--key" => ed25519_key = Some(value()?),
+            "--public-key-of" => {
+                let key =
+                    SecretKey::parse(&value()?).context("--public-key-of takes a whsk_ key")?;
+                println!("{}", key.public_key().encoded());
+                return Ok(());
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -40,14 +53,22 @@ fn main() -> anyhow::Result<()> {
     }
     let file = file.context(USAGE)?;
     let body = std::fs::read(&file).with_context(|| format!("reading {file}"))?;
-    let secret_text = std::env::var("CROSSMINT_WEBHOOK_SECRET")
-        .context("set CROSSMINT_WEBHOOK_SECRET to the whsec_ secret the ingester uses")?;
-    let first = secret_text
-        .split_whitespace()
-        .next()
-        .context("CROSSMINT_WEBHOOK_SECRET is empty")?;
-    let secret = SigningSecret::parse(first).context("CROSSMINT_WEBHOOK_SECRET")?;
-    let signature = secret.sign(&id, timestamp, &body);
+    let signature = match ed25519_key {
+        Some(key) => SecretKey::parse(&key)
+            .context("--key takes a whsk_ Ed25519 secret key")?
+            .sign(&id, timestamp, &body),
+        None => {
+            let secret_text = std::env::var("CROSSMINT_WEBHOOK_SECRET")
+                .context("set CROSSMINT_WEBHOOK_SECRET to the whsec_ secret the ingester uses")?;
+            let first = secret_text
+                .split_whitespace()
+                .find(|key| key.starts_with("whsec_"))
+                .context("CROSSMINT_WEBHOOK_SECRET holds no whsec_ secret; use --key whsk_...")?;
+            SigningSecret::parse(first)
+                .context("CROSSMINT_WEBHOOK_SECRET")?
+                .sign(&id, timestamp, &body)
+        }
+    };
     println!(
         "curl -sS -X POST '{url}' -H 'content-type: application/json' -H 'svix-id: {id}' \
          -H 'svix-timestamp: {timestamp}' -H 'svix-signature: {signature}' --data-binary @'{file}'"

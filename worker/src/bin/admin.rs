@@ -9,16 +9,15 @@
 //!   options for redrive/replay: --no-wait, --wait-secs N (default 30)
 //! ledgerhook-admin expire-credits              remove expired unspent credits now
 //! ```
-//! Uses DATABASE_URL, AMQP_URL and QUEUE_PREFIX like the worker. A replay
+//! Uses DATABASE_URL, AMQP_URL, AMQP_CA_FILE and QUEUE_PREFIX like the worker. A replay
 //! never grants twice: deliveries already processed are reported, not resent.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
-use ledgerhook_shared::config::{
-    DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
-};
+use ledgerhook_shared::amqp::Broker;
+use ledgerhook_shared::config::{DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader};
 use ledgerhook_worker::admin::{Action, Admin, Selection};
 
 const USAGE: &str = "usage: ledgerhook-admin parked [--limit N] | show DELIVERY_ID | redrive [--no-wait] | replay (DELIVERY_ID... | --from RFC3339 --to RFC3339) [--no-wait] [--wait-secs N] | expire-credits";
@@ -27,7 +26,7 @@ const USAGE: &str = "usage: ledgerhook-admin parked [--limit N] | show DELIVERY_
 async fn main() -> anyhow::Result<()> {
     let mut env = EnvReader::from_process();
     let database_url = env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL);
-    let amqp_url = env.or_default("AMQP_URL", DEFAULT_AMQP_URL);
+    let broker = Broker::from_env(&mut env);
     let prefix = env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX);
     env.finish()?;
 
@@ -81,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let admin = Admin::connect(&database_url, &amqp_url, &prefix).await?;
+    let admin = Admin::connect(&database_url, &broker, &prefix).await?;
     match command.as_str() {
         "parked" => {
             for row in admin.parked(limit).await? {

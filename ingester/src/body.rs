@@ -1,0 +1,65 @@
+//! Reading a webhook body within bounds: kept up to the limit, and past the
+//! limit only fed to the signature check (up to [`OVERSIZE_VERIFY_FACTOR`]
+//! times the limit), never stored. So an oversized delivery that is really
+//! the sender's can still be told apart from an attacker's, at a memory cost
+//! that does not grow with what the client sends.
+
+use axum::body::{Body, Bytes};
+use futures_util::StreamExt as _;
+use ledgerhook_shared::http::is_body_timeout;
+use ledgerhook_shared::svix::BodyVerifier;
+
+/// How far past the limit a body is still read to verify its signature.
+pub const OVERSIZE_VERIFY_FACTOR: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the limit; `complete` when every byte went through the verifier.
+    TooLarge {
+        complete: bool,
+    },
+    TimedOut,
+    /// The client stopped sending, or the connection broke, part way.
+    Incomplete,
+}
+
+/// Reads `body`, feeding every byte to `verifier`; `declared` is the
+/// Content-Length, if any, so the buffer is sized once.
+pub async fn read(
+    body: Body,
+    limit: usize,
+    declared: Option<usize>,
+    verifier: &mut BodyVerifier<'_>,
+) -> Result<Bytes, BodyError> {
+    let verify_cap = limit.saturating_mul(OVERSIZE_VERIFY_FACTOR);
+    if declared.is_some_and(|length| length > verify_cap) {
+        return Err(BodyError::TooLarge { complete: false });
+    }
+    let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| {
+            if is_body_timeout(&e) {
+                BodyError::TimedOut
+            } else {
+                BodyError::Incomplete
+            }
+        })?;
+        seen = seen.saturating_add(piece.len());
+        if seen > verify_cap {
+            return Err(BodyError::TooLarge { complete: false });
+        }
+        verifier.update(&piece);
+        if seen <= limit {
+            kept.extend_from_slice(&piece);
+        } else if !kept.is_empty() {
+            // Past the limit nothing is kept; give the memory back now.
+            kept = Vec::new();
+        }
+    }
+    if seen > limit {
+        return Err(BodyError::TooLarge { complete: true });
+    }
+    Ok(Bytes::from(kept))
+}
