@@ -284,6 +284,36 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// How long a goodbye to the broker may take. lapin sends a close (or a
+/// consumer cancel) and waits for the broker's reply; if the connection dies
+/// at that moment the reply never comes and the wait never ends. CI once saw
+/// a broker restart leave the ingester and the worker both stuck there, so
+/// every goodbye is bounded. Walking away is safe: unacknowledged messages
+/// return to the queue and unconfirmed publishes stay in the outbox.
+pub const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs a goodbye (close, cancel) for at most [`GOODBYE_TIMEOUT`], ignoring
+/// its outcome: the link is being abandoned either way.
+pub async fn say_goodbye<T>(goodbye: impl Future<Output = T>) {
+    if tokio::time::timeout(GOODBYE_TIMEOUT, goodbye)
+        .await
+        .is_err()
+    {
+        tracing::debug!("the broker did not answer a goodbye; abandoning the link");
+    }
+}
+
+/// How often a long wait on the broker (a consumer waiting for messages, a
+/// publisher waiting for work) checks that its channel is still open. lapin
+/// normally reports a lost connection through the waits themselves; this
+/// catches the rare loss that it reports nowhere, instead of waiting forever.
+pub const LIVENESS_CHECK: Duration = Duration::from_secs(1);
+
+/// Whether every channel is still open, for the [`LIVENESS_CHECK`].
+pub fn all_open(channels: &[&Channel]) -> bool {
+    channels.iter().all(|channel| channel.status().connected())
+}
+
 /// A broker trusted through the system's roots alone (tests, tools).
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     Broker::new(url, None).connect(name).await

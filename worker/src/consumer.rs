@@ -129,11 +129,15 @@ impl Consumer {
 
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut in_process = JoinSet::new();
+        let mut liveness = tokio::time::interval(amqp::LIVENESS_CHECK);
         let result = loop {
             // Reap finished tasks so the set does not grow without bound.
             while in_process.try_join_next().is_some() {}
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
+                _ = liveness.tick() => if !amqp::all_open(&[&channel, &park_channel]) {
+                    break Err(anyhow::anyhow!("a channel closed without telling its waiters"));
+                },
                 next = deliveries.next() => match next {
                     Some(Ok(first)) => {
                         // Wait for a free slot first, so the batch grows meanwhile.
@@ -168,8 +172,7 @@ impl Consumer {
 
         // Stop taking messages, finish what we hold (within the grace), then
         // close: anything still unacknowledged goes back to the queue.
-        let _ = channel
-            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+        amqp::say_goodbye(channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()))
             .await;
         let drained = tokio::time::timeout(self.shutdown_grace, async {
             while in_process.join_next().await.is_some() {}
@@ -182,8 +185,8 @@ impl Consumer {
             );
             in_process.abort_all();
         }
-        let _ = channel.close(200, "OK".into()).await;
-        let _ = connection.close(200, "OK".into()).await;
+        amqp::say_goodbye(channel.close(200, "OK".into())).await;
+        amqp::say_goodbye(connection.close(200, "OK".into())).await;
         result
     }
 

@@ -25,6 +25,10 @@ const MAX_IN_FLIGHT: usize = 2048;
 /// How often confirmed rows are marked published, in one UPDATE per batch.
 const MARK_INTERVAL: Duration = Duration::from_millis(20);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
+/// Handing one message to the connection takes microseconds; a hand-over
+/// this slow means the connection is dead or blocked by the broker, and a
+/// fresh connection is the way out of both (the row stays in the outbox).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Publisher {
     pub pool: PgPool,
@@ -46,7 +50,7 @@ impl Publisher {
                     self.set_connected(true);
                     let result = self.pump(&channel, &mut items).await;
                     self.set_connected(false);
-                    let _ = channel.close(200, "OK".into()).await;
+                    amqp::say_goodbye(channel.close(200, "OK".into())).await;
                     match result {
                         Ok(()) => return,
                         Err(e) => tracing::warn!(
@@ -97,6 +101,7 @@ impl Publisher {
         let mut in_flight = FuturesUnordered::new();
         let mut confirmed: Vec<i64> = Vec::new();
         let mut mark_tick = tokio::time::interval(MARK_INTERVAL);
+        let mut liveness = tokio::time::interval(amqp::LIVENESS_CHECK);
         let mut closed = false;
         let mut failure = None;
         while failure.is_none() && !(closed && in_flight.is_empty()) {
@@ -121,6 +126,9 @@ impl Publisher {
                     None => closed = true,
                 },
                 _ = mark_tick.tick() => self.mark(&mut confirmed),
+                _ = liveness.tick() => if !amqp::all_open(&[channel]) {
+                    failure = Some(anyhow::anyhow!("the channel closed without telling its waiters"));
+                },
             }
         }
         if failure.is_some() {
@@ -152,7 +160,7 @@ async fn publish(
     topology: &Topology,
     item: &OutboxItem,
 ) -> anyhow::Result<lapin::PublisherConfirm> {
-    amqp::publish_delivery(
+    let publishing = amqp::publish_delivery(
         channel,
         topology,
         amqp::DeliveryMessage {
@@ -161,6 +169,8 @@ async fn publish(
             received_at_us: item.received_at_us,
             body: &item.body,
         },
-    )
-    .await
+    );
+    tokio::time::timeout(PUBLISH_TIMEOUT, publishing)
+        .await
+        .context("handing a delivery to the broker timed out")?
 }
