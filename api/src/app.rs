@@ -38,9 +38,12 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
-        let pool =
-            db::connect_and_migrate(&config.database_url, config.pool_size, "ledgerhook-api")
-                .await?;
+        let pool = db::connect_and_migrate(
+            config.database_url.expose(),
+            config.pool_size,
+            "ledgerhook-api",
+        )
+        .await?;
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;

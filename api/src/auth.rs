@@ -39,7 +39,7 @@ pub enum TokenError {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         match error {
-            TokenError::Unauthorized(reason) => ApiError::unauthorized(reason),
+            TokenError::Unauthorized(reason) => ApiError::Unauthorized(reason),
             TokenError::NulInSubject => ApiError::nul_in_field("token sub"),
         }
     }
@@ -177,13 +177,13 @@ impl FromRequestParts<AppState> for User {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))?;
+            .ok_or_else(|| ApiError::Unauthorized("an Authorization: Bearer token is required"))?;
         let token = header
             .to_str()
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header is not a Bearer token")
+                ApiError::Unauthorized("the Authorization header is not a Bearer token")
             })?;
         let now = chrono::Utc::now().timestamp();
         let id = state

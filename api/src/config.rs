@@ -8,6 +8,7 @@ use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
 use ledgerhook_shared::domain::CreditTerms;
 use ledgerhook_shared::http::ServerLimits;
+use ledgerhook_shared::secret_text::SecretText;
 
 use crate::auth::{DEFAULT_MAX_LIFETIME_SECS, JwtSecret, MIN_SECRET_BYTES};
 
@@ -17,7 +18,7 @@ pub const DEFAULT_CROSSMINT_API_URL: &str = "https://staging.crossmint.com/api";
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DATABASE_URL`: the same database as the ingester and worker.
-    pub database_url: String,
+    pub database_url: SecretText,
     /// `LISTEN_ADDR` (default 127.0.0.1:8081; port 0 picks a free port).
     pub listen_addr: SocketAddr,
     /// `METRICS_ADDR` (default 127.0.0.1:9190): Prometheus `/metrics`.
@@ -31,14 +32,14 @@ pub struct Config {
     /// `CROSSMINT_API_URL` (default: Crossmint's staging API).
     pub crossmint_api_url: String,
     /// `CROSSMINT_SERVER_API_KEY`: Crossmint's server-side key. Required.
-    pub crossmint_api_key: String,
+    pub crossmint_api_key: SecretText,
     /// `CROSSMINT_COLLECTION_ID`: the Crossmint collection the packages are
     /// sold through (the checkout's line item). Required.
     pub crossmint_collection_id: String,
     /// `CROSSMINT_TIMEOUT_MS` (default 10000): a slower answer is a
     /// CROSSMINT_ERROR, and no order is recorded.
     pub crossmint_timeout: Duration,
-    /// `CONFIRM_RATE_LIMIT_PER_MINUTE` (default 10, seed 002): confirm
+    /// `CONFIRM_RATE_LIMIT_PER_MINUTE` (default 10): confirm
     /// requests per user in any 60 s.
     pub confirm_per_minute: u32,
     /// `CREDIT_VALIDITY_DAYS` (default none): as for the worker; written on
@@ -70,10 +71,11 @@ impl Config {
         if max_lifetime < 1 {
             env.invalid("AUTH_MAX_TOKEN_LIFETIME_SECS must be at least 1".into());
         }
-        let crossmint_api_key = env.required("CROSSMINT_SERVER_API_KEY").unwrap_or_default();
+        let crossmint_api_key =
+            SecretText::from(env.required("CROSSMINT_SERVER_API_KEY").unwrap_or_default());
         let crossmint_collection_id = env.required("CROSSMINT_COLLECTION_ID").unwrap_or_default();
         let config = Self {
-            database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL).into(),
             listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8081).into()),
             metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9190).into()),
             jwt: jwt

@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use ledgerhook_shared::domain::Package;
+use ledgerhook_shared::secret_text::SecretText;
+use reqwest::header::HeaderValue;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -15,7 +17,7 @@ use serde_json::json;
 pub struct Crossmint {
     http: reqwest::Client,
     orders_url: String,
-    api_key: String,
+    api_key: SecretText,
     collection_id: String,
     timeout: Duration,
 }
@@ -24,7 +26,8 @@ pub struct Crossmint {
 #[derive(Debug, Clone)]
 pub struct CreatedOrder {
     pub order_id: String,
-    pub client_secret: String,
+    /// The checkout's secret for this order, handed to the buyer's browser.
+    pub client_secret: SecretText,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub enum CrossmintError {
     Refused { status: u16 },
     #[error("Crossmint's answer had no order id or client secret")]
     Unreadable,
+    #[error("CROSSMINT_SERVER_API_KEY cannot be sent as an HTTP header")]
+    UnusableKey,
 }
 
 impl CrossmintError {
@@ -49,6 +54,7 @@ impl CrossmintError {
             Self::Unreachable(_) => "unreachable",
             Self::Refused { .. } => "refused",
             Self::Unreadable => "unreadable",
+            Self::UnusableKey => "unusable_key",
         }
     }
 }
@@ -71,14 +77,14 @@ impl Crossmint {
     /// names a file without one): better at start than on every order.
     pub fn new(
         api_url: &str,
-        api_key: &str,
+        api_key: &SecretText,
         collection_id: &str,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             http: reqwest::Client::builder().timeout(timeout).build()?,
             orders_url: format!("{api_url}/2022-06-09/orders"),
-            api_key: api_key.to_owned(),
+            api_key: api_key.clone(),
             collection_id: collection_id.to_owned(),
             timeout,
         })
@@ -109,7 +115,7 @@ impl Crossmint {
         let response = self
             .http
             .post(&self.orders_url)
-            .header("X-API-KEY", &self.api_key)
+            .header("X-API-KEY", self.api_key_header()?)
             .json(&body)
             .send()
             .await
@@ -132,8 +138,16 @@ impl Crossmint {
         }
         Ok(CreatedOrder {
             order_id: answer.order.order_id,
-            client_secret: answer.client_secret,
+            client_secret: answer.client_secret.into(),
         })
+    }
+
+    /// Marked sensitive, so reqwest and hyper never print it either.
+    fn api_key_header(&self) -> Result<HeaderValue, CrossmintError> {
+        let mut value = HeaderValue::from_str(self.api_key.expose())
+            .map_err(|_| CrossmintError::UnusableKey)?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 
     fn transport_error(&self, error: reqwest::Error) -> CrossmintError {

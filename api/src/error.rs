@@ -1,153 +1,152 @@
 //! Every error the API answers with: `{error, code, details?}`, a status,
-//! and nothing internal (a database or Crossmint failure is logged here and
-//! answered with its code only).
+//! and nothing internal. Each variant's text is what the caller reads; a
+//! failure of ours carries its cause as the error's source, and that whole
+//! chain goes to the log (never to the caller) when the answer is made.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub details: Option<Value>,
-    pub retry_after_secs: Option<u64>,
+use crate::crossmint::CrossmintError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// `field` names the offending field when the message alone would not.
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        field: Option<String>,
+    },
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("no such package; see GET /api/payments/packages")]
+    InvalidPackage { package_id: String },
+    #[error("no such order")]
+    OrderNotFound,
+    #[error("no such route")]
+    NotFound,
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
+    #[error("too many requests; retry later")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("not enough credits; nothing was spent")]
+    InsufficientCredits { available: i64, requested: i64 },
+    #[error("this idempotency key was used for a different amount; nothing was spent")]
+    IdempotencyKeyReused { first_amount: i64 },
+    /// None of the causes carries the API key, which only ever travels in
+    /// a request header marked sensitive.
+    #[error("the payment provider could not create the order; nothing was charged, try again")]
+    Crossmint(#[source] CrossmintError),
+    /// A spend the database could not complete; nothing was spent.
+    #[error(
+        "the credits could not be updated; nothing was spent, retry with the same idempotencyKey"
+    )]
+    CreditsUpdateFailed(#[source] sqlx::Error),
+    #[error("something went wrong on our side; try again")]
+    Database(#[from] sqlx::Error),
+    #[error("something went wrong on our side; try again")]
+    Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-            retry_after_secs: None,
-        }
-    }
-
-    pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
-        self
-    }
-
-    pub fn unauthorized(reason: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", reason)
-    }
-
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
+        Self::InvalidRequest {
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// A text the database cannot hold: refused, never a 500 that a client
     /// would retry forever.
     pub fn nul_in_field(field: &str) -> Self {
-        Self::invalid_request(format!("`{field}` contains a NUL character"))
-            .with_details(json!({ "field": field }))
+        Self::InvalidRequest {
+            message: format!("`{field}` contains a NUL character"),
+            field: Some(field.to_owned()),
+        }
     }
 
-    pub fn request_timeout() -> Self {
-        Self::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            "the request body did not arrive in time",
-        )
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest { .. } | Self::InvalidPackage { .. } => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::OrderNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::InsufficientCredits { .. } | Self::IdempotencyKeyReused { .. } => {
+                StatusCode::CONFLICT
+            }
+            Self::Crossmint(_) => StatusCode::BAD_GATEWAY,
+            Self::CreditsUpdateFailed(_) | Self::Database(_) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
     }
 
-    pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("the request body is larger than {limit} bytes"),
-        )
+    /// The machine-readable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::InvalidRequest { .. } => "INVALID_REQUEST",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::InvalidPackage { .. } => "INVALID_PACKAGE",
+            Self::OrderNotFound => "ORDER_NOT_FOUND",
+            Self::NotFound => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
+            Self::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
+            Self::Crossmint(_) => "CROSSMINT_ERROR",
+            Self::CreditsUpdateFailed(_) => "CREDITS_UPDATE_FAILED",
+            Self::Database(_) | Self::Internal(_) => "INTERNAL_ERROR",
+        }
     }
 
-    pub fn invalid_package(package_id: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_PACKAGE",
-            "no such package; see GET /api/payments/packages",
-        )
-        .with_details(json!({ "packageId": package_id }))
+    fn details(&self) -> Option<Value> {
+        match self {
+            Self::InvalidRequest {
+                field: Some(field), ..
+            } => Some(json!({ "field": field })),
+            Self::InvalidPackage { package_id } => Some(json!({ "packageId": package_id })),
+            Self::RateLimited { retry_after_secs } => {
+                Some(json!({ "retryAfterSeconds": retry_after_secs }))
+            }
+            Self::InsufficientCredits {
+                available,
+                requested,
+            } => Some(json!({ "available": available, "requested": requested })),
+            Self::IdempotencyKeyReused { first_amount } => {
+                Some(json!({ "firstAmount": first_amount }))
+            }
+            _ => None,
+        }
     }
 
-    pub fn order_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", "no such order")
-    }
-
-    pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
-    }
-
-    pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "this route does not take that method",
-        )
-    }
-
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut error = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "too many requests; retry later",
-        )
-        .with_details(json!({ "retryAfterSeconds": retry_after_secs }));
-        error.retry_after_secs = Some(retry_after_secs);
-        error
-    }
-
-    pub fn insufficient_credits(available: i64, requested: i64) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "INSUFFICIENT_CREDITS",
-            "not enough credits; nothing was spent",
-        )
-        .with_details(json!({ "available": available, "requested": requested }))
-    }
-
-    pub fn idempotency_key_reused(first_amount: i64) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "IDEMPOTENCY_KEY_REUSED",
-            "this idempotency key was used for a different amount; nothing was spent",
-        )
-        .with_details(json!({ "firstAmount": first_amount }))
-    }
-
-    /// Logs the whole chain of causes: reqwest's own text ("error sending
-    /// request") does not say why, its sources do (say, "invalid peer
-    /// certificate: UnknownIssuer"). None of them carries the API key, which
-    /// only ever travels in a request header.
-    pub fn crossmint(cause: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::warn!(reason = %Chain(cause), "Crossmint call failed");
-        Self::new(
-            StatusCode::BAD_GATEWAY,
-            "CROSSMINT_ERROR",
-            "the payment provider could not create the order; nothing was charged, try again",
-        )
-    }
-
-    /// A spend the database could not complete; nothing was spent.
-    pub fn credits_update_failed(cause: sqlx::Error) -> Self {
-        tracing::error!(error = %cause, "spending credits failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "CREDITS_UPDATE_FAILED",
-            "the credits could not be updated; nothing was spent, retry with the same idempotencyKey",
-        )
-    }
-
-    /// A failure of ours; the cause goes to the log, never to the caller.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "something went wrong on our side; try again",
-        )
+    /// Failures of ours and of our peers go to the log with their causes:
+    /// reqwest's own text ("error sending request") does not say why, its
+    /// sources do (say, "invalid peer certificate: UnknownIssuer").
+    fn log(&self) {
+        let source = std::error::Error::source(self);
+        let causes = source.map(Chain);
+        match self {
+            Self::Crossmint(_) => {
+                tracing::warn!(reason = %OrEmpty(causes), "Crossmint call failed");
+            }
+            Self::CreditsUpdateFailed(_) => {
+                tracing::error!(error = %OrEmpty(causes), "spending credits failed");
+            }
+            Self::Database(_) | Self::Internal(_) => {
+                tracing::error!(error = %OrEmpty(causes), "internal error");
+            }
+            _ => {}
+        }
     }
 }
 
@@ -166,31 +165,53 @@ impl std::fmt::Display for Chain<'_> {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::internal(&error)
+struct OrEmpty<'a>(Option<Chain<'a>>);
+
+impl std::fmt::Display for OrEmpty<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(chain) => chain.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message, "code": self.code });
-        if let Some(details) = self.details {
+        self.log();
+        let status = self.status();
+        let mut body = json!({ "error": self.to_string(), "code": self.code() });
+        if let Some(details) = self.details() {
             body["details"] = details;
         }
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::REQUEST_TIMEOUT {
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body may still be on the wire.
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        if let Some(secs) = self.retry_after_secs {
+        if let Self::RateLimited { retry_after_secs } = self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from_str(&secs.to_string()).expect("digits are a header value"),
+                HeaderValue::from_str(&retry_after_secs.to_string())
+                    .expect("digits are a header value"),
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_answers_without_its_cause() {
+        let error = ApiError::Internal(anyhow::anyhow!("table payment_orders is on fire"));
+        assert_eq!(error.code(), "INTERNAL_ERROR");
+        assert!(!error.to_string().contains("on fire"));
+        let chain = Chain(std::error::Error::source(&error).expect("has a cause")).to_string();
+        assert!(chain.contains("on fire"), "{chain}");
     }
 }

@@ -38,9 +38,11 @@ where
             .await
             .map_err(|e| {
                 if is_body_timeout(&e) {
-                    ApiError::request_timeout()
+                    ApiError::RequestTimeout
                 } else {
-                    ApiError::payload_too_large(MAX_BODY_BYTES)
+                    ApiError::PayloadTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    }
                 }
             })?;
         let value = json::parse(&bytes).map_err(|e| ApiError::invalid_request(e.to_string()))?;

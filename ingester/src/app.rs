@@ -53,7 +53,7 @@ pub struct App {
 impl App {
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         let pool = db::connect_and_migrate(
-            &config.database_url,
+            config.database_url.expose(),
             config.pool_size,
             "ledgerhook-ingester",
         )

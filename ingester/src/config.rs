@@ -9,12 +9,13 @@ use ledgerhook_shared::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
 use ledgerhook_shared::http::ServerLimits;
+use ledgerhook_shared::secret_text::SecretText;
 use ledgerhook_shared::svix::VerificationKeys;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DATABASE_URL`: where deliveries are recorded.
-    pub database_url: String,
+    pub database_url: SecretText,
     /// `AMQP_URL` and `AMQP_CA_FILE`: the broker deliveries are published
     /// to, and a private CA trusted for `amqps://` besides the system's roots.
     pub broker: Broker,
@@ -62,7 +63,7 @@ impl Config {
             .map(|text| parse_keys(&text, &mut env))
             .unwrap_or_default();
         let config = Self {
-            database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL).into(),
             broker: Broker::from_env(&mut env),
             keys,
             listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8080).into()),

@@ -9,7 +9,8 @@
 //! - [`db`] and [`amqp`]: PostgreSQL and RabbitMQ set-up and contracts;
 //!   [`ca_file`]: a private CA's certificates, added to the system's roots;
 //! - [`http`]: serving HTTP with bounds on slow and idle clients;
-//! - [`telemetry`], [`shutdown`]: logs, metrics and signals for the binaries.
+//! - [`telemetry`], [`shutdown`]: logs, metrics and signals for the binaries;
+//!   [`secret_text`]: a string whose `Debug` never shows it.
 
 pub mod amqp;
 pub mod ca_file;
@@ -20,6 +21,7 @@ pub mod domain;
 pub mod http;
 pub mod json;
 pub mod ledger;
+pub mod secret_text;
 pub mod shutdown;
 pub mod svix;
 pub mod telemetry;

@@ -24,9 +24,12 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
-        let pool =
-            db::connect_and_migrate(&config.database_url, config.pool_size, "ledgerhook-worker")
-                .await?;
+        let pool = db::connect_and_migrate(
+            config.database_url.expose(),
+            config.pool_size,
+            "ledgerhook-worker",
+        )
+        .await?;
         let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
         let consumer = Consumer {
             broker: config.broker,

@@ -10,11 +10,12 @@ use ledgerhook_shared::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
 use ledgerhook_shared::domain::CreditTerms;
+use ledgerhook_shared::secret_text::SecretText;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DATABASE_URL`: where orders, the ledger and balances live.
-    pub database_url: String,
+    pub database_url: SecretText,
     /// `AMQP_URL` and `AMQP_CA_FILE`: the broker to consume from, and a
     /// private CA trusted for `amqps://` besides the system's roots.
     pub broker: Broker,
@@ -63,7 +64,7 @@ impl Config {
             env.invalid("WORKER_CONCURRENCY and WORKER_BATCH_SIZE must be at least 1".into());
         }
         let config = Self {
-            database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL).into(),
             broker: Broker::from_env(&mut env),
             metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9181).into()),
             queue_prefix: env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX),

@@ -1,5 +1,5 @@
 //! `POST /api/payments/confirm`: what happened to the caller's order. It
-//! only reads: credits are granted by the webhook path alone (seed 004), so
+//! only reads: credits are granted by the webhook path alone (its signature is the proof of payment), so
 //! polling this can never grant, early or twice.
 
 use axum::extract::State;
@@ -40,7 +40,9 @@ async fn confirm(
 ) -> Result<Json<Value>, ApiError> {
     if let Err(wait) = state.confirm_limit.check(&state.pool, &user.id).await? {
         metrics::rate_limited(state.confirm_limit.action);
-        return Err(ApiError::rate_limited(wait));
+        return Err(ApiError::RateLimited {
+            retry_after_secs: wait,
+        });
     }
     // Another user's order is indistinguishable from no order at all.
     let order: Option<OrderRow> = sqlx::query_as(
@@ -52,7 +54,7 @@ async fn confirm(
     .fetch_optional(&state.pool)
     .await?;
     let Some((status, credits, review_reason, paid_at, completed_at)) = order else {
-        return Err(ApiError::order_not_found());
+        return Err(ApiError::OrderNotFound);
     };
     let completed = status == "completed";
     let message = match (status.as_str(), review_reason.is_some()) {

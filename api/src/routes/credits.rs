@@ -89,7 +89,7 @@ async fn consume(
         },
     )
     .await
-    .map_err(ApiError::credits_update_failed)?;
+    .map_err(ApiError::CreditsUpdateFailed)?;
     match outcome {
         SpendOutcome::Spent {
             ledger_id,
@@ -106,11 +106,12 @@ async fn consume(
             })),
         )
             .into_response()),
-        SpendOutcome::Insufficient { available } => {
-            Err(ApiError::insufficient_credits(available, request.amount))
-        }
-        SpendOutcome::KeyReused { first_credits } => {
-            Err(ApiError::idempotency_key_reused(first_credits))
-        }
+        SpendOutcome::Insufficient { available } => Err(ApiError::InsufficientCredits {
+            available,
+            requested: request.amount,
+        }),
+        SpendOutcome::KeyReused { first_credits } => Err(ApiError::IdempotencyKeyReused {
+            first_amount: first_credits,
+        }),
     }
 }

@@ -1,5 +1,6 @@
 //! `GET /api/payments/history`: the caller's orders, newest first, a page
-//! at a time, with seed 001's statistics over all of them. Amounts are exact
+//! at a time, with statistics over all of them (orders by outcome, total
+//! spent, credits earned) for the frontend's summary. Amounts are exact
 //! decimal strings (USDT, six places), computed by PostgreSQL's numeric.
 
 use axum::extract::rejection::QueryRejection;

@@ -27,8 +27,8 @@ pub fn router(state: AppState) -> Router {
         .merge(credits::router())
         .merge(openapi::router())
         .merge(health::router())
-        .fallback(|| async { ApiError::not_found().into_response() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
+        .fallback(|| async { ApiError::NotFound.into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .layer(middleware::from_fn(record_latency))
         .with_state(state)
 }

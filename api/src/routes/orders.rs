@@ -36,8 +36,9 @@ async fn create(
     user: User,
     JsonBody(request): JsonBody<CreateOrder>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let package = find_package(&request.package_id)
-        .ok_or_else(|| ApiError::invalid_package(&request.package_id))?;
+    let package = find_package(&request.package_id).ok_or_else(|| ApiError::InvalidPackage {
+        package_id: request.package_id.clone(),
+    })?;
     if request
         .payer_address
         .as_deref()
@@ -53,7 +54,7 @@ async fn create(
         .await
         .map_err(|e| {
             metrics::crossmint_failure(e.reason());
-            ApiError::crossmint(&e)
+            ApiError::Crossmint(e)
         })?;
     let valid_days = state.credit_terms.valid_days(package.id);
     record_pending(&state, &user, package, &created.order_id, valid_days).await?;
@@ -61,7 +62,7 @@ async fn create(
         StatusCode::CREATED,
         Json(json!({
             "orderId": created.order_id,
-            "clientSecret": created.client_secret,
+            "clientSecret": created.client_secret.expose(),
             "status": "pending",
             "package": package_json(package),
             "amount": package.price.to_string(),
@@ -117,7 +118,7 @@ async fn record_pending(
             .await?;
     match owner {
         Some(owner) if owner == user.id => Ok(()),
-        _ => Err(ApiError::internal(&format!(
+        _ => Err(ApiError::Internal(anyhow::anyhow!(
             "Crossmint order {crossmint_order_id} is already recorded for another user"
         ))),
     }

@@ -1,4 +1,5 @@
-//! How long purchased credits stay valid, per package (seed 003's expiry).
+//! How long purchased credits stay valid, per package (credits expire; the
+//! validity is fixed on the order when it is created).
 //!
 //! Configured as `CREDIT_VALIDITY_DAYS=pro=365,vip=365`; a package not named
 //! grants credits that never expire, and nothing expires by default. The

@@ -1,4 +1,5 @@
-//! The immutable catalogue of credit packages (seed 001).
+//! The immutable catalogue of credit packages: the prices and
+//! credit amounts the frontend sells, the same for every buyer.
 //!
 //! An order keeps a snapshot of its package, so changing a price here later
 //! never changes what an already created order is worth.
@@ -20,7 +21,7 @@ pub struct Package {
     pub credits: Credits,
     pub bonus_credits: Credits,
     pub badge: Option<&'static str>,
-    /// The chain the checkout offers first (seed 001's `chainPreference`).
+    /// The chain the checkout offers first (the frontend's `chainPreference`).
     pub chain: &'static str,
 }
 
