@@ -1,11 +1,10 @@
 //! The ingester's metric names, in one place so the README can list them.
 
-use std::time::Duration;
-
 /// Counter: deliveries by outcome (`accepted`, `duplicate`, or a rejection
 /// code in lower case such as `signature_verification_failed`).
 pub const DELIVERIES: &str = "ledgerhook_webhook_deliveries_total";
-/// Histogram: HTTP request latency by route and status.
+/// Histogram: HTTP request latency by route and status (recorded by
+/// `ledgerhook_shared::http::with_http_layers`).
 pub const HTTP_DURATION: &str = "ledgerhook_http_request_duration_seconds";
 /// Counter: publishes confirmed by the broker.
 pub const PUBLISHED: &str = "ledgerhook_outbox_published_total";
@@ -23,11 +22,6 @@ pub const BROKER_CONNECTED: &str = "ledgerhook_broker_connected";
 
 pub fn delivery_outcome(outcome: &str) {
     metrics::counter!(DELIVERIES, "outcome" => outcome.to_owned()).increment(1);
-}
-
-pub fn http_request(route: String, status: u16, elapsed: Duration) {
-    metrics::histogram!(HTTP_DURATION, "route" => route, "status" => status.to_string())
-        .record(elapsed.as_secs_f64());
 }
 
 pub fn published(count: usize) {

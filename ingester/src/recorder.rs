@@ -6,11 +6,18 @@
 //! next batch takes all of them (up to [`MAX_BATCH`]). Under light load a
 //! batch is one delivery and nothing waits; under heavy load PostgreSQL does
 //! one round trip and one WAL flush for many deliveries instead of one each.
+//!
+//! Each request's span travels with its delivery: a batch of one is written
+//! in that span (so every line it logs, down to the SQL, carries the
+//! request id and the delivery id), a larger batch in a `record_batch` span
+//! of its own, with the lines about one delivery logged in that delivery's
+//! span.
 
 use std::sync::Arc;
 
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::{Instrument as _, Span};
 
 use crate::outbox::OutboxItem;
 use crate::store::{self, Arrival};
@@ -37,9 +44,17 @@ pub struct RecordFailed;
 
 type Reply = oneshot::Sender<Result<Recorded, RecordFailed>>;
 
+/// A delivery waiting to be recorded, with the span of the request that
+/// brought it.
+struct Pending {
+    arrival: Arrival,
+    reply: Reply,
+    span: Span,
+}
+
 #[derive(Clone)]
 pub struct Recorder {
-    requests: mpsc::Sender<(Arrival, Reply)>,
+    requests: mpsc::Sender<Pending>,
 }
 
 impl Recorder {
@@ -51,11 +66,16 @@ impl Recorder {
         Self { requests }
     }
 
-    /// Durably records the delivery; returns once it is committed.
+    /// Durably records the delivery; returns once it is committed. The
+    /// writing is logged in the caller's span.
     pub async fn record(&self, arrival: Arrival) -> Result<Recorded, RecordFailed> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send((arrival, reply))
+            .send(Pending {
+                arrival,
+                reply,
+                span: Span::current(),
+            })
             .await
             .map_err(|_| RecordFailed)?;
         answer.await.map_err(|_| RecordFailed)?
@@ -64,7 +84,7 @@ impl Recorder {
 
 /// Forms batches until every [`Recorder`] is dropped.
 async fn collect(
-    mut queue: mpsc::Receiver<(Arrival, Reply)>,
+    mut queue: mpsc::Receiver<Pending>,
     pool: PgPool,
     outbox: mpsc::Sender<OutboxItem>,
 ) {
@@ -83,18 +103,48 @@ async fn collect(
                 Err(_) => break,
             }
         }
+        let span = batch_span(&batch);
         let (pool, outbox) = (pool.clone(), outbox.clone());
-        tokio::spawn(async move {
-            write(&pool, &outbox, batch).await;
-            drop(slot);
-        });
+        tokio::spawn(
+            async move {
+                write(&pool, &outbox, batch).await;
+                drop(slot);
+            }
+            .instrument(span),
+        );
     }
     // Let in-flight batches finish before the outbox sender is dropped.
     let _ = slots.acquire_many(MAX_CONCURRENT_BATCHES as u32).await;
 }
 
-async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<(Arrival, Reply)>) {
-    let (arrivals, replies): (Vec<Arrival>, Vec<Reply>) = batch.into_iter().unzip();
+/// The span a batch is written in: its request's, for a batch of one.
+fn batch_span(batch: &[Pending]) -> Span {
+    match batch {
+        [only] => only.span.clone(),
+        _ => {
+            let span = tracing::info_span!(parent: None, "record_batch", deliveries = batch.len());
+            for pending in batch {
+                span.follows_from(&pending.span);
+            }
+            span
+        }
+    }
+}
+
+async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<Pending>) {
+    let mut arrivals = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut spans = Vec::with_capacity(batch.len());
+    for Pending {
+        arrival,
+        reply,
+        span,
+    } in batch
+    {
+        arrivals.push(arrival);
+        replies.push(reply);
+        spans.push(span);
+    }
     let result = store::record_batch(pool, &arrivals).await;
     if let Err(e) = &result
         && arrivals.len() > 1
@@ -102,14 +152,21 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<(Arr
     {
         // One bad row must not fail its neighbours: retry each alone.
         tracing::warn!(error = %e, "batch refused; recording its deliveries one by one");
-        for (arrival, reply) in arrivals.into_iter().zip(replies) {
-            Box::pin(write(pool, outbox, vec![(arrival, reply)])).await;
+        for ((arrival, reply), span) in arrivals.into_iter().zip(replies).zip(spans) {
+            let alone = vec![Pending {
+                arrival,
+                reply,
+                span: span.clone(),
+            }];
+            Box::pin(write(pool, outbox, alone).instrument(span)).await;
         }
         return;
     }
     match result {
         Ok(rows) => {
-            for ((arrival, reply), row) in arrivals.into_iter().zip(replies).zip(rows) {
+            for (((arrival, reply), span), row) in
+                arrivals.into_iter().zip(replies).zip(spans).zip(rows)
+            {
                 let recorded = match row {
                     Some(row) => {
                         // Never wait on the broker: if the publisher is
@@ -121,10 +178,12 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<(Arr
                             received_at_us: arrival.received_at.timestamp_micros(),
                         };
                         if outbox.try_send(item).is_err() {
-                            tracing::debug!(
-                                row,
-                                "publisher queue full; leaving the delivery to the relay"
-                            );
+                            span.in_scope(|| {
+                                tracing::debug!(
+                                    row,
+                                    "publisher queue full; leaving the delivery to the relay"
+                                );
+                            });
                         }
                         Recorded::New { row }
                     }

@@ -479,6 +479,11 @@ impl Service {
 }
 
 fn field(line: &str, key: &str) -> Option<SocketAddr> {
+    if let Ok(json) = serde_json::from_str::<Value>(line) {
+        // LOG_FORMAT=json
+        let name = key.trim_end_matches('=');
+        return json["fields"][name].as_str()?.parse().ok();
+    }
     line.split_whitespace()
         .find_map(|token| token.strip_prefix(key))
         .and_then(|value| value.parse().ok())

@@ -106,13 +106,14 @@ impl Publisher {
         let mut failure = None;
         while failure.is_none() && !(closed && in_flight.is_empty()) {
             tokio::select! {
-                Some((row, confirmation)) = in_flight.next(), if !in_flight.is_empty() => {
+                Some((row, delivery_id, confirmation)) = in_flight.next(), if !in_flight.is_empty() => {
                     match confirmation {
                         Ok(Confirmation::Ack(None)) => confirmed.push(row),
                         Ok(other) => {
                             // Nacked, or returned as unroutable: a failure, not
                             // a success. The row stays unpublished for the relay.
-                            tracing::warn!(row, confirmation = ?other, "publish not accepted by the broker");
+                            let delivery_id: String = delivery_id;
+                            tracing::warn!(row, delivery_id = delivery_id.as_str(), confirmation = ?other, "publish not accepted by the broker");
                             metrics::publish_failed("rejected");
                         }
                         Err(e) => failure = Some(anyhow::Error::new(e).context("awaiting a publisher confirm")),
@@ -120,7 +121,7 @@ impl Publisher {
                 }
                 item = items.recv(), if !closed && in_flight.len() < MAX_IN_FLIGHT => match item {
                     Some(item) => match publish(channel, &self.topology, &item).await {
-                        Ok(confirm) => in_flight.push(async move { (item.row, confirm.await) }),
+                        Ok(confirm) => in_flight.push(async move { (item.row, item.delivery_id, confirm.await) }),
                         Err(e) => failure = Some(e),
                     },
                     None => closed = true,

@@ -1,32 +1,17 @@
-//! HTTP routes, one module per feature, merged here.
+//! HTTP routes, one module per feature, merged here; the layers every
+//! request goes through (request id, span, latency) are the shared ones.
 
 mod health;
 mod webhook;
 
-use std::time::Instant;
-
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use ledgerhook_shared::http;
 
 use crate::app::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(webhook::router())
-        .merge(health::router())
-        .layer(middleware::from_fn(record_latency))
-        .with_state(state)
-}
-
-async fn record_latency(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    crate::metrics::http_request(route, response.status().as_u16(), started.elapsed());
-    response
+        .merge(health::router());
+    http::with_http_layers(routes, crate::metrics::HTTP_DURATION).with_state(state)
 }

@@ -33,7 +33,9 @@ struct Accepted {
     status: &'static str,
 }
 
-#[tracing::instrument(skip_all, fields(delivery_id))]
+/// Runs in the request's span (`ledgerhook_shared::http::layers`), which
+/// gets the delivery id once the signature vouches for it; the recorder's
+/// tasks inherit that span.
 async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -6,12 +6,15 @@
 //! - [`limits`]: the bounds (timeouts, connections, header bytes) and their
 //!   environment variables;
 //! - [`connection`]: one connection, its phase and its watchdog;
-//! - [`deadline`]: the request body that fails once its deadline passes.
+//! - [`deadline`]: the request body that fails once its deadline passes;
+//! - [`layers`]: what every request goes through (request id, span, access
+//!   line, latency histogram), shared by the ingester and the API.
 //!
 //! Every cut is counted in `ledgerhook_http_connections_cut_total{reason}`.
 
 pub mod connection;
 pub mod deadline;
+pub mod layers;
 pub mod limits;
 
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use deadline::{BodyTimedOut, is_body_timeout};
+pub use layers::with_http_layers;
 pub use limits::ServerLimits;
 
 /// Connections cut by a bound, by reason.
