@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::{order_paid, payment_succeeded};
 
@@ -37,14 +37,12 @@ async fn a_worker_killed_mid_stream_and_restarted_grants_every_order_exactly_onc
     for round in 1..=3 {
         // Kill it while it is part-way through.
         let target = round * ORDERS / 2;
-        let deadline = std::time::Instant::now() + WAIT;
-        while env.count(processed).await < target {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no progress before kill {round}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually(WAIT, async || {
+            let done = env.count(processed).await;
+            seen(done, done >= target)
+                .map_err(|done| format!("{done} of {target} processed before kill {round}"))
+        })
+        .await;
         worker.kill();
         let done = env.count(processed).await;
         assert!(
@@ -163,9 +161,18 @@ async fn workers_killed_again_and_again_under_the_load_generator_grant_every_ord
             "120",
         ],
     );
-    // Kill the worker every 700 ms while the load runs, then let one finish.
-    for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill the worker each time it has made some progress while the load
+    // runs, then let one finish.
+    let processed = "select count(*) from webhook_deliveries where processed_at is not null";
+    let mut done = 0;
+    for kill in 1..=5 {
+        let target = done + 100;
+        done = eventually(WAIT, async || {
+            let done = env.count(processed).await;
+            seen(done, done >= target)
+                .map_err(|done| format!("{done} of {target} processed before kill {kill}"))
+        })
+        .await;
         worker.kill();
         worker.restart().await.unwrap();
     }
