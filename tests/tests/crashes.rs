@@ -125,7 +125,9 @@ async fn an_unattributable_payment_is_retried_then_parked_with_its_reason() {
         "{reasons:?}"
     );
     assert!(reasons[1].contains("orderId"), "{reasons:?}");
-    let metrics = worker.metrics().await;
+    let metrics = worker
+        .metrics_once("ledgerhook_parked_total", &[], 2.0)
+        .await;
     assert_eq!(scrape::sum(&metrics, "ledgerhook_parked_total", &[]), 2.0);
     assert_eq!(
         scrape::sum(

@@ -62,6 +62,7 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
              and not exists (select 1 from delivery_outbox o where o.delivery_row = d.id)",
         )
         .await;
+    eprintln!("{held_across_the_restart} deliveries held by the broker when it stopped");
     // The ingester notices the broker is gone; then it comes back.
     eventually(WAIT, async || {
         let ready = ingester.get("/readyz").await;

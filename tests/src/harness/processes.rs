@@ -25,13 +25,16 @@ use ledgerhook_shared::config::process_env;
 use super::client::Ingester;
 use super::world::TestEnv;
 use crate::api_client::{Api, TEST_JWT_SECRET};
-use crate::eventually::{eventually, within};
+use crate::eventually::{eventually, seen, within};
 use crate::fake_crossmint::FAKE_API_KEY;
 use crate::webhook::TEST_SECRET;
 
 /// How long a binary may take to print its start line, and then to answer
 /// its readiness probe.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`Service::metrics_once`] waits for a metric to catch up.
+const METRICS_CATCH_UP: Duration = Duration::from_secs(30);
 
 impl TestEnv {
     pub async fn start_ingester(&self, extra: &[(&str, &str)]) -> anyhow::Result<Ingester> {
@@ -308,6 +311,23 @@ impl Service {
     /// (see [`crate::scrape::sum`]).
     pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
         crate::scrape::sum(&self.metrics().await, name, labels)
+    }
+
+    /// The metrics page once `name` (summed over the samples whose labels
+    /// include all of `labels`) has reached `at_least`. The worker records an
+    /// outcome's metrics just after committing it, so a test that has seen
+    /// the outcome in the database may otherwise read the page a moment too
+    /// early. (A counter that went past `at_least` is returned as it is, for
+    /// the test to find the surplus.)
+    pub async fn metrics_once(&self, name: &str, labels: &[&str], at_least: f64) -> String {
+        eventually(METRICS_CATCH_UP, async || {
+            let page = self.metrics().await;
+            let value = crate::scrape::sum(&page, name, labels);
+            seen(value, value >= at_least)
+                .map(|_| page)
+                .map_err(|value| format!("{name}{labels:?} is {value}, not yet {at_least}"))
+        })
+        .await
     }
 
     pub fn log(&self) -> String {
