@@ -22,7 +22,7 @@ use tokio::time::Instant;
 /// How long to wait between two looks: short at first (most waits are
 /// brief), then longer, so a long wait does not hammer what it polls.
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
-const LONGEST_PAUSE: Duration = Duration::from_millis(100);
+const LONGEST_PAUSE: Duration = Duration::from_millis(50);
 
 /// Retries `check` until it returns `Ok` (its value is returned) or `timeout`
 /// has passed; then panics with the last observation. A look that is itself

@@ -30,12 +30,14 @@ async fn a_worker_killed_mid_stream_and_restarted_grants_every_order_exactly_onc
     }
 
     let processed = "select count(*) from webhook_deliveries where processed_at is not null";
+    // The test holds the last few deliveries locked while a worker runs, so
+    // it is always killed part-way through, however fast it is.
+    let mut held = Some(hold_back_the_last_deliveries(&env).await);
     let mut worker = env
         .start_worker(&[("WORKER_CONCURRENCY", "4")])
         .await
         .unwrap();
     for round in 1..=3 {
-        // Kill it while it is part-way through.
         let target = round * ORDERS / 2;
         eventually(WAIT, async || {
             let done = env.count(processed).await;
@@ -49,6 +51,13 @@ async fn a_worker_killed_mid_stream_and_restarted_grants_every_order_exactly_onc
             done < 2 * ORDERS,
             "killed before the end (round {round}: {done} done)"
         );
+        if let Some(held) = held.take() {
+            held.rollback().await.unwrap();
+        }
+        // The last worker may finish.
+        if round < 3 {
+            held = Some(hold_back_the_last_deliveries(&env).await);
+        }
         worker.restart().await.unwrap();
     }
     env.wait_all_processed(2 * ORDERS, WAIT).await;
@@ -71,6 +80,23 @@ async fn a_worker_killed_mid_stream_and_restarted_grants_every_order_exactly_onc
     );
     env.wait_for_count("select count(*) from delivery_outbox", 0, WAIT)
         .await;
+}
+
+/// Locks ten of the last unprocessed deliveries (in a transaction the caller
+/// holds), so no worker can process them until it ends.
+async fn hold_back_the_last_deliveries(
+    env: &TestEnv,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut held = env.pool.begin().await.unwrap();
+    let rows: Vec<i64> = sqlx::query_scalar(
+        "select id from webhook_deliveries where processed_at is null
+         order by id desc limit 10 for update skip locked",
+    )
+    .fetch_all(&mut *held)
+    .await
+    .unwrap();
+    assert!(!rows.is_empty(), "deliveries left to hold back");
+    held
 }
 
 #[tokio::test]

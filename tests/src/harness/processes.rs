@@ -10,7 +10,8 @@
 //! three); that line is read for its addresses only, and readiness is then
 //! asked of the process itself: `GET /readyz` answering 200 for the ingester
 //! and the API, `GET /metrics` answering 200 for the worker, which has no
-//! readiness endpoint.
+//! readiness endpoint. Then, once the probe's connection is closed on the
+//! server's side too, the binary is handed to the test.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -264,6 +265,24 @@ impl Service {
                 "{name} never answered {probe}: {e:#}; its log:\n{}",
                 service.log()
             );
+        }
+        // The probe's connection is closed once the server has let it go, so
+        // a test counting connections (a connection limit) starts from none.
+        let metrics_url = format!("http://{}/metrics", service.metrics_addr);
+        let idle = within(STARTUP_TIMEOUT, async || {
+            let page = reqwest::get(&metrics_url)
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            let open = crate::scrape::sum(&page, "ledgerhook_http_connections_open", &[]);
+            seen(open, open == 0.0).map_err(|open| format!("{open} connections open"))
+        })
+        .await;
+        if let Err(e) = idle {
+            service.kill();
+            bail!("{name} kept the readiness probe's connection: {e:#}");
         }
         Ok(service)
     }
