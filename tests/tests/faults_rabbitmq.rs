@@ -62,7 +62,11 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
              and not exists (select 1 from delivery_outbox o where o.delivery_row = d.id)",
         )
         .await;
-    eprintln!("{held_across_the_restart} deliveries held by the broker when it stopped");
+    eprintln!(
+        "when the broker stopped: {held_across_the_restart} deliveries held by it, {} recorded, {} in the outbox",
+        env.count("select count(*) from webhook_deliveries").await,
+        env.count("select count(*) from delivery_outbox").await
+    );
     // The ingester notices the broker is gone; then it comes back.
     eventually(WAIT, async || {
         let ready = ingester.get("/readyz").await;
