@@ -4,6 +4,7 @@
 //!
 //! - [`harness`]: a fresh database and queue prefix per test, the ingester
 //!   and workers as child processes on OS-chosen ports, cleaned up on drop;
+//! - [`eventually`]: waiting for an observation instead of sleeping;
 //! - [`webhook`]: signed deliveries and example bodies;
 //! - [`scrape`]: reading a value off a `/metrics` page;
 //! - [`own_postgres`], [`own_rabbitmq`]: servers of a test's own, to stop and start;
@@ -14,6 +15,7 @@
 //! - [`tls`]: a CA made at test time, server certificates and PEM files.
 
 pub mod api_client;
+pub mod eventually;
 pub mod fake_crossmint;
 pub mod harness;
 pub mod leftovers;

@@ -17,6 +17,8 @@ pub struct Severable {
 struct State {
     open: bool,
     connections: Vec<JoinHandle<()>>,
+    /// Connections refused while severed: clients trying to reconnect.
+    refused: usize,
 }
 
 impl Severable {
@@ -27,13 +29,18 @@ impl Severable {
         let state = Arc::new(Mutex::new(State {
             open: true,
             connections: Vec::new(),
+            refused: 0,
         }));
         let accept = tokio::spawn({
             let state = state.clone();
             async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
-                    if !state.lock().expect("state lock").open {
-                        continue; // dropped: refused
+                    {
+                        let mut state = state.lock().expect("state lock");
+                        if !state.open {
+                            state.refused += 1;
+                            continue; // dropped: refused
+                        }
                     }
                     let Ok(mut outbound) = TcpStream::connect(target).await else {
                         continue;
@@ -59,6 +66,11 @@ impl Severable {
         for connection in state.connections.drain(..) {
             connection.abort();
         }
+    }
+
+    /// How many connections were refused while severed so far.
+    pub fn refused(&self) -> usize {
+        self.state.lock().expect("state lock").refused
     }
 
     pub fn restore(&self) {

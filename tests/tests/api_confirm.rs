@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ledgerhook_tests::fake_crossmint::FakeCrossmint;
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::payment_succeeded;
 use serde_json::json;
@@ -43,29 +43,32 @@ async fn a_grant_arriving_while_the_frontend_polls_confirm_shows_up_once() {
     assert_eq!(before.body["success"], false);
     assert_eq!(before.body["creditsAdded"], 0);
 
-    // The frontend polls; meanwhile Crossmint's webhook arrives.
+    // The frontend polls; once a poll has shown the order pending,
+    // Crossmint's webhook arrives.
+    let pending_seen = tokio::sync::Notify::new();
     let polling = async {
         let mut seen = Vec::new();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
+        let done = eventually(WAIT, async || {
             let answer = confirm().await;
             assert_eq!(answer.status, 200, "{answer:?}");
             let status = answer.body["status"].as_str().unwrap().to_owned();
             if seen.last() != Some(&status) {
                 seen.push(status.clone());
             }
-            if status == "completed" {
-                return (seen, answer);
+            if status == "pending" {
+                pending_seen.notify_one();
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never completed: {seen:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            if status == "completed" {
+                Ok(answer)
+            } else {
+                Err(format!("never completed: {seen:?}"))
+            }
+        })
+        .await;
+        (seen, done)
     };
     let paying = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        pending_seen.notified().await;
         let webhook = payment_succeeded(&order_id, "poller", "vip", "100.00");
         assert_eq!(ingester.send(&webhook).await.status, 200);
     };

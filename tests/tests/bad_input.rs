@@ -78,7 +78,9 @@ async fn expect_held(bodies: &[Value]) {
     );
     assert_eq!(
         scrape::sum(
-            &worker.metrics().await,
+            &worker
+                .metrics_once("ledgerhook_order_conflicts_total", &[], count as f64)
+                .await,
             "ledgerhook_order_conflicts_total",
             &[]
         ),
@@ -102,7 +104,13 @@ async fn expect_parked(body: Value, reason: &str) {
     assert!(detail.contains(reason), "{detail}");
     assert_eq!(env.count("select count(*) from credit_ledger").await, 0);
     assert_eq!(
-        scrape::sum(&worker.metrics().await, "ledgerhook_parked_total", &[]),
+        scrape::sum(
+            &worker
+                .metrics_once("ledgerhook_parked_total", &[], 1.0)
+                .await,
+            "ledgerhook_parked_total",
+            &[]
+        ),
         1.0
     );
 }
@@ -244,7 +252,13 @@ async fn an_unknown_event_type_is_recorded_as_ignored_and_counted() {
     assert_eq!(env.count("select count(*) from payment_orders").await, 0);
     assert_eq!(
         scrape::sum(
-            &worker.metrics().await,
+            &worker
+                .metrics_once(
+                    "ledgerhook_worker_deliveries_total",
+                    &["outcome=\"ignored\""],
+                    1.0
+                )
+                .await,
             "ledgerhook_worker_deliveries_total",
             &["outcome=\"ignored\""]
         ),

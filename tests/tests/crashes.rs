@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::{order_paid, payment_succeeded};
 
@@ -30,27 +30,34 @@ async fn a_worker_killed_mid_stream_and_restarted_grants_every_order_exactly_onc
     }
 
     let processed = "select count(*) from webhook_deliveries where processed_at is not null";
+    // The test holds the last few deliveries locked while a worker runs, so
+    // it is always killed part-way through, however fast it is.
+    let mut held = Some(hold_back_the_last_deliveries(&env).await);
     let mut worker = env
         .start_worker(&[("WORKER_CONCURRENCY", "4")])
         .await
         .unwrap();
     for round in 1..=3 {
-        // Kill it while it is part-way through.
         let target = round * ORDERS / 2;
-        let deadline = std::time::Instant::now() + WAIT;
-        while env.count(processed).await < target {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no progress before kill {round}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually(WAIT, async || {
+            let done = env.count(processed).await;
+            seen(done, done >= target)
+                .map_err(|done| format!("{done} of {target} processed before kill {round}"))
+        })
+        .await;
         worker.kill();
         let done = env.count(processed).await;
         assert!(
             done < 2 * ORDERS,
             "killed before the end (round {round}: {done} done)"
         );
+        if let Some(held) = held.take() {
+            held.rollback().await.unwrap();
+        }
+        // The last worker may finish.
+        if round < 3 {
+            held = Some(hold_back_the_last_deliveries(&env).await);
+        }
         worker.restart().await.unwrap();
     }
     env.wait_all_processed(2 * ORDERS, WAIT).await;
@@ -73,6 +80,23 @@ async fn a_worker_killed_mid_stream_and_restarted_grants_every_order_exactly_onc
     );
     env.wait_for_count("select count(*) from delivery_outbox", 0, WAIT)
         .await;
+}
+
+/// Locks ten of the last unprocessed deliveries (in a transaction the caller
+/// holds), so no worker can process them until it ends.
+async fn hold_back_the_last_deliveries(
+    env: &TestEnv,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut held = env.pool.begin().await.unwrap();
+    let rows: Vec<i64> = sqlx::query_scalar(
+        "select id from webhook_deliveries where processed_at is null
+         order by id desc limit 10 for update skip locked",
+    )
+    .fetch_all(&mut *held)
+    .await
+    .unwrap();
+    assert!(!rows.is_empty(), "deliveries left to hold back");
+    held
 }
 
 #[tokio::test]
@@ -127,7 +151,9 @@ async fn an_unattributable_payment_is_retried_then_parked_with_its_reason() {
         "{reasons:?}"
     );
     assert!(reasons[1].contains("orderId"), "{reasons:?}");
-    let metrics = worker.metrics().await;
+    let metrics = worker
+        .metrics_once("ledgerhook_parked_total", &[], 2.0)
+        .await;
     assert_eq!(scrape::sum(&metrics, "ledgerhook_parked_total", &[]), 2.0);
     assert_eq!(
         scrape::sum(
@@ -163,9 +189,18 @@ async fn workers_killed_again_and_again_under_the_load_generator_grant_every_ord
             "120",
         ],
     );
-    // Kill the worker every 700 ms while the load runs, then let one finish.
-    for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill the worker each time it has made some progress while the load
+    // runs, then let one finish.
+    let processed = "select count(*) from webhook_deliveries where processed_at is not null";
+    let mut done = 0;
+    for kill in 1..=5 {
+        let target = done + 100;
+        done = eventually(WAIT, async || {
+            let done = env.count(processed).await;
+            seen(done, done >= target)
+                .map_err(|done| format!("{done} of {target} processed before kill {kill}"))
+        })
+        .await;
         worker.kill();
         worker.restart().await.unwrap();
     }

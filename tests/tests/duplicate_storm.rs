@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::scrape;
 
 const ORDERS: i64 = 400;
@@ -58,15 +58,29 @@ async fn three_workers_in_a_duplicate_storm_grant_each_order_once() {
             .await,
         ORDERS * (COPIES - 1)
     );
+    // The workers' counts caught up with every delivery processed.
+    let pages = eventually(WAIT, async || {
+        let mut pages = Vec::new();
+        for worker in &workers {
+            pages.push(worker.metrics().await);
+        }
+        let counted: f64 = pages
+            .iter()
+            .map(|page| scrape::sum(page, "ledgerhook_worker_deliveries_total", &[]))
+            .sum();
+        seen(counted, counted >= (ORDERS * COPIES) as f64)
+            .map(|_| pages)
+            .map_err(|counted| format!("the workers counted {counted} deliveries"))
+    })
+    .await;
     let mut grants = 0.0;
     let mut duplicates = 0.0;
     let mut took_part = 0;
-    for worker in &workers {
-        let metrics = worker.metrics().await;
-        grants += scrape::sum(&metrics, "ledgerhook_grants_total", &[]);
-        duplicates += scrape::sum(&metrics, "ledgerhook_duplicate_orders_total", &[]);
+    for metrics in &pages {
+        grants += scrape::sum(metrics, "ledgerhook_grants_total", &[]);
+        duplicates += scrape::sum(metrics, "ledgerhook_duplicate_orders_total", &[]);
         took_part +=
-            usize::from(scrape::sum(&metrics, "ledgerhook_worker_deliveries_total", &[]) > 0.0);
+            usize::from(scrape::sum(metrics, "ledgerhook_worker_deliveries_total", &[]) > 0.0);
     }
     assert_eq!(grants, ORDERS as f64);
     assert_eq!(duplicates, (ORDERS * (COPIES - 1)) as f64);

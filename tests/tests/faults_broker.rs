@@ -6,10 +6,11 @@
 //! once.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually, seen};
+use ledgerhook_tests::scrape;
 use ledgerhook_tests::severable::Severable;
 use ledgerhook_tests::webhook::payment_succeeded;
 use tokio::sync::Semaphore;
@@ -56,43 +57,41 @@ async fn the_broker_cut_off_under_load_loses_nothing_and_grants_once() {
         }
     });
 
-    let deadline = Instant::now() + WAIT;
-    while env.count("select count(*) from webhook_deliveries").await < 80 {
-        assert!(Instant::now() < deadline, "deliveries never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(WAIT, async || {
+        let recorded = env.count("select count(*) from webhook_deliveries").await;
+        seen(recorded, recorded >= 80).map_err(|n| format!("{n} deliveries recorded"))
+    })
+    .await;
     broker.sever();
     // While it is away, readiness reports it but stays ready: the outbox
     // exists to absorb exactly this, so no ingester leaves the rotation.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let ready = eventually(Duration::from_secs(10), async || {
         let ready = ingester.get("/readyz").await;
-        if ready.body["broker"] == false {
-            assert_eq!(ready.status, 200, "{ready:?}");
-            assert_eq!(ready.body["database"], true);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "readiness never noticed: {ready:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        seen(ready.body.clone(), ready.body["broker"] == false).map(|_| ready)
+    })
+    .await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert_eq!(ready.body["database"], true);
     // The backlog shows in the ingester's metrics while the broker is away.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let metrics = eventually(Duration::from_secs(10), async || {
         let metrics = ingester.service.metrics().await;
-        if ledgerhook_tests::scrape::sum(&metrics, "ledgerhook_outbox_unpublished", &[]) > 0.0 {
-            assert_eq!(
-                ledgerhook_tests::scrape::sum(&metrics, "ledgerhook_broker_connected", &[]),
-                0.0
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "the backlog gauge never rose");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+        let backlog = scrape::sum(&metrics, "ledgerhook_outbox_unpublished", &[]);
+        seen(backlog, backlog > 0.0)
+            .map(|_| metrics)
+            .map_err(|backlog| format!("outbox backlog {backlog}"))
+    })
+    .await;
+    assert_eq!(
+        scrape::sum(&metrics, "ledgerhook_broker_connected", &[]),
+        0.0
+    );
+    // It comes back once the processes have tried to reconnect and been
+    // refused, so what is tested next is their reconnecting by themselves.
+    eventually(WAIT, async || {
+        let refused = broker.refused();
+        seen(refused, refused >= 2).map_err(|n| format!("{n} reconnection attempts refused"))
+    })
+    .await;
     broker.restore();
 
     let statuses = sending.await.unwrap();
@@ -138,11 +137,14 @@ async fn an_unroutable_publish_is_a_failure_kept_in_the_outbox_until_it_can_be_r
     // Once the publisher has connected (and declared the topology), remove
     // the work queue: nothing is bound to the exchange, so every publish
     // comes back unroutable.
-    let deadline = Instant::now() + WAIT;
-    while ingester.get("/readyz").await.body["broker"] != true {
-        assert!(Instant::now() < deadline, "the publisher never connected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(WAIT, async || {
+        let ready = ingester.get("/readyz").await;
+        {
+            let connected = ready.body["broker"] == true;
+            seen(ready.body, connected)
+        }
+    })
+    .await;
     let topology = ledgerhook_shared::amqp::Topology::new(&env.queue_prefix);
     let connection = ledgerhook_shared::amqp::connect(&env.amqp_url, "ledgerhook-tests")
         .await
@@ -157,23 +159,18 @@ async fn an_unroutable_publish_is_a_failure_kept_in_the_outbox_until_it_can_be_r
         let body = payment_succeeded(&format!("unroutable-{n}"), "unroutable-user", "vip", "100");
         assert_eq!(ingester.send(&body).await.status, 200);
     }
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let metrics = ingester.service.metrics().await;
-        let failures = ledgerhook_tests::scrape::sum(
-            &metrics,
-            "ledgerhook_outbox_publish_failures_total",
-            &["reason=\"rejected\""],
-        );
-        if failures >= 5.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "returned publishes were not counted as failures"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(WAIT, async || {
+        let failures = ingester
+            .service
+            .metric(
+                "ledgerhook_outbox_publish_failures_total",
+                &["reason=\"rejected\""],
+            )
+            .await;
+        seen(failures, failures >= 5.0)
+            .map_err(|failures| format!("{failures} returned publishes counted as failures"))
+    })
+    .await;
     assert_eq!(
         env.count("select count(*) from delivery_outbox").await,
         5,

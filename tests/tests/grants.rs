@@ -67,7 +67,10 @@ async fn each_package_is_granted_its_credits_in_both_envelopes() {
         .await,
         6
     );
-    let metrics = worker.metrics().await;
+    // The processing time is recorded last.
+    let metrics = worker
+        .metrics_once("ledgerhook_webhook_processing_seconds_count", &[], 6.0)
+        .await;
     assert_eq!(scrape::sum(&metrics, "ledgerhook_grants_total", &[]), 6.0);
     assert_eq!(
         scrape::sum(&metrics, "ledgerhook_credits_granted_total", &[]),
@@ -129,7 +132,9 @@ async fn a_wrong_amount_currency_or_user_grants_nothing_and_holds_the_order() {
     );
     assert_eq!(
         scrape::sum(
-            &worker.metrics().await,
+            &worker
+                .metrics_once("ledgerhook_order_conflicts_total", &[], 3.0)
+                .await,
             "ledgerhook_order_conflicts_total",
             &[]
         ),
@@ -190,7 +195,9 @@ async fn failures_cancellations_and_unknown_events_are_recorded_not_granted() {
     assert!(detail.contains("after it had failed"), "{detail}");
     assert_eq!(
         scrape::sum(
-            &worker.metrics().await,
+            &worker
+                .metrics_once("ledgerhook_order_anomalies_total", &[], 1.0)
+                .await,
             "ledgerhook_order_anomalies_total",
             &[]
         ),

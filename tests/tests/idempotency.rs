@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::{
     delivery_completed, new_delivery_id, order_paid, payment_succeeded,
@@ -45,7 +45,13 @@ async fn the_same_delivery_sent_twenty_times_at_once_is_recorded_and_granted_onc
         19.0
     );
     assert_eq!(
-        scrape::sum(&worker.metrics().await, "ledgerhook_grants_total", &[]),
+        scrape::sum(
+            &worker
+                .metrics_once("ledgerhook_grants_total", &[], 1.0)
+                .await,
+            "ledgerhook_grants_total",
+            &[]
+        ),
         1.0
     );
 }
@@ -86,7 +92,9 @@ async fn one_order_under_several_delivery_ids_and_event_names_grants_once_and_co
     );
     assert_eq!(
         scrape::sum(
-            &worker.metrics().await,
+            &worker
+                .metrics_once("ledgerhook_duplicate_orders_total", &[], 3.0)
+                .await,
             "ledgerhook_duplicate_orders_total",
             &[]
         ),
@@ -132,14 +140,20 @@ async fn two_workers_racing_on_the_same_orders_grant_each_once() {
             .await,
         120
     );
-    let grants = scrape::sum(&first.metrics().await, "ledgerhook_grants_total", &[])
-        + scrape::sum(&second.metrics().await, "ledgerhook_grants_total", &[]);
+    // Both workers' counts caught up with the 160 rows processed.
+    let (first_page, second_page) = eventually(WAIT, async || {
+        let pages = (first.metrics().await, second.metrics().await);
+        let counted = scrape::sum(&pages.0, "ledgerhook_worker_deliveries_total", &[])
+            + scrape::sum(&pages.1, "ledgerhook_worker_deliveries_total", &[]);
+        seen(counted, counted >= 160.0)
+            .map(|_| pages)
+            .map_err(|counted| format!("the workers counted {counted} deliveries"))
+    })
+    .await;
+    let grants = scrape::sum(&first_page, "ledgerhook_grants_total", &[])
+        + scrape::sum(&second_page, "ledgerhook_grants_total", &[]);
     assert_eq!(grants, 40.0);
-    let processed_by_first = scrape::sum(
-        &first.metrics().await,
-        "ledgerhook_worker_deliveries_total",
-        &[],
-    );
+    let processed_by_first = scrape::sum(&first_page, "ledgerhook_worker_deliveries_total", &[]);
     assert!(
         processed_by_first > 0.0 && processed_by_first < 160.0,
         "both workers took part: {processed_by_first}"

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::webhook::payment_succeeded;
 
 #[tokio::test]
@@ -34,14 +34,11 @@ async fn sigterm_finishes_in_flight_requests_and_every_200_is_recorded() {
     });
     let sending = tokio::spawn(join_all(sends));
     // Stop it once it is visibly busy: some recorded, most still to come.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while env.count("select count(*) from webhook_deliveries").await < 20 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the ingester never got busy"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    eventually(Duration::from_secs(10), async || {
+        let recorded = env.count("select count(*) from webhook_deliveries").await;
+        seen(recorded, recorded >= 20).map_err(|n| format!("the ingester has recorded only {n}"))
+    })
+    .await;
     let status = ingester
         .service
         .terminate(Duration::from_secs(15))

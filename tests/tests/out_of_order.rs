@@ -79,7 +79,10 @@ async fn out_of_order_and_contradictory_events_follow_the_documented_transitions
     assert_eq!(env.balance("u-fail").await, 3300);
 
     assert_eq!(env.count("select count(*) from credit_ledger").await, 4);
-    let metrics = worker.metrics().await;
+    // Every delivery counted (the last metric each one records).
+    let metrics = worker
+        .metrics_once("ledgerhook_worker_deliveries_total", &[], sent as f64)
+        .await;
     // cancel-then-pay, pay-then-fail x2, fail-then-pay.
     assert_eq!(
         scrape::sum(&metrics, "ledgerhook_order_anomalies_total", &[]),

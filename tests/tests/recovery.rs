@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::payment_succeeded;
 
@@ -83,19 +83,41 @@ async fn a_worker_whose_database_connections_are_cut_retries_and_grants_each_ord
         .await
         .unwrap();
 
-    // Cut every connection the worker holds, again and again, while it works.
+    // Cut every connection the worker holds, again and again, while it
+    // works: each time as soon as it has connected again, until all is
+    // processed.
     let processed = "select count(*) from webhook_deliveries where processed_at is not null";
     let mut cuts = 0;
-    while env.count(processed).await < 300 && cuts < 40 {
-        let terminated: i64 = sqlx::query_scalar(
-            "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+    let mut last_cut: Option<chrono::DateTime<chrono::Utc>> = None;
+    while cuts < 40 {
+        let done = eventually(WAIT, async || {
+            let reconnected: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity
+                 where datname = current_database() and application_name = 'ledgerhook-worker'
+                   and ($1::timestamptz is null or backend_start > $1)",
+            )
+            .bind(last_cut)
+            .fetch_one(&env.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            let done = env.count(processed).await;
+            seen(done, reconnected > 0 || done == 300).map_err(|done| {
+                format!("the worker has not connected since the last cut; {done} processed")
+            })
+        })
+        .await;
+        if done == 300 {
+            break;
+        }
+        let (terminated, at): (i64, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+            "select count(*), clock_timestamp() from (select pg_terminate_backend(pid) from pg_stat_activity
              where datname = current_database() and application_name = 'ledgerhook-worker') t",
         )
         .fetch_one(&env.pool)
         .await
-        .unwrap_or(0);
+        .unwrap();
         cuts += i64::from(terminated > 0);
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        last_cut = Some(at);
     }
     env.wait_all_processed(300, WAIT).await;
 
@@ -124,43 +146,63 @@ async fn several_processes_starting_at_once_create_and_migrate_the_database_once
     let env = TestEnv::new().await.unwrap();
     // A database nobody has created yet, beside the test's own.
     let fresh = format!("{}_fresh", env.database_url);
-    let extra = [("DATABASE_URL", fresh.as_str())];
+    // Each logs the statements it runs, so the log shows who migrated.
+    let extra = [
+        ("DATABASE_URL", fresh.as_str()),
+        ("RUST_LOG", "info,sqlx::query=debug"),
+    ];
     let (ingester, first, second) = tokio::join!(
         env.start_ingester(&extra),
         env.start_worker(&extra),
         env.start_worker(&extra)
     );
-    let (ingester, _first, _second) = (ingester.unwrap(), first.unwrap(), second.unwrap());
+    let (ingester, first, second) = (ingester.unwrap(), first.unwrap(), second.unwrap());
     let answer = ingester
         .send(&payment_succeeded("fresh-1", "fresh-user", "vip", "100"))
         .await;
     assert_eq!(answer.status, 200);
 
     let pool = sqlx::PgPool::connect(&fresh).await.unwrap();
-    let migrations: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    // Each migration recorded once, successfully, as the binaries know it.
+    let recorded: Vec<(i64, bool, Vec<u8>)> =
+        sqlx::query_as("select version, success, checksum from _sqlx_migrations order by version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let known: Vec<(i64, bool, Vec<u8>)> = ledgerhook_shared::db::MIGRATOR
+        .iter()
+        .map(|m| (m.version, true, m.checksum.to_vec()))
+        .collect();
+    assert_eq!(recorded, known);
+    // And applied by exactly one of the three: each process logs the
+    // statements it runs, and only one ran the migrations' bookkeeping.
+    let applied: Vec<usize> = [&ingester.service, &first, &second]
+        .iter()
+        .map(|service| {
+            service
+                .log()
+                .lines()
+                .filter(|line| line.contains("summary=\"INSERT INTO _sqlx_migrations"))
+                .count()
+        })
+        .collect();
+    let mut sorted = applied.clone();
+    sorted.sort_unstable();
     assert_eq!(
-        migrations,
-        ledgerhook_shared::db::MIGRATOR.iter().count() as i64
+        sorted,
+        [0, 0, known.len()],
+        "migrations applied by (ingester, worker, worker): {applied:?}"
     );
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
+
+    eventually(WAIT, async || {
         let balance: Option<i64> =
             sqlx::query_scalar("select balance from user_credits where user_id = 'fresh-user'")
                 .fetch_optional(&pool)
                 .await
-                .unwrap();
-        if balance == Some(9600) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never granted: {balance:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+                .map_err(|e| e.to_string())?;
+        seen(balance, balance == Some(9600)).map_err(|b| format!("fresh-user's balance: {b}"))
+    })
+    .await;
     pool.close().await;
     drop(ingester);
     let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ledgerhook_tests::api_client::token_for;
 use ledgerhook_tests::fake_crossmint::FakeCrossmint;
-use ledgerhook_tests::harness::{Ingester, TestEnv};
+use ledgerhook_tests::harness::{Ingester, TestEnv, eventually, seen};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded, svix_headers, test_secret};
 use serde_json::Value;
@@ -397,18 +397,12 @@ async fn beyond_the_connection_limit_a_connection_gets_503_and_service_resumes_o
         );
     }
     drop(held);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    eventually(Duration::from_secs(5), async || {
         let answer = ingester.get("/healthz").await;
-        if answer.status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still refused 5 s after the held connections closed: {answer:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        seen(answer.status, answer.status == 200)
+            .map_err(|_| format!("still refused after the held connections closed: {answer:?}"))
+    })
+    .await;
     let delivery = ingester
         .send(&payment_succeeded("o-after", "u-after", "starter", "10"))
         .await;

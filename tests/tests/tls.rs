@@ -5,10 +5,10 @@
 //! unless the test says so, and a second CA plays the untrusted server.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ledgerhook_tests::fake_crossmint::{FAKE_API_KEY, FakeCrossmint};
-use ledgerhook_tests::harness::{Service, TestEnv};
+use ledgerhook_tests::harness::TestEnv;
 use ledgerhook_tests::own_postgres::OwnPostgres;
 use ledgerhook_tests::own_rabbitmq::OwnRabbitMq;
 use ledgerhook_tests::scrape;
@@ -18,26 +18,6 @@ use serde_json::json;
 use sqlx::Connection as _;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Waits until a line of `service`'s log contains every one of `needles`;
-/// that line.
-async fn log_line(service: &Service, needles: &[&str]) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let log = service.log();
-        if let Some(line) = log
-            .lines()
-            .find(|line| needles.iter().all(|n| line.contains(n)))
-        {
-            return line.to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {needles:?} within {WAIT:?}; the log:\n{log}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
@@ -110,7 +90,7 @@ async fn an_untrusted_crossmint_certificate_is_502_and_the_log_says_why_without_
         "no request got past the handshake"
     );
     assert_eq!(env.count("select count(*) from payment_orders").await, 0);
-    let line = log_line(&api.service, &["Crossmint call failed"]).await;
+    let line = api.service.log_line(&["Crossmint call failed"], WAIT).await;
     assert!(line.contains("UnknownIssuer"), "{line}");
     let log = api.service.log();
     assert!(
@@ -238,11 +218,10 @@ async fn over_amqps_a_delivery_is_granted_once_with_amqp_ca_file_and_never_publi
         .await
         .unwrap();
     assert_eq!(untrusting.send(&paid(1, "pro")).await.status, 200);
-    log_line(
-        &untrusting.service,
-        &["broker unreachable", "UnknownIssuer"],
-    )
-    .await;
+    untrusting
+        .service
+        .log_line(&["broker unreachable", "UnknownIssuer"], WAIT)
+        .await;
     assert_eq!(env.count("select count(*) from delivery_outbox").await, 1);
     assert_eq!(env.balance("amqps-user-1").await, 0);
     drop(untrusting);
@@ -259,7 +238,9 @@ async fn over_amqps_a_delivery_is_granted_once_with_amqp_ca_file_and_never_publi
     assert_eq!(env.balance("amqps-user-2").await, 500);
     assert_eq!(env.count("select count(*) from credit_ledger").await, 2);
     assert_eq!(env.count("select count(*) from delivery_outbox").await, 0);
-    let metrics = worker.metrics().await;
+    let metrics = worker
+        .metrics_once("ledgerhook_grants_total", &[], 2.0)
+        .await;
     assert_eq!(scrape::sum(&metrics, "ledgerhook_grants_total", &[]), 2.0);
 }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use ledgerhook_shared::domain::PACKAGES;
 use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_tests::eventually::{seen, within};
 use ledgerhook_tests::webhook::{TEST_SECRET, order_paid, payment_succeeded, svix_headers};
 use sqlx::PgPool;
 
@@ -324,17 +325,14 @@ async fn wait_processed(
     total: i64,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let done = processed_since(pool, first_row).await?;
-        if done >= total {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("only {done} of {total} processed within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    within(timeout, async || {
+        let done = processed_since(pool, first_row)
+            .await
+            .map_err(|e| e.to_string())?;
+        seen(done, done >= total).map_err(|done| format!("only {done} of {total} processed"))
+    })
+    .await
+    .map(drop)
 }
 
 /// Reports delivery-to-credit latency and checks that the credits granted
