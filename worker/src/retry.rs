@@ -225,7 +225,8 @@ impl Settler {
         label: &'static str,
         reason: &str,
     ) -> anyhow::Result<()> {
-        tracing::warn!(label, reason, attempt, delivery_id = ?delivery.properties.message_id(), delivery_row, "parking a message");
+        // The message's span carries its delivery_id.
+        tracing::warn!(label, reason, attempt, delivery_row, "parking a message");
         self.copy(
             channel,
             delivery,
