@@ -7,6 +7,8 @@
 //! work queue again; a delivery already processed is never republished
 //! (its effects are committed), so a replay cannot grant twice. A parked one
 //! is reset to unprocessed first, and its copy leaves the parked queue.
+//!
+//! The SQL on the deliveries is `ledgerhook_shared::deliveries::operator`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

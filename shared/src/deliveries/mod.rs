@@ -57,3 +57,18 @@ impl From<DeliveryColumns> for Delivery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_read_from_its_columns_keeps_every_field() {
+        let received_at = DateTime::from_timestamp_micros(1_763_942_400_123_456).unwrap();
+        let delivery = Delivery::from((7, "msg_1".to_owned(), received_at, b"{}".to_vec()));
+        assert_eq!(delivery.row, 7);
+        assert_eq!(delivery.delivery_id, "msg_1");
+        assert_eq!(&delivery.body[..], b"{}");
+        assert_eq!(delivery.received_at_us(), 1_763_942_400_123_456);
+    }
+}

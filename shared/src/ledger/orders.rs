@@ -145,7 +145,7 @@ pub struct StoredOrder {
 /// batches take locks in the same order. Returns them by Crossmint order id;
 /// an id missing from the map is an order we cannot know. An order created
 /// here takes its credit validity from `terms`, as the API's would.
-pub async fn find_or_create_locked(
+pub(crate) async fn find_or_create_locked(
     tx: &mut PgConnection,
     events: &[&OrderEvent],
     terms: &CreditTerms,
