@@ -3,7 +3,7 @@
 //! batch to the [`Processor`] and its verdicts to the [`Settler`], which
 //! acknowledges.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -21,36 +21,20 @@ use tracing::Instrument as _;
 use crate::processor::{Message, Processor};
 use crate::retry::Settler;
 
-/// The processor's view of a message, in a span of its own that carries
-/// its `delivery_id` (and OpenTelemetry's `messaging.*` attributes) to every
-/// log line written about it. A root span: a batch's log lines list all its
-/// ids, a message's lines only its own.
+/// The processor's view of a message.
 fn message_of(delivery: &Delivery) -> Message<'_> {
     let headers = delivery.properties.headers().as_ref();
-    let delivery_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|id| id.as_str());
-    let delivery_row = amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW);
-    let span = tracing::info_span!(
-        parent: None,
-        "message",
-        delivery_id,
-        delivery_row,
-        order_id = tracing::field::Empty,
-        messaging.system = "rabbitmq",
-        messaging.operation.type = "process",
-        messaging.destination.name = delivery.exchange.as_str(),
-        messaging.rabbitmq.destination.routing_key = delivery.routing_key.as_str(),
-        messaging.message.id = delivery_id,
-    );
     Message {
-        delivery_id,
-        delivery_row,
+        delivery_id: delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.as_str()),
+        delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
         received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
         body: &delivery.data,
-        span,
+        destination: delivery.exchange.as_str(),
+        span: OnceLock::new(),
     }
 }
 
@@ -180,8 +164,8 @@ impl Consumer {
         result
     }
 
-    /// Processes a batch, then settles (acknowledges, retries or parks)
-    /// each message, in its own span.
+    /// Processes a batch (in a span listing its delivery ids), then settles
+    /// (acknowledges, retries or parks) each message.
     async fn handle_batch(&self, batch: Vec<Delivery>, park_channel: &lapin::Channel) {
         let messages: Vec<Message<'_>> = batch.iter().map(message_of).collect();
         let ids: Vec<&str> = messages
@@ -203,8 +187,7 @@ impl Consumer {
             .await;
         for ((delivery, message), verdict) in batch.iter().zip(&messages).zip(verdicts) {
             self.settler
-                .settle(park_channel, delivery, verdict)
-                .instrument(message.span.clone())
+                .settle(park_channel, delivery, message, verdict)
                 .await;
         }
     }

@@ -4,7 +4,7 @@
 //! whether to acknowledge, retry or park it. Acting on the verdicts is the
 //! [`crate::retry::Settler`]'s job.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::Retryable as _;
@@ -13,7 +13,7 @@ use ledgerhook_shared::domain::{CreditTerms, EventKind, OrderEvent};
 use ledgerhook_shared::ledger::{self, Applied, ApplyError, Work};
 use ledgerhook_shared::retry::Backoff;
 use sqlx::PgPool;
-use tracing::Instrument as _;
+use tracing::{Instrument as _, Span};
 
 use crate::metrics;
 
@@ -39,9 +39,36 @@ pub struct Message<'a> {
     pub delivery_row: Option<i64>,
     pub received_at_us: Option<i64>,
     pub body: &'a [u8],
-    /// The span every log line about this message is written in (with its
-    /// `delivery_id`); the processor records `order_id` on it once parsed.
-    pub span: tracing::Span,
+    /// The exchange it was published to (`messaging.destination.name`).
+    pub destination: &'a str,
+    /// See [`Message::span`].
+    pub span: OnceLock<Span>,
+}
+
+impl Message<'_> {
+    /// The span every log line about this message is written in: its
+    /// `delivery_id`, row and order, and OpenTelemetry's `messaging.*`
+    /// attributes. A root span, so that a message's lines carry its own id
+    /// (a batch's lines, in the batch's span, list them all).
+    ///
+    /// Created on first use, with `order_id` if the caller knows it: most
+    /// messages are granted without a word, and a span per message costs a
+    /// measurable share of the batch path at thousands of messages a second.
+    pub fn span(&self, order_id: Option<&str>) -> &Span {
+        self.span.get_or_init(|| {
+            tracing::info_span!(
+                parent: None,
+                "message",
+                delivery_id = self.delivery_id,
+                delivery_row = self.delivery_row,
+                order_id,
+                messaging.system = "rabbitmq",
+                messaging.operation.type = "process",
+                messaging.destination.name = self.destination,
+                messaging.message.id = self.delivery_id,
+            )
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -65,7 +92,6 @@ impl Processor {
         for (index, message) in messages.iter().enumerate() {
             match prepare(message) {
                 Ok((row, event)) => {
-                    message.span.record("order_id", event.order_id.as_str());
                     events.push((index, row, event));
                     verdicts.push(None);
                 }
@@ -79,9 +105,10 @@ impl Processor {
         for (index, row, event) in &events {
             if verdicts[*index].is_none() {
                 let message = &messages[*index];
+                let span = message.span(Some(&event.order_id)).clone();
                 let verdict = self
-                    .apply_alone(*row, event, message.received_at_us)
-                    .instrument(message.span.clone())
+                    .apply_alone(*row, event, message)
+                    .instrument(span)
                     .await;
                 verdicts[*index] = Some(verdict);
             }
@@ -111,11 +138,7 @@ impl Processor {
             Ok(results) => {
                 for ((index, _, event), result) in events.iter().zip(results) {
                     if let Ok(applied) = result {
-                        let message = &messages[*index];
-                        verdicts[*index] =
-                            Some(message.span.in_scope(|| {
-                                settled(&applied, event.kind, message.received_at_us)
-                            }));
+                        verdicts[*index] = Some(settled(&applied, event, &messages[*index]));
                     }
                 }
             }
@@ -129,14 +152,9 @@ impl Processor {
     }
 
     /// Applies one parsed message in its own transaction, with retries.
-    async fn apply_alone(
-        &self,
-        row: i64,
-        event: &OrderEvent,
-        received_at_us: Option<i64>,
-    ) -> Verdict {
+    async fn apply_alone(&self, row: i64, event: &OrderEvent, message: &Message<'_>) -> Verdict {
         match self.apply_with_retries(row, event).await {
-            Ok(applied) => settled(&applied, event.kind, received_at_us),
+            Ok(applied) => settled(&applied, event, message),
             Err(ApplyError::OrderUnknown(order)) => Verdict::Retry {
                 label: "order_unknown",
                 reason: format!(
@@ -196,40 +214,42 @@ fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
 }
 
 /// Metrics for a committed outcome, and the verdict to acknowledge it.
-fn settled(applied: &Applied, kind: EventKind, received_at_us: Option<i64>) -> Verdict {
+fn settled(applied: &Applied, event: &OrderEvent, message: &Message<'_>) -> Verdict {
     let outcome = applied.outcome();
-    record_metrics(applied);
+    record_metrics(applied, || message.span(Some(&event.order_id)));
     if *applied != Applied::AlreadyProcessed {
-        match kind {
+        match event.kind {
             EventKind::PaymentSucceeded => metrics::payment("succeeded"),
             EventKind::PaymentFailed => metrics::payment("failed"),
             _ => {}
         }
     }
-    metrics::processed(outcome, since(received_at_us));
+    metrics::processed(outcome, since(message.received_at_us));
     Verdict::Done(outcome)
 }
 
-fn record_metrics(applied: &Applied) {
+/// Counts what was applied, and says what needs a person's eye in the
+/// message's span (created only then).
+fn record_metrics<'s>(applied: &Applied, span: impl FnOnce() -> &'s Span) {
     match applied {
         Applied::Granted {
             credits, anomaly, ..
         } => {
             metrics::granted(*credits);
             if let Some(anomaly) = anomaly {
-                tracing::warn!(anomaly, "order anomaly recorded");
+                span().in_scope(|| tracing::warn!(anomaly, "order anomaly recorded"));
                 metrics::anomaly();
             }
         }
         Applied::DuplicateOrder => metrics::duplicate_order(),
         Applied::Conflict { reason } => {
-            tracing::warn!(reason, "order conflict held for review");
+            span().in_scope(|| tracing::warn!(reason, "order conflict held for review"));
             metrics::conflict();
         }
         Applied::Recorded {
             anomaly: Some(anomaly),
         } => {
-            tracing::warn!(anomaly, "order anomaly recorded");
+            span().in_scope(|| tracing::warn!(anomaly, "order anomaly recorded"));
             metrics::anomaly();
         }
         Applied::Recorded { anomaly: None }

@@ -27,9 +27,10 @@ use ledgerhook_shared::amqp::{self, Topology};
 use ledgerhook_shared::deliveries;
 use ledgerhook_shared::retry::{jittered, random_unit};
 use sqlx::PgPool;
+use tracing::Instrument as _;
 
 use crate::metrics;
-use crate::processor::Verdict;
+use crate::processor::{Message, Verdict};
 
 /// Pause before returning a message whose retry or parking copy failed.
 const COPY_FAILURE_PAUSE: Duration = Duration::from_secs(1);
@@ -95,7 +96,35 @@ impl Settler {
     /// Acknowledges a processed message, after copying it to a wait queue
     /// (a retry) or to the parked queue (given up) where its verdict says
     /// so. A message whose copy fails is returned to the queue instead.
-    pub async fn settle(&self, channel: &Channel, delivery: &Delivery, verdict: Verdict) {
+    ///
+    /// What it logs is written in the message's span (which an
+    /// acknowledgement without a word never creates).
+    pub async fn settle(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        message: &Message<'_>,
+        verdict: Verdict,
+    ) {
+        if let Verdict::Done(_) = verdict {
+            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                message.span(None).in_scope(|| not_acknowledged(&e));
+            }
+            return;
+        }
+        self.copy_and_ack(channel, delivery, message, verdict)
+            .instrument(message.span(None).clone())
+            .await;
+    }
+
+    /// Settles a message to retry or park: the copy first, then the ack.
+    async fn copy_and_ack(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        message: &Message<'_>,
+        verdict: Verdict,
+    ) {
         let attempt = attempt_of(delivery);
         let verdict = match verdict {
             Verdict::Retry { label, reason } if !self.schedule.should_retry(attempt) => {
@@ -106,10 +135,7 @@ impl Settler {
             }
             other => other,
         };
-        let delivery_row = amqp::header_i64(
-            delivery.properties.headers().as_ref(),
-            amqp::HEADER_DELIVERY_ROW,
-        );
+        let delivery_row = message.delivery_row;
         let copied = match &verdict {
             Verdict::Done(_) => Ok(()),
             Verdict::Retry { label, reason } => {
@@ -156,9 +182,7 @@ impl Settler {
             }
         };
         if let Err(e) = acked {
-            // The channel is gone; the broker will redeliver, and the delivery
-            // row's processed_at makes the second run a no-op.
-            tracing::warn!(error = %e, "could not acknowledge a message");
+            not_acknowledged(&e);
         }
     }
 
@@ -246,6 +270,12 @@ impl Settler {
         metrics::processed("parked", None);
         Ok(())
     }
+}
+
+fn not_acknowledged(error: &lapin::Error) {
+    // The channel is gone; the broker will redeliver, and the delivery
+    // row's processed_at makes the second run a no-op.
+    tracing::warn!(error = %error, "could not acknowledge a message");
 }
 
 /// Which attempt this copy of a message is (the first has no header).
