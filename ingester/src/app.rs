@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ledgerhook_shared::amqp::Topology;
+use ledgerhook_shared::deliveries::Delivery;
 use ledgerhook_shared::svix::VerificationKeys;
 use ledgerhook_shared::telemetry::MetricsServer;
 use ledgerhook_shared::{db, http};
@@ -18,7 +19,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::outbox::OutboxItem;
 use crate::outbox::publisher::Publisher;
 use crate::outbox::relay::Relay;
 use crate::recorder::Recorder;
@@ -44,9 +44,9 @@ pub struct App {
     listener: TcpListener,
     metrics: MetricsServer,
     state: AppState,
-    outbox: mpsc::Receiver<OutboxItem>,
+    outbox: mpsc::Receiver<Delivery>,
     /// The relay's way into the publisher (the recorder holds the other).
-    relay_sender: mpsc::Sender<OutboxItem>,
+    relay_sender: mpsc::Sender<Delivery>,
     config: Config,
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Layout: [`routes`] (HTTP), [`delivery`] (unverified → verified), [`body`]
 //! (reading a body within bounds),
-//! [`rejection`] (every refusal, mapped to HTTP), [`recorder`] (group commit), [`store`] (SQL),
+//! [`rejection`] (every refusal, mapped to HTTP), [`recorder`] (group commit; the SQL is
+//! `ledgerhook_shared::deliveries`),
 //! [`outbox`] (publisher and relay), [`app`] (wiring), [`config`], [`metrics`].
 
 pub mod app;
@@ -16,7 +17,6 @@ pub mod outbox;
 pub mod recorder;
 pub mod rejection;
 pub mod routes;
-pub mod store;
 
 pub use app::App;
 pub use config::Config;

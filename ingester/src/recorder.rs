@@ -15,12 +15,13 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use ledgerhook_shared::deliveries::{self, Delivery, record::NewDelivery};
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{Instrument as _, Span};
 
-use crate::outbox::OutboxItem;
-use crate::store::{self, Arrival};
+use crate::delivery::{PROVIDER, VerifiedDelivery, headers_json};
 
 /// Largest batch: big enough to amortise the round trip, small enough that
 /// one batch's statement stays well under a millisecond or two.
@@ -29,6 +30,26 @@ const MAX_BATCH: usize = 128;
 const MAX_CONCURRENT_BATCHES: usize = 4;
 /// Requests waiting to be batched; beyond this, callers wait (backpressure).
 const QUEUE_CAPACITY: usize = 4096;
+
+/// A delivery with the time we received it, ready to record.
+pub struct Arrival {
+    pub delivery: VerifiedDelivery,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Arrival {
+    fn to_record(&self) -> NewDelivery<'_> {
+        let delivery = &self.delivery;
+        NewDelivery {
+            delivery_id: &delivery.delivery_id,
+            body: &delivery.body,
+            headers: headers_json(&delivery.headers),
+            signed_at: DateTime::from_timestamp(delivery.signed_at, 0).unwrap_or(self.received_at),
+            received_at: self.received_at,
+            verified_by: &delivery.verified_by,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -60,7 +81,7 @@ pub struct Recorder {
 impl Recorder {
     /// Starts the batching task. New deliveries are handed to `outbox` (without
     /// waiting) once committed.
-    pub fn start(pool: PgPool, outbox: mpsc::Sender<OutboxItem>) -> Self {
+    pub fn start(pool: PgPool, outbox: mpsc::Sender<Delivery>) -> Self {
         let (requests, queue) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(collect(queue, pool, outbox));
         Self { requests }
@@ -83,11 +104,7 @@ impl Recorder {
 }
 
 /// Forms batches until every [`Recorder`] is dropped.
-async fn collect(
-    mut queue: mpsc::Receiver<Pending>,
-    pool: PgPool,
-    outbox: mpsc::Sender<OutboxItem>,
-) {
+async fn collect(mut queue: mpsc::Receiver<Pending>, pool: PgPool, outbox: mpsc::Sender<Delivery>) {
     let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_BATCHES));
     while let Some(first) = queue.recv().await {
         // Wait for a free slot before draining, so the batch grows meanwhile.
@@ -131,7 +148,7 @@ fn batch_span(batch: &[Pending]) -> Span {
     }
 }
 
-async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<Pending>) {
+async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pending>) {
     let mut arrivals = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     let mut spans = Vec::with_capacity(batch.len());
@@ -145,7 +162,9 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<Pend
         replies.push(reply);
         spans.push(span);
     }
-    let result = store::record_batch(pool, &arrivals).await;
+    let records: Vec<NewDelivery<'_>> = arrivals.iter().map(Arrival::to_record).collect();
+    let result = deliveries::record::record_batch(pool, PROVIDER, &records).await;
+    drop(records);
     if let Err(e) = &result
         && arrivals.len() > 1
         && !ledgerhook_shared::db::is_transient(e)
@@ -171,11 +190,11 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<OutboxItem>, batch: Vec<Pend
                     Some(row) => {
                         // Never wait on the broker: if the publisher is
                         // behind or away, the outbox row stays for the relay.
-                        let item = OutboxItem {
+                        let item = Delivery {
                             row,
                             delivery_id: arrival.delivery.delivery_id,
+                            received_at: arrival.received_at,
                             body: arrival.delivery.body,
-                            received_at_us: arrival.received_at.timestamp_micros(),
                         };
                         if outbox.try_send(item).is_err() {
                             span.in_scope(|| {

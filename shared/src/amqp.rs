@@ -21,9 +21,8 @@ use lapin::{
 
 use crate::ca_file::CaFile;
 use crate::config::{DEFAULT_AMQP_URL, EnvReader};
-
-/// The largest fraction by which a retry delay is lengthened at random.
-pub const MAX_JITTER: f64 = 0.1;
+use crate::deliveries::Delivery;
+use crate::retry::MAX_JITTER;
 
 /// Routing key of verified deliveries on the deliveries exchange.
 pub const DELIVERY_ROUTING_KEY: &str = "delivery";
@@ -163,39 +162,28 @@ fn quorum_arguments() -> FieldTable {
 /// AMQP delivery mode 2: the broker writes the message to disk.
 pub const PERSISTENT: u8 = 2;
 
-/// One recorded delivery, as the work queue carries it.
-#[derive(Debug, Clone, Copy)]
-pub struct DeliveryMessage<'a> {
-    /// `webhook_deliveries.id`.
-    pub row: i64,
-    /// The sender's delivery id, used as the AMQP message id.
-    pub delivery_id: &'a str,
-    pub received_at_us: i64,
-    /// The exact bytes that were signed.
-    pub body: &'a [u8],
-}
-
 /// Publishes a delivery to the work queue: persistent and mandatory (an
-/// unroutable message comes back instead of vanishing). The caller awaits
+/// unroutable message comes back instead of vanishing), with the sender's
+/// delivery id as the message id and the row and receipt time as headers. The caller awaits
 /// the returned confirm, or pipelines it.
 pub async fn publish_delivery(
     channel: &Channel,
     topology: &Topology,
-    message: DeliveryMessage<'_>,
+    delivery: &Delivery,
 ) -> anyhow::Result<PublisherConfirm> {
     let mut headers = FieldTable::default();
     headers.insert(
         ShortString::from(HEADER_DELIVERY_ROW),
-        AMQPValue::LongLongInt(message.row),
+        AMQPValue::LongLongInt(delivery.row),
     );
     headers.insert(
         ShortString::from(HEADER_RECEIVED_AT_US),
-        AMQPValue::LongLongInt(message.received_at_us),
+        AMQPValue::LongLongInt(delivery.received_at_us()),
     );
     let properties = BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
         .with_content_type("application/json".into())
-        .with_message_id(message.delivery_id.into())
+        .with_message_id(delivery.delivery_id.as_str().into())
         .with_headers(headers);
     channel
         .basic_publish(
@@ -205,7 +193,7 @@ pub async fn publish_delivery(
                 mandatory: true,
                 ..Default::default()
             },
-            message.body,
+            &delivery.body,
             properties,
         )
         .await

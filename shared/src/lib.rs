@@ -5,9 +5,11 @@
 //! - [`svix`]: the webhook signature scheme, verifying and signing;
 //! - [`json`]: the one definition of an acceptable JSON body;
 //! - [`config`]: environment parsing that names every problem at once;
+//! - [`deliveries`]: the recorded deliveries and the outbox (their tables' only SQL);
 //! - [`ledger`]: applying order events, exactly once; [`credits`]: spending and expiry;
 //! - [`db`] and [`amqp`]: PostgreSQL and RabbitMQ set-up and contracts;
 //!   [`ca_file`]: a private CA's certificates, added to the system's roots;
+//! - [`retry`]: jitter, backoff, and reconnecting to a peer;
 //! - [`http`]: serving HTTP with bounds on slow and idle clients;
 //! - [`telemetry`], [`shutdown`]: logs, metrics and signals for the binaries;
 //!   [`secret_text`]: a string whose `Debug` never shows it.
@@ -17,10 +19,12 @@ pub mod ca_file;
 pub mod config;
 pub mod credits;
 pub mod db;
+pub mod deliveries;
 pub mod domain;
 pub mod http;
 pub mod json;
 pub mod ledger;
+pub mod retry;
 pub mod secret_text;
 pub mod shutdown;
 pub mod svix;

@@ -7,6 +7,8 @@
 //! work queue again; a delivery already processed is never republished
 //! (its effects are committed), so a replay cannot grant twice. A parked one
 //! is reset to unprocessed first, and its copy leaves the parked queue.
+//!
+//! The SQL on the deliveries is `ledgerhook_shared::deliveries::operator`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -18,7 +20,9 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
-use ledgerhook_shared::amqp::{self, Broker, DeliveryMessage, Topology};
+use ledgerhook_shared::amqp::{self, Broker, Topology};
+use ledgerhook_shared::deliveries::operator;
+pub use ledgerhook_shared::deliveries::operator::DeliveryRow;
 use sqlx::PgPool;
 
 /// Which deliveries to replay.
@@ -52,16 +56,6 @@ pub struct Replayed {
     pub action: Action,
     /// The outcome after processing, when waited for.
     pub outcome: Option<String>,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DeliveryRow {
-    pub id: i64,
-    pub delivery_id: String,
-    pub received_at: DateTime<Utc>,
-    pub processed_at: Option<DateTime<Utc>>,
-    pub outcome: Option<String>,
-    pub outcome_detail: Option<String>,
 }
 
 pub struct Admin {
@@ -101,13 +95,7 @@ impl Admin {
 
     /// Parked deliveries, newest first.
     pub async fn parked(&self, limit: i64) -> anyhow::Result<Vec<DeliveryRow>> {
-        Ok(sqlx::query_as(
-            "select id, delivery_id, received_at, processed_at, outcome, outcome_detail
-             from webhook_deliveries where outcome = 'parked' order by received_at desc limit $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(operator::parked(&self.pool, limit).await?)
     }
 
     /// One delivery, its exact body, and the order events it caused.
@@ -115,18 +103,9 @@ impl Admin {
         &self,
         delivery_id: &str,
     ) -> anyhow::Result<Option<(DeliveryRow, Vec<u8>, Vec<String>)>> {
-        let row: Option<DeliveryRow> = sqlx::query_as(
-            "select id, delivery_id, received_at, processed_at, outcome, outcome_detail
-             from webhook_deliveries where delivery_id = $1",
-        )
-        .bind(delivery_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let body: Vec<u8> = sqlx::query_scalar("select body from webhook_deliveries where id = $1")
-            .bind(row.id)
-            .fetch_one(&self.pool)
-            .await?;
+        let Some((row, body)) = operator::find(&self.pool, delivery_id).await? else {
+            return Ok(None);
+        };
         let events: Vec<String> = sqlx::query_scalar(
             "select e.created_at::text || ' ' || e.event_type || ' ' || e.event_data::text
              from payment_order_events e where e.delivery_id = $1 order by e.id",
@@ -193,65 +172,31 @@ impl Admin {
     }
 
     async fn select(&self, selection: &Selection) -> anyhow::Result<Vec<DeliveryRow>> {
-        let columns = "select id, delivery_id, received_at, processed_at, outcome, outcome_detail from webhook_deliveries";
-        let rows = match selection {
-            Selection::Ids(ids) => {
-                sqlx::query_as(&format!(
-                    "{columns} where delivery_id = any($1) order by id"
-                ))
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await?
-            }
+        Ok(match selection {
+            Selection::Ids(ids) => operator::with_ids(&self.pool, ids).await?,
             Selection::Between(from, to) => {
-                sqlx::query_as(&format!(
-                    "{columns} where received_at >= $1 and received_at < $2 order by id"
-                ))
-                .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await?
+                operator::received_between(&self.pool, *from, *to).await?
             }
-            Selection::Parked => {
-                sqlx::query_as(&format!("{columns} where outcome = 'parked' order by id"))
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
-        Ok(rows)
+            Selection::Parked => operator::all_parked(&self.pool).await?,
+        })
     }
 
     /// Makes a parked delivery unprocessed again (only if it is still parked).
     async fn reset_parked(&self, row: i64) -> anyhow::Result<bool> {
-        let reset = sqlx::query(
-            "update webhook_deliveries set processed_at = null, outcome = null, outcome_detail = null
-             where id = $1 and outcome = 'parked'",
-        )
-        .bind(row)
-        .execute(&self.pool)
-        .await?;
-        Ok(reset.rows_affected() == 1)
+        Ok(operator::reset_parked(&self.pool, row).await?)
     }
 
     async fn publish(&self, row: i64) -> anyhow::Result<()> {
-        let (delivery_id, body, received_at): (String, Vec<u8>, DateTime<Utc>) = sqlx::query_as(
-            "select delivery_id, body, received_at from webhook_deliveries where id = $1",
-        )
-        .bind(row)
-        .fetch_one(&self.pool)
-        .await?;
-        let message = DeliveryMessage {
-            row,
-            delivery_id: &delivery_id,
-            received_at_us: received_at.timestamp_micros(),
-            body: &body,
-        };
-        let confirmation = amqp::publish_delivery(&self.channel, &self.topology, message)
+        let delivery = operator::load(&self.pool, row).await?;
+        let confirmation = amqp::publish_delivery(&self.channel, &self.topology, &delivery)
             .await?
             .await
             .context("awaiting the broker's confirm")?;
         if !matches!(confirmation, Confirmation::Ack(None)) {
-            anyhow::bail!("the broker did not accept delivery {delivery_id}: {confirmation:?}");
+            anyhow::bail!(
+                "the broker did not accept delivery {}: {confirmation:?}",
+                delivery.delivery_id
+            );
         }
         Ok(())
     }
@@ -323,13 +268,7 @@ impl Admin {
                 else {
                     continue;
                 };
-                let outcome: Option<String> =
-                    sqlx::query_scalar("select outcome from webhook_deliveries where id = $1 and processed_at is not null")
-                        .bind(row)
-                        .fetch_optional(&self.pool)
-                        .await?
-                        .flatten();
-                match outcome {
+                match operator::outcome(&self.pool, row).await? {
                     Some(outcome) => result.outcome = Some(outcome),
                     None => pending += 1,
                 }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::consumer::Consumer;
 use crate::expiry_job;
 use crate::processor::Processor;
+use crate::retry::Settler;
 
 pub struct App {
     consumer: Consumer,
@@ -31,14 +32,19 @@ impl App {
         )
         .await?;
         let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
+        let topology = Topology::new(&config.queue_prefix);
         let consumer = Consumer {
             broker: config.broker,
-            topology: Topology::new(&config.queue_prefix),
+            topology: topology.clone(),
             processor: Processor {
                 pool: pool.clone(),
                 terms: Arc::new(config.credit_terms),
             },
-            retry: config.retry,
+            settler: Settler {
+                schedule: config.retry,
+                topology,
+                pool: pool.clone(),
+            },
             concurrency: config.concurrency,
             batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,

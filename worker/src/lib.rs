@@ -2,9 +2,11 @@
 //! applies each to the ledger in one PostgreSQL transaction, idempotently.
 //! Any number of workers may consume one queue.
 //!
-//! Layout: [`consumer`] (AMQP: prefetch, acks, parking, reconnection),
-//! [`processor`] (messages: parse, apply), [`retry`] (the schedule kept in
-//! RabbitMQ wait queues), [`app`] (wiring),
+//! Layout: [`consumer`] (the broker session: prefetch, batching,
+//! reconnection), [`processor`] (messages: parse once, apply in batches,
+//! fall back to one by one; a verdict per message), [`retry`] (the
+//! [`retry::Settler`]: acks, retries on a schedule kept in RabbitMQ wait
+//! queues, parking), [`app`] (wiring),
 //! [`config`], [`metrics`], [`expiry_job`] (scheduled credit expiry). The transaction itself is
 //! `ledgerhook_shared::ledger`. [`admin`] backs the `ledgerhook-admin`
 //! operator command (parked deliveries, redrive, replay).

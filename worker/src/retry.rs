@@ -1,17 +1,39 @@
-//! The retry schedule for messages that may succeed later (a payment whose
-//! order is not known yet), kept in RabbitMQ itself.
+//! Settling messages: acknowledging them, retrying those that may succeed
+//! later (a payment whose order is not known yet) on a schedule kept in
+//! RabbitMQ itself, and parking those that never will.
 //!
 //! A message to retry is published to a wait queue, one per step, whose TTL
-//! dead-letters it back to the work queue when its delay is over. Waiting
-//! therefore holds no worker slot, blocks no other message, and survives a
-//! worker restart. After the last attempt the message is parked (the
-//! dead-letter queue) with its reason and attempt count.
+//! dead-letters it back to the work queue when its (jittered) delay is over.
+//! Waiting therefore holds no worker slot, blocks no other message, and
+//! survives a worker restart. After the last attempt the message is parked
+//! (the dead-letter queue) with its reason and attempt count.
+//!
+//! [`RetrySchedule`] is the arithmetic; the [`Settler`] acts on a
+//! [`Verdict`]: it counts attempts, turns a retry past the last attempt into
+//! parking, copies the message where it goes (confirmed by the broker), and
+//! only then acknowledges it. The database is touched only to note a
+//! parking on the delivery row.
 
 use std::time::Duration;
 
-/// Up to this fraction of each delay is added or removed at random, so
-/// messages that failed together do not all come back together.
-pub const JITTER: f64 = ledgerhook_shared::amqp::MAX_JITTER;
+use anyhow::Context as _;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
+};
+use lapin::types::{AMQPValue, ShortString};
+use lapin::{Channel, Confirmation, Connection};
+use ledgerhook_shared::amqp::{self, Topology};
+use ledgerhook_shared::deliveries;
+use ledgerhook_shared::retry::{jittered, random_unit};
+use sqlx::PgPool;
+use tracing::Instrument as _;
+
+use crate::metrics;
+use crate::processor::{Message, Verdict};
+
+/// Pause before returning a message whose retry or parking copy failed.
+const COPY_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySchedule {
@@ -41,11 +63,227 @@ impl RetrySchedule {
         delays.dedup();
         delays
     }
+}
 
-    /// `delay` with up to ±[`JITTER`] of it, from a random `unit` in [0, 1).
-    pub fn jittered(delay: Duration, unit: f64) -> Duration {
-        delay.mul_f64(1.0 - JITTER + 2.0 * JITTER * unit.clamp(0.0, 1.0))
+/// Acts on verdicts; one per consumer, shared by its batches. Each
+/// connection gives it a confirmed channel ([`Settler::open_channel`]) for
+/// the copies it makes.
+pub struct Settler {
+    pub schedule: RetrySchedule,
+    pub topology: Topology,
+    /// Where parkings are noted on the delivery rows.
+    pub pool: PgPool,
+}
+
+impl Settler {
+    /// Opens the channel retry and parking copies go through (with
+    /// publisher confirms) and declares the schedule's wait queues.
+    pub async fn open_channel(&self, connection: &Connection) -> anyhow::Result<Channel> {
+        let channel = connection
+            .create_channel()
+            .await
+            .context("opening the park channel")?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .context("enabling confirms on the park channel")?;
+        for delay in self.schedule.delays() {
+            self.topology.declare_wait_queue(&channel, delay).await?;
+        }
+        Ok(channel)
     }
+
+    /// Acknowledges a processed message, after copying it to a wait queue
+    /// (a retry) or to the parked queue (given up) where its verdict says
+    /// so. A message whose copy fails is returned to the queue instead.
+    ///
+    /// What it logs is written in the message's span (which an
+    /// acknowledgement without a word never creates).
+    pub async fn settle(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        message: &Message<'_>,
+        verdict: Verdict,
+    ) {
+        if let Verdict::Done(_) = verdict {
+            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                message.span(None).in_scope(|| not_acknowledged(&e));
+            }
+            return;
+        }
+        self.copy_and_ack(channel, delivery, message, verdict)
+            .instrument(message.span(None).clone())
+            .await;
+    }
+
+    /// Settles a message to retry or park: the copy first, then the ack.
+    async fn copy_and_ack(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        message: &Message<'_>,
+        verdict: Verdict,
+    ) {
+        let attempt = attempt_of(delivery);
+        let verdict = match verdict {
+            Verdict::Retry { label, reason } if !self.schedule.should_retry(attempt) => {
+                Verdict::Park {
+                    label,
+                    reason: format!("{reason}; gave up after {attempt} attempts"),
+                }
+            }
+            other => other,
+        };
+        let delivery_row = message.delivery_row;
+        let copied = match &verdict {
+            Verdict::Done(_) => Ok(()),
+            Verdict::Retry { label, reason } => {
+                let step = self.schedule.delay_after(attempt);
+                let delay = jittered(step, random_unit());
+                tracing::info!(
+                    label,
+                    reason,
+                    attempt,
+                    ?delay,
+                    delivery_row,
+                    "retrying later"
+                );
+                let queue = self.topology.wait_queue(step);
+                let copy = self
+                    .copy(channel, delivery, &queue, attempt + 1, None, Some(delay))
+                    .await;
+                if copy.is_ok() {
+                    metrics::retry(label);
+                }
+                copy
+            }
+            Verdict::Park { label, reason } => {
+                self.park(channel, delivery, delivery_row, attempt, label, reason)
+                    .await
+            }
+        };
+        let acked = match copied {
+            Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+            Err(e) => {
+                // Not copied, so not acknowledged: back to the queue, after a
+                // pause so that a broker refusing copies is not hammered.
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "could not retry or park a message; returning it to the queue"
+                );
+                tokio::time::sleep(COPY_FAILURE_PAUSE).await;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
+            }
+        };
+        if let Err(e) = acked {
+            not_acknowledged(&e);
+        }
+    }
+
+    /// Publishes a copy of the message to `queue` (confirmed by the broker),
+    /// with its attempt number and, for a parked copy, the reason.
+    async fn copy(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        queue: &str,
+        attempt: u32,
+        park_reason: Option<&str>,
+        expiration: Option<Duration>,
+    ) -> anyhow::Result<()> {
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            ShortString::from(amqp::HEADER_ATTEMPT),
+            AMQPValue::LongLongInt(i64::from(attempt)),
+        );
+        if let Some(reason) = park_reason {
+            headers.insert(
+                ShortString::from(amqp::HEADER_PARK_REASON),
+                AMQPValue::LongString(reason.into()),
+            );
+        }
+        let mut properties = delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(amqp::PERSISTENT);
+        if let Some(expiration) = expiration {
+            properties =
+                properties.with_expiration(expiration.as_millis().to_string().as_str().into());
+        }
+        let confirmation = channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &delivery.data,
+                properties,
+            )
+            .await
+            .with_context(|| format!("publishing to {queue}"))?
+            .await
+            .with_context(|| format!("awaiting {queue}'s confirm"))?;
+        if !matches!(confirmation, Confirmation::Ack(None)) {
+            anyhow::bail!("{queue} did not accept the message: {confirmation:?}");
+        }
+        Ok(())
+    }
+
+    /// Copies the message to the parked queue with its reason, then records
+    /// the reason on the delivery row.
+    async fn park(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        delivery_row: Option<i64>,
+        attempt: u32,
+        label: &'static str,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        // The message's span carries its delivery_id.
+        tracing::warn!(label, reason, attempt, delivery_row, "parking a message");
+        self.copy(
+            channel,
+            delivery,
+            &self.topology.parked_queue,
+            attempt,
+            Some(reason),
+            None,
+        )
+        .await?;
+        if let Some(row) = delivery_row
+            && let Err(e) = deliveries::processing::mark_parked(&self.pool, row, reason).await
+        {
+            // The parked queue holds it; the row just lacks the note.
+            tracing::warn!(error = %e, row, "could not note the parking on the delivery row");
+        }
+        metrics::parked(label);
+        metrics::processed("parked", None);
+        Ok(())
+    }
+}
+
+fn not_acknowledged(error: &lapin::Error) {
+    // The channel is gone; the broker will redeliver, and the delivery
+    // row's processed_at makes the second run a no-op.
+    tracing::warn!(error = %error, "could not acknowledge a message");
+}
+
+/// Which attempt this copy of a message is (the first has no header).
+fn attempt_of(delivery: &Delivery) -> u32 {
+    amqp::header_i64(delivery.properties.headers().as_ref(), amqp::HEADER_ATTEMPT)
+        .and_then(|a| u32::try_from(a).ok())
+        .unwrap_or(1)
+        .max(1)
 }
 
 #[cfg(test)]
@@ -84,10 +322,15 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_within_ten_percent() {
-        let d = Duration::from_secs(10);
-        assert_eq!(RetrySchedule::jittered(d, 0.0), Duration::from_secs(9));
-        assert_eq!(RetrySchedule::jittered(d, 0.5), Duration::from_secs(10));
-        assert!(RetrySchedule::jittered(d, 0.999) <= Duration::from_secs(11));
+    fn a_jittered_wait_fits_its_wait_queue() {
+        // The wait queue's TTL allows for the largest jitter; a message's own
+        // expiration must never be longer, or it would leave by the TTL first.
+        let s = schedule();
+        for attempt in 1..s.attempts {
+            let step = s.delay_after(attempt);
+            let longest = jittered(step, 0.999_999);
+            assert!(longest <= step.mul_f64(1.0 + ledgerhook_shared::retry::MAX_JITTER));
+            assert!(jittered(step, 0.0) >= step.mul_f64(0.9));
+        }
     }
 }

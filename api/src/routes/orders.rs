@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use ledgerhook_shared::domain::{CURRENCY, Package, find_package};
+use ledgerhook_shared::ledger::orders::{self, CreatedFrom, PendingOrder};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::User;
@@ -80,43 +80,19 @@ async fn record_pending(
     crossmint_order_id: &str,
     valid_days: Option<i32>,
 ) -> Result<(), ApiError> {
-    let mut snapshot = package.snapshot();
-    snapshot["creditValidityDays"] = json!(valid_days);
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "insert into payment_orders
-             (id, crossmint_order_id, user_id, package_id, package_snapshot, amount, currency,
-              base_credits, bonus_credits, total_credits, status, status_history, created_from,
-              credits_valid_days)
-         values ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $8 + $9, 'pending',
-                 jsonb_build_array(jsonb_build_object('status', 'pending', 'at', now(),
-                                                      'reason', 'order created')),
-                 'api', $10)
-         on conflict on constraint payment_orders_crossmint_order_id_key do nothing
-         returning id",
-    )
-    .bind(Uuid::now_v7())
-    .bind(crossmint_order_id)
-    .bind(&user.id)
-    .bind(package.id)
-    .bind(&snapshot)
-    .bind(package.price.to_string())
-    .bind(CURRENCY)
-    .bind(package.credits)
-    .bind(package.bonus_credits)
-    .bind(valid_days)
-    .fetch_optional(&state.pool)
-    .await?;
-    if inserted.is_some() {
+    let order = PendingOrder {
+        crossmint_order_id,
+        user_id: &user.id,
+        package,
+        credits_valid_days: valid_days,
+    };
+    let inserted = orders::insert_pending(&state.pool, CreatedFrom::Api, &[order]).await?;
+    if !inserted.is_empty() {
         return Ok(());
     }
     // Already there: its webhook beat us and the worker built it from
     // metadata. Fine if it is this user's; anything else is not ours to fix.
-    let owner: Option<String> =
-        sqlx::query_scalar("select user_id from payment_orders where crossmint_order_id = $1")
-            .bind(crossmint_order_id)
-            .fetch_optional(&state.pool)
-            .await?;
-    match owner {
+    match orders::owner(&state.pool, crossmint_order_id).await? {
         Some(owner) if owner == user.id => Ok(()),
         _ => Err(ApiError::Internal(anyhow::anyhow!(
             "Crossmint order {crossmint_order_id} is already recorded for another user"

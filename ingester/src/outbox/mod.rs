@@ -8,19 +8,8 @@
 //! broker down, a nack, a crash) stays in the outbox, and the [`relay`] finds
 //! it and publishes it again. A delivery may therefore be
 //! published twice; workers are idempotent per delivery, so that is harmless.
+//! What travels is a [`ledgerhook_shared::deliveries::Delivery`]; the
+//! outbox's SQL is `ledgerhook_shared::deliveries::outbox`.
 
 pub mod publisher;
 pub mod relay;
-
-use axum::body::Bytes;
-
-/// One delivery on its way to the broker.
-#[derive(Debug, Clone)]
-pub struct OutboxItem {
-    /// Primary key in `webhook_deliveries`.
-    pub row: i64,
-    pub delivery_id: String,
-    pub body: Bytes,
-    /// When the ingester received it, in microseconds since the epoch.
-    pub received_at_us: i64,
-}

@@ -11,12 +11,13 @@ use lapin::Channel;
 use lapin::Confirmation;
 use lapin::options::ConfirmSelectOptions;
 use ledgerhook_shared::amqp::{self, Broker, Topology};
+use ledgerhook_shared::deliveries::{self, Delivery};
+use ledgerhook_shared::retry;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::OutboxItem;
-use crate::{metrics, store};
+use crate::metrics;
 
 /// Publishes awaiting their confirm at once. Awaiting each confirm before
 /// the next publish capped one publisher at about 1,900/s here; pipelining
@@ -24,7 +25,6 @@ use crate::{metrics, store};
 const MAX_IN_FLIGHT: usize = 2048;
 /// How often confirmed rows are marked published, in one UPDATE per batch.
 const MARK_INTERVAL: Duration = Duration::from_millis(20);
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
 /// Handing one message to the connection takes microseconds; a hand-over
 /// this slow means the connection is dead or blocked by the broker, and a
 /// fresh connection is the way out of both (the row stays in the outbox).
@@ -41,34 +41,30 @@ impl Publisher {
     /// Runs until every sender of `items` is dropped (the HTTP server and the
     /// relay have stopped), then drains what it holds. While the broker is
     /// unreachable it retries with growing delays until `shutdown`.
-    pub async fn run(self, mut items: mpsc::Receiver<OutboxItem>, shutdown: CancellationToken) {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self.open_channel().await {
-                Ok(channel) => {
-                    delay = Duration::from_millis(100);
-                    self.set_connected(true);
-                    let result = self.pump(&channel, &mut items).await;
-                    self.set_connected(false);
-                    amqp::say_goodbye(channel.close(200, "OK".into())).await;
-                    match result {
-                        Ok(()) => return,
-                        Err(e) => tracing::warn!(
-                            error = format!("{e:#}"),
-                            "publisher lost its channel; reconnecting"
-                        ),
-                    }
-                }
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "broker unreachable; retrying"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => {
-                    tracing::info!("publisher stopping while disconnected; unpublished deliveries stay in the outbox");
-                    return;
-                }
-            }
-            delay = (delay * 2).min(RECONNECT_MAX_DELAY);
+    pub async fn run(self, items: mpsc::Receiver<Delivery>, shutdown: CancellationToken) {
+        // Each session borrows the receiver in turn (never two at once).
+        let items = &tokio::sync::Mutex::new(items);
+        let this = &self;
+        let ended = retry::reconnect(&shutdown, || async move {
+            let channel = this.open_channel().await.inspect_err(|e| {
+                tracing::warn!(error = format!("{e:#}"), "broker unreachable; retrying");
+            })?;
+            this.set_connected(true);
+            let result = this.pump(&channel, &mut *items.lock().await).await;
+            this.set_connected(false);
+            amqp::say_goodbye(channel.close(200, "OK".into())).await;
+            result.inspect_err(|e| {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "publisher lost its channel; reconnecting"
+                );
+            })
+        })
+        .await;
+        if ended == retry::Ended::Shutdown {
+            tracing::info!(
+                "publisher stopping while disconnected; unpublished deliveries stay in the outbox"
+            );
         }
     }
 
@@ -96,7 +92,7 @@ impl Publisher {
     async fn pump(
         &self,
         channel: &Channel,
-        items: &mut mpsc::Receiver<OutboxItem>,
+        items: &mut mpsc::Receiver<Delivery>,
     ) -> anyhow::Result<()> {
         let mut in_flight = FuturesUnordered::new();
         let mut confirmed: Vec<i64> = Vec::new();
@@ -149,7 +145,7 @@ impl Publisher {
         metrics::published(rows.len());
         let pool = self.pool.clone();
         tokio::spawn(async move {
-            if let Err(e) = store::mark_published(&pool, &rows).await {
+            if let Err(e) = deliveries::outbox::mark_published(&pool, &rows).await {
                 tracing::warn!(error = %e, count = rows.len(), "could not mark deliveries published; the relay will resend them");
             }
         });
@@ -159,18 +155,9 @@ impl Publisher {
 async fn publish(
     channel: &Channel,
     topology: &Topology,
-    item: &OutboxItem,
+    item: &Delivery,
 ) -> anyhow::Result<lapin::PublisherConfirm> {
-    let publishing = amqp::publish_delivery(
-        channel,
-        topology,
-        amqp::DeliveryMessage {
-            row: item.row,
-            delivery_id: &item.delivery_id,
-            received_at_us: item.received_at_us,
-            body: &item.body,
-        },
-    );
+    let publishing = amqp::publish_delivery(channel, topology, item);
     tokio::time::timeout(PUBLISH_TIMEOUT, publishing)
         .await
         .context("handing a delivery to the broker timed out")?

@@ -5,20 +5,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::body::Bytes;
+use ledgerhook_shared::deliveries::{Delivery, outbox};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::OutboxItem;
-use crate::{metrics, store};
+use crate::metrics;
 
 /// Deliveries claimed per sweep; the next sweep takes the rest.
 const BATCH: i64 = 500;
 
 pub struct Relay {
     pub pool: PgPool,
-    pub items: mpsc::Sender<OutboxItem>,
+    pub items: mpsc::Sender<Delivery>,
     pub connected: Arc<AtomicBool>,
     pub interval: Duration,
     pub grace: Duration,
@@ -42,14 +41,14 @@ impl Relay {
     }
 
     async fn report_backlog(&self) {
-        match store::unpublished_backlog(&self.pool).await {
+        match outbox::unpublished_backlog(&self.pool).await {
             Ok((count, oldest)) => metrics::backlog(count, oldest),
             Err(e) => tracing::warn!(error = %e, "could not measure the outbox backlog"),
         }
     }
 
     async fn resend(&self) {
-        let claimed = match store::claim_unpublished(&self.pool, self.grace, BATCH).await {
+        let claimed = match outbox::claim_unpublished(&self.pool, self.grace, BATCH).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the outbox");
@@ -60,14 +59,8 @@ impl Relay {
             return;
         }
         tracing::info!(count = claimed.len(), "relaying unpublished deliveries");
-        for row in claimed {
-            let item = OutboxItem {
-                row: row.id,
-                delivery_id: row.delivery_id,
-                body: Bytes::from(row.body),
-                received_at_us: row.received_at.timestamp_micros(),
-            };
-            if self.items.send(item).await.is_err() {
+        for delivery in claimed {
+            if self.items.send(delivery).await.is_err() {
                 return;
             }
             metrics::relayed();

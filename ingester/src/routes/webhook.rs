@@ -16,9 +16,8 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::delivery::UnverifiedDelivery;
 use crate::metrics;
-use crate::recorder::Recorded;
+use crate::recorder::{Arrival, Recorded};
 use crate::rejection::Rejection;
-use crate::store::Arrival;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -18,11 +18,12 @@
 //! size; rows are locked in a fixed order (deliveries by id, orders by order
 //! id, balances by user) so that concurrent batches do not deadlock.
 
-mod orders;
+pub mod orders;
 mod writes;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
+use crate::deliveries;
 use crate::domain::{
     CreditTerms, Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, decide, find_package,
 };
@@ -126,7 +127,8 @@ pub async fn apply_batch(
     terms: &CreditTerms,
 ) -> Result<Vec<Result<Applied, ApplyError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let fresh = lock_fresh_deliveries(&mut tx, work).await?;
+    let rows: Vec<i64> = work.iter().map(|w| w.delivery_row).collect();
+    let fresh = deliveries::processing::lock_fresh(&mut tx, &rows).await?;
     let mut results: Vec<Option<Result<Applied, ApplyError>>> = work
         .iter()
         .map(|w| match fresh.get(&w.delivery_row) {
@@ -173,25 +175,6 @@ pub async fn apply_batch(
         .into_iter()
         .map(|r| r.expect("every item has a result"))
         .collect())
-}
-
-/// Locks the batch's delivery rows; for each row found, whether it is
-/// still unprocessed.
-async fn lock_fresh_deliveries(
-    tx: &mut PgConnection,
-    work: &[Work<'_>],
-) -> Result<std::collections::HashMap<i64, bool>, sqlx::Error> {
-    let mut rows: Vec<i64> = work.iter().map(|w| w.delivery_row).collect();
-    rows.sort_unstable();
-    rows.dedup();
-    let found: Vec<(i64, bool)> = sqlx::query_as(
-        "select id, processed_at is null from webhook_deliveries
-         where id = any($1) order by id for update",
-    )
-    .bind(&rows)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(found.into_iter().collect())
 }
 
 /// Runs the state machine for one delivery against the order as it stands in
@@ -251,23 +234,4 @@ fn decide_one(
         Decision::Duplicate | Decision::Record { .. } => {}
     }
     Ok(applied)
-}
-
-/// Marks a delivery the worker gave up on, with the reason, so an operator
-/// finds it in the database as well as in the parked queue.
-pub async fn mark_parked(
-    pool: &PgPool,
-    delivery_row: i64,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update webhook_deliveries
-         set processed_at = coalesce(processed_at, now()), outcome = 'parked', outcome_detail = $2
-         where id = $1 and (outcome is null or outcome = 'parked')",
-    )
-    .bind(delivery_row)
-    .bind(reason)
-    .execute(pool)
-    .await?;
-    Ok(())
 }

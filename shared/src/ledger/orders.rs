@@ -1,11 +1,132 @@
-//! Finding the orders a batch is about, locked for the transaction.
+//! Orders (`payment_orders`): recording them pending, and finding the
+//! orders a batch is about, locked for the transaction.
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
+use serde_json::json;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::domain::{CURRENCY, CreditTerms, OrderEvent, OrderStatus, find_package};
+use crate::domain::{CURRENCY, CreditTerms, OrderEvent, OrderStatus, Package, find_package};
+
+/// Who recorded an order, before its payment or from the payment itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreatedFrom {
+    /// The API, when the buyer started the purchase.
+    Api,
+    /// The worker, from a payment event's metadata (`userId`, `packageId`)
+    /// for an order the API had not recorded (yet).
+    Webhook,
+}
+
+impl CreatedFrom {
+    /// The value stored in `payment_orders.created_from`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    /// The reason given in the first entry of the order's status history.
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Api => "order created",
+            Self::Webhook => "created from webhook metadata",
+        }
+    }
+}
+
+/// An order to record as pending: who buys which package, on what terms.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingOrder<'a> {
+    pub crossmint_order_id: &'a str,
+    pub user_id: &'a str,
+    pub package: &'a Package,
+    /// Days the credits stay valid after the grant (none: forever). Fixed
+    /// now, so a later change of policy never changes what was bought.
+    pub credits_valid_days: Option<i32>,
+}
+
+/// Records orders as pending, in one statement: the package as it is now
+/// (its snapshot, with the credit validity), the expected price and the
+/// credits. An order whose Crossmint id is already recorded is left as it
+/// is. Rows are inserted in Crossmint-id order, so that concurrent inserts
+/// take their locks in the same order. Returns the Crossmint ids of the
+/// orders this call created.
+pub async fn insert_pending<'e>(
+    executor: impl PgExecutor<'e>,
+    created_from: CreatedFrom,
+    orders: &[PendingOrder<'_>],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut orders: Vec<&PendingOrder<'_>> = orders.iter().collect();
+    orders.sort_by_key(|o| o.crossmint_order_id);
+    orders.dedup_by_key(|o| o.crossmint_order_id);
+    let mut ids = Vec::with_capacity(orders.len());
+    let mut order_ids = Vec::with_capacity(orders.len());
+    let mut users = Vec::with_capacity(orders.len());
+    let mut packages = Vec::with_capacity(orders.len());
+    let mut snapshots = Vec::with_capacity(orders.len());
+    let mut prices = Vec::with_capacity(orders.len());
+    let mut base = Vec::with_capacity(orders.len());
+    let mut bonus = Vec::with_capacity(orders.len());
+    let mut valid_days = Vec::with_capacity(orders.len());
+    for order in orders {
+        let package = order.package;
+        let mut snapshot = package.snapshot();
+        snapshot["creditValidityDays"] = json!(order.credits_valid_days);
+        ids.push(Uuid::now_v7());
+        order_ids.push(order.crossmint_order_id);
+        users.push(order.user_id);
+        packages.push(package.id);
+        snapshots.push(snapshot);
+        prices.push(package.price.to_string());
+        base.push(package.credits);
+        bonus.push(package.bonus_credits);
+        valid_days.push(order.credits_valid_days);
+    }
+    sqlx::query_scalar(
+        "insert into payment_orders
+             (id, crossmint_order_id, user_id, package_id, package_snapshot, amount, currency,
+              base_credits, bonus_credits, total_credits, status, status_history, created_from,
+              credits_valid_days)
+         select id, order_id, user_id, package_id, snapshot, price::numeric, $9, base, bonus,
+                base + bonus, 'pending',
+                jsonb_build_array(jsonb_build_object(
+                    'status', 'pending', 'at', now(), 'reason', $11::text)),
+                $12, valid_days
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
+                     $7::int8[], $8::int8[], $10::int4[])
+              as n(id, order_id, user_id, package_id, snapshot, price, base, bonus, valid_days)
+         on conflict on constraint payment_orders_crossmint_order_id_key do nothing
+         returning crossmint_order_id",
+    )
+    .bind(&ids)
+    .bind(&order_ids)
+    .bind(&users)
+    .bind(&packages)
+    .bind(&snapshots)
+    .bind(&prices)
+    .bind(&base)
+    .bind(&bonus)
+    .bind(CURRENCY)
+    .bind(&valid_days)
+    .bind(created_from.reason())
+    .bind(created_from.as_str())
+    .fetch_all(executor)
+    .await
+}
+
+/// The user an order belongs to, if it is recorded.
+pub async fn owner<'e>(
+    executor: impl PgExecutor<'e>,
+    crossmint_order_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select user_id from payment_orders where crossmint_order_id = $1")
+        .bind(crossmint_order_id)
+        .fetch_optional(executor)
+        .await
+}
 
 #[derive(Debug, Clone)]
 pub struct StoredOrder {
@@ -24,71 +145,25 @@ pub struct StoredOrder {
 /// batches take locks in the same order. Returns them by Crossmint order id;
 /// an id missing from the map is an order we cannot know. An order created
 /// here takes its credit validity from `terms`, as the API's would.
-pub async fn find_or_create_locked(
+pub(crate) async fn find_or_create_locked(
     tx: &mut PgConnection,
     events: &[&OrderEvent],
     terms: &CreditTerms,
 ) -> Result<HashMap<String, StoredOrder>, sqlx::Error> {
-    let mut creatable: Vec<&OrderEvent> = events
+    let creatable: Vec<PendingOrder<'_>> = events
         .iter()
-        .copied()
-        .filter(|e| e.user_id.is_some() && e.package_id.as_deref().and_then(find_package).is_some())
+        .filter_map(|e| {
+            let package = e.package_id.as_deref().and_then(find_package)?;
+            Some(PendingOrder {
+                crossmint_order_id: &e.order_id,
+                user_id: e.user_id.as_deref()?,
+                package,
+                credits_valid_days: terms.valid_days(package.id),
+            })
+        })
         .collect();
-    creatable.sort_by(|a, b| a.order_id.cmp(&b.order_id));
-    creatable.dedup_by(|a, b| a.order_id == b.order_id);
     if !creatable.is_empty() {
-        let mut ids = Vec::new();
-        let mut order_ids = Vec::new();
-        let mut users = Vec::new();
-        let mut packages = Vec::new();
-        let mut snapshots = Vec::new();
-        let mut prices = Vec::new();
-        let mut base = Vec::new();
-        let mut bonus = Vec::new();
-        let mut valid_days = Vec::new();
-        for event in creatable {
-            let package = event
-                .package_id
-                .as_deref()
-                .and_then(find_package)
-                .expect("filtered above");
-            ids.push(Uuid::now_v7());
-            order_ids.push(event.order_id.as_str());
-            users.push(event.user_id.as_deref().expect("filtered above"));
-            packages.push(package.id);
-            snapshots.push(package.snapshot());
-            prices.push(package.price.to_string());
-            base.push(package.credits);
-            bonus.push(package.bonus_credits);
-            valid_days.push(terms.valid_days(package.id));
-        }
-        sqlx::query(
-            "insert into payment_orders
-                 (id, crossmint_order_id, user_id, package_id, package_snapshot, amount, currency,
-                  base_credits, bonus_credits, total_credits, status, status_history, created_from,
-                  credits_valid_days)
-             select id, order_id, user_id, package_id, snapshot, price::numeric, $9, base, bonus,
-                    base + bonus, 'pending',
-                    jsonb_build_array(jsonb_build_object(
-                        'status', 'pending', 'at', now(), 'reason', 'created from webhook metadata')),
-                    'webhook', valid_days
-             from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
-                         $7::int8[], $8::int8[], $10::int4[])
-                  as n(id, order_id, user_id, package_id, snapshot, price, base, bonus, valid_days)
-             on conflict on constraint payment_orders_crossmint_order_id_key do nothing",
-        )
-        .bind(&ids)
-        .bind(&order_ids)
-        .bind(&users)
-        .bind(&packages)
-        .bind(&snapshots)
-        .bind(&prices)
-        .bind(&base)
-        .bind(&bonus)
-        .bind(CURRENCY)
-        .bind(&valid_days)
-        .execute(&mut *tx)
-        .await?;
+        insert_pending(&mut *tx, CreatedFrom::Webhook, &creatable).await?;
     }
 
     let mut wanted: Vec<&str> = events.iter().map(|e| e.order_id.as_str()).collect();

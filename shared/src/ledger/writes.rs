@@ -166,6 +166,11 @@ impl Changes {
     /// `on conflict`: if `credit_ledger_one_grant_per_order` refuses one, the
     /// whole statement fails and nothing is granted (the worker then takes
     /// the deliveries one by one and parks the offending one for a person).
+    ///
+    /// Its last clause sets each delivery's `processed_at` and outcome: the
+    /// one statement on `webhook_deliveries` outside `crate::deliveries`, so
+    /// that a delivery is marked in the very statement that commits its
+    /// effects (the first guard in `ledger`).
     pub async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         if self.outcome_rows.is_empty() {
             return Ok(());

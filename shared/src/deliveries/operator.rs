@@ -1,0 +1,120 @@
+//! What an operator (`ledgerhook-admin`) reads and changes on deliveries.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::{Delivery, DeliveryColumns};
+
+/// A delivery's record without its body: when it came and what became of it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub delivery_id: String,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub outcome_detail: Option<String>,
+}
+
+const ROW_COLUMNS: &str =
+    "select id, delivery_id, received_at, processed_at, outcome, outcome_detail
+     from webhook_deliveries";
+
+/// Parked deliveries, newest first.
+pub async fn parked(pool: &PgPool, limit: i64) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{ROW_COLUMNS} where outcome = 'parked' order by received_at desc limit $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every parked delivery, oldest first.
+pub async fn all_parked(pool: &PgPool) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{ROW_COLUMNS} where outcome = 'parked' order by id"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
+/// The delivery with this sender's id, and its exact body.
+pub async fn find(
+    pool: &PgPool,
+    delivery_id: &str,
+) -> Result<Option<(DeliveryRow, Vec<u8>)>, sqlx::Error> {
+    let Some(row): Option<DeliveryRow> =
+        sqlx::query_as(&format!("{ROW_COLUMNS} where delivery_id = $1"))
+            .bind(delivery_id)
+            .fetch_optional(pool)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let body: Vec<u8> = sqlx::query_scalar("select body from webhook_deliveries where id = $1")
+        .bind(row.id)
+        .fetch_one(pool)
+        .await?;
+    Ok(Some((row, body)))
+}
+
+/// The deliveries with these sender's ids (those recorded), oldest first.
+pub async fn with_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{ROW_COLUMNS} where delivery_id = any($1) order by id"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}
+
+/// The deliveries received in `[from, to)`, oldest first.
+pub async fn received_between(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{ROW_COLUMNS} where received_at >= $1 and received_at < $2 order by id"
+    ))
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// Makes a parked delivery unprocessed again; false if it is not parked
+/// (any more).
+pub async fn reset_parked(pool: &PgPool, row: i64) -> Result<bool, sqlx::Error> {
+    let reset = sqlx::query(
+        "update webhook_deliveries set processed_at = null, outcome = null, outcome_detail = null
+         where id = $1 and outcome = 'parked'",
+    )
+    .bind(row)
+    .execute(pool)
+    .await?;
+    Ok(reset.rows_affected() == 1)
+}
+
+/// The delivery in row `row`, ready to publish again.
+pub async fn load(pool: &PgPool, row: i64) -> Result<Delivery, sqlx::Error> {
+    let columns: DeliveryColumns = sqlx::query_as(
+        "select id, delivery_id, received_at, body from webhook_deliveries where id = $1",
+    )
+    .bind(row)
+    .fetch_one(pool)
+    .await?;
+    Ok(columns.into())
+}
+
+/// The outcome of row `row` once it is processed; `None` until then.
+pub async fn outcome(pool: &PgPool, row: i64) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar(
+        "select outcome from webhook_deliveries where id = $1 and processed_at is not null",
+    )
+    .bind(row)
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}

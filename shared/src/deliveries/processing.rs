@@ -1,0 +1,45 @@
+//! What the worker reads and notes on deliveries outside its grant
+//! statement (see the module doc for that one).
+
+use std::collections::HashMap;
+
+use sqlx::{PgConnection, PgPool};
+
+/// Locks the delivery rows `rows` (in id order, so concurrent batches do not
+/// deadlock) for the rest of the transaction; for each row found, whether it
+/// is still unprocessed.
+pub async fn lock_fresh(
+    tx: &mut PgConnection,
+    rows: &[i64],
+) -> Result<HashMap<i64, bool>, sqlx::Error> {
+    let mut rows = rows.to_vec();
+    rows.sort_unstable();
+    rows.dedup();
+    let found: Vec<(i64, bool)> = sqlx::query_as(
+        "select id, processed_at is null from webhook_deliveries
+         where id = any($1) order by id for update",
+    )
+    .bind(&rows)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Marks a delivery the worker gave up on, with the reason, so an operator
+/// finds it in the database as well as in the parked queue.
+pub async fn mark_parked(
+    pool: &PgPool,
+    delivery_row: i64,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update webhook_deliveries
+         set processed_at = coalesce(processed_at, now()), outcome = 'parked', outcome_detail = $2
+         where id = $1 and (outcome is null or outcome = 'parked')",
+    )
+    .bind(delivery_row)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
