@@ -1,29 +1,24 @@
 //! What a test puts in its world's database before the binaries see it, the
 //! way other parts of the system would have.
 
+use ledgerhook_shared::domain::find_package;
+use ledgerhook_shared::ledger::orders::{self, CreatedFrom, PendingOrder};
+
 use super::world::TestEnv;
 
 impl TestEnv {
-    /// Creates an order the way the backend does before payment.
+    /// Records a pending order the way the API does (`created_from` api),
+    /// with credits that never expire.
     pub async fn create_order(&self, crossmint_order_id: &str, user_id: &str, package_id: &str) {
-        let package =
-            ledgerhook_shared::domain::find_package(package_id).expect("a catalogue package");
-        sqlx::query(
-            "insert into payment_orders (id, crossmint_order_id, user_id, package_id, package_snapshot,
-                 amount, base_credits, bonus_credits, total_credits, created_from)
-             values ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, 'api')",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(crossmint_order_id)
-        .bind(user_id)
-        .bind(package.id)
-        .bind(package.snapshot())
-        .bind(package.price.to_string())
-        .bind(package.credits)
-        .bind(package.bonus_credits)
-        .bind(package.total_credits())
-        .execute(&self.pool)
-        .await
-        .expect("creating an order");
+        let package = find_package(package_id).expect("a catalogue package");
+        let order = PendingOrder {
+            crossmint_order_id,
+            user_id,
+            package,
+            credits_valid_days: None,
+        };
+        orders::insert_pending(&self.pool, CreatedFrom::Api, &[order])
+            .await
+            .expect("creating an order");
     }
 }
