@@ -290,7 +290,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_ed25519_delivery_verifies_with_a_configured_public_key() {
-        let signing = ledgerhook_shared::svix::SecretKey::from_seed(&[42; 32]);
+        let signing = svix::SecretKey::from_seed(&[42; 32]);
         let mut delivery = signed("webhook", "msg_1", &br#"{"a":1}"#[..]);
         delivery.headers.insert(
             "webhook-signature",

@@ -69,7 +69,7 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
 fn is_already_exists(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
-        .and_then(|e| e.code())
+        .and_then(sqlx::error::DatabaseError::code)
         .is_some_and(|code| code == "42P04" || code == "23505")
 }
 

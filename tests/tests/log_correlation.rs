@@ -70,7 +70,7 @@ fn is_uuid_v7(text: &str) -> bool {
 fn show(lines: &[&Value]) -> String {
     lines
         .iter()
-        .map(|line| line.to_string())
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -29,7 +29,7 @@ fn message_of(delivery: &Delivery) -> Message<'_> {
             .properties
             .message_id()
             .as_ref()
-            .map(|id| id.as_str()),
+            .map(lapin::types::ShortString::as_str),
         delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
         received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
         body: &delivery.data,

@@ -306,10 +306,7 @@ mod tests {
     #[test]
     fn unreadable_bodies_say_why() {
         let cases: [(&[u8], EventParseError); 9] = [
-            (
-                b"\xff",
-                EventParseError::NotJson(crate::json::JsonError::NotUtf8),
-            ),
+            (b"\xff", EventParseError::NotJson(JsonError::NotUtf8)),
             (b"[1,2]", EventParseError::NotAnObject),
             (b"7", EventParseError::NotAnObject),
             (br#"{"data":{"orderId":"o"}}"#, EventParseError::MissingType),

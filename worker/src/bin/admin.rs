@@ -54,14 +54,14 @@ async fn main() -> anyhow::Result<()> {
                     value()?
                         .parse::<DateTime<Utc>>()
                         .context("--from takes an RFC 3339 time")?,
-                )
+                );
             }
             "--to" => {
                 to = Some(
                     value()?
                         .parse::<DateTime<Utc>>()
                         .context("--to takes an RFC 3339 time")?,
-                )
+                );
             }
             _ if arg.starts_with('-') => bail!("unknown option {arg}\n{USAGE}"),
             _ => ids.push(arg.clone()),
