@@ -22,15 +22,46 @@ pub struct UnverifiedDelivery {
     pub body: Body,
 }
 
+/// Its fields are private: only [`UnverifiedDelivery::verify`] makes one, so
+/// holding one proves the checks passed.
 #[derive(Debug, Clone)]
 pub struct VerifiedDelivery {
+    delivery_id: String,
+    signed_at: i64,
+    verified_by: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl VerifiedDelivery {
     /// The sender's message id, stable across its retries.
-    pub delivery_id: String,
-    pub signed_at: i64,
+    pub fn delivery_id(&self) -> &str {
+        &self.delivery_id
+    }
+
+    /// The signed timestamp, in seconds since the Unix epoch.
+    pub fn signed_at(&self) -> i64 {
+        self.signed_at
+    }
+
     /// Fingerprint of the key that verified it.
-    pub verified_by: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+    pub fn verified_by(&self) -> &str {
+        &self.verified_by
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The exact bytes that were signed.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The id and the body, for publishing once recorded.
+    pub fn into_id_and_body(self) -> (String, Bytes) {
+        (self.delivery_id, self.body)
+    }
 }
 
 /// The Svix header names, then the Standard Webhooks ones.

@@ -41,12 +41,13 @@ impl Arrival {
     fn to_record(&self) -> NewDelivery<'_> {
         let delivery = &self.delivery;
         NewDelivery {
-            delivery_id: &delivery.delivery_id,
-            body: &delivery.body,
-            headers: headers_json(&delivery.headers),
-            signed_at: DateTime::from_timestamp(delivery.signed_at, 0).unwrap_or(self.received_at),
+            delivery_id: delivery.delivery_id(),
+            body: delivery.body(),
+            headers: headers_json(delivery.headers()),
+            signed_at: DateTime::from_timestamp(delivery.signed_at(), 0)
+                .unwrap_or(self.received_at),
             received_at: self.received_at,
-            verified_by: &delivery.verified_by,
+            verified_by: delivery.verified_by(),
         }
     }
 }
@@ -190,11 +191,12 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pendin
                     Some(row) => {
                         // Never wait on the broker: if the publisher is
                         // behind or away, the outbox row stays for the relay.
+                        let (delivery_id, body) = arrival.delivery.into_id_and_body();
                         let item = Delivery {
                             row,
-                            delivery_id: arrival.delivery.delivery_id,
+                            delivery_id,
                             received_at: arrival.received_at,
-                            body: arrival.delivery.body,
+                            body,
                         };
                         if outbox.try_send(item).is_err() {
                             span.in_scope(|| {

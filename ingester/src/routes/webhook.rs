@@ -44,7 +44,7 @@ async fn receive(
     let delivery = UnverifiedDelivery { headers, body }
         .verify(&state.keys, state.max_body_bytes, received_at.timestamp())
         .await?;
-    tracing::Span::current().record("delivery_id", delivery.delivery_id.as_str());
+    tracing::Span::current().record("delivery_id", delivery.delivery_id());
 
     let arrival = Arrival {
         delivery,
