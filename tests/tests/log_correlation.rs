@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ledgerhook_shared::http::layers::{MAX_CLIENT_REQUEST_ID, REQUEST_SPAN};
 use ledgerhook_tests::fake_crossmint::FakeCrossmint;
-use ledgerhook_tests::harness::{Service, TestEnv};
+use ledgerhook_tests::harness::{Service, TestEnv, eventually, seen};
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded, price_of};
 use serde_json::Value;
 
@@ -113,9 +113,19 @@ async fn deliver_one() -> Delivered {
 
     env.wait_all_processed(1, WAIT).await;
     assert_eq!(env.balance("user-log-1").await, 500);
-    // The access line is written once the answer is on its way; let the
-    // last lines reach the log readers.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The access line is written once the answer is on its way, and the
+    // worker logs its commit after the rows are visible: wait for both.
+    access_line(&ingester.service, &request_id).await;
+    eventually(WAIT, async || {
+        let commits = json_lines(&worker)
+            .iter()
+            .filter(|line| {
+                line["fields"]["summary"] == "COMMIT" && names_delivery(line, &delivery_id)
+            })
+            .count();
+        seen(commits, commits > 0)
+    })
+    .await;
     Delivered {
         delivery_id,
         request_id,
@@ -257,17 +267,23 @@ async fn assert_request_id_policy(url: &str) {
 }
 
 /// The access line of the request with this id, from a service's log.
-fn access_line(service: &Service, request_id: &str) -> Value {
-    let lines = json_lines(service);
-    let found: Vec<&Value> = lines
-        .iter()
-        .filter(|line| {
-            message(line) == "request answered"
-                && request_span(line).is_some_and(|span| span["request_id"] == request_id)
-        })
-        .collect();
-    assert_eq!(found.len(), 1, "access lines for {request_id}: {found:?}");
-    found[0].clone()
+/// The one access line of a request, once it is in the log (it is written
+/// as the answer leaves, so it may trail the answer by a moment).
+async fn access_line(service: &Service, request_id: &str) -> Value {
+    eventually(WAIT, async || {
+        let found: Vec<Value> = json_lines(service)
+            .into_iter()
+            .filter(|line| {
+                message(line) == "request answered"
+                    && request_span(line).is_some_and(|span| span["request_id"] == request_id)
+            })
+            .collect();
+        match found.as_slice() {
+            [only] => Ok(only.clone()),
+            _ => Err(format!("access lines for {request_id}: {found:?}")),
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -287,13 +303,12 @@ async fn both_servers_answer_with_a_request_id_and_log_it() {
 
     let ours = request_id_answered(&ingester_health, &[]).await;
     let kept = request_id_answered(&api_health, &["from-the-proxy-7"]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let line = access_line(&ingester.service, &ours);
+    let line = access_line(&ingester.service, &ours).await;
     assert_eq!(line["fields"]["status"], 200, "{line}");
     assert_eq!(request_span(&line).unwrap()["route"], "/healthz", "{line}");
     assert_eq!(request_span(&line).unwrap()["method"], "GET", "{line}");
     assert!(line["fields"]["latency_ms"].is_number(), "{line}");
-    let line = access_line(&api.service, &kept);
+    let line = access_line(&api.service, &kept).await;
     assert_eq!(line["fields"]["status"], 200, "{line}");
 
     // Unknown paths are answered, identified and logged as `unmatched`.
@@ -304,8 +319,7 @@ async fn both_servers_answer_with_a_request_id_and_log_it() {
         .unwrap()
         .to_owned();
     assert!(is_uuid_v7(&id), "{id:?}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let line = access_line(&api.service, &id);
+    let line = access_line(&api.service, &id).await;
     assert_eq!(request_span(&line).unwrap()["route"], "unmatched", "{line}");
     assert_eq!(line["fields"]["status"], 404, "{line}");
 }
