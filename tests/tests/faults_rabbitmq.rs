@@ -1,17 +1,22 @@
 //! RabbitMQ stopped and restarted while the load generator sends, on a node
-//! of the test's own. Deliveries are still accepted, the ingester and the
-//! worker reconnect without a restart, durable queues keep what they held,
-//! the outbox publishes what waited, and each order is granted once (the
-//! load generator checks the ledger invariant itself).
+//! of the test's own. The ingester and the worker reconnect without a
+//! restart, durable queues keep what they held, and each order is granted
+//! once (the load generator checks the ledger invariant itself). Then the
+//! broker is stopped a second time and deliveries are sent while it is
+//! down: they are accepted, wait in the outbox, and are published and
+//! granted once it is back.
 
 use std::time::Duration;
 
 use ledgerhook_shared::amqp::Topology;
 use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::own_rabbitmq::OwnRabbitMq;
+use ledgerhook_tests::webhook::{payment_succeeded, price_of};
 
 const DELIVERIES: i64 = 600;
 const WAIT: Duration = Duration::from_secs(120);
+/// Deliveries sent while the broker is down the second time.
+const DURING_OUTAGE: i64 = 20;
 
 #[tokio::test]
 async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
@@ -77,6 +82,10 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
     })
     .await;
     broker.resume().unwrap();
+    let ingester_is_back = async || {
+        let ready = ingester.get("/readyz").await;
+        seen(ready.body.clone(), ready.body["broker"] == true)
+    };
 
     let (ok, output) = load.await.unwrap();
     assert!(
@@ -98,5 +107,34 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
         env.count("select count(*) from webhook_deliveries where outcome <> 'granted'")
             .await,
         0
+    );
+
+    // Second outage, with deliveries sent only while the broker is down.
+    eventually(WAIT, ingester_is_back).await;
+    broker.stop().unwrap();
+    for i in 0..DURING_OUTAGE {
+        let body = payment_succeeded(
+            &format!("cm-outage-{i}"),
+            "user-outage",
+            "starter",
+            &price_of("starter"),
+        );
+        let answer = ingester.send(&body).await;
+        assert_eq!(answer.status, 200, "accepted with the broker down: {answer:?}");
+    }
+    assert_eq!(
+        env.count("select count(*) from delivery_outbox").await,
+        DURING_OUTAGE,
+        "every delivery sent during the outage waits in the outbox"
+    );
+    broker.resume().unwrap();
+    env.wait_for_count("select count(*) from delivery_outbox", 0, WAIT)
+        .await;
+    env.wait_all_processed(DELIVERIES + DURING_OUTAGE, WAIT).await;
+    assert_eq!(
+        env.count("select count(*) from credit_ledger where user_id = 'user-outage'")
+            .await,
+        DURING_OUTAGE,
+        "each order sent during the outage granted once"
     );
 }
