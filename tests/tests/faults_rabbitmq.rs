@@ -120,7 +120,10 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
             &price_of("starter"),
         );
         let answer = ingester.send(&body).await;
-        assert_eq!(answer.status, 200, "accepted with the broker down: {answer:?}");
+        assert_eq!(
+            answer.status, 200,
+            "accepted with the broker down: {answer:?}"
+        );
     }
     assert_eq!(
         env.count("select count(*) from delivery_outbox").await,
@@ -130,7 +133,8 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
     broker.resume().unwrap();
     env.wait_for_count("select count(*) from delivery_outbox", 0, WAIT)
         .await;
-    env.wait_all_processed(DELIVERIES + DURING_OUTAGE, WAIT).await;
+    env.wait_all_processed(DELIVERIES + DURING_OUTAGE, WAIT)
+        .await;
     assert_eq!(
         env.count("select count(*) from credit_ledger where user_id = 'user-outage'")
             .await,
