@@ -302,6 +302,26 @@ pub fn all_open(channels: &[&Channel]) -> bool {
     channels.iter().all(|channel| channel.status().connected())
 }
 
+/// Resolves once one of the channels is no longer open, looking every
+/// [`LIVENESS_CHECK`]: a branch for any wait that must not outlive them.
+pub async fn until_closed(channels: &[&Channel]) {
+    let mut tick = tokio::time::interval(LIVENESS_CHECK);
+    loop {
+        tick.tick().await;
+        if !all_open(channels) {
+            return;
+        }
+    }
+}
+
+/// How long an acknowledgement or a confirmed copy may take. lapin waits
+/// for the frame to be written (and for a copy, for the broker's confirm);
+/// on a connection that died under it that wait may never end, and a task
+/// stuck there holds a worker's batch slot. A message not acknowledged in
+/// time comes again once the connection is gone, and processing it again
+/// changes nothing.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A broker trusted through the system's roots alone (tests, tools).
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     Broker::new(url, None).connect(name).await

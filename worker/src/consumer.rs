@@ -103,19 +103,27 @@ impl Consumer {
 
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut in_process = JoinSet::new();
-        let mut liveness = tokio::time::interval(amqp::LIVENESS_CHECK);
+        let channels = [&channel, &park_channel];
         let result = loop {
             // Reap finished tasks so the set does not grow without bound.
             while in_process.try_join_next().is_some() {}
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
-                _ = liveness.tick() => if !amqp::all_open(&[&channel, &park_channel]) {
+                () = amqp::until_closed(&channels) => {
                     break Err(anyhow::anyhow!("a channel closed without telling its waiters"));
-                },
+                }
                 next = deliveries.next() => match next {
                     Some(Ok(first)) => {
                         // Wait for a free slot first, so the batch grows meanwhile.
-                        let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+                        // That wait watches the channels too: a batch stuck on
+                        // a dead connection must not hold the session forever.
+                        let slot = tokio::select! {
+                            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                            () = amqp::until_closed(&channels) => {
+                                break Err(anyhow::anyhow!("a channel closed while every batch slot was busy"));
+                            }
+                            () = shutdown.cancelled() => break Ok(()),
+                        };
                         let mut batch = vec![first];
                         let mut failed = None;
                         while batch.len() < self.batch_size {

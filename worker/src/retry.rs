@@ -107,7 +107,7 @@ impl Settler {
         verdict: Verdict,
     ) {
         if let Verdict::Done(_) = verdict {
-            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+            if let Err(e) = bounded(delivery.ack(BasicAckOptions::default())).await {
                 message.span(None).in_scope(|| not_acknowledged(&e));
             }
             return;
@@ -164,7 +164,7 @@ impl Settler {
             }
         };
         let acked = match copied {
-            Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+            Ok(()) => bounded(delivery.ack(BasicAckOptions::default())).await,
             Err(e) => {
                 // Not copied, so not acknowledged: back to the queue, after a
                 // pause so that a broker refusing copies is not hammered.
@@ -173,12 +173,11 @@ impl Settler {
                     "could not retry or park a message; returning it to the queue"
                 );
                 tokio::time::sleep(COPY_FAILURE_PAUSE).await;
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
+                bounded(delivery.nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }))
+                .await
             }
         };
         if let Err(e) = acked {
@@ -217,21 +216,26 @@ impl Settler {
             properties =
                 properties.with_expiration(expiration.as_millis().to_string().as_str().into());
         }
-        let confirmation = channel
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                &delivery.data,
-                properties,
-            )
+        let publishing = async {
+            channel
+                .basic_publish(
+                    "".into(),
+                    queue.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &delivery.data,
+                    properties,
+                )
+                .await
+                .with_context(|| format!("publishing to {queue}"))?
+                .await
+                .with_context(|| format!("awaiting {queue}'s confirm"))
+        };
+        let confirmation = tokio::time::timeout(amqp::SETTLE_TIMEOUT, publishing)
             .await
-            .with_context(|| format!("publishing to {queue}"))?
-            .await
-            .with_context(|| format!("awaiting {queue}'s confirm"))?;
+            .with_context(|| format!("{queue}'s confirm did not come in time"))??;
         if !matches!(confirmation, Confirmation::Ack(None)) {
             anyhow::bail!("{queue} did not accept the message: {confirmation:?}");
         }
@@ -272,10 +276,19 @@ impl Settler {
     }
 }
 
-fn not_acknowledged(error: &lapin::Error) {
+/// An acknowledgement (or nack) for at most [`amqp::SETTLE_TIMEOUT`].
+async fn bounded<T>(settling: impl Future<Output = lapin::Result<T>>) -> Result<(), String> {
+    match tokio::time::timeout(amqp::SETTLE_TIMEOUT, settling).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {:?}", amqp::SETTLE_TIMEOUT)),
+    }
+}
+
+fn not_acknowledged(error: &str) {
     // The channel is gone; the broker will redeliver, and the delivery
     // row's processed_at makes the second run a no-op.
-    tracing::warn!(error = %error, "could not acknowledge a message");
+    tracing::warn!(error, "could not acknowledge a message");
 }
 
 /// Which attempt this copy of a message is (the first has no header).
