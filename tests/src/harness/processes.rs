@@ -216,7 +216,16 @@ impl Service {
         let lines = log.clone();
         std::thread::spawn(move || {
             let mut bound_tx = Some(bound_tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // Read to the end whatever arrives: a reader that stopped at a
+            // line it could not decode would let the pipe fill, and the
+            // process would then block on its next log line.
+            let mut reader = BufReader::new(stderr);
+            let mut raw = Vec::new();
+            while reader.read_until(b'\n', &mut raw).is_ok_and(|n| n > 0) {
+                let line = String::from_utf8_lossy(&raw)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned();
+                raw.clear();
                 if bound_tx.is_some()
                     && let Some(bound) = Bound::parse(&line, serves_http)
                     && let Some(tx) = bound_tx.take()
