@@ -133,19 +133,17 @@ impl ApiError {
     /// reqwest's own text ("error sending request") does not say why, its
     /// sources do (say, "invalid peer certificate: UnknownIssuer").
     fn log(&self) {
-        let source = std::error::Error::source(self);
-        let causes = source.map(Chain);
+        // Only failures carry a cause; the caller's own mistakes are not logged.
+        let Some(cause) = std::error::Error::source(self) else {
+            return;
+        };
+        let causes = Chain(cause);
         match self {
-            Self::Crossmint(_) => {
-                tracing::warn!(reason = %OrEmpty(causes), "Crossmint call failed");
-            }
+            Self::Crossmint(_) => tracing::warn!(reason = %causes, "Crossmint call failed"),
             Self::CreditsUpdateFailed(_) => {
-                tracing::error!(error = %OrEmpty(causes), "spending credits failed");
+                tracing::error!(error = %causes, "spending credits failed");
             }
-            Self::Database(_) | Self::Internal(_) => {
-                tracing::error!(error = %OrEmpty(causes), "internal error");
-            }
-            _ => {}
+            _ => tracing::error!(error = %causes, "internal error"),
         }
     }
 }
@@ -162,17 +160,6 @@ impl std::fmt::Display for Chain<'_> {
             source = cause.source();
         }
         Ok(())
-    }
-}
-
-struct OrEmpty<'a>(Option<Chain<'a>>);
-
-impl std::fmt::Display for OrEmpty<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(chain) => chain.fmt(f),
-            None => Ok(()),
-        }
     }
 }
 

@@ -298,7 +298,7 @@ pub async fn say_goodbye<T>(goodbye: impl Future<Output = T>) {
 pub const LIVENESS_CHECK: Duration = Duration::from_secs(1);
 
 /// Whether every channel is still open, for the [`LIVENESS_CHECK`].
-pub fn all_open(channels: &[&Channel]) -> bool {
+fn all_open(channels: &[&Channel]) -> bool {
     channels.iter().all(|channel| channel.status().connected())
 }
 

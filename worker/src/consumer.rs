@@ -103,13 +103,17 @@ impl Consumer {
 
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut in_process = JoinSet::new();
+        // One watch for the whole session, shared by both waits below (a
+        // new one per batch would register a timer per batch).
         let channels = [&channel, &park_channel];
+        let closed = amqp::until_closed(&channels);
+        tokio::pin!(closed);
         let result = loop {
             // Reap finished tasks so the set does not grow without bound.
             while in_process.try_join_next().is_some() {}
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
-                () = amqp::until_closed(&channels) => {
+                () = &mut closed => {
                     break Err(anyhow::anyhow!("a channel closed without telling its waiters"));
                 }
                 next = deliveries.next() => match next {
@@ -119,7 +123,7 @@ impl Consumer {
                         // a dead connection must not hold the session forever.
                         let slot = tokio::select! {
                             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-                            () = amqp::until_closed(&channels) => {
+                            () = &mut closed => {
                                 break Err(anyhow::anyhow!("a channel closed while every batch slot was busy"));
                             }
                             () = shutdown.cancelled() => break Ok(()),

@@ -97,7 +97,9 @@ impl Publisher {
         let mut in_flight = FuturesUnordered::new();
         let mut confirmed: Vec<i64> = Vec::new();
         let mut mark_tick = tokio::time::interval(MARK_INTERVAL);
-        let mut liveness = tokio::time::interval(amqp::LIVENESS_CHECK);
+        let channels = [channel];
+        let channel_lost = amqp::until_closed(&channels);
+        tokio::pin!(channel_lost);
         let mut closed = false;
         let mut failure = None;
         while failure.is_none() && !(closed && in_flight.is_empty()) {
@@ -123,9 +125,9 @@ impl Publisher {
                     None => closed = true,
                 },
                 _ = mark_tick.tick() => self.mark(&mut confirmed),
-                _ = liveness.tick() => if !amqp::all_open(&[channel]) {
+                () = &mut channel_lost => {
                     failure = Some(anyhow::anyhow!("the channel closed without telling its waiters"));
-                },
+                }
             }
         }
         if failure.is_some() {
