@@ -194,6 +194,7 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pendin
                         let (delivery_id, body) = arrival.delivery.into_id_and_body();
                         let item = Delivery {
                             row,
+                            provider: PROVIDER.to_owned(),
                             delivery_id,
                             received_at: arrival.received_at,
                             body,

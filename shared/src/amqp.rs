@@ -29,6 +29,10 @@ pub const DELIVERY_ROUTING_KEY: &str = "delivery";
 
 /// AMQP header: the delivery's primary key in `webhook_deliveries`.
 pub const HEADER_DELIVERY_ROW: &str = "ledgerhook-delivery-row";
+/// Who the delivery came from (a `deliveries::Provider` name), so the worker
+/// reads the body with the right parser. Messages without it are Crossmint
+/// webhooks (published before the header existed).
+pub const HEADER_PROVIDER: &str = "ledgerhook-provider";
 /// AMQP header: when the ingester received the delivery, in microseconds
 /// since the Unix epoch; the worker measures delivery-to-credit latency from it.
 pub const HEADER_RECEIVED_AT_US: &str = "ledgerhook-received-at-us";
@@ -179,6 +183,10 @@ pub async fn publish_delivery(
     headers.insert(
         ShortString::from(HEADER_RECEIVED_AT_US),
         AMQPValue::LongLongInt(delivery.received_at_us()),
+    );
+    headers.insert(
+        ShortString::from(HEADER_PROVIDER),
+        AMQPValue::LongString(delivery.provider.as_str().into()),
     );
     let properties = BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
@@ -333,6 +341,15 @@ pub fn header_i64(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
         AMQPValue::LongLongInt(v) => Some(*v),
         AMQPValue::LongInt(v) => Some(i64::from(*v)),
         AMQPValue::Timestamp(v) => i64::try_from(*v).ok(),
+        _ => None,
+    }
+}
+
+/// Reads a text header (a long or short string of UTF-8).
+pub fn header_str<'h>(headers: Option<&'h FieldTable>, name: &str) -> Option<&'h str> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongString(v) => std::str::from_utf8(v.as_bytes()).ok(),
+        AMQPValue::ShortString(v) => Some(v.as_str()),
         _ => None,
     }
 }

@@ -14,6 +14,9 @@ use std::str::FromStr;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/ledgerhook";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const DEFAULT_QUEUE_PREFIX: &str = "ledgerhook";
+/// Crossmint's staging API (`CROSSMINT_API_URL`), for the API's orders and
+/// the worker's reconcile.
+pub const DEFAULT_CROSSMINT_API_URL: &str = "https://staging.crossmint.com/api";
 
 pub struct EnvReader<F> {
     lookup: F,

@@ -15,12 +15,14 @@ use crate::config::Config;
 use crate::consumer::Consumer;
 use crate::expiry_job;
 use crate::processor::Processor;
+use crate::reconcile;
 use crate::retry::Settler;
 
 pub struct App {
     consumer: Consumer,
     metrics: MetricsServer,
     expiry: Option<(PgPool, Duration)>,
+    reconcile: Option<(PgPool, reconcile::job::Schedule)>,
 }
 
 impl App {
@@ -33,6 +35,14 @@ impl App {
         .await?;
         let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
         let topology = Topology::new(&config.queue_prefix);
+        let reconcile = config.reconcile.map(|settings| {
+            let schedule = reconcile::job::Schedule {
+                settings,
+                broker: config.broker.clone(),
+                topology: topology.clone(),
+            };
+            (pool.clone(), schedule)
+        });
         let consumer = Consumer {
             broker: config.broker,
             topology: topology.clone(),
@@ -54,6 +64,7 @@ impl App {
             consumer,
             metrics,
             expiry,
+            reconcile,
         })
     }
 
@@ -68,9 +79,12 @@ impl App {
         let expiry_task = self
             .expiry
             .map(|(pool, every)| tokio::spawn(expiry_job::run(pool, every, metrics_stop.clone())));
+        let reconcile_task = self.reconcile.map(|(pool, schedule)| {
+            tokio::spawn(reconcile::job::run(pool, schedule, metrics_stop.clone()))
+        });
         self.consumer.run(shutdown).await;
         metrics_stop.cancel();
-        if let Some(task) = expiry_task {
+        for task in [expiry_task, reconcile_task].into_iter().flatten() {
             task.await?;
         }
         metrics_task.await??;

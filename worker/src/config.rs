@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::reconcile;
 use crate::retry::RetrySchedule;
 use ledgerhook_shared::amqp::Broker;
 use ledgerhook_shared::ca_file::CaFile;
@@ -48,6 +49,12 @@ pub struct Config {
     /// `CREDIT_EXPIRY_INTERVAL_SECS` (default 3600; 0 turns the job off):
     /// how often the worker removes credits whose time has come.
     pub expiry_interval: Option<Duration>,
+    /// `RECONCILE_INTERVAL_SECS` (default 0: off): how often the worker asks
+    /// Crossmint about orders whose payment never arrived, created more than
+    /// `RECONCILE_OLDER_THAN_SECS` (default 600) and less than 7 days ago.
+    /// When on, the Crossmint variables of the API are needed too
+    /// (`CROSSMINT_SERVER_API_KEY`, `CROSSMINT_API_URL`, `CROSSMINT_TIMEOUT_MS`).
+    pub reconcile: Option<reconcile::job::Settings>,
 }
 
 impl Config {
@@ -63,6 +70,7 @@ impl Config {
         if concurrency == 0 || batch_size == 0 {
             env.invalid("WORKER_CONCURRENCY and WORKER_BATCH_SIZE must be at least 1".into());
         }
+        let reconcile = reconcile_settings(&mut env);
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL).into(),
             broker: Broker::from_env(&mut env),
@@ -83,6 +91,7 @@ impl Config {
             expiry_interval: Some(env.parsed_or("CREDIT_EXPIRY_INTERVAL_SECS", 3600u64))
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),
+            reconcile,
         };
         if config.retry.attempts == 0 || config.retry.multiplier == 0 {
             env.invalid(
@@ -93,6 +102,25 @@ impl Config {
         env.finish()?;
         Ok(config)
     }
+}
+
+/// The scheduled reconcile, when `RECONCILE_INTERVAL_SECS` turns it on.
+fn reconcile_settings<F: Fn(&str) -> Option<String>>(
+    env: &mut EnvReader<F>,
+) -> Option<reconcile::job::Settings> {
+    let every = Some(env.parsed_or("RECONCILE_INTERVAL_SECS", 0u64))
+        .filter(|secs| *secs > 0)
+        .map(Duration::from_secs)?;
+    let older_than = Duration::from_secs(env.parsed_or("RECONCILE_OLDER_THAN_SECS", 600u64));
+    Some(reconcile::job::Settings {
+        every,
+        scope: reconcile::Scope {
+            older_than,
+            within: reconcile::DEFAULT_WITHIN,
+            limit: reconcile::DEFAULT_LIMIT,
+        },
+        crossmint: reconcile::CrossmintOrders::from_env(env)?,
+    })
 }
 
 #[cfg(test)]
@@ -106,6 +134,19 @@ mod tests {
         assert_eq!(config.batch_size, 64);
         assert_eq!(config.pool_size, 6);
         assert_eq!(config.metrics_addr.port(), 9181);
+        assert!(config.reconcile.is_none(), "reconcile is off by default");
+    }
+
+    #[test]
+    fn scheduled_reconcile_needs_the_crossmint_key() {
+        let error = Config::from_reader(EnvReader::new(|name: &str| {
+            (name == "RECONCILE_INTERVAL_SECS").then(|| "60".to_owned())
+        }))
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("CROSSMINT_SERVER_API_KEY"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ fn message_of(delivery: &Delivery) -> Message<'_> {
             .as_ref()
             .map(lapin::types::ShortString::as_str),
         delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
+        provider: amqp::header_str(headers, amqp::HEADER_PROVIDER),
         received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
         body: &delivery.data,
         destination: delivery.exchange.as_str(),

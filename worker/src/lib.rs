@@ -7,7 +7,8 @@
 //! fall back to one by one; a verdict per message), [`retry`] (the
 //! [`retry::Settler`]: acks, retries on a schedule kept in RabbitMQ wait
 //! queues, parking), [`app`] (wiring),
-//! [`config`], [`metrics`], [`expiry_job`] (scheduled credit expiry). The transaction itself is
+//! [`config`], [`metrics`], [`expiry_job`] (scheduled credit expiry), [`reconcile`] (asking
+//! Crossmint about orders whose payment never arrived). The transaction itself is
 //! `ledgerhook_shared::ledger`. [`admin`] backs the `ledgerhook-admin`
 //! operator command (parked deliveries, redrive, replay).
 
@@ -18,6 +19,7 @@ pub mod consumer;
 pub mod expiry_job;
 pub mod metrics;
 pub mod processor;
+pub mod reconcile;
 pub mod retry;
 
 pub use app::App;

@@ -65,3 +65,11 @@ pub fn parked(reason: &'static str) {
 pub fn credits_expired(credits: i64) {
     metrics::counter!(CREDITS_EXPIRED).increment(credits.unsigned_abs());
 }
+
+/// Counter: orders reconcile asked Crossmint about, by result (recorded,
+/// already_recorded, not_paid, failed).
+pub const RECONCILED: &str = "ledgerhook_reconcile_orders_total";
+
+pub fn reconciled(result: &'static str) {
+    metrics::counter!(RECONCILED, "result" => result).increment(1);
+}

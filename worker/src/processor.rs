@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::Retryable as _;
 use ledgerhook_shared::db;
+use ledgerhook_shared::deliveries::Provider;
 use ledgerhook_shared::domain::{CreditTerms, EventKind, OrderEvent};
 use ledgerhook_shared::ledger::{self, Applied, ApplyError, Work};
 use ledgerhook_shared::retry::Backoff;
@@ -37,6 +38,9 @@ pub struct Message<'a> {
     /// The sender's delivery id (the AMQP message id), for logs.
     pub delivery_id: Option<&'a str>,
     pub delivery_row: Option<i64>,
+    /// Who sent it (a `Provider` name); none on messages published before
+    /// the header existed, which were all Crossmint webhooks.
+    pub provider: Option<&'a str>,
     pub received_at_us: Option<i64>,
     pub body: &'a [u8],
     /// The exchange it was published to (`messaging.destination.name`).
@@ -205,12 +209,26 @@ fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
             reason: "message has no delivery row header".into(),
         });
     };
-    OrderEvent::parse(message.body)
-        .map(|event| (row, event))
-        .map_err(|e| Verdict::Park {
-            label: "unparseable",
-            reason: e.to_string(),
-        })
+    let parsed = match message
+        .provider
+        .map_or(Some(Provider::Crossmint), Provider::from_name)
+    {
+        Some(Provider::Crossmint) => OrderEvent::parse(message.body),
+        Some(Provider::Reconcile) => OrderEvent::from_order_answer(message.body),
+        None => {
+            return Err(Verdict::Park {
+                label: "unknown_provider",
+                reason: format!(
+                    "message from provider {:?}, which this worker cannot read",
+                    message.provider.unwrap_or_default()
+                ),
+            });
+        }
+    };
+    parsed.map(|event| (row, event)).map_err(|e| Verdict::Park {
+        label: "unparseable",
+        reason: e.to_string(),
+    })
 }
 
 /// Metrics for a committed outcome, and the verdict to acknowledge it.

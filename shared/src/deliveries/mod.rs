@@ -17,7 +17,10 @@
 pub mod operator;
 pub mod outbox;
 pub mod processing;
+mod provider;
 pub mod record;
+
+pub use provider::Provider;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -28,6 +31,8 @@ use chrono::{DateTime, Utc};
 pub struct Delivery {
     /// Primary key in `webhook_deliveries`.
     pub row: i64,
+    /// Who sent it (a [`Provider`] name), which says how to read the body.
+    pub provider: String,
     /// The sender's delivery id (Svix message id), also the AMQP message id.
     pub delivery_id: String,
     /// When the ingester received it.
@@ -45,12 +50,13 @@ impl Delivery {
 }
 
 /// The columns [`Delivery`] is read from, in its field order.
-type DeliveryColumns = (i64, String, DateTime<Utc>, Vec<u8>);
+type DeliveryColumns = (i64, String, String, DateTime<Utc>, Vec<u8>);
 
 impl From<DeliveryColumns> for Delivery {
-    fn from((row, delivery_id, received_at, body): DeliveryColumns) -> Self {
+    fn from((row, provider, delivery_id, received_at, body): DeliveryColumns) -> Self {
         Self {
             row,
+            provider,
             delivery_id,
             received_at,
             body: Bytes::from(body),
@@ -65,8 +71,15 @@ mod tests {
     #[test]
     fn a_delivery_read_from_its_columns_keeps_every_field() {
         let received_at = DateTime::from_timestamp_micros(1_763_942_400_123_456).unwrap();
-        let delivery = Delivery::from((7, "msg_1".to_owned(), received_at, b"{}".to_vec()));
+        let delivery = Delivery::from((
+            7,
+            "crossmint".to_owned(),
+            "msg_1".to_owned(),
+            received_at,
+            b"{}".to_vec(),
+        ));
         assert_eq!(delivery.row, 7);
+        assert_eq!(delivery.provider, "crossmint");
         assert_eq!(delivery.delivery_id, "msg_1");
         assert_eq!(&delivery.body[..], b"{}");
         assert_eq!(delivery.received_at_us(), 1_763_942_400_123_456);

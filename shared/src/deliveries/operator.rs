@@ -100,7 +100,7 @@ pub async fn reset_parked(pool: &PgPool, row: i64) -> Result<bool, sqlx::Error> 
 /// The delivery in row `row`, ready to publish again.
 pub async fn load(pool: &PgPool, row: i64) -> Result<Delivery, sqlx::Error> {
     let columns: DeliveryColumns = sqlx::query_as(
-        "select id, delivery_id, received_at, body from webhook_deliveries where id = $1",
+        "select id, provider, delivery_id, received_at, body from webhook_deliveries where id = $1",
     )
     .bind(row)
     .fetch_one(pool)

@@ -32,7 +32,7 @@ pub async fn claim_unpublished(
                  limit $2
                  for update skip locked)
              returning delivery_row)
-         select d.id, d.delivery_id, d.received_at, d.body
+         select d.id, d.provider, d.delivery_id, d.received_at, d.body
          from claimed c join webhook_deliveries d on d.id = c.delivery_row
          order by d.id",
     )

@@ -2,6 +2,7 @@
 //! machine. No I/O here; everything is checked at construction.
 
 pub mod credit_terms;
+pub mod order_answer;
 pub mod order_decision;
 pub mod order_event;
 pub mod package;

@@ -131,7 +131,7 @@ impl OrderEvent {
     }
 
     /// Every text this event would write to the database, by field name.
-    fn refuse_nul(&self) -> Result<(), EventParseError> {
+    pub(super) fn refuse_nul(&self) -> Result<(), EventParseError> {
         let payment = self.payment.as_ref();
         let texts = [
             ("type", Some(&self.event_type)),
@@ -157,12 +157,12 @@ impl OrderEvent {
 }
 
 /// A short id from metadata; absent, empty or oversized counts as absent.
-fn reference(metadata: Option<&Value>, key: &str) -> Option<String> {
+pub(super) fn reference(metadata: Option<&Value>, key: &str) -> Option<String> {
     let text = metadata?.get(key)?.as_str()?.trim();
     (!text.is_empty() && text.chars().count() <= MAX_REF_LEN).then(|| text.to_owned())
 }
 
-fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+pub(super) fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
 }
 
@@ -181,7 +181,7 @@ fn amount_at(value: &Value, path: &[&str]) -> Option<Result<Usdt, AmountError>> 
 
 /// Where the received amount sits, most authoritative first: Crossmint's
 /// `payment.received`, the seed's flat `totalPrice`, then the quoted price.
-fn payment_claim(order: &Value) -> Option<PaymentClaim> {
+pub(super) fn payment_claim(order: &Value) -> Option<PaymentClaim> {
     let sources: [(&[&str], &[&str]); 3] = [
         (
             &["payment", "received", "amount"],
@@ -214,7 +214,7 @@ fn payment_claim(order: &Value) -> Option<PaymentClaim> {
     })
 }
 
-fn failure_reason(order: &Value) -> Option<String> {
+pub(super) fn failure_reason(order: &Value) -> Option<String> {
     text_at(order, &["payment", "failureReason", "code"])
         .or_else(|| text_at(order, &["reason"]))
         .map(str::to_owned)

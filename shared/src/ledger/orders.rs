@@ -128,6 +128,43 @@ pub async fn owner<'e>(
         .await
 }
 
+/// An order still waiting for its payment, as `reconcile` sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AwaitingPayment {
+    pub id: Uuid,
+    pub crossmint_order_id: String,
+    pub user_id: String,
+    pub package_id: String,
+    pub status: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Orders created at least `older_than` and at most `newest_first_within`
+/// ago whose payment never arrived: still pending, or expired by the
+/// payment timeout (a payment may have come without its webhook). Oldest
+/// first, at most `limit`.
+pub async fn awaiting_payment<'e>(
+    executor: impl PgExecutor<'e>,
+    older_than: std::time::Duration,
+    within: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<AwaitingPayment>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, crossmint_order_id, user_id, package_id, status, created_at
+         from payment_orders
+         where status in ('pending', 'expired')
+           and created_at < now() - $1::interval
+           and created_at > now() - $2::interval
+         order by created_at
+         limit $3",
+    )
+    .bind(older_than)
+    .bind(within)
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+}
+
 #[derive(Debug, Clone)]
 pub struct StoredOrder {
     pub id: Uuid,

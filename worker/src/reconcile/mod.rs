@@ -1,0 +1,235 @@
+//! Reconcile: the "query Crossmint's order status" runbook (risk 2, a
+//! webhook that never came). For each order still waiting for its payment
+//! past an age, ask Crossmint; if it says the payment completed, record its
+//! answer as a delivery (exact bytes, provider `reconcile`, delivery id
+//! `reconcile:<order id>`) and publish it to the work queue, so the worker
+//! applies it through the same state machine and ledger guards as a
+//! webhook. It grants once whichever comes first; the webhook arriving
+//! later is a duplicate like any other.
+//!
+//! Safe to run from many places at once: the delivery id is unique per
+//! order, so a second run records nothing new for an order already
+//! reconciled. Run on demand (`ledgerhook-admin reconcile`) and on a
+//! schedule in the worker (`RECONCILE_INTERVAL_SECS`).
+
+pub mod crossmint_orders;
+pub mod job;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lapin::{Channel, Confirmation};
+use ledgerhook_shared::amqp::{self, Topology};
+use ledgerhook_shared::deliveries::{self, Delivery, Provider, record::NewDelivery};
+use ledgerhook_shared::domain::{EventKind, OrderEvent, order_answer};
+use ledgerhook_shared::ledger::orders::{self, AwaitingPayment};
+use serde::Serialize;
+use sqlx::PgPool;
+
+pub use crossmint_orders::CrossmintOrders;
+
+/// What `verified_by` says for a reconciled delivery: there is no signature;
+/// the answer came over TLS from Crossmint's API, asked with our key.
+const VERIFIED_BY: &str = "crossmint-orders-api";
+/// Orders older than this are not asked about (the payment timeout is
+/// 30 minutes; a week covers any outage of webhooks worth reconciling).
+pub const DEFAULT_WITHIN: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most orders asked about in one run.
+pub const DEFAULT_LIMIT: i64 = 500;
+
+/// Which orders to ask about.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    /// Only orders created at least this long ago (webhooks normally come
+    /// within seconds; give them time).
+    pub older_than: Duration,
+    /// Only orders created within this long.
+    pub within: Duration,
+    pub limit: i64,
+}
+
+/// What reconcile found about one order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub order_id: uuid::Uuid,
+    pub crossmint_order_id: String,
+    pub user_id: String,
+    pub package_id: String,
+    /// Our status before this run (`pending` or `expired`).
+    pub status: String,
+    pub created_at: chrono::DateTime<Utc>,
+    /// Crossmint's `payment.status`, when it answered.
+    pub crossmint_payment_status: Option<String>,
+    pub result: FindingResult,
+    /// Why, when the lookup failed or the answer could not be read.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingResult {
+    /// Paid: recorded as a delivery and sent to the workers.
+    Recorded,
+    /// Paid, and an earlier run had recorded it already.
+    AlreadyRecorded,
+    /// Crossmint says it is not paid (yet).
+    NotPaid,
+    /// Crossmint could not be asked or its answer not read; try again later.
+    Failed,
+}
+
+impl FindingResult {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recorded => "recorded",
+            Self::AlreadyRecorded => "already_recorded",
+            Self::NotPaid => "not_paid",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One run: the findings, and the deliveries it recorded (to publish).
+pub struct Run {
+    pub findings: Vec<Finding>,
+    pub recorded: Vec<Delivery>,
+}
+
+/// Asks Crossmint about every order in `scope` and records the paid ones.
+/// Lookups are one at a time: reconcile is for the few orders whose webhook
+/// went missing, and Crossmint's rate limits matter more than speed.
+pub async fn run(
+    pool: &PgPool,
+    crossmint: &CrossmintOrders,
+    scope: Scope,
+) -> Result<Run, sqlx::Error> {
+    let candidates =
+        orders::awaiting_payment(pool, scope.older_than, scope.within, scope.limit).await?;
+    let mut run = Run {
+        findings: Vec::with_capacity(candidates.len()),
+        recorded: Vec::new(),
+    };
+    for order in candidates {
+        let finding = reconcile_one(pool, crossmint, order, &mut run.recorded).await?;
+        run.findings.push(finding);
+    }
+    Ok(run)
+}
+
+async fn reconcile_one(
+    pool: &PgPool,
+    crossmint: &CrossmintOrders,
+    order: AwaitingPayment,
+    recorded: &mut Vec<Delivery>,
+) -> Result<Finding, sqlx::Error> {
+    let mut finding = Finding {
+        order_id: order.id,
+        crossmint_order_id: order.crossmint_order_id,
+        user_id: order.user_id,
+        package_id: order.package_id,
+        status: order.status,
+        created_at: order.created_at,
+        crossmint_payment_status: None,
+        result: FindingResult::Failed,
+        detail: None,
+    };
+    let answer = match crossmint.get_order(&finding.crossmint_order_id).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            finding.detail = Some(format!("{e:#}"));
+            return Ok(finding);
+        }
+    };
+    let event = match OrderEvent::from_order_answer(&answer.body) {
+        Ok(event) => event,
+        Err(e) => {
+            finding.detail = Some(format!("Crossmint's answer could not be read: {e}"));
+            return Ok(finding);
+        }
+    };
+    finding.crossmint_payment_status = serde_json::from_slice::<serde_json::Value>(&answer.body)
+        .ok()
+        .and_then(|order| order_answer::payment_status(&order).map(str::to_owned));
+    if event.order_id != finding.crossmint_order_id {
+        finding.detail = Some(format!(
+            "Crossmint answered about another order ({:?})",
+            event.order_id
+        ));
+        return Ok(finding);
+    }
+    if event.kind != EventKind::PaymentSucceeded {
+        finding.result = FindingResult::NotPaid;
+        return Ok(finding);
+    }
+    let delivery_id = format!("reconcile:{}", finding.crossmint_order_id);
+    let now = Utc::now();
+    let rows = deliveries::record::record_batch(
+        pool,
+        Provider::Reconcile.as_str(),
+        &[NewDelivery {
+            delivery_id: &delivery_id,
+            body: &answer.body,
+            headers: answer.headers,
+            signed_at: now,
+            received_at: now,
+            verified_by: VERIFIED_BY,
+        }],
+    )
+    .await?;
+    finding.result = match rows.first().copied().flatten() {
+        Some(row) => {
+            recorded.push(Delivery {
+                row,
+                provider: Provider::Reconcile.as_str().to_owned(),
+                delivery_id,
+                received_at: now,
+                body: answer.body,
+            });
+            FindingResult::Recorded
+        }
+        None => FindingResult::AlreadyRecorded,
+    };
+    Ok(finding)
+}
+
+/// Publishes recorded deliveries with confirms and clears their outbox
+/// rows. One that is not confirmed stays in the outbox, where the
+/// ingester's relay publishes it later: recorded is never lost.
+pub async fn publish(
+    pool: &PgPool,
+    channel: &Channel,
+    topology: &Topology,
+    recorded: &[Delivery],
+) -> anyhow::Result<()> {
+    let mut confirmed = Vec::with_capacity(recorded.len());
+    for delivery in recorded {
+        let confirmation = tokio::time::timeout(amqp::SETTLE_TIMEOUT, async {
+            amqp::publish_delivery(channel, topology, delivery)
+                .await?
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .await;
+        match confirmation {
+            Ok(Ok(Confirmation::Ack(None))) => confirmed.push(delivery.row),
+            Ok(Ok(other)) => tracing::warn!(
+                delivery_id = %delivery.delivery_id,
+                confirmation = ?other,
+                "the broker did not take a reconciled delivery; the outbox relay will send it"
+            ),
+            Ok(Err(e)) => tracing::warn!(
+                delivery_id = %delivery.delivery_id,
+                error = format!("{e:#}"),
+                "publishing a reconciled delivery failed; the outbox relay will send it"
+            ),
+            Err(_) => tracing::warn!(
+                delivery_id = %delivery.delivery_id,
+                "the broker did not confirm a reconciled delivery in time; the outbox relay will send it"
+            ),
+        }
+    }
+    deliveries::outbox::mark_published(pool, &confirmed).await?;
+    Ok(())
+}
