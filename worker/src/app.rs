@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::consumer::Consumer;
 use crate::expiry_job;
+use crate::payment_timeout_job;
 use crate::processor::Processor;
 use crate::retry::Settler;
 
@@ -21,6 +22,8 @@ pub struct App {
     consumer: Consumer,
     metrics: MetricsServer,
     expiry: Option<(PgPool, Duration)>,
+    /// The pool, the timeout and the interval of the payment timeout job.
+    payment_timeout: Option<(PgPool, Duration, Duration)>,
 }
 
 impl App {
@@ -49,11 +52,15 @@ impl App {
             batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,
         };
+        let payment_timeout = config
+            .payment_timeout_interval
+            .map(|every| (pool.clone(), config.payment_timeout, every));
         let expiry = config.expiry_interval.map(|every| (pool, every));
         Ok(Self {
             consumer,
             metrics,
             expiry,
+            payment_timeout,
         })
     }
 
@@ -68,8 +75,19 @@ impl App {
         let expiry_task = self
             .expiry
             .map(|(pool, every)| tokio::spawn(expiry_job::run(pool, every, metrics_stop.clone())));
+        let payment_timeout_task = self.payment_timeout.map(|(pool, timeout, every)| {
+            tokio::spawn(payment_timeout_job::run(
+                pool,
+                timeout,
+                every,
+                metrics_stop.clone(),
+            ))
+        });
         self.consumer.run(shutdown).await;
         metrics_stop.cancel();
+        if let Some(task) = payment_timeout_task {
+            task.await?;
+        }
         if let Some(task) = expiry_task {
             task.await?;
         }

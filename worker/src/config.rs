@@ -48,6 +48,12 @@ pub struct Config {
     /// `CREDIT_EXPIRY_INTERVAL_SECS` (default 3600; 0 turns the job off):
     /// how often the worker removes credits whose time has come.
     pub expiry_interval: Option<Duration>,
+    /// `PAYMENT_TIMEOUT_MINUTES` (default 30): an order still pending this
+    /// long after it was created is marked expired.
+    pub payment_timeout: Duration,
+    /// `PAYMENT_TIMEOUT_INTERVAL_SECS` (default 60; 0 turns the job off):
+    /// how often the worker looks for such orders.
+    pub payment_timeout_interval: Option<Duration>,
 }
 
 impl Config {
@@ -83,7 +89,17 @@ impl Config {
             expiry_interval: Some(env.parsed_or("CREDIT_EXPIRY_INTERVAL_SECS", 3600u64))
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),
+            payment_timeout: Duration::from_secs(
+                env.parsed_or("PAYMENT_TIMEOUT_MINUTES", 30u64)
+                    .saturating_mul(60),
+            ),
+            payment_timeout_interval: Some(env.parsed_or("PAYMENT_TIMEOUT_INTERVAL_SECS", 60u64))
+                .filter(|secs| *secs > 0)
+                .map(Duration::from_secs),
         };
+        if config.payment_timeout.is_zero() {
+            env.invalid("PAYMENT_TIMEOUT_MINUTES must be at least 1".into());
+        }
         if config.retry.attempts == 0 || config.retry.multiplier == 0 {
             env.invalid(
                 "WORKER_RETRY_ATTEMPTS and WORKER_RETRY_MULTIPLIER must be at least 1".into(),

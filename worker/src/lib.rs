@@ -10,6 +10,7 @@
 //! [`config`], [`metrics`], [`expiry_job`] (scheduled credit expiry). The transaction itself is
 //! `ledgerhook_shared::ledger`. [`admin`] backs the `ledgerhook-admin`
 //! operator command (parked deliveries, redrive, replay).
+//! [`payment_timeout_job`] expires orders left unpaid.
 
 pub mod admin;
 pub mod app;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod consumer;
 pub mod expiry_job;
 pub mod metrics;
+pub mod payment_timeout_job;
 pub mod processor;
 pub mod retry;
 

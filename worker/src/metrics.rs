@@ -65,3 +65,12 @@ pub fn parked(reason: &'static str) {
 pub fn credits_expired(credits: i64) {
     metrics::counter!(CREDITS_EXPIRED).increment(credits.unsigned_abs());
 }
+
+/// Counter: orders the payment timeout job marked expired (unpaid after
+/// `PAYMENT_TIMEOUT_MINUTES`): the timeout rate's numerator, over the API's
+/// `ledgerhook_api_orders_created_total`.
+pub const ORDERS_EXPIRED: &str = "ledgerhook_orders_expired_total";
+
+pub fn orders_expired(orders: u64) {
+    metrics::counter!(ORDERS_EXPIRED).increment(orders);
+}
