@@ -179,7 +179,7 @@ impl ApiError {
 }
 
 /// An error and its sources, `: `-separated, as anyhow's `{:#}` prints them.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

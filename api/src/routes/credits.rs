@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::User;
-use crate::error::ApiError;
+use crate::error::{ApiError, Chain};
 use crate::extract::JsonBody;
 use crate::metrics;
 
@@ -130,7 +130,6 @@ async fn consume(
 async fn record_usage(state: &AppState, user_id: &str, credits: i64) {
     if let Err(e) = ledgerhook_shared::usage::record_spend(&state.pool, user_id, credits).await {
         metrics::usage_write_failed();
-        let cause = std::error::Error::source(&e).map(ToString::to_string);
-        tracing::warn!(error = %e, cause, "usage not recorded; the spend itself succeeded");
+        tracing::warn!(error = %Chain(&e), "usage not recorded; the spend itself succeeded");
     }
 }

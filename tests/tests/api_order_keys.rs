@@ -1,0 +1,143 @@
+//! `Idempotency-Key` on `POST /api/payments/orders`: a retry gets the first
+//! order back, another package under the same key is refused, concurrent
+//! requests make one order and one Crossmint call, and a failed request
+//! frees its key.
+
+use ledgerhook_tests::api_client::Api;
+use ledgerhook_tests::fake_crossmint::{Behaviour, FakeCrossmint};
+use ledgerhook_tests::harness::{Answer, TestEnv};
+use serde_json::json;
+
+const ORDERS: &str = "/api/payments/orders";
+
+async fn order(api: &Api, user: &str, key: &str, package: &str) -> Answer {
+    api.post_with_headers(
+        ORDERS,
+        user,
+        &[("Idempotency-Key", key)],
+        &json!({"packageId": package}),
+    )
+    .await
+}
+
+async fn orders_of(env: &TestEnv, user: &str) -> i64 {
+    env.count(&format!(
+        "select count(*) from payment_orders where user_id = '{user}'"
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn the_same_key_returns_the_same_order_and_another_package_is_duplicate_order() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+
+    let first = order(&api, "buyer", "key-1", "pro").await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = order(&api, "buyer", "key-1", "pro").await;
+    assert_eq!(again.status, 201, "{again:?}");
+    assert_eq!(
+        again.body, first.body,
+        "the same answer, client secret included"
+    );
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+
+    let other = order(&api, "buyer", "key-1", "vip").await;
+    assert_eq!(other.status, 409, "{other:?}");
+    assert_eq!(other.body["code"], "DUPLICATE_ORDER");
+    assert_eq!(other.body["details"]["firstPackageId"], "pro");
+
+    assert_eq!(crossmint.requests().len(), 1, "Crossmint was called once");
+    assert_eq!(orders_of(&env, "buyer").await, 1);
+    let metrics = api.service.metrics().await;
+    let created =
+        ledgerhook_tests::scrape::sum(&metrics, "ledgerhook_api_orders_created_total", &[]);
+    assert_eq!(created, 1.0, "{metrics}");
+    let reuses = |outcome: &str| {
+        ledgerhook_tests::scrape::sum(
+            &metrics,
+            "ledgerhook_api_order_idempotency_total",
+            &[&format!("outcome=\"{outcome}\"")],
+        )
+    };
+    assert_eq!((reuses("replayed"), reuses("duplicate_order")), (1.0, 1.0));
+
+    // Keys are per user, and without a key every request is a new order.
+    let stranger = order(&api, "someone-else", "key-1", "vip").await;
+    assert_eq!(stranger.status, 201, "{stranger:?}");
+    assert_ne!(stranger.body["orderId"], first.body["orderId"]);
+    for _ in 0..2 {
+        let plain = api
+            .post(ORDERS, Some("buyer"), &json!({"packageId": "pro"}))
+            .await;
+        assert_eq!(plain.status, 201, "{plain:?}");
+    }
+    assert_eq!(orders_of(&env, "buyer").await, 3);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_make_one_order_and_one_crossmint_call() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| order(&api, "racer", "race-key", "vip")))
+            .await;
+    for answer in &answers {
+        assert_eq!(answer.status, 201, "{answer:?}");
+        assert_eq!(answer.body["orderId"], answers[0].body["orderId"]);
+    }
+    let replayed = answers
+        .iter()
+        .filter(|a| a.header("idempotent-replayed") == Some("true"))
+        .count();
+    assert_eq!(replayed, 7);
+    assert_eq!(crossmint.requests().len(), 1);
+    assert_eq!(orders_of(&env, "racer").await, 1);
+}
+
+#[tokio::test]
+async fn a_crossmint_failure_frees_the_key_for_the_retry() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+
+    crossmint.behave(Behaviour::Fail);
+    let failed = order(&api, "unlucky", "retry-key", "starter").await;
+    assert_eq!(failed.status, 502, "{failed:?}");
+    assert_eq!(failed.body["code"], "CROSSMINT_ERROR");
+
+    crossmint.behave(Behaviour::Answer);
+    let retried = order(&api, "unlucky", "retry-key", "starter").await;
+    assert_eq!(retried.status, 201, "{retried:?}");
+    assert_eq!(retried.header("idempotent-replayed"), None);
+    assert_eq!(crossmint.requests().len(), 2);
+    assert_eq!(orders_of(&env, "unlucky").await, 1);
+    let bound: String = sqlx::query_scalar(
+        "select crossmint_order_id from order_idempotency_keys
+         where user_id = 'unlucky' and idempotency_key = 'retry-key'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(retried.body["orderId"], bound.as_str());
+}
+
+#[tokio::test]
+async fn a_malformed_key_is_400_and_crossmint_is_not_called() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+
+    let too_long = "k".repeat(256);
+    for key in ["has space", "semi;colon", too_long.as_str()] {
+        let answer = order(&api, "buyer", key, "pro").await;
+        assert_eq!(answer.status, 400, "{key:?}: {answer:?}");
+        assert_eq!(answer.body["code"], "INVALID_REQUEST");
+        assert_eq!(answer.body["details"]["field"], "Idempotency-Key");
+    }
+    assert!(crossmint.requests().is_empty());
+}
