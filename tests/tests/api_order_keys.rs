@@ -3,6 +3,12 @@
 //! requests make one order and one Crossmint call, and a failed request
 //! frees its key.
 
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
 use ledgerhook_tests::api_client::Api;
 use ledgerhook_tests::fake_crossmint::{Behaviour, FakeCrossmint};
 use ledgerhook_tests::harness::{Answer, TestEnv};
@@ -77,11 +83,40 @@ async fn the_same_key_returns_the_same_order_and_another_package_is_duplicate_or
     assert_eq!(orders_of(&env, "buyer").await, 3);
 }
 
+/// A slow road to `crossmint`: each create-order call is held for `delay`
+/// before it is passed on, so that requests racing on one key overlap for
+/// sure. Returns what `CROSSMINT_API_URL` should be.
+async fn slowed(crossmint: &FakeCrossmint, delay: Duration) -> String {
+    let target = format!("{}/2022-06-09/orders", crossmint.api_url);
+    let forward = move |headers: HeaderMap, body: Bytes| {
+        let target = target.clone();
+        async move {
+            tokio::time::sleep(delay).await;
+            let answer = reqwest::Client::new()
+                .post(&target)
+                .header("x-api-key", headers["x-api-key"].as_bytes())
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("the fake Crossmint answers");
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            (status, answer.bytes().await.unwrap_or_default())
+        }
+    };
+    let app = Router::new().route("/api/2022-06-09/orders", post(forward));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 #[tokio::test]
 async fn concurrent_requests_with_one_key_make_one_order_and_one_crossmint_call() {
     let env = TestEnv::new().await.unwrap();
     let crossmint = FakeCrossmint::start().await.unwrap();
-    let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+    let slow_crossmint = slowed(&crossmint, Duration::from_millis(500)).await;
+    let api = env.start_api(&slow_crossmint, &[]).await.unwrap();
 
     let answers =
         futures_util::future::join_all((0..8).map(|_| order(&api, "racer", "race-key", "vip")))
@@ -95,6 +130,8 @@ async fn concurrent_requests_with_one_key_make_one_order_and_one_crossmint_call(
         .filter(|a| a.header("idempotent-replayed") == Some("true"))
         .count();
     assert_eq!(replayed, 7);
+    // While the first request waited on Crossmint the others found its
+    // reservation and waited for its answer instead of calling too.
     assert_eq!(crossmint.requests().len(), 1);
     assert_eq!(orders_of(&env, "racer").await, 1);
 }
