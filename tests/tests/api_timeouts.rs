@@ -168,3 +168,64 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
         "a completed order is not expired again"
     );
 }
+
+#[tokio::test]
+async fn two_workers_expire_each_stale_order_once_and_leave_the_rest() {
+    let env = TestEnv::new().await.unwrap();
+    let stale: Vec<String> = (0..20).map(|i| format!("stale-{i}")).collect();
+    for order in &stale {
+        env.create_order(order, "cart-abandoner", "starter").await;
+    }
+    env.create_order("fresh", "cart-abandoner", "starter").await;
+    // Held for review: a person decides, the timeout does not.
+    env.create_order("reviewed", "cart-abandoner", "starter")
+        .await;
+    sqlx::query(
+        "update payment_orders set created_at = now() - interval '2 minutes',
+             review_reason = case when crossmint_order_id = 'reviewed' then 'test' end
+         where crossmint_order_id <> 'fresh'",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+
+    let settings = [
+        ("PAYMENT_TIMEOUT_MINUTES", "1"),
+        ("PAYMENT_TIMEOUT_INTERVAL_SECS", "1"),
+        ("CREDIT_EXPIRY_INTERVAL_SECS", "0"),
+    ];
+    let (first, second) = tokio::join!(env.start_worker(&settings), env.start_worker(&settings));
+    let workers = [first.unwrap(), second.unwrap()];
+    env.wait_for_count(
+        "select count(*) from payment_orders where status = 'expired'",
+        20,
+        WAIT,
+    )
+    .await;
+
+    // Each expired once: one history entry and one event each, and the two
+    // workers' counters add up to the orders, not more.
+    let expiries = env
+        .count(
+            "select count(*) from payment_orders, jsonb_array_elements(status_history) h
+             where h->>'status' = 'expired'",
+        )
+        .await;
+    assert_eq!(expiries, 20);
+    assert_eq!(
+        env.count("select count(*) from payment_order_events where event_type = 'order.expired'")
+            .await,
+        20
+    );
+    let counted = ledgerhook_tests::harness::eventually(WAIT, async || {
+        let mut total = 0.0;
+        for worker in &workers {
+            total += worker.metric("ledgerhook_orders_expired_total", &[]).await;
+        }
+        ledgerhook_tests::harness::seen(total, total >= 20.0)
+    })
+    .await;
+    assert_eq!(counted, 20.0);
+    assert_eq!(status(&env, "fresh").await, "pending");
+    assert_eq!(status(&env, "reviewed").await, "pending");
+}

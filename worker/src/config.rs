@@ -132,4 +132,19 @@ mod tests {
         .unwrap_err();
         assert!(error.to_string().contains("WORKER_CONCURRENCY"));
     }
+
+    #[test]
+    fn the_payment_timeout_defaults_to_30_minutes_checked_every_minute_and_zero_is_refused() {
+        let config = Config::from_reader(EnvReader::new(|_: &str| None)).unwrap();
+        assert_eq!(config.payment_timeout, Duration::from_secs(30 * 60));
+        assert_eq!(
+            config.payment_timeout_interval,
+            Some(Duration::from_secs(60))
+        );
+        let error = Config::from_reader(EnvReader::new(|name: &str| {
+            (name == "PAYMENT_TIMEOUT_MINUTES").then(|| "0".to_owned())
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("PAYMENT_TIMEOUT_MINUTES"));
+    }
 }
