@@ -178,3 +178,45 @@ async fn a_malformed_key_is_400_and_crossmint_is_not_called() {
     }
     assert!(crossmint.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_reservation_left_by_a_dead_request_is_taken_over_after_its_lease() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    // Lease: the Crossmint timeout (1 s) and a margin (5 s).
+    let api = env
+        .start_api(&crossmint.api_url, &[("CROSSMINT_TIMEOUT_MS", "1000")])
+        .await
+        .unwrap();
+    // What a request that died between reserving and recording leaves.
+    for (key, age) in [
+        ("dead-long-ago", "1 minute"),
+        ("dead-just-now", "0 seconds"),
+    ] {
+        sqlx::query(&format!(
+            "insert into order_idempotency_keys
+                 (user_id, idempotency_key, package_id, reservation, reserved_at)
+             values ('phoenix', $1, 'pro', gen_random_uuid(), now() - interval '{age}')"
+        ))
+        .bind(key)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    }
+
+    let taken_over = order(&api, "phoenix", "dead-long-ago", "pro").await;
+    assert_eq!(taken_over.status, 201, "{taken_over:?}");
+    assert_eq!(taken_over.header("idempotent-replayed"), None);
+    assert_eq!(crossmint.requests().len(), 1);
+    // A live-looking reservation for another package is still refused.
+    let other = order(&api, "phoenix", "dead-just-now", "vip").await;
+    assert_eq!(other.status, 409, "{other:?}");
+    assert_eq!(other.body["code"], "DUPLICATE_ORDER");
+    assert_eq!(orders_of(&env, "phoenix").await, 1);
+    // With its own package the request waits on that reservation until its
+    // lease has passed, then takes it over.
+    let waited = order(&api, "phoenix", "dead-just-now", "pro").await;
+    assert_eq!(waited.status, 201, "{waited:?}");
+    assert_eq!(crossmint.requests().len(), 2);
+    assert_eq!(orders_of(&env, "phoenix").await, 2);
+}
