@@ -27,7 +27,14 @@ pub struct AppState {
     pub crossmint: Crossmint,
     pub confirm_limit: RateLimit,
     pub credit_terms: Arc<CreditTerms>,
+    /// How long an order's `Idempotency-Key` reservation may be held before
+    /// another request takes it over: Crossmint's timeout and a margin for
+    /// recording the order.
+    pub order_key_lease: Duration,
 }
+
+/// What recording an order may take after Crossmint answered.
+const ORDER_KEY_LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 pub struct App {
     listener: TcpListener,
@@ -64,6 +71,7 @@ impl App {
                 window: Duration::from_secs(60),
             },
             credit_terms: Arc::new(config.credit_terms),
+            order_key_lease: config.crossmint_timeout + ORDER_KEY_LEASE_MARGIN,
         };
         Ok(Self {
             listener,

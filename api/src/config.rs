@@ -13,7 +13,7 @@ use ledgerhook_shared::secret_text::SecretText;
 use crate::auth::{DEFAULT_MAX_LIFETIME_SECS, JwtSecret, MIN_SECRET_BYTES};
 
 /// Crossmint's staging API; production is `https://www.crossmint.com/api`.
-pub const DEFAULT_CROSSMINT_API_URL: &str = "https://staging.crossmint.com/api";
+pub use ledgerhook_shared::config::DEFAULT_CROSSMINT_API_URL;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::crossmint::CrossmintError;
@@ -28,6 +29,16 @@ pub enum ApiError {
     InvalidPackage { package_id: String },
     #[error("no such order")]
     OrderNotFound,
+    /// The `Idempotency-Key` was first used to order another package.
+    #[error("this Idempotency-Key was used for an order of another package; nothing was created")]
+    DuplicateOrder { first_package_id: String },
+    /// The order was not paid within the payment timeout and has expired;
+    /// the frontend offers to start a new one.
+    #[error("the order was not paid in time and has expired; start a new order to buy")]
+    PaymentTimeout {
+        order_id: String,
+        expired_at: Option<DateTime<Utc>>,
+    },
     #[error("no such route")]
     NotFound,
     #[error("this route does not take that method")]
@@ -79,9 +90,14 @@ impl ApiError {
             Self::OrderNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::InsufficientCredits { .. } | Self::IdempotencyKeyReused { .. } => {
-                StatusCode::CONFLICT
-            }
+            // PAYMENT_TIMEOUT is 409 too: the request is fine, the order's
+            // state conflicts with it. Not 408 (that is about this request's
+            // own transfer, and clients resend on it) nor 410 (a late payment
+            // can still complete the order).
+            Self::InsufficientCredits { .. }
+            | Self::IdempotencyKeyReused { .. }
+            | Self::DuplicateOrder { .. }
+            | Self::PaymentTimeout { .. } => StatusCode::CONFLICT,
             Self::Crossmint(_) => StatusCode::BAD_GATEWAY,
             Self::CreditsUpdateFailed(_) | Self::Database(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -98,6 +114,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::InvalidPackage { .. } => "INVALID_PACKAGE",
             Self::OrderNotFound => "ORDER_NOT_FOUND",
+            Self::DuplicateOrder { .. } => "DUPLICATE_ORDER",
+            Self::PaymentTimeout { .. } => "PAYMENT_TIMEOUT",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::RateLimited { .. } => "RATE_LIMITED",
@@ -125,6 +143,18 @@ impl ApiError {
             Self::IdempotencyKeyReused { first_amount } => {
                 Some(json!({ "firstAmount": first_amount }))
             }
+            Self::DuplicateOrder { first_package_id } => {
+                Some(json!({ "firstPackageId": first_package_id }))
+            }
+            Self::PaymentTimeout {
+                order_id,
+                expired_at,
+            } => Some(json!({
+                "orderId": order_id,
+                "status": "expired",
+                "expiredAt": expired_at,
+                "retryable": true,
+            })),
             _ => None,
         }
     }
@@ -149,7 +179,7 @@ impl ApiError {
 }
 
 /// An error and its sources, `: `-separated, as anyhow's `{:#}` prints them.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -4,7 +4,8 @@
 //!
 //! Layout: [`routes`] (one module per feature), [`auth`] (HS256 bearer
 //! tokens), [`crossmint`] (creating orders), [`rate_limit`] (per-user
-//! sliding windows in PostgreSQL), [`error`] (`{error, code, details?}`),
+//! sliding windows in PostgreSQL), [`order_keys`] (the `Idempotency-Key`
+//! of order creation), [`error`] (`{error, code, details?}`),
 //! [`extract`], [`app`] (wiring), [`config`], [`metrics`]. Spending and
 //! expiry live in `ledgerhook_shared::credits`, shared with the worker.
 
@@ -15,6 +16,7 @@ pub mod crossmint;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod order_keys;
 pub mod rate_limit;
 pub mod routes;
 

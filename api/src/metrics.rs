@@ -16,3 +16,31 @@ pub fn rate_limited(action: &'static str) {
 pub fn crossmint_failure(reason: &'static str) {
     metrics::counter!(CROSSMINT_FAILURES, "reason" => reason).increment(1);
 }
+/// Counter: orders created and recorded pending (an idempotent replay is
+/// not a new order): the payment timeout rate's denominator.
+pub const ORDERS_CREATED: &str = "ledgerhook_api_orders_created_total";
+/// Counter: order requests answered from an earlier one with the same
+/// `Idempotency-Key`, by outcome (`replayed`, `duplicate_order` for the
+/// same key with another package).
+pub const ORDER_KEY_REUSES: &str = "ledgerhook_api_order_idempotency_total";
+/// Counter: usage writes that failed after a successful spend (the spend
+/// still answered as usual).
+pub const USAGE_WRITE_FAILURES: &str = "ledgerhook_usage_write_failures_total";
+/// Counter: confirm requests answered PAYMENT_TIMEOUT (the order expired).
+pub const PAYMENT_TIMEOUTS: &str = "ledgerhook_api_payment_timeouts_total";
+
+pub fn order_created() {
+    metrics::counter!(ORDERS_CREATED).increment(1);
+}
+
+pub fn order_key_reused(outcome: &'static str) {
+    metrics::counter!(ORDER_KEY_REUSES, "outcome" => outcome).increment(1);
+}
+
+pub fn usage_write_failed() {
+    metrics::counter!(USAGE_WRITE_FAILURES).increment(1);
+}
+
+pub fn payment_timeout() {
+    metrics::counter!(PAYMENT_TIMEOUTS).increment(1);
+}

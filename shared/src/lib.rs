@@ -7,6 +7,7 @@
 //! - [`config`]: environment parsing that names every problem at once;
 //! - [`deliveries`]: the recorded deliveries and the outbox (their tables' only SQL);
 //! - [`ledger`]: applying order events, exactly once; [`credits`]: spending and expiry;
+//!   [`usage`]: spends per user per day, never failing a spend;
 //! - [`db`] and [`amqp`]: PostgreSQL and RabbitMQ set-up and contracts;
 //!   [`ca_file`]: a private CA's certificates, added to the system's roots;
 //! - [`retry`]: jitter, backoff, and reconnecting to a peer;
@@ -29,3 +30,4 @@ pub mod secret_text;
 pub mod shutdown;
 pub mod svix;
 pub mod telemetry;
+pub mod usage;

@@ -55,6 +55,25 @@ impl Api {
         Answer::read(request.send().await.expect("the API answers")).await
     }
 
+    /// `POST path` with a JSON body as `user`, with extra request headers.
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        user: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token_for(user))
+            .json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Answer::read(request.send().await.expect("the API answers")).await
+    }
+
     /// `POST path` with exactly this Authorization header value.
     pub async fn post_with_authorization(
         &self,

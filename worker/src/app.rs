@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::consumer::Consumer;
 use crate::expiry_job;
+use crate::payment_timeout_job;
 use crate::processor::Processor;
 use crate::reconcile;
 use crate::retry::Settler;
@@ -23,6 +24,8 @@ pub struct App {
     metrics: MetricsServer,
     expiry: Option<(PgPool, Duration)>,
     reconcile: Option<(PgPool, reconcile::job::Schedule)>,
+    /// The pool, the timeout and the interval of the payment timeout job.
+    payment_timeout: Option<(PgPool, Duration, Duration)>,
 }
 
 impl App {
@@ -59,12 +62,16 @@ impl App {
             batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,
         };
+        let payment_timeout = config
+            .payment_timeout_interval
+            .map(|every| (pool.clone(), config.payment_timeout, every));
         let expiry = config.expiry_interval.map(|every| (pool, every));
         Ok(Self {
             consumer,
             metrics,
             expiry,
             reconcile,
+            payment_timeout,
         })
     }
 
@@ -82,9 +89,20 @@ impl App {
         let reconcile_task = self.reconcile.map(|(pool, schedule)| {
             tokio::spawn(reconcile::job::run(pool, schedule, metrics_stop.clone()))
         });
+        let payment_timeout_task = self.payment_timeout.map(|(pool, timeout, every)| {
+            tokio::spawn(payment_timeout_job::run(
+                pool,
+                timeout,
+                every,
+                metrics_stop.clone(),
+            ))
+        });
         self.consumer.run(shutdown).await;
         metrics_stop.cancel();
-        for task in [expiry_task, reconcile_task].into_iter().flatten() {
+        for task in [expiry_task, reconcile_task, payment_timeout_task]
+            .into_iter()
+            .flatten()
+        {
             task.await?;
         }
         metrics_task.await??;

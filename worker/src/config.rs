@@ -55,6 +55,12 @@ pub struct Config {
     /// When on, the Crossmint variables of the API are needed too
     /// (`CROSSMINT_SERVER_API_KEY`, `CROSSMINT_API_URL`, `CROSSMINT_TIMEOUT_MS`).
     pub reconcile: Option<reconcile::job::Settings>,
+    /// `PAYMENT_TIMEOUT_MINUTES` (default 30): an order still pending this
+    /// long after it was created is marked expired.
+    pub payment_timeout: Duration,
+    /// `PAYMENT_TIMEOUT_INTERVAL_SECS` (default 60; 0 turns the job off):
+    /// how often the worker looks for such orders.
+    pub payment_timeout_interval: Option<Duration>,
 }
 
 impl Config {
@@ -92,7 +98,17 @@ impl Config {
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),
             reconcile,
+            payment_timeout: Duration::from_secs(
+                env.parsed_or("PAYMENT_TIMEOUT_MINUTES", 30u64)
+                    .saturating_mul(60),
+            ),
+            payment_timeout_interval: Some(env.parsed_or("PAYMENT_TIMEOUT_INTERVAL_SECS", 60u64))
+                .filter(|secs| *secs > 0)
+                .map(Duration::from_secs),
         };
+        if config.payment_timeout.is_zero() {
+            env.invalid("PAYMENT_TIMEOUT_MINUTES must be at least 1".into());
+        }
         if config.retry.attempts == 0 || config.retry.multiplier == 0 {
             env.invalid(
                 "WORKER_RETRY_ATTEMPTS and WORKER_RETRY_MULTIPLIER must be at least 1".into(),
@@ -156,5 +172,20 @@ mod tests {
         }))
         .unwrap_err();
         assert!(error.to_string().contains("WORKER_CONCURRENCY"));
+    }
+
+    #[test]
+    fn the_payment_timeout_defaults_to_30_minutes_checked_every_minute_and_zero_is_refused() {
+        let config = Config::from_reader(EnvReader::new(|_: &str| None)).unwrap();
+        assert_eq!(config.payment_timeout, Duration::from_secs(30 * 60));
+        assert_eq!(
+            config.payment_timeout_interval,
+            Some(Duration::from_secs(60))
+        );
+        let error = Config::from_reader(EnvReader::new(|name: &str| {
+            (name == "PAYMENT_TIMEOUT_MINUTES").then(|| "0".to_owned())
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("PAYMENT_TIMEOUT_MINUTES"));
     }
 }

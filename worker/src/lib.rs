@@ -11,6 +11,7 @@
 //! Crossmint about orders whose payment never arrived). The transaction itself is
 //! `ledgerhook_shared::ledger`. [`admin`] backs the `ledgerhook-admin`
 //! operator command (parked deliveries, redrive, replay).
+//! [`payment_timeout_job`] expires orders left unpaid.
 
 pub mod admin;
 pub mod app;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod consumer;
 pub mod expiry_job;
 pub mod metrics;
+pub mod payment_timeout_job;
 pub mod processor;
 pub mod reconcile;
 pub mod retry;

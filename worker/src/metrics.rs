@@ -73,3 +73,12 @@ pub const RECONCILED: &str = "ledgerhook_reconcile_orders_total";
 pub fn reconciled(result: &'static str) {
     metrics::counter!(RECONCILED, "result" => result).increment(1);
 }
+
+/// Counter: orders the payment timeout job marked expired (unpaid after
+/// `PAYMENT_TIMEOUT_MINUTES`): the timeout rate's numerator, over the API's
+/// `ledgerhook_api_orders_created_total`.
+pub const ORDERS_EXPIRED: &str = "ledgerhook_orders_expired_total";
+
+pub fn orders_expired(orders: u64) {
+    metrics::counter!(ORDERS_EXPIRED).increment(orders);
+}

@@ -1,6 +1,11 @@
 //! `POST /api/payments/confirm`: what happened to the caller's order. It
 //! only reads: credits are granted by the webhook path alone (its signature is the proof of payment), so
 //! polling this can never grant, early or twice.
+//!
+//! An order the worker's timeout job expired answers `409 PAYMENT_TIMEOUT`
+//! (with `details.orderId` and `details.expiredAt`), so the frontend can
+//! offer a new order. A payment that still arrives completes it, and
+//! confirm then says so like for any completed order.
 
 use axum::extract::State;
 use axum::routing::post;
@@ -31,6 +36,7 @@ type OrderRow = (
     Option<String>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
 );
 
 async fn confirm(
@@ -46,16 +52,23 @@ async fn confirm(
     }
     // Another user's order is indistinguishable from no order at all.
     let order: Option<OrderRow> = sqlx::query_as(
-        "select status, total_credits, review_reason, paid_at, completed_at
+        "select status, total_credits, review_reason, paid_at, completed_at, expired_at
          from payment_orders where crossmint_order_id = $1 and user_id = $2",
     )
     .bind(&request.order_id)
     .bind(&user.id)
     .fetch_optional(&state.pool)
     .await?;
-    let Some((status, credits, review_reason, paid_at, completed_at)) = order else {
+    let Some((status, credits, review_reason, paid_at, completed_at, expired_at)) = order else {
         return Err(ApiError::OrderNotFound);
     };
+    if status == "expired" && review_reason.is_none() {
+        metrics::payment_timeout();
+        return Err(ApiError::PaymentTimeout {
+            order_id: request.order_id,
+            expired_at,
+        });
+    }
     let completed = status == "completed";
     let message = match (status.as_str(), review_reason.is_some()) {
         (_, true) if !completed => {

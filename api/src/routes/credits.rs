@@ -1,5 +1,7 @@
 //! `GET /api/v1/user/credits` (the balance, and what expires soon) and
 //! `POST /api/v1/user/credits/consume` (spending, once per idempotency key).
+//! A spend is then counted in the day's usage (`ledgerhook_shared::usage`),
+//! which may fail without failing the spend.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,8 +14,9 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::User;
-use crate::error::ApiError;
+use crate::error::{ApiError, Chain};
 use crate::extract::JsonBody;
+use crate::metrics;
 
 /// "Expiring soon" on the balance page.
 const EXPIRING_WITHIN_DAYS: i32 = 30;
@@ -95,17 +98,23 @@ async fn consume(
             ledger_id,
             balance_after,
             replayed,
-        } => Ok((
-            StatusCode::OK,
-            Json(json!({
-                "success": true,
-                "spent": request.amount,
-                "remainingCredits": balance_after,
-                "transactionId": ledger_id,
-                "replayed": replayed,
-            })),
-        )
-            .into_response()),
+        } => {
+            // A replay was counted when it was spent.
+            if !replayed {
+                record_usage(&state, &user.id, request.amount).await;
+            }
+            Ok((
+                StatusCode::OK,
+                Json(json!({
+                    "success": true,
+                    "spent": request.amount,
+                    "remainingCredits": balance_after,
+                    "transactionId": ledger_id,
+                    "replayed": replayed,
+                })),
+            )
+                .into_response())
+        }
         SpendOutcome::Insufficient { available } => Err(ApiError::InsufficientCredits {
             available,
             requested: request.amount,
@@ -113,5 +122,14 @@ async fn consume(
         SpendOutcome::KeyReused { first_credits } => Err(ApiError::IdempotencyKeyReused {
             first_amount: first_credits,
         }),
+    }
+}
+
+/// Counts the committed spend in the day's usage. Not critical: a failure is
+/// logged and counted, and the spend answers as usual.
+async fn record_usage(state: &AppState, user_id: &str, credits: i64) {
+    if let Err(e) = ledgerhook_shared::usage::record_spend(&state.pool, user_id, credits).await {
+        metrics::usage_write_failed();
+        tracing::warn!(error = %Chain(&e), "usage not recorded; the spend itself succeeded");
     }
 }

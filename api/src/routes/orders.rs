@@ -2,9 +2,18 @@
 //! records it pending (user, package snapshot, expected price) before the
 //! frontend ever sees the client secret, so the buyer cannot pay for an
 //! order we do not know.
+//!
+//! With an `Idempotency-Key` header (see [`crate::order_keys`]) a retry
+//! gets the first answer again, `201` with the same body and
+//! `Idempotent-Replayed: true`: the same status because a client that lost
+//! the first answer must be able to treat the retry's exactly as it would
+//! have treated the first (as the IETF idempotency-key draft and Stripe do);
+//! the header tells the two apart for whoever cares. The same key with
+//! another package is `409 DUPLICATE_ORDER`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use ledgerhook_shared::domain::{CURRENCY, Package, find_package};
@@ -17,7 +26,14 @@ use crate::auth::User;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::metrics;
+use crate::order_keys::{self, Claim, IdempotencyKey, Reservation};
 use crate::routes::packages::package_json;
+
+/// Header set on an answer replayed for a repeated `Idempotency-Key`.
+const REPLAYED: &str = "idempotent-replayed";
+/// A request whose reservation was taken over (it outlived its lease) looks
+/// again this many times before giving up.
+const MAX_CLAIMS: usize = 3;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/payments/orders", post(create))
@@ -34,8 +50,10 @@ struct CreateOrder {
 async fn create(
     State(state): State<AppState>,
     user: User,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<CreateOrder>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
+    let key = IdempotencyKey::from_headers(&headers)?;
     let package = find_package(&request.package_id).ok_or_else(|| ApiError::InvalidPackage {
         package_id: request.package_id.clone(),
     })?;
@@ -48,6 +66,66 @@ async fn create(
             "payerAddress must be 1 to 128 characters",
         ));
     }
+    let Some(key) = key else {
+        let body = create_and_record(&state, &user, package, &request, None)
+            .await?
+            .expect("without a reservation the order is always recorded");
+        return Ok((StatusCode::CREATED, Json(body)).into_response());
+    };
+    for _ in 0..MAX_CLAIMS {
+        let claim = order_keys::claim(
+            &state.pool,
+            &user.id,
+            &key,
+            package.id,
+            state.order_key_lease,
+        )
+        .await?;
+        match claim {
+            Claim::Done(body) => {
+                metrics::order_key_reused("replayed");
+                let mut response = (StatusCode::CREATED, Json(body)).into_response();
+                response
+                    .headers_mut()
+                    .insert(REPLAYED, HeaderValue::from_static("true"));
+                return Ok(response);
+            }
+            Claim::OtherPackage(first_package) => {
+                metrics::order_key_reused("duplicate_order");
+                return Err(ApiError::DuplicateOrder {
+                    first_package_id: first_package,
+                });
+            }
+            Claim::Reserved(reservation) => {
+                let result =
+                    create_and_record(&state, &user, package, &request, Some(&reservation)).await;
+                match result {
+                    Ok(Some(body)) => return Ok((StatusCode::CREATED, Json(body)).into_response()),
+                    // Taken over while we worked: the key's order is the
+                    // other request's; look again to answer with it.
+                    Ok(None) => {}
+                    Err(e) => {
+                        order_keys::release(&state.pool, &reservation).await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "Idempotency-Key reservation lost {MAX_CLAIMS} times"
+    )))
+}
+
+/// Creates the order with Crossmint and records it; the answer's body, or
+/// `None` when `reservation` was taken over meanwhile (nothing recorded).
+async fn create_and_record(
+    state: &AppState,
+    user: &User,
+    package: &'static Package,
+    request: &CreateOrder,
+    reservation: Option<&Reservation>,
+) -> Result<Option<Value>, ApiError> {
     let created = state
         .crossmint
         .create_order(package, request.payer_address.as_deref())
@@ -57,45 +135,56 @@ async fn create(
             ApiError::Crossmint(e)
         })?;
     let valid_days = state.credit_terms.valid_days(package.id);
-    record_pending(&state, &user, package, &created.order_id, valid_days).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "orderId": created.order_id,
-            "clientSecret": created.client_secret.expose(),
-            "status": "pending",
-            "package": package_json(package),
-            "amount": package.price.to_string(),
-            "currency": CURRENCY,
-            "credits": package.total_credits(),
-            "creditsValidDays": valid_days,
-        })),
-    ))
-}
-
-async fn record_pending(
-    state: &AppState,
-    user: &User,
-    package: &Package,
-    crossmint_order_id: &str,
-    valid_days: Option<i32>,
-) -> Result<(), ApiError> {
+    let body = json!({
+        "orderId": created.order_id,
+        "clientSecret": created.client_secret.expose(),
+        "status": "pending",
+        "package": package_json(package),
+        "amount": package.price.to_string(),
+        "currency": CURRENCY,
+        "credits": package.total_credits(),
+        "creditsValidDays": valid_days,
+    });
     let order = PendingOrder {
-        crossmint_order_id,
+        crossmint_order_id: &created.order_id,
         user_id: &user.id,
         package,
         credits_valid_days: valid_days,
     };
-    let inserted = orders::insert_pending(&state.pool, CreatedFrom::Api, &[order]).await?;
-    if !inserted.is_empty() {
-        return Ok(());
+    if !record_pending(state, order, reservation, &body).await? {
+        return Ok(None);
     }
-    // Already there: its webhook beat us and the worker built it from
-    // metadata. Fine if it is this user's; anything else is not ours to fix.
-    match orders::owner(&state.pool, crossmint_order_id).await? {
-        Some(owner) if owner == user.id => Ok(()),
-        _ => Err(ApiError::Internal(anyhow::anyhow!(
-            "Crossmint order {crossmint_order_id} is already recorded for another user"
-        ))),
+    metrics::order_created();
+    Ok(Some(body))
+}
+
+/// Records the order pending and, with a reservation, binds the key to it,
+/// in one transaction. False (and nothing recorded) when the reservation
+/// was taken over.
+async fn record_pending(
+    state: &AppState,
+    order: PendingOrder<'_>,
+    reservation: Option<&Reservation>,
+    body: &Value,
+) -> Result<bool, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let inserted = orders::insert_pending(&mut *tx, CreatedFrom::Api, &[order]).await?;
+    if inserted.is_empty() {
+        // Already there: its webhook beat us and the worker built it from
+        // metadata. Fine if it is this user's; anything else is not ours to fix.
+        let owner = orders::owner(&mut *tx, order.crossmint_order_id).await?;
+        if owner.as_deref() != Some(order.user_id) {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "Crossmint order {} is already recorded for another user",
+                order.crossmint_order_id
+            )));
+        }
     }
+    if let Some(reservation) = reservation
+        && !order_keys::bind(&mut tx, reservation, order.crossmint_order_id, body).await?
+    {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }

@@ -10,6 +10,9 @@
 //!   pending ──cancelled──▶ cancelled ──succeeded──▶ completed (money received wins)
 //!   completed ──succeeded──▶ completed  (duplicate: nothing granted, counted)
 //!   completed ──failed/cancelled──▶ completed  (anomaly: recorded, counted)
+//!   pending ──(no payment within PAYMENT_TIMEOUT_MINUTES)──▶ expired  (the worker's timeout job)
+//!   expired ──succeeded──▶ completed  (money received wins; anomaly counted)
+//!   expired ──failed/cancelled──▶ expired  (recorded)
 //!   any ──succeeded with wrong amount, currency, user or package──▶ held for review
 //! ```
 
@@ -23,6 +26,9 @@ pub enum OrderStatus {
     Completed,
     Failed,
     Cancelled,
+    /// Not paid within the payment timeout; set by the timeout job
+    /// (`ledger::orders::expire_stale`), never by an event.
+    Expired,
 }
 
 impl OrderStatus {
@@ -33,6 +39,7 @@ impl OrderStatus {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
         }
     }
 
@@ -43,6 +50,7 @@ impl OrderStatus {
             Self::Completed,
             Self::Failed,
             Self::Cancelled,
+            Self::Expired,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -104,11 +112,16 @@ pub fn decide(order: &OrderFacts<'_>, event: &OrderEvent) -> Decision {
                     credits: order.package.total_credits(),
                     anomaly: Some("payment succeeded after cancellation"),
                 },
+                Expired => Decision::Grant {
+                    credits: order.package.total_credits(),
+                    anomaly: Some("payment after timeout"),
+                },
             }
         }
         EventKind::PaymentFailed => match order.status {
             Pending => Decision::Transition { to: Failed },
-            Failed => Decision::Record { anomaly: None },
+            // The buyer never paid in time, and now the provider says so.
+            Failed | Expired => Decision::Record { anomaly: None },
             Paid | Completed => Decision::Record {
                 anomaly: Some("payment failed after it had succeeded"),
             },
@@ -118,7 +131,8 @@ pub fn decide(order: &OrderFacts<'_>, event: &OrderEvent) -> Decision {
         },
         EventKind::Cancelled => match order.status {
             Pending | Failed => Decision::Transition { to: Cancelled },
-            Cancelled => Decision::Record { anomaly: None },
+            // Our timeout closed it first; the cancellation agrees.
+            Cancelled | Expired => Decision::Record { anomaly: None },
             Paid | Completed => Decision::Record {
                 anomaly: Some("cancelled after payment"),
             },
@@ -310,8 +324,47 @@ mod tests {
     }
 
     #[test]
+    fn a_payment_after_the_timeout_still_grants_as_an_anomaly() {
+        assert_eq!(
+            decide(&facts(OrderStatus::Expired), &paid()),
+            Decision::Grant {
+                credits: 3300,
+                anomaly: Some("payment after timeout")
+            }
+        );
+    }
+
+    #[test]
+    fn failure_and_cancellation_of_an_expired_order_are_recorded_and_keep_it_expired() {
+        for kind in [EventKind::PaymentFailed, EventKind::Cancelled] {
+            assert_eq!(
+                decide(&facts(OrderStatus::Expired), &event(kind, "50", "USDT")),
+                Decision::Record { anomaly: None },
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_order_under_review_is_not_granted_automatically() {
+        let mut order = facts(OrderStatus::Expired);
+        order.under_review = true;
+        assert!(matches!(
+            decide(&order, &paid()),
+            Decision::Record { anomaly: Some(_) }
+        ));
+    }
+
+    #[test]
     fn statuses_round_trip_through_text() {
-        for s in ["pending", "paid", "completed", "failed", "cancelled"] {
+        for s in [
+            "pending",
+            "paid",
+            "completed",
+            "failed",
+            "cancelled",
+            "expired",
+        ] {
             assert_eq!(OrderStatus::parse(s).unwrap().as_str(), s);
         }
         assert!(OrderStatus::parse("review").is_none());

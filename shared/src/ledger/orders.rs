@@ -1,8 +1,10 @@
-//! Orders (`payment_orders`): recording them pending, and finding the
-//! orders a batch is about, locked for the transaction.
+//! Orders (`payment_orders`): recording them pending, finding the orders a
+//! batch is about, locked for the transaction, and expiring the ones nobody
+//! paid in time.
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -136,7 +138,7 @@ pub struct AwaitingPayment {
     pub user_id: String,
     pub package_id: String,
     pub status: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Orders created at least `older_than` and at most `newest_first_within`
@@ -247,4 +249,69 @@ pub(crate) async fn find_or_create_locked(
             },
         )
         .collect()
+}
+
+/// What one run of the payment timeout did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryRun {
+    /// Orders marked `expired` by this run.
+    pub expired: u64,
+    /// Orders created before this were due; the next run need not look
+    /// further back than this (less a margin, see [`expire_stale`]).
+    pub cutoff: DateTime<Utc>,
+}
+
+/// Marks `expired` every pending order created more than `timeout` ago (and
+/// after `scan_from`, when given), with a status-history entry and an
+/// `order.expired` event, in one statement.
+///
+/// Safe with any number of workers running it at once: rows are locked
+/// `for update skip locked`, so each order is expired by one run, and one
+/// that a grant holds is skipped (under read committed a row whose grant
+/// committed meanwhile is re-checked and no longer pending). Orders held for
+/// review are left alone: a person decides those, and their confirm answer
+/// should keep saying "under review".
+///
+/// `scan_from` bounds the index scan from below: without it every run would
+/// walk every order ever created. The caller passes the previous run's
+/// cutoff less a margin that covers transactions that were still open (an
+/// order's `created_at` is its transaction's start, which may commit later).
+pub async fn expire_stale<'e>(
+    executor: impl PgExecutor<'e>,
+    timeout: std::time::Duration,
+    scan_from: Option<DateTime<Utc>>,
+) -> Result<ExpiryRun, sqlx::Error> {
+    let timeout_secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+    let reason = format!("no payment within {} minutes", timeout.as_secs() / 60);
+    let (expired, cutoff): (i64, DateTime<Utc>) = sqlx::query_as(
+        "with due as (
+             select id from payment_orders
+             where status = 'pending' and review_reason is null
+               and created_at < now() - make_interval(secs => $1::int8)
+               and ($2::timestamptz is null or created_at >= $2)
+             order by created_at
+             for update skip locked
+         ), expired as (
+             update payment_orders o
+             set status = 'expired', expired_at = now(), updated_at = now(),
+                 status_history = o.status_history || jsonb_build_array(jsonb_build_object(
+                     'status', 'expired', 'at', now(), 'reason', $3::text))
+             from due where o.id = due.id
+             returning o.id
+         ), events as (
+             insert into payment_order_events (order_id, event_type, event_data)
+             select id, 'order.expired', jsonb_build_object('timeoutSeconds', $1::int8)
+             from expired
+         )
+         select (select count(*) from expired), now() - make_interval(secs => $1::int8)",
+    )
+    .bind(timeout_secs)
+    .bind(scan_from)
+    .bind(reason)
+    .fetch_one(executor)
+    .await?;
+    Ok(ExpiryRun {
+        expired: expired.unsigned_abs(),
+        cutoff,
+    })
 }

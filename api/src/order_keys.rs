@@ -1,0 +1,226 @@
+//! The `Idempotency-Key` of `POST /api/payments/orders` and its table,
+//! `order_idempotency_keys` (this module is its only user).
+//!
+//! A retried purchase (a double click, a lost answer) must not create a
+//! second order. The key is reserved before Crossmint is called, so that of
+//! concurrent requests with one key only one calls Crossmint; the others
+//! wait for its answer and return it. The reservation becomes the order's in
+//! the transaction that records the order. A request that fails releases
+//! its reservation, so the key can be used again; one that dies leaves it
+//! for a lease, after which the next request with the key takes it over.
+
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub const HEADER: &str = "idempotency-key";
+pub const MAX_KEY_CHARS: usize = 255;
+/// How often a request waits on another's reservation of its key.
+const WAIT_STEP: Duration = Duration::from_millis(50);
+
+/// A well-formed key: 1 to 255 letters, digits or `-_.:+/=` (UUIDs, ULIDs,
+/// base64), optionally in double quotes (the IETF draft's sf-string form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The request's key, if it sent one; a malformed or repeated header is
+    /// `400 INVALID_REQUEST` naming it.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
+        let mut values = headers.get_all(HEADER).iter();
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        let invalid = || ApiError::InvalidRequest {
+            message: format!(
+                "Idempotency-Key is one header of 1 to {MAX_KEY_CHARS} letters, digits or -_.:+/="
+            ),
+            field: Some("Idempotency-Key".to_owned()),
+        };
+        if values.next().is_some() {
+            return Err(invalid());
+        }
+        let text = value.to_str().map_err(|_| invalid())?;
+        let text = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text);
+        let well_formed = (1..=MAX_KEY_CHARS).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(&b));
+        if !well_formed {
+            return Err(invalid());
+        }
+        Ok(Some(Self(text.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// This request's hold on a key: it creates the order, then [`bind`]s it
+/// or [`release`]s the key.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub user_id: String,
+    pub key: IdempotencyKey,
+    token: Uuid,
+}
+
+#[derive(Debug)]
+pub enum Claim {
+    /// This request holds the key and creates the order.
+    Reserved(Reservation),
+    /// An earlier request with this key created the order: its answer.
+    Done(Value),
+    /// The key was first used for another package.
+    OtherPackage(String),
+}
+
+/// Takes the key for this request, or finds what an earlier request with it
+/// did, waiting while another request holds it. `lease` is how long a
+/// holder may take (Crossmint's timeout and a margin); a reservation older
+/// than that belongs to a request that died, and is taken over.
+pub async fn claim(
+    pool: &PgPool,
+    user_id: &str,
+    key: &IdempotencyKey,
+    package_id: &str,
+    lease: Duration,
+) -> Result<Claim, ApiError> {
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    // Past a lease the holder is gone and the key is taken over; two more
+    // cover a takeover race lost to another waiter.
+    let deadline = tokio::time::Instant::now() + lease * 3;
+    loop {
+        let token = Uuid::now_v7();
+        let reserved: Option<Uuid> = sqlx::query_scalar(
+            "insert into order_idempotency_keys (user_id, idempotency_key, package_id, reservation)
+             values ($1, $2, $3, $4)
+             on conflict (user_id, idempotency_key) do update
+                 set reservation = excluded.reservation, reserved_at = now()
+                 where order_idempotency_keys.crossmint_order_id is null
+                   and order_idempotency_keys.package_id = excluded.package_id
+                   and order_idempotency_keys.reserved_at
+                       < now() - make_interval(secs => $5::int8 / 1000.0)
+             returning reservation",
+        )
+        .bind(user_id)
+        .bind(key.as_str())
+        .bind(package_id)
+        .bind(token)
+        .bind(lease_ms)
+        .fetch_optional(pool)
+        .await?;
+        if reserved == Some(token) {
+            return Ok(Claim::Reserved(Reservation {
+                user_id: user_id.to_owned(),
+                key: key.clone(),
+                token,
+            }));
+        }
+        let existing: Option<(String, Option<Value>)> = sqlx::query_as(
+            "select package_id, response from order_idempotency_keys
+             where user_id = $1 and idempotency_key = $2",
+        )
+        .bind(user_id)
+        .bind(key.as_str())
+        .fetch_optional(pool)
+        .await?;
+        match existing {
+            Some((first, _)) if first != package_id => return Ok(Claim::OtherPackage(first)),
+            Some((_, Some(response))) => return Ok(Claim::Done(response)),
+            // Held by a running request (or released just now): look again.
+            Some((_, None)) | None => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "Idempotency-Key still held by another request after {:?}",
+                lease * 3
+            )));
+        }
+        tokio::time::sleep(WAIT_STEP).await;
+    }
+}
+
+/// Binds the key to the order just recorded, with the answer a retry gets,
+/// inside the transaction that records the order. False when the
+/// reservation was taken over meanwhile (this request outlived its lease):
+/// the caller must then roll back and not answer with its order.
+pub async fn bind(
+    tx: &mut PgConnection,
+    reservation: &Reservation,
+    crossmint_order_id: &str,
+    response: &Value,
+) -> Result<bool, sqlx::Error> {
+    let bound = sqlx::query(
+        "update order_idempotency_keys set crossmint_order_id = $4, response = $5
+         where user_id = $1 and idempotency_key = $2 and reservation = $3
+           and crossmint_order_id is null",
+    )
+    .bind(&reservation.user_id)
+    .bind(reservation.key.as_str())
+    .bind(reservation.token)
+    .bind(crossmint_order_id)
+    .bind(response)
+    .execute(tx)
+    .await?;
+    Ok(bound.rows_affected() == 1)
+}
+
+/// Frees the key after this request failed, so a retry can use it at once.
+/// A failure to free it is only logged: the lease frees it later.
+pub async fn release(pool: &PgPool, reservation: &Reservation) {
+    let released = sqlx::query(
+        "delete from order_idempotency_keys
+         where user_id = $1 and idempotency_key = $2 and reservation = $3
+           and crossmint_order_id is null",
+    )
+    .bind(&reservation.user_id)
+    .bind(reservation.key.as_str())
+    .bind(reservation.token)
+    .execute(pool)
+    .await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "releasing an Idempotency-Key failed; it frees itself after its lease");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn parse(values: &[&str]) -> Result<Option<IdempotencyKey>, ApiError> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(HEADER, HeaderValue::from_bytes(value.as_bytes()).unwrap());
+        }
+        IdempotencyKey::from_headers(&headers)
+    }
+
+    #[test]
+    fn keys_are_bounded_in_length_and_characters() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        let uuid = "8e03978e-40d5-43e8-bc93-6894a57f9324";
+        assert_eq!(parse(&[uuid]).unwrap().unwrap().as_str(), uuid);
+        assert_eq!(
+            parse(&[&format!("\"{uuid}\"")]).unwrap().unwrap().as_str(),
+            uuid
+        );
+        assert!(parse(&[&"a".repeat(MAX_KEY_CHARS)]).unwrap().is_some());
+        for bad in ["", "\"\"", "has space", "semi;colon", "é"] {
+            assert!(parse(&[bad]).is_err(), "{bad:?}");
+        }
+        assert!(parse(&[&"a".repeat(MAX_KEY_CHARS + 1)]).is_err());
+        assert!(parse(&["one", "two"]).is_err());
+    }
+}
