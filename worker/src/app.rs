@@ -21,6 +21,8 @@ pub struct App {
     consumer: Consumer,
     metrics: MetricsServer,
     expiry: Option<(PgPool, Duration)>,
+    /// Stops the pause switch's watcher once the consumer has returned.
+    pause_stop: CancellationToken,
 }
 
 impl App {
@@ -33,6 +35,8 @@ impl App {
         .await?;
         let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
         let topology = Topology::new(&config.queue_prefix);
+        let pause_stop = CancellationToken::new();
+        let paused = crate::pause::watch(pool.clone(), pause_stop.clone()).await;
         let consumer = Consumer {
             broker: config.broker,
             topology: topology.clone(),
@@ -48,12 +52,14 @@ impl App {
             concurrency: config.concurrency,
             batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,
+            paused,
         };
         let expiry = config.expiry_interval.map(|every| (pool, every));
         Ok(Self {
             consumer,
             metrics,
             expiry,
+            pause_stop,
         })
     }
 
@@ -69,6 +75,7 @@ impl App {
             .expiry
             .map(|(pool, every)| tokio::spawn(expiry_job::run(pool, every, metrics_stop.clone())));
         self.consumer.run(shutdown).await;
+        self.pause_stop.cancel();
         metrics_stop.cancel();
         if let Some(task) = expiry_task {
             task.await?;

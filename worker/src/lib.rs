@@ -17,6 +17,7 @@ pub mod config;
 pub mod consumer;
 pub mod expiry_job;
 pub mod metrics;
+pub mod pause;
 pub mod processor;
 pub mod retry;
 

@@ -65,3 +65,21 @@ pub fn parked(reason: &'static str) {
 pub fn credits_expired(credits: i64) {
     metrics::counter!(CREDITS_EXPIRED).increment(credits.unsigned_abs());
 }
+
+/// Gauge: 1 while this worker is paused by the operator's switch and has
+/// left the broker, 0 while it consumes.
+pub const PAUSED: &str = "ledgerhook_processing_paused";
+/// Gauges: orders whose revoke fell short (credits already spent), and the
+/// credits that could not be taken back; read from the database by every
+/// worker (the same figure on each).
+pub const REVOKE_SHORTFALL_ORDERS: &str = "ledgerhook_revoke_shortfall_orders";
+pub const REVOKE_SHORTFALL_CREDITS: &str = "ledgerhook_revoke_shortfall_credits";
+
+pub fn paused(paused: bool) {
+    metrics::gauge!(PAUSED).set(if paused { 1.0 } else { 0.0 });
+}
+
+pub fn revoke_shortfall(orders: i64, credits: i64) {
+    metrics::gauge!(REVOKE_SHORTFALL_ORDERS).set(orders as f64);
+    metrics::gauge!(REVOKE_SHORTFALL_CREDITS).set(credits as f64);
+}
