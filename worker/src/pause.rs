@@ -26,6 +26,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The switch as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct Control {
     pub paused: bool,
     /// When it was last turned either way.

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 
 /// One ledger entry and what caused it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct Movement {
     pub ledger_id: i64,
     pub at: DateTime<Utc>,
@@ -68,6 +69,7 @@ impl Movement {
 
 /// One of the user's orders, granted or not.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct UserOrder {
     pub order: String,
     pub package_id: String,
@@ -82,6 +84,7 @@ pub struct UserOrder {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UserHistory {
     pub user_id: String,
     /// The stored balance.

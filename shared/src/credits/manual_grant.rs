@@ -27,6 +27,7 @@ pub struct ManualGrant<'a> {
 
 /// A manual grant as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Granted {
     pub ledger_id: i64,
     pub user_id: String,
@@ -90,6 +91,9 @@ pub async fn grant_by_hand(
             .await?;
             match found {
                 None => return Ok(ManualGrantOutcome::NoSuchOrder),
+                Some((_, owner, _, _)) if owner != request.user_id => {
+                    return Ok(ManualGrantOutcome::OrderOfAnotherUser { owner });
+                }
                 Some(order) => Some(order),
             }
         }
@@ -108,12 +112,9 @@ pub async fn grant_by_hand(
     if let Some(first) = by_key(tx, request.idempotency_key).await? {
         return Ok(replay(first, &request, balance));
     }
-    let Some((order_id, owner, status, valid_days)) = order else {
+    let Some((order_id, _, status, valid_days)) = order else {
         return insert(tx, &request, None, None, None).await;
     };
-    if owner != request.user_id {
-        return Ok(ManualGrantOutcome::OrderOfAnotherUser { owner });
-    }
     let granted: Option<(i64, String)> = sqlx::query_as(
         "select id, kind from credit_ledger
          where order_id = $1 and kind in ('purchase_grant', 'manual_grant')

@@ -70,6 +70,7 @@ pub struct TakeBack<'a> {
 
 /// A take-back as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TakenBack {
     pub ledger_id: i64,
     pub order_id: Uuid,

@@ -121,6 +121,7 @@ pub async fn outcome(pool: &PgPool, row: i64) -> Result<Option<String>, sqlx::Er
 
 /// Deliveries that hit an order already granted, grouped by order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct DuplicatedOrder {
     /// The Crossmint order id.
     pub order: String,
