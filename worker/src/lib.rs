@@ -9,7 +9,9 @@
 //! queues, parking), [`app`] (wiring),
 //! [`config`], [`metrics`], [`expiry_job`] (scheduled credit expiry). The transaction itself is
 //! `ledgerhook_shared::ledger`. [`admin`] backs the `ledgerhook-admin`
-//! operator command (parked deliveries, redrive, replay).
+//! operator command (parked deliveries, redrive, replay, and the runbooks:
+//! pause, status, duplicates, revoke, grant, audit); [`pause`] is the switch
+//! every worker watches.
 
 pub mod admin;
 pub mod app;
