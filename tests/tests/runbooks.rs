@@ -314,7 +314,10 @@ async fn a_revoke_after_a_partial_spend_records_the_shortfall_and_never_goes_neg
 async fn a_manual_grant_happens_once_per_key_and_the_audit_shows_every_cause() {
     let env = TestEnv::new().await.unwrap();
     let ingester = env.start_ingester(&[]).await.unwrap();
-    let _worker = env.start_worker(&[]).await.unwrap();
+    let _worker = env
+        .start_worker(&[("CREDIT_VALIDITY_DAYS", "pro=365")])
+        .await
+        .unwrap();
     let body = payment_succeeded("audit-paid", "audit-user", "starter", "10");
     assert_eq!(
         ingester.send_as(&new_delivery_id(), &body).await.status,
@@ -434,6 +437,17 @@ async fn a_manual_grant_happens_once_per_key_and_the_audit_shows_every_cause() {
         "{already:?}"
     );
 
+    // A pro purchase whose year passes unspent.
+    let pro = payment_succeeded("audit-pro", "audit-user", "pro", "50");
+    assert_eq!(ingester.send_as(&new_delivery_id(), &pro).await.status, 200);
+    env.wait_all_processed(3, WAIT).await;
+    sqlx::query("update credit_lots set expires_at = now() - interval '1 minute'")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let expired = env.admin(&["expire-credits"]).await.unwrap();
+    assert!(expired.contains("expired 3300 credits"), "{expired}");
+
     admin_json(
         &env,
         &["revoke", "audit-paid", "--reason", "goodwill reversed"],
@@ -455,6 +469,8 @@ async fn a_manual_grant_happens_once_per_key_and_the_audit_shows_every_cause() {
             "spend",
             "manual_grant",
             "manual_grant",
+            "purchase_grant",
+            "expiry",
             "revoke"
         ],
         "{audit}"
@@ -472,7 +488,10 @@ async fn a_manual_grant_happens_once_per_key_and_the_audit_shows_every_cause() {
     assert!(causes[1].contains("render"), "{causes:?}");
     assert!(causes[2].contains("ticket 42"), "{causes:?}");
     assert!(causes[3].contains("audit-late"), "{causes:?}");
-    assert!(causes[4].contains("goodwill reversed"), "{causes:?}");
+    assert!(causes[4].contains("audit-pro"), "{causes:?}");
+    assert!(causes[5].contains("expired"), "{causes:?}");
+    assert!(causes[6].contains("goodwill reversed"), "{causes:?}");
+    assert_eq!(audit["balance"], 650, "{audit}");
     let text = env.admin(&["audit", "audit-user"]).await.unwrap();
     assert!(
         text.contains("manual_grant") && text.contains("audit-late"),
