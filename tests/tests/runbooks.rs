@@ -18,6 +18,8 @@ const PAUSE_TAKES_EFFECT: Duration = Duration::from_secs(2);
 const HELD_FOR: Duration = Duration::from_secs(3);
 
 const OPERATOR: &str = "alice@ops";
+/// Deliveries sent just before the pause.
+const BURST: i64 = 40;
 
 async fn admin_json(env: &TestEnv, args: &[&str]) -> Value {
     let mut all = vec!["--json", "--operator", OPERATOR];
@@ -47,16 +49,19 @@ async fn a_pause_holds_every_workers_deliveries_until_resumed_and_then_each_is_p
         env.start_worker(&[]).await.unwrap(),
         env.start_worker(&[]).await.unwrap(),
     ];
-    let first = payment_succeeded("pause-0", "pause-user-0", "starter", "10");
-    assert_eq!(
-        ingester.send_as(&new_delivery_id(), &first).await.status,
-        200
-    );
-    env.wait_all_processed(1, WAIT).await;
-
+    // A burst, and the pause while it is being processed: what the workers
+    // hold is finished and acknowledged, what they prefetched goes back.
+    let burst = futures_util::future::join_all((0..BURST).map(|n| {
+        let body = payment_succeeded(&format!("burst-{n}"), "burst-user", "starter", "10");
+        let ingester = &ingester;
+        async move { ingester.send_as(&new_delivery_id(), &body).await.status }
+    }));
     // Pause: both workers leave the broker within the promise.
-    let asked = Instant::now();
-    let paused = admin_json(&env, &["pause", "--reason", "duplicate storm"]).await;
+    let (burst, (paused, asked)) = tokio::join!(burst, async {
+        let paused = admin_json(&env, &["pause", "--reason", "duplicate storm"]).await;
+        (paused, Instant::now())
+    });
+    assert!(burst.iter().all(|status| *status == 200), "{burst:?}");
     assert_eq!(paused["changed"], true, "{paused}");
     eventually(PAUSE_TAKES_EFFECT, async || {
         let gauges = [
@@ -72,6 +77,10 @@ async fn a_pause_holds_every_workers_deliveries_until_resumed_and_then_each_is_p
     assert_eq!(status["paused"], true, "{status}");
     assert_eq!(status["changedBy"], OPERATOR, "{status}");
     assert_eq!(status["workQueue"]["consumers"], 0, "{status}");
+    let processed_before = env
+        .count("select count(*) from webhook_deliveries where processed_at is not null")
+        .await;
+    eprintln!("{processed_before} of {BURST} deliveries processed before the pause");
 
     // Deliveries keep being recorded, and are not processed.
     let users = ["pause-user-1", "pause-user-2", "pause-user-3"];
@@ -84,14 +93,14 @@ async fn a_pause_holds_every_workers_deliveries_until_resumed_and_then_each_is_p
     }
     assert_eq!(
         env.count("select count(*) from webhook_deliveries").await,
-        4
+        BURST + 3
     );
     let watched_until = Instant::now() + HELD_FOR;
     while Instant::now() < watched_until {
         assert_eq!(
             env.count("select count(*) from webhook_deliveries where processed_at is not null")
                 .await,
-            1,
+            processed_before,
             "a delivery was processed while paused"
         );
         for worker in &workers {
@@ -100,7 +109,11 @@ async fn a_pause_holds_every_workers_deliveries_until_resumed_and_then_each_is_p
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let status = admin_json(&env, &["status"]).await;
-    assert_eq!(status["unprocessedDeliveries"], 3, "{status}");
+    assert_eq!(
+        status["unprocessedDeliveries"],
+        BURST + 3 - processed_before,
+        "{status}"
+    );
     let text = env
         .admin(&["--operator", OPERATOR, "status"])
         .await
@@ -117,14 +130,15 @@ async fn a_pause_holds_every_workers_deliveries_until_resumed_and_then_each_is_p
     // Resume: everything is processed, once.
     let resumed = admin_json(&env, &["resume", "--reason", "storm over"]).await;
     assert_eq!(resumed["changed"], true, "{resumed}");
-    env.wait_all_processed(4, WAIT).await;
+    env.wait_all_processed(BURST + 3, WAIT).await;
     for user in users {
         assert_eq!(env.balance(user).await, 500, "{user}");
     }
+    assert_eq!(env.balance("burst-user").await, BURST * 500);
     assert_eq!(
         env.count("select count(*) from credit_ledger where kind = 'purchase_grant'")
             .await,
-        4
+        BURST + 3
     );
     for worker in &workers {
         eventually(WAIT, async || {
