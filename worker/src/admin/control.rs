@@ -116,8 +116,10 @@ pub async fn status(
     );
     if control.paused {
         writeln!(text, "processing:              PAUSED {who}")?;
+    } else if control.changed_by.is_none() {
+        writeln!(text, "processing:              running (never paused)")?;
     } else {
-        writeln!(text, "processing:              running ({who})")?;
+        writeln!(text, "processing:              running (resumed {who})")?;
     }
     match &queue {
         Ok((ready, consumers)) => writeln!(

@@ -92,12 +92,17 @@ pub async fn revoke(
             Printout::done(
                 json!({"revoked": true, "changed": true, "revoke": taken}),
                 format!(
-                    "revoked order {order} (grant #{}, {} credits) for user {}: took back {}, {} short (already spent); balance now {}; ledger entry #{}\n",
+                    "revoked order {order} (grant #{}, {} credits) for user {}: took back {}, {} short{}; balance now {}; ledger entry #{}\n",
                     taken.grant_id,
                     taken.granted,
                     taken.user_id,
                     taken.taken,
                     taken.shortfall,
+                    if taken.shortfall > 0 {
+                        " (already spent: recorded on the order, not taken below zero)"
+                    } else {
+                        ""
+                    },
                     taken.balance_after,
                     taken.ledger_id
                 ),

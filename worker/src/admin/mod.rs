@@ -54,7 +54,7 @@ impl Printout {
         }
         Self {
             json,
-            text: format!("refused: {code}: {message}"),
+            text: format!("refused: {code}: {message}\n"),
             refused: Some(code),
         }
     }
