@@ -26,6 +26,8 @@ pub struct App {
     reconcile: Option<(PgPool, reconcile::job::Schedule)>,
     /// The pool, the timeout and the interval of the payment timeout job.
     payment_timeout: Option<(PgPool, Duration, Duration)>,
+    /// Stops the pause switch's watcher once the consumer has returned.
+    pause_stop: CancellationToken,
 }
 
 impl App {
@@ -46,6 +48,8 @@ impl App {
             };
             (pool.clone(), schedule)
         });
+        let pause_stop = CancellationToken::new();
+        let paused = crate::pause::watch(pool.clone(), pause_stop.clone()).await;
         let consumer = Consumer {
             broker: config.broker,
             topology: topology.clone(),
@@ -61,6 +65,7 @@ impl App {
             concurrency: config.concurrency,
             batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,
+            paused,
         };
         let payment_timeout = config
             .payment_timeout_interval
@@ -72,6 +77,7 @@ impl App {
             expiry,
             reconcile,
             payment_timeout,
+            pause_stop,
         })
     }
 
@@ -98,6 +104,7 @@ impl App {
             ))
         });
         self.consumer.run(shutdown).await;
+        self.pause_stop.cancel();
         metrics_stop.cancel();
         for task in [expiry_task, reconcile_task, payment_timeout_task]
             .into_iter()

@@ -2,6 +2,11 @@
 //! reconnection, liveness, a graceful stop), batching, and handing each
 //! batch to the [`Processor`] and its verdicts to the [`Settler`], which
 //! acknowledges.
+//!
+//! The operator's pause switch ([`crate::pause`]) ends a session the way a
+//! shutdown does (stop taking messages, finish and acknowledge what is held,
+//! close: unacknowledged prefetched messages go back to the queue), then the
+//! consumer stays off the broker until the switch is turned off again.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -13,11 +18,12 @@ use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use ledgerhook_shared::amqp::{self, Broker, Topology};
 use ledgerhook_shared::retry;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::metrics;
 use crate::processor::{Message, Processor};
 use crate::retry::Settler;
 
@@ -49,29 +55,68 @@ pub struct Consumer {
     /// Most messages applied in one transaction.
     pub batch_size: usize,
     pub shutdown_grace: Duration,
+    /// Whether the operator has paused processing ([`crate::pause::watch`]).
+    pub paused: watch::Receiver<bool>,
 }
 
 impl Consumer {
-    /// Consumes until `shutdown`, reconnecting whenever the broker goes away.
+    /// Consumes until `shutdown`, reconnecting whenever the broker goes away,
+    /// and staying off it while processing is paused.
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
         let shutdown = &shutdown;
-        retry::reconnect(shutdown, || {
-            let this = this.clone();
-            async move {
-                this.session(shutdown).await.inspect_err(|e| {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "consumer lost the broker; reconnecting"
-                    );
-                })
+        metrics::paused(false);
+        loop {
+            if !this.wait_while_paused(shutdown).await {
+                return;
             }
-        })
-        .await;
+            retry::reconnect(shutdown, || {
+                let this = this.clone();
+                async move {
+                    this.session(shutdown).await.inspect_err(|e| {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "consumer lost the broker; reconnecting"
+                        );
+                    })
+                }
+            })
+            .await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            // A session ends Ok otherwise only when the switch was turned on.
+        }
+    }
+
+    /// While paused, waits off the broker until resumed. False if
+    /// `shutdown` came first.
+    async fn wait_while_paused(&self, shutdown: &CancellationToken) -> bool {
+        let mut paused = self.paused.clone();
+        if !*paused.borrow_and_update() {
+            return !shutdown.is_cancelled();
+        }
+        metrics::paused(true);
+        tracing::info!("processing paused by the operator; off the broker until resumed");
+        let resumed = tokio::select! {
+            // A closed switch (its watcher gone) resumes: better to process
+            // than to wait for a value that cannot come.
+            _ = paused.wait_for(|p| !*p) => true,
+            () = shutdown.cancelled() => false,
+        };
+        if resumed {
+            metrics::paused(false);
+            tracing::info!("processing resumed; reconnecting");
+        }
+        resumed
     }
 
     /// One connection's worth of consuming. Ok when stopped by `shutdown`.
     async fn session(self: Arc<Self>, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let mut paused = self.paused.clone();
+        if *paused.borrow_and_update() {
+            return Ok(());
+        }
         let connection = self.broker.connect("ledgerhook-worker").await?;
         let channel = connection
             .create_channel()
@@ -114,6 +159,10 @@ impl Consumer {
             while in_process.try_join_next().is_some() {}
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
+                () = until_paused(&mut paused) => {
+                    tracing::info!("paused by the operator: finishing what is held, then leaving the broker");
+                    break Ok(());
+                }
                 () = &mut closed => {
                     break Err(anyhow::anyhow!("a channel closed without telling its waiters"));
                 }
@@ -128,6 +177,7 @@ impl Consumer {
                                 break Err(anyhow::anyhow!("a channel closed while every batch slot was busy"));
                             }
                             () = shutdown.cancelled() => break Ok(()),
+                            () = until_paused(&mut paused) => break Ok(()),
                         };
                         let mut batch = vec![first];
                         let mut failed = None;
@@ -203,5 +253,12 @@ impl Consumer {
                 .settle(park_channel, delivery, message, verdict)
                 .await;
         }
+    }
+}
+
+/// Resolves once the switch is on; never, if its watcher is gone.
+async fn until_paused(paused: &mut watch::Receiver<bool>) {
+    if paused.wait_for(|p| *p).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

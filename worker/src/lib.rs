@@ -7,11 +7,14 @@
 //! fall back to one by one; a verdict per message), [`retry`] (the
 //! [`retry::Settler`]: acks, retries on a schedule kept in RabbitMQ wait
 //! queues, parking), [`app`] (wiring),
-//! [`config`], [`metrics`], [`expiry_job`] (scheduled credit expiry), [`reconcile`] (asking
-//! Crossmint about orders whose payment never arrived). The transaction itself is
-//! `ledgerhook_shared::ledger`. [`admin`] backs the `ledgerhook-admin`
-//! operator command (parked deliveries, redrive, replay).
-//! [`payment_timeout_job`] expires orders left unpaid.
+//! [`config`], [`metrics`], and the scheduled jobs: [`expiry_job`] (credit
+//! expiry), [`payment_timeout_job`] (orders left unpaid expire),
+//! [`reconcile`] (asking Crossmint about orders whose payment never
+//! arrived). The transaction itself is `ledgerhook_shared::ledger`.
+//! [`admin`] backs the `ledgerhook-admin` operator command (parked
+//! deliveries, redrive, replay, and the runbooks: pause, status, duplicates,
+//! revoke, grant, reconcile, audit); [`pause`] is the switch every worker
+//! watches.
 
 pub mod admin;
 pub mod app;
@@ -20,6 +23,7 @@ pub mod consumer;
 pub mod expiry_job;
 pub mod metrics;
 pub mod payment_timeout_job;
+pub mod pause;
 pub mod processor;
 pub mod reconcile;
 pub mod retry;

@@ -82,3 +82,21 @@ pub const ORDERS_EXPIRED: &str = "ledgerhook_orders_expired_total";
 pub fn orders_expired(orders: u64) {
     metrics::counter!(ORDERS_EXPIRED).increment(orders);
 }
+
+/// Gauge: 1 while this worker is paused by the operator's switch and has
+/// left the broker, 0 while it consumes.
+pub const PAUSED: &str = "ledgerhook_processing_paused";
+/// Gauges: orders whose revoke fell short (credits already spent), and the
+/// credits that could not be taken back; read from the database by every
+/// worker (the same figure on each).
+pub const REVOKE_SHORTFALL_ORDERS: &str = "ledgerhook_revoke_shortfall_orders";
+pub const REVOKE_SHORTFALL_CREDITS: &str = "ledgerhook_revoke_shortfall_credits";
+
+pub fn paused(paused: bool) {
+    metrics::gauge!(PAUSED).set(if paused { 1.0 } else { 0.0 });
+}
+
+pub fn revoke_shortfall(orders: i64, credits: i64) {
+    metrics::gauge!(REVOKE_SHORTFALL_ORDERS).set(orders as f64);
+    metrics::gauge!(REVOKE_SHORTFALL_CREDITS).set(credits as f64);
+}

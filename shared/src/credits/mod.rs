@@ -11,3 +11,12 @@ pub mod spend;
 pub use balance::{CreditsView, ExpiringCredits, credits_view};
 pub use expiry::{ExpiryRun, expire_due};
 pub use spend::{Spend, SpendOutcome, spend};
+
+// The operator's runbooks: taking back, granting by hand, a user's history.
+pub mod history;
+pub mod manual_grant;
+pub mod take_back;
+
+pub use history::{Movement, UserHistory, UserOrder, user_history};
+pub use manual_grant::{Granted, ManualGrant, ManualGrantOutcome, grant_by_hand};
+pub use take_back::{Share, TakeBack, TakeBackCause, TakeBackOutcome, TakenBack, take_back};

@@ -118,3 +118,64 @@ pub async fn outcome(pool: &PgPool, row: i64) -> Result<Option<String>, sqlx::Er
     .await?
     .flatten())
 }
+
+/// Deliveries that hit an order already granted, grouped by order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct DuplicatedOrder {
+    /// The Crossmint order id.
+    pub order: String,
+    pub user_id: String,
+    pub status: String,
+    pub total_credits: i64,
+    /// Grant entries of the order (purchase or manual): 1 when "never
+    /// twice" held, whatever the duplicates.
+    pub grants: i64,
+    /// Set once the order's grant was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Duplicate deliveries since the time asked for.
+    pub duplicates: i64,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    /// The sender's ids of those deliveries, oldest first.
+    pub deliveries: Vec<String>,
+}
+
+/// Orders hit by duplicate deliveries at or after `since`, the most recently
+/// hit first. Read from the order events the worker wrote for each
+/// duplicate (`decision = duplicate`), with the delivery each came from.
+pub async fn duplicated_orders(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+) -> Result<Vec<DuplicatedOrder>, sqlx::Error> {
+    sqlx::query_as(
+        "select o.crossmint_order_id as order, o.user_id, o.status, o.total_credits,
+                (select count(*) from credit_ledger l where l.order_id = o.id
+                 and l.kind in ('purchase_grant', 'manual_grant')) as grants,
+                o.revoked_at,
+                count(*) as duplicates, min(e.created_at) as first_at,
+                max(e.created_at) as last_at,
+                array_agg(coalesce(d.delivery_id, '-') order by e.id) as deliveries
+         from payment_order_events e
+         join payment_orders o on o.id = e.order_id
+         left join webhook_deliveries d on d.id = e.delivery_id
+         where e.event_data ->> 'decision' = 'duplicate' and e.created_at >= $1
+         group by o.id
+         order by max(e.created_at) desc",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await
+}
+
+/// Counts for `ledgerhook-admin status`: deliveries recorded and not yet
+/// processed, and parked ones.
+pub async fn backlog(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "select count(*) filter (where processed_at is null),
+                count(*) filter (where outcome = 'parked')
+         from webhook_deliveries",
+    )
+    .fetch_one(pool)
+    .await
+}

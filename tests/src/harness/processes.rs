@@ -421,3 +421,57 @@ mod tests {
         assert!(Bound::parse("INFO consuming queue=x prefetch=8", false).is_none());
     }
 }
+
+/// What one run of `ledgerhook-admin` did: its exit code and outputs.
+#[derive(Debug)]
+pub struct AdminRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl AdminRun {
+    /// Its standard output as the one JSON document `--json` promises.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not one JSON document ({e}): {self:?}"))
+    }
+}
+
+/// Runs `ledgerhook-admin` with exactly `env` (and nothing of this
+/// process's environment), whatever its exit status.
+pub async fn run_admin(env: Vec<(String, String)>, args: &[&str]) -> anyhow::Result<AdminRun> {
+    let path = bin_dir()?.join("ledgerhook-admin");
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(path)
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .stdin(Stdio::null())
+            .output()
+    })
+    .await??;
+    Ok(AdminRun {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+impl TestEnv {
+    /// Runs `ledgerhook-admin` with this world's environment plus `extra`,
+    /// whatever its exit status.
+    pub async fn admin_run(
+        &self,
+        args: &[&str],
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<AdminRun> {
+        let mut env = self.base_env();
+        for (key, value) in extra {
+            env.retain(|(k, _)| k != key);
+            env.push(((*key).to_owned(), (*value).to_owned()));
+        }
+        run_admin(env, args).await
+    }
+}

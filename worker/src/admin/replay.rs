@@ -1,6 +1,6 @@
-//! Operator actions on recorded deliveries: list and inspect parked (dead
-//! letter) deliveries, and replay deliveries by id, by time range, or all
-//! parked ones.
+//! Operator actions on recorded deliveries that need the broker: list and
+//! inspect parked (dead letter) deliveries, and replay deliveries by id, by
+//! time range, or all parked ones.
 //!
 //! The database is the source of truth: every delivery ever accepted is in
 //! `webhook_deliveries` with its exact bytes. A replay publishes it to the
@@ -62,18 +62,15 @@ pub struct Admin {
     pool: PgPool,
     channel: Channel,
     topology: Topology,
-    _connection: Connection,
+    connection: Connection,
 }
 
 impl Admin {
     pub async fn connect(
-        database_url: &str,
+        pool: PgPool,
         broker: &Broker,
         queue_prefix: &str,
     ) -> anyhow::Result<Self> {
-        let pool = PgPool::connect(database_url)
-            .await
-            .context("connecting to PostgreSQL")?;
         let connection = broker.connect("ledgerhook-admin").await?;
         let channel = connection
             .create_channel()
@@ -89,8 +86,15 @@ impl Admin {
             pool,
             channel,
             topology,
-            _connection: connection,
+            connection,
         })
+    }
+
+    /// Leaves the broker (bounded: a dying connection must not hold the
+    /// command).
+    pub async fn close(self) {
+        amqp::say_goodbye(self.channel.close(200, "OK".into())).await;
+        amqp::say_goodbye(self.connection.close(200, "OK".into())).await;
     }
 
     /// Parked deliveries, newest first.

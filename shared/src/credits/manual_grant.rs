@@ -1,0 +1,276 @@
+//! Granting credits by hand (runbook 5.3: a user reports credits missing and
+//! the operator has confirmed the payment): a `manual_grant` ledger entry,
+//! once per idempotency key, in the caller's transaction.
+//!
+//! Without an order the credits never expire: they make up for something
+//! outside any purchase. With `--order`, the grant stands in for that order's
+//! purchase grant, so it honours the order's terms (its credit validity, as
+//! a lot) and it marks the order completed: a payment webhook arriving later
+//! is then a duplicate, not a second grant. An order that already granted is
+//! refused (so is a second manual grant for one order, by the database).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ManualGrant<'a> {
+    pub user_id: &'a str,
+    pub credits: i64,
+    pub reason: &'a str,
+    pub idempotency_key: &'a str,
+    /// The Crossmint order this grant stands in for, if any.
+    pub order: Option<&'a str>,
+    pub actor: &'a str,
+}
+
+/// A manual grant as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Granted {
+    pub ledger_id: i64,
+    pub user_id: String,
+    pub credits: i64,
+    pub order: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub granted_at: DateTime<Utc>,
+    /// The balance right after (now, for an earlier grant).
+    pub balance_after: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualGrantOutcome {
+    Granted(Granted),
+    /// Granted before under this key, with the same user, credits and order:
+    /// the first result; nothing changed.
+    Replayed(Granted),
+    /// The key was used for a different grant; nothing changed.
+    KeyReused(Granted),
+    /// No order with this Crossmint id.
+    NoSuchOrder,
+    /// The order belongs to someone else.
+    OrderOfAnotherUser {
+        owner: String,
+    },
+    /// The order already granted its credits (by payment or by hand).
+    OrderAlreadyGranted {
+        ledger_id: i64,
+        kind: String,
+    },
+}
+
+impl ManualGrantOutcome {
+    /// A refusal's machine-readable code; none when granted or replayed.
+    pub fn refusal_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Granted(_) | Self::Replayed(_) => None,
+            Self::KeyReused(_) => Some("IDEMPOTENCY_KEY_REUSED"),
+            Self::NoSuchOrder => Some("ORDER_NOT_FOUND"),
+            Self::OrderOfAnotherUser { .. } => Some("ORDER_OF_ANOTHER_USER"),
+            Self::OrderAlreadyGranted { .. } => Some("ORDER_ALREADY_GRANTED"),
+        }
+    }
+}
+
+/// Grants in the caller's transaction. Locks the order (if any), then the
+/// user's balance row, the lock order of every credit movement.
+pub async fn grant_by_hand(
+    tx: &mut PgConnection,
+    request: ManualGrant<'_>,
+) -> Result<ManualGrantOutcome, sqlx::Error> {
+    let order = match request.order {
+        None => None,
+        Some(crossmint_id) => {
+            let found: Option<(Uuid, String, String, Option<i32>)> = sqlx::query_as(
+                "select id, user_id, status, credits_valid_days from payment_orders
+                 where crossmint_order_id = $1 for update",
+            )
+            .bind(crossmint_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match found {
+                None => return Ok(ManualGrantOutcome::NoSuchOrder),
+                Some((_, owner, _, _)) if owner != request.user_id => {
+                    return Ok(ManualGrantOutcome::OrderOfAnotherUser { owner });
+                }
+                Some(order) => Some(order),
+            }
+        }
+    };
+    sqlx::query(
+        "insert into user_credits (user_id, balance) values ($1, 0) on conflict do nothing",
+    )
+    .bind(request.user_id)
+    .execute(&mut *tx)
+    .await?;
+    let balance: i64 =
+        sqlx::query_scalar("select balance from user_credits where user_id = $1 for update")
+            .bind(request.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if let Some(first) = by_key(tx, request.idempotency_key).await? {
+        return Ok(replay(first, &request, balance));
+    }
+    let Some((order_id, _, status, valid_days)) = order else {
+        return insert(tx, &request, None, None, None).await;
+    };
+    let granted: Option<(i64, String)> = sqlx::query_as(
+        "select id, kind from credit_ledger
+         where order_id = $1 and kind in ('purchase_grant', 'manual_grant')
+         order by id limit 1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((ledger_id, kind)) = granted {
+        return Ok(ManualGrantOutcome::OrderAlreadyGranted { ledger_id, kind });
+    }
+    insert(tx, &request, Some(order_id), Some(&status), valid_days).await
+}
+
+/// Writes the entry, its lot, the balance and (with an order) the order's
+/// completion, history and event.
+async fn insert(
+    tx: &mut PgConnection,
+    request: &ManualGrant<'_>,
+    order_id: Option<Uuid>,
+    status: Option<&str>,
+    valid_days: Option<i32>,
+) -> Result<ManualGrantOutcome, sqlx::Error> {
+    let inserted: Option<(i64, Option<DateTime<Utc>>, DateTime<Utc>)> = sqlx::query_as(
+        "insert into credit_ledger
+             (user_id, credits, kind, order_id, idempotency_key, description, expires_at)
+         values ($1, $2, 'manual_grant', $3, $4, $5,
+                 now() + make_interval(days => $6))
+         on conflict (idempotency_key) where kind = 'manual_grant' do nothing
+         returning id, expires_at, created_at",
+    )
+    .bind(request.user_id)
+    .bind(request.credits)
+    .bind(order_id)
+    .bind(request.idempotency_key)
+    .bind(request.reason)
+    .bind(valid_days)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((ledger_id, expires_at, granted_at)) = inserted else {
+        // The same key committed by a concurrent run since our look (it
+        // locked another user's balance, or none): the database kept one.
+        let first = by_key(tx, request.idempotency_key)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        return Ok(replay(first, request, 0));
+    };
+    if let Some(expires_at) = expires_at {
+        sqlx::query(
+            "insert into credit_lots (grant_id, user_id, expires_at, granted, remaining)
+             values ($1, $2, $3, $4, $4)",
+        )
+        .bind(ledger_id)
+        .bind(request.user_id)
+        .bind(expires_at)
+        .bind(request.credits)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let balance_after: i64 = sqlx::query_scalar(
+        "update user_credits set balance = balance + $2, updated_at = now()
+         where user_id = $1 returning balance",
+    )
+    .bind(request.user_id)
+    .bind(request.credits)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let (Some(order_id), Some(status)) = (order_id, status) {
+        let reason = format!(
+            "manual grant: {} credits by {}: {}",
+            request.credits, request.actor, request.reason
+        );
+        sqlx::query(
+            "with o as (
+                 update payment_orders
+                 set status = 'completed', completed_at = coalesce(completed_at, now()),
+                     status_history = status_history || jsonb_build_array(jsonb_build_object(
+                         'status', 'completed', 'at', now(), 'reason', $2::text)),
+                     updated_at = now()
+                 where id = $1
+             )
+             insert into payment_order_events (order_id, event_type, event_data)
+             values ($1, 'credits.granted_manually', $3)",
+        )
+        .bind(order_id)
+        .bind(reason)
+        .bind(json!({
+            "ledgerId": ledger_id,
+            "credits": request.credits,
+            "userId": request.user_id,
+            "previousStatus": status,
+            "actor": request.actor,
+            "reason": request.reason,
+            "idempotencyKey": request.idempotency_key,
+        }))
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(ManualGrantOutcome::Granted(Granted {
+        ledger_id,
+        user_id: request.user_id.to_owned(),
+        credits: request.credits,
+        order: request.order.map(str::to_owned),
+        expires_at,
+        granted_at,
+        balance_after,
+    }))
+}
+
+/// The grant already made under `key`, if any.
+async fn by_key(tx: &mut PgConnection, key: &str) -> Result<Option<Granted>, sqlx::Error> {
+    type Row = (
+        i64,
+        String,
+        i64,
+        Option<String>,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "select l.id, l.user_id, l.credits, o.crossmint_order_id, l.expires_at, l.created_at
+         from credit_ledger l left join payment_orders o on o.id = l.order_id
+         where l.kind = 'manual_grant' and l.idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(
+        |(ledger_id, user_id, credits, order, expires_at, granted_at)| Granted {
+            ledger_id,
+            user_id,
+            credits,
+            order,
+            expires_at,
+            granted_at,
+            balance_after: 0,
+        },
+    ))
+}
+
+/// The answer to a key used before: the first grant if it was the same one.
+fn replay(first: Granted, request: &ManualGrant<'_>, balance: i64) -> ManualGrantOutcome {
+    let same = first.user_id == request.user_id
+        && first.credits == request.credits
+        && first.order.as_deref() == request.order;
+    let first = Granted {
+        balance_after: if first.user_id == request.user_id {
+            balance
+        } else {
+            0
+        },
+        ..first
+    };
+    if same {
+        ManualGrantOutcome::Replayed(first)
+    } else {
+        ManualGrantOutcome::KeyReused(first)
+    }
+}

@@ -1,0 +1,349 @@
+//! Taking back an order's credits with a compensating ledger entry (never a
+//! deletion): the operator's revoke today; Stripe refunds and disputes later,
+//! with a share of the order's credits.
+//!
+//! Credits the user already spent cannot be taken back: the take stops at
+//! what the balance holds (it never goes negative) and the rest is recorded
+//! as the shortfall, on the ledger entry and on the order.
+//!
+//! Lock order, as everywhere credits move: the order row (as the worker
+//! does before balances), the user's balance row, then their lots. Credits
+//! whose time has come are expired first, so that the take does not count
+//! credits that were no longer there.
+//!
+//! The lots invariant (unexpired lots never hold more than the balance) is
+//! kept: the take comes out of the order's own lot first; other lots shrink
+//! only by what would otherwise exceed the new balance, earliest-expiring
+//! first.
+
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::expiry::expire_user_locked;
+
+/// Why credits are taken back; each cause is a ledger kind with its own
+/// uniqueness rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeBackCause {
+    /// An operator's revoke (`ledgerhook-admin revoke`): at most one per
+    /// grant (`credit_ledger_one_revoke_per_grant`).
+    Revoke,
+}
+
+impl TakeBackCause {
+    /// The ledger kind written.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Revoke => "revoke",
+        }
+    }
+
+    /// The event recorded on the order.
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Revoke => "credits.revoked",
+        }
+    }
+}
+
+/// How much of the order's grant to take back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// Everything the order granted.
+    All,
+    /// At most this many credits (never more than the grant).
+    Credits(i64),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TakeBack<'a> {
+    /// The Crossmint order id.
+    pub order: &'a str,
+    pub share: Share,
+    pub cause: TakeBackCause,
+    /// Kept on the ledger entry, the order's history and its event.
+    pub reason: &'a str,
+    /// Who did it (an operator, a provider's refund).
+    pub actor: &'a str,
+}
+
+/// A take-back as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TakenBack {
+    pub ledger_id: i64,
+    pub order_id: Uuid,
+    pub user_id: String,
+    /// The grant taken back from.
+    pub grant_id: i64,
+    pub granted: i64,
+    pub asked: i64,
+    pub taken: i64,
+    pub shortfall: i64,
+    /// The user's balance right after (now, for an earlier take-back).
+    pub balance_after: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakeBackOutcome {
+    /// Taken now.
+    Taken(TakenBack),
+    /// Taken before; nothing changed this time.
+    AlreadyTaken(TakenBack),
+    /// No order with this Crossmint id.
+    NoSuchOrder,
+    /// The order never granted credits (no purchase or manual grant).
+    NotGranted,
+}
+
+/// Takes back credits in the caller's transaction (so the caller can record
+/// why in the same commit).
+pub async fn take_back(
+    tx: &mut PgConnection,
+    request: TakeBack<'_>,
+) -> Result<TakeBackOutcome, sqlx::Error> {
+    let order: Option<(Uuid, String, String)> = sqlx::query_as(
+        "select id, user_id, status from payment_orders
+         where crossmint_order_id = $1 for update",
+    )
+    .bind(request.order)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((order_id, user_id, status)) = order else {
+        return Ok(TakeBackOutcome::NoSuchOrder);
+    };
+    let grant: Option<(i64, i64)> = sqlx::query_as(
+        "select id, credits from credit_ledger
+         where order_id = $1 and kind in ('purchase_grant', 'manual_grant')
+         order by id limit 1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((grant_id, granted)) = grant else {
+        return Ok(TakeBackOutcome::NotGranted);
+    };
+    let balance: i64 =
+        sqlx::query_scalar("select balance from user_credits where user_id = $1 for update")
+            .bind(&user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+    if let Some(earlier) = earlier(tx, request.cause, grant_id, order_id, &user_id, granted).await?
+    {
+        return Ok(TakeBackOutcome::AlreadyTaken(TakenBack {
+            balance_after: balance,
+            ..earlier
+        }));
+    }
+
+    let (_, expired) = expire_user_locked(tx, &user_id).await?;
+    let balance = balance - expired;
+    let asked = match request.share {
+        Share::All => granted,
+        Share::Credits(credits) => credits.clamp(0, granted),
+    };
+    let taken = asked.min(balance).max(0);
+    let shortfall = asked - taken;
+
+    let lots: Vec<(i64, i64)> = sqlx::query_as(
+        "select grant_id, remaining from credit_lots
+         where user_id = $1 and remaining > 0
+         order by expires_at, grant_id
+         for update",
+    )
+    .bind(&user_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let (lot_ids, lot_takes): (Vec<i64>, Vec<i64>) = lot_takes(&lots, grant_id, taken, balance)
+        .into_iter()
+        .unzip();
+
+    let ledger_id: Option<i64> = sqlx::query_scalar(
+        "insert into credit_ledger
+             (user_id, credits, kind, order_id, reverses_grant_id, shortfall, description)
+         values ($1, -$2::int8, $3, $4, $5, $6, $7)
+         on conflict (reverses_grant_id) where kind = 'revoke' do nothing
+         returning id",
+    )
+    .bind(&user_id)
+    .bind(taken)
+    .bind(request.cause.kind())
+    .bind(order_id)
+    .bind(grant_id)
+    .bind(shortfall)
+    .bind(request.reason)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(ledger_id) = ledger_id else {
+        // Another take-back committed between our look and our insert (it
+        // did not lock the order); the database kept it to one.
+        let earlier = earlier(tx, request.cause, grant_id, order_id, &user_id, granted)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        return Ok(TakeBackOutcome::AlreadyTaken(TakenBack {
+            balance_after: balance,
+            ..earlier
+        }));
+    };
+    let balance_after: i64 = sqlx::query_scalar(
+        "update user_credits set balance = balance - $2, updated_at = now()
+         where user_id = $1 returning balance",
+    )
+    .bind(&user_id)
+    .bind(taken)
+    .fetch_optional(&mut *tx)
+    .await?
+    .unwrap_or(0);
+    if !lot_ids.is_empty() {
+        sqlx::query(
+            "update credit_lots l set remaining = l.remaining - t.take
+             from unnest($1::int8[], $2::int8[]) as t(grant_id, take)
+             where l.grant_id = t.grant_id",
+        )
+        .bind(&lot_ids)
+        .bind(&lot_takes)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let history_reason = format!(
+        "{}: {taken} credits taken back, {shortfall} short, by {}: {}",
+        request.cause.kind(),
+        request.actor,
+        request.reason
+    );
+    sqlx::query(
+        "with o as (
+             update payment_orders
+             set revoked_at = now(), revoked_credits = $2, revoke_shortfall = $3,
+                 status_history = status_history || jsonb_build_array(jsonb_build_object(
+                     'status', $4::text, 'at', now(), 'reason', $5::text)),
+                 updated_at = now()
+             where id = $1
+         )
+         insert into payment_order_events (order_id, event_type, event_data)
+         values ($1, $6, $7)",
+    )
+    .bind(order_id)
+    .bind(taken)
+    .bind(shortfall)
+    .bind(&status)
+    .bind(history_reason)
+    .bind(request.cause.event_type())
+    .bind(json!({
+        "ledgerId": ledger_id,
+        "grantId": grant_id,
+        "asked": asked,
+        "credits": taken,
+        "shortfall": shortfall,
+        "userId": user_id,
+        "actor": request.actor,
+        "reason": request.reason,
+    }))
+    .execute(&mut *tx)
+    .await?;
+    Ok(TakeBackOutcome::Taken(TakenBack {
+        ledger_id,
+        order_id,
+        user_id,
+        grant_id,
+        granted,
+        asked,
+        taken,
+        shortfall,
+        balance_after,
+    }))
+}
+
+/// The take-back already recorded for `grant_id`, if any (balance left 0
+/// for the caller to fill in).
+async fn earlier(
+    tx: &mut PgConnection,
+    cause: TakeBackCause,
+    grant_id: i64,
+    order_id: Uuid,
+    user_id: &str,
+    granted: i64,
+) -> Result<Option<TakenBack>, sqlx::Error> {
+    let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "select id, -credits, shortfall from credit_ledger
+         where reverses_grant_id = $1 and kind = $2",
+    )
+    .bind(grant_id)
+    .bind(cause.kind())
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|(ledger_id, taken, shortfall)| {
+        let shortfall = shortfall.unwrap_or(0);
+        TakenBack {
+            ledger_id,
+            order_id,
+            user_id: user_id.to_owned(),
+            grant_id,
+            granted,
+            asked: taken + shortfall,
+            taken,
+            shortfall,
+            balance_after: 0,
+        }
+    }))
+}
+
+/// What to take from each lot (given earliest-expiring first) when `taken`
+/// credits leave a balance of `balance`: first from the grant's own lot,
+/// then from the others only what keeps the lots within the new balance.
+fn lot_takes(lots: &[(i64, i64)], own_grant: i64, taken: i64, balance: i64) -> Vec<(i64, i64)> {
+    let mut takes = Vec::new();
+    let mut held: i64 = lots.iter().map(|&(_, remaining)| remaining).sum();
+    if let Some(&(_, remaining)) = lots.iter().find(|&&(id, _)| id == own_grant) {
+        let take = remaining.min(taken);
+        if take > 0 {
+            takes.push((own_grant, take));
+            held -= take;
+        }
+    }
+    let mut excess = held - (balance - taken);
+    for &(id, remaining) in lots.iter().filter(|&&(id, _)| id != own_grant) {
+        if excess <= 0 {
+            break;
+        }
+        let take = remaining.min(excess);
+        takes.push((id, take));
+        excess -= take;
+    }
+    takes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lot_takes;
+
+    #[test]
+    fn the_orders_own_lot_goes_first() {
+        // Balance 900: lot 1 (own) 300, lot 2 200, 400 that never expire.
+        let lots = [(2, 200), (1, 300)];
+        assert_eq!(lot_takes(&lots, 1, 300, 900), vec![(1, 300)]);
+    }
+
+    #[test]
+    fn other_lots_shrink_only_past_the_new_balance() {
+        // Balance 500, all in lots: own lot 100 left (200 of it spent).
+        // Taking 300 leaves 200; the other lots must come down to it.
+        let lots = [(2, 250), (3, 150), (1, 100)];
+        assert_eq!(lot_takes(&lots, 1, 300, 500), vec![(1, 100), (2, 200)]);
+    }
+
+    #[test]
+    fn credits_that_never_expire_are_taken_before_other_lots() {
+        // Balance 1000: lot 2 holds 300, 700 never expire; the grant had no lot.
+        let lots = [(2, 300)];
+        assert_eq!(lot_takes(&lots, 1, 500, 1000), vec![]);
+        assert_eq!(lot_takes(&lots, 1, 900, 1000), vec![(2, 200)]);
+    }
+
+    #[test]
+    fn nothing_taken_touches_no_lot() {
+        assert_eq!(lot_takes(&[(1, 0)], 1, 0, 0), vec![]);
+    }
+}

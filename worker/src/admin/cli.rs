@@ -1,0 +1,236 @@
+//! `ledgerhook-admin`'s command line: one subcommand per runbook, each with
+//! its own `--help`. Parsing touches nothing: the database and the broker
+//! are reached only once a command runs, and only by commands that need them.
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ledgerhook-admin",
+    about = "What an operator does with ledgerhook: deliveries, the pause switch, revokes, manual grants, audits",
+    long_about = "What an operator does with ledgerhook: deliveries, the pause switch, revokes, \
+                  manual grants, audits.\n\nUses DATABASE_URL, and for commands that talk to the \
+                  broker AMQP_URL, AMQP_CA_FILE and QUEUE_PREFIX, like the worker. Every command \
+                  writes a row to operator_actions (who, why, when, what changed); a command that \
+                  changes something writes it in the same transaction as the change.\n\nExit \
+                  status: 0 done (or nothing to do), 1 failed, 2 bad usage, 3 refused (the \
+                  printout names the code)."
+)]
+pub struct Cli {
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Who runs the command (recorded in the audit row); required by the
+    /// commands that change something.
+    #[arg(long, global = true, env = "LEDGERHOOK_OPERATOR")]
+    pub operator: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List parked (dead-letter) deliveries, newest first.
+    Parked {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One delivery: its record, exact body and the order events it caused.
+    Show {
+        /// The sender's delivery id (svix-id).
+        delivery_id: String,
+    },
+    /// Send every parked delivery to the work queue again.
+    Redrive(#[command(flatten)] Wait),
+    /// Send deliveries again by id or by time range; processed ones are
+    /// reported, never resent (a replay cannot grant twice).
+    Replay {
+        /// The sender's delivery ids.
+        #[arg(conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+        delivery_ids: Vec<String>,
+        /// Received at or after (RFC 3339).
+        #[arg(long, requires = "to")]
+        from: Option<DateTime<Utc>>,
+        /// Received before (RFC 3339).
+        #[arg(long, requires = "from")]
+        to: Option<DateTime<Utc>>,
+        #[command(flatten)]
+        wait: Wait,
+    },
+    /// Remove expired unspent credits now (the job the workers run).
+    ExpireCredits,
+    /// Runbook 5.2, step 1: stop every worker taking messages (within 2 s).
+    /// The ingester keeps recording; deliveries wait in the queue.
+    Pause(#[command(flatten)] Why),
+    /// Runbook 5.2, step 5: let the workers take messages again.
+    Resume(#[command(flatten)] Why),
+    /// Whether processing is paused (since when, by whom) and the backlog.
+    Status,
+    /// Runbook 5.2, step 2: deliveries that hit already-granted orders,
+    /// grouped by order.
+    Duplicates {
+        /// From when: RFC 3339, or an age such as 30m, 24h, 7d.
+        #[arg(long, default_value = "24h", value_parser = parse_since)]
+        since: Since,
+    },
+    /// Runbook 5.2, step 3: take back an order's grant with a compensating
+    /// entry. What was spent already is recorded as a shortfall, never
+    /// taken below zero. A second revoke changes nothing.
+    Revoke {
+        /// The Crossmint order id.
+        order: String,
+        #[command(flatten)]
+        why: Why,
+    },
+    /// Runbook 5.3: grant credits by hand, once per idempotency key.
+    Grant {
+        #[arg(long)]
+        user: String,
+        /// Credits to add (positive).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
+        credits: i64,
+        /// The same key never grants twice; a repeat prints the first result.
+        #[arg(long)]
+        idempotency_key: String,
+        /// The Crossmint order this grant stands in for: its terms apply
+        /// (credit validity) and it is marked completed, so a late payment
+        /// webhook cannot grant again.
+        #[arg(long)]
+        order: Option<String>,
+        #[command(flatten)]
+        why: Why,
+    },
+    /// Runbook 5.3: a user's balance, every movement with its cause, and
+    /// their orders ("where are my credits").
+    Audit { user: String },
+}
+
+/// How long a redrive or replay waits for outcomes.
+#[derive(Debug, Args)]
+pub struct Wait {
+    /// Do not wait for the outcomes.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Longest wait for the outcomes.
+    #[arg(long, default_value_t = 30)]
+    pub wait_secs: u64,
+}
+
+/// Why a change is made (recorded in the audit row and on the order).
+#[derive(Debug, Args)]
+pub struct Why {
+    /// Why (kept in the audit row, and for a revoke on the order).
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// A point in time given either way.
+#[derive(Debug, Clone, Copy)]
+pub struct Since(pub DateTime<Utc>);
+
+fn parse_since(text: &str) -> Result<Since, String> {
+    if let Ok(at) = text.parse::<DateTime<Utc>>() {
+        return Ok(Since(at));
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is neither RFC 3339 nor an age like 24h"))?;
+    let age = match unit {
+        "m" => chrono::Duration::minutes(number),
+        "h" => chrono::Duration::hours(number),
+        "d" => chrono::Duration::days(number),
+        _ => return Err(format!("{text:?}: an age ends in m, h or d")),
+    };
+    Ok(Since(Utc::now() - age))
+}
+
+impl Command {
+    /// The name recorded in the audit row.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Parked { .. } => "parked",
+            Self::Show { .. } => "show",
+            Self::Redrive(_) => "redrive",
+            Self::Replay { .. } => "replay",
+            Self::ExpireCredits => "expire-credits",
+            Self::Pause(_) => "pause",
+            Self::Resume(_) => "resume",
+            Self::Status => "status",
+            Self::Duplicates { .. } => "duplicates",
+            Self::Revoke { .. } => "revoke",
+            Self::Grant { .. } => "grant",
+            Self::Audit { .. } => "audit",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_change_needs_a_reason_and_a_grant_positive_credits() {
+        assert!(Cli::try_parse_from(["a", "revoke", "o1"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "a",
+                "grant",
+                "--user",
+                "u",
+                "--credits",
+                "0",
+                "--reason",
+                "r",
+                "--idempotency-key",
+                "k"
+            ])
+            .is_err()
+        );
+        let cli = Cli::try_parse_from(["a", "--json", "revoke", "o1", "--reason", "dup"]).unwrap();
+        assert!(cli.json);
+        assert!(matches!(cli.command, Command::Revoke { ref order, .. } if order == "o1"));
+    }
+
+    #[test]
+    fn since_takes_an_age_or_a_time() {
+        let cli = Cli::try_parse_from(["a", "duplicates", "--since", "2h"]).unwrap();
+        let Command::Duplicates { since } = cli.command else {
+            panic!("duplicates")
+        };
+        let age = chrono::Utc::now() - since.0;
+        assert!(age >= chrono::Duration::hours(2) && age < chrono::Duration::hours(3));
+        assert!(
+            Cli::try_parse_from(["a", "duplicates", "--since", "2026-11-24T00:00:00Z"]).is_ok()
+        );
+        assert!(Cli::try_parse_from(["a", "duplicates", "--since", "soon"]).is_err());
+    }
+
+    #[test]
+    fn replay_takes_ids_or_a_range_not_both() {
+        assert!(Cli::try_parse_from(["a", "replay", "msg_1", "msg_2"]).is_ok());
+        assert!(
+            Cli::try_parse_from([
+                "a",
+                "replay",
+                "--from",
+                "2026-11-24T00:00:00Z",
+                "--to",
+                "2026-11-24T01:00:00Z"
+            ])
+            .is_ok()
+        );
+        assert!(Cli::try_parse_from(["a", "replay"]).is_err());
+        assert!(Cli::try_parse_from(["a", "replay", "--from", "2026-11-24T00:00:00Z"]).is_err());
+    }
+}

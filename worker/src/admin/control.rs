@@ -1,0 +1,159 @@
+//! The pause switch (runbook 5.2, steps 1 and 5) and the status an
+//! operator looks at before and after turning it.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use ledgerhook_shared::amqp::{self, Topology};
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::audit_log::{self, Entry};
+use super::{Peers, Printout};
+use crate::pause;
+
+/// How long `status` waits for the broker before reporting the queue as
+/// unknown (the rest of the status comes from the database).
+const BROKER_LOOK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Turns the switch on (`paused`) or off, with its audit row in the same
+/// transaction. Turning it where it already is changes nothing (and says so).
+pub async fn switch(
+    pool: &PgPool,
+    operator: Option<&str>,
+    paused: bool,
+    reason: &str,
+) -> anyhow::Result<Printout> {
+    let command = if paused { "pause" } else { "resume" };
+    let by = operator.unwrap_or("unknown");
+    let mut tx = pool.begin().await?;
+    let (before, changed) = pause::set(&mut tx, paused, by, reason).await?;
+    let result = json!({"paused": paused, "changed": changed, "before": before});
+    let audit_id = audit_log::record(
+        &mut *tx,
+        Entry {
+            operator,
+            reason: Some(reason),
+            command,
+            arguments: json!({}),
+            result: result.clone(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let text = match (paused, changed) {
+        (true, true) => format!(
+            "processing PAUSED by {by}: {reason}\nworkers stop taking messages within {:?} and finish what they hold; the ingester keeps recording.\nresume with: ledgerhook-admin resume --reason ...\n",
+            pause::POLL_INTERVAL * 4
+        ),
+        (false, true) => format!("processing RESUMED by {by}: {reason}\n"),
+        (true, false) => format!(
+            "already paused since {} by {}: {}; nothing changed\n",
+            before.since,
+            before.changed_by.as_deref().unwrap_or("-"),
+            before.reason.as_deref().unwrap_or("-")
+        ),
+        (false, false) => "not paused; nothing changed\n".to_owned(),
+    };
+    let mut json = result;
+    json["auditId"] = json!(audit_id);
+    Ok(Printout::done(json, text))
+}
+
+pub async fn status(
+    pool: &PgPool,
+    peers: &Peers,
+    operator: Option<&str>,
+) -> anyhow::Result<Printout> {
+    let control = pause::read(pool).await?;
+    let (unprocessed, parked) = ledgerhook_shared::deliveries::operator::backlog(pool).await?;
+    let (held_for_review, shortfall_orders, shortfall_credits): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from payment_orders where review_reason is not null),
+                (select count(*) from payment_orders where revoke_shortfall > 0),
+                (select coalesce(sum(revoke_shortfall), 0)::int8 from payment_orders
+                 where revoke_shortfall > 0)",
+    )
+    .fetch_one(pool)
+    .await?;
+    let queue = tokio::time::timeout(BROKER_LOOK_TIMEOUT, work_queue(peers))
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|looked| looked);
+    let queue_json = match &queue {
+        Ok((ready, consumers)) => json!({"ready": ready, "consumers": consumers}),
+        Err(e) => json!({"unknown": format!("{e:#}")}),
+    };
+    let json = json!({
+        "paused": control.paused,
+        "since": control.since,
+        "changedBy": control.changed_by,
+        "reason": control.reason,
+        "workQueue": queue_json,
+        "unprocessedDeliveries": unprocessed,
+        "parkedDeliveries": parked,
+        "ordersHeldForReview": held_for_review,
+        "revokeShortfall": {"orders": shortfall_orders, "credits": shortfall_credits},
+    });
+    audit_log::record(
+        pool,
+        Entry {
+            operator,
+            reason: None,
+            command: "status",
+            arguments: json!({}),
+            result: json!({"paused": control.paused}),
+        },
+    )
+    .await?;
+    let mut text = String::new();
+    let who = format!(
+        "since {} by {}: {}",
+        control.since,
+        control.changed_by.as_deref().unwrap_or("-"),
+        control.reason.as_deref().unwrap_or("-")
+    );
+    if control.paused {
+        writeln!(text, "processing:              PAUSED {who}")?;
+    } else if control.changed_by.is_none() {
+        writeln!(text, "processing:              running (never paused)")?;
+    } else {
+        writeln!(text, "processing:              running (resumed {who})")?;
+    }
+    match &queue {
+        Ok((ready, consumers)) => writeln!(
+            text,
+            "work queue:              {ready} ready, {consumers} consumers (workers attached)"
+        )?,
+        Err(e) => writeln!(text, "work queue:              unknown ({e:#})")?,
+    }
+    writeln!(text, "unprocessed deliveries:  {unprocessed}")?;
+    writeln!(text, "parked deliveries:       {parked}")?;
+    writeln!(text, "orders held for review:  {held_for_review}")?;
+    writeln!(
+        text,
+        "revoke shortfalls:       {shortfall_orders} orders, {shortfall_credits} credits"
+    )?;
+    Ok(Printout::done(json, text))
+}
+
+/// The work queue's ready messages and consumers (the workers attached):
+/// a passive declare, which changes nothing.
+async fn work_queue(peers: &Peers) -> anyhow::Result<(u32, u32)> {
+    let connection = peers.broker()?.connect("ledgerhook-admin").await?;
+    let channel = connection.create_channel().await?;
+    let topology = Topology::new(&peers.queue_prefix);
+    let declared = channel
+        .queue_declare(
+            topology.queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    amqp::say_goodbye(connection.close(200, "OK".into())).await;
+    Ok((declared.message_count(), declared.consumer_count()))
+}

@@ -1,0 +1,166 @@
+//! Commands on recorded deliveries: parked, show, redrive, replay, and
+//! expire-credits. Their text is what it always was (scripts read it).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::audit_log::{self, Entry};
+use super::cli::Wait;
+use super::replay::{Action, Admin, Selection};
+use super::{Peers, Printout};
+
+fn read_entry<'a>(operator: Option<&'a str>, command: &'a str, arguments: Value) -> Entry<'a> {
+    Entry {
+        operator,
+        reason: None,
+        command,
+        arguments,
+        result: json!({}),
+    }
+}
+
+pub async fn parked(pool: &PgPool, operator: Option<&str>, limit: i64) -> anyhow::Result<Printout> {
+    let rows = ledgerhook_shared::deliveries::operator::parked(pool, limit).await?;
+    let mut text = String::new();
+    let mut listed = Vec::new();
+    for row in &rows {
+        let detail = row.outcome_detail.clone().unwrap_or_default();
+        writeln!(text, "{}\t{}\t{detail}", row.delivery_id, row.received_at)?;
+        listed.push(json!({
+            "deliveryId": row.delivery_id,
+            "row": row.id,
+            "receivedAt": row.received_at,
+            "detail": row.outcome_detail,
+        }));
+    }
+    let mut entry = read_entry(operator, "parked", json!({"limit": limit}));
+    entry.result = json!({"listed": rows.len()});
+    audit_log::record(pool, entry).await?;
+    Ok(Printout::done(json!({"parked": listed}), text))
+}
+
+pub async fn show(
+    pool: &PgPool,
+    operator: Option<&str>,
+    delivery_id: &str,
+) -> anyhow::Result<Printout> {
+    let found = ledgerhook_shared::deliveries::operator::find(pool, delivery_id).await?;
+    let mut entry = read_entry(operator, "show", json!({"deliveryId": delivery_id}));
+    entry.result = json!({"found": found.is_some()});
+    audit_log::record(pool, entry).await?;
+    let Some((row, body)) = found else {
+        return Ok(Printout::refused(
+            "DELIVERY_NOT_FOUND",
+            format!("no delivery {delivery_id} was recorded"),
+            json!({"deliveryId": delivery_id}),
+        ));
+    };
+    let events: Vec<(String, Value)> = sqlx::query_as(
+        "select e.created_at::text || ' ' || e.event_type, e.event_data
+         from payment_order_events e where e.delivery_id = $1 order by e.id",
+    )
+    .bind(row.id)
+    .fetch_all(pool)
+    .await?;
+    let body_text = String::from_utf8_lossy(&body).into_owned();
+    let mut text = format!(
+        "delivery {} (row {}) received {}\nprocessed: {:?}, outcome: {:?}, detail: {:?}\nbody: {body_text}\n",
+        row.delivery_id, row.id, row.received_at, row.processed_at, row.outcome, row.outcome_detail
+    );
+    for (head, data) in &events {
+        writeln!(text, "event: {head} {data}")?;
+    }
+    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::String(body_text));
+    Ok(Printout::done(
+        json!({
+            "deliveryId": row.delivery_id,
+            "row": row.id,
+            "receivedAt": row.received_at,
+            "processedAt": row.processed_at,
+            "outcome": row.outcome,
+            "detail": row.outcome_detail,
+            "body": body_json,
+            "events": events.iter().map(|(head, data)| json!({"event": head, "data": data})).collect::<Vec<_>>(),
+        }),
+        text,
+    ))
+}
+
+pub async fn replay(
+    pool: &PgPool,
+    peers: &Peers,
+    operator: Option<&str>,
+    selection: Selection,
+    wait: &Wait,
+) -> anyhow::Result<Printout> {
+    let admin = Admin::connect(pool.clone(), peers.broker()?, &peers.queue_prefix).await?;
+    let wait_for = (!wait.no_wait).then(|| Duration::from_secs(wait.wait_secs));
+    let results = admin.replay(&selection, wait_for).await?;
+    admin.close().await;
+    let mut text = String::new();
+    let mut listed = Vec::new();
+    for r in &results {
+        let (action, action_code) = match &r.action {
+            Action::AlreadyProcessed { outcome } => (
+                format!("already processed ({outcome}); not sent again"),
+                "already_processed",
+            ),
+            Action::Redriven => ("was parked; sent again".to_owned(), "redriven"),
+            Action::Queued => ("not processed yet; sent again".to_owned(), "queued"),
+            Action::NotFound => ("never recorded".to_owned(), "not_found"),
+        };
+        let outcome = r
+            .outcome
+            .as_deref()
+            .map(|o| format!(" -> {o}"))
+            .unwrap_or_default();
+        writeln!(text, "{}\t{action}{outcome}", r.delivery_id)?;
+        listed.push(json!({
+            "deliveryId": r.delivery_id,
+            "row": r.row,
+            "action": action_code,
+            "outcome": r.outcome,
+        }));
+    }
+    writeln!(text, "{} deliveries", results.len())?;
+    let (command, arguments) = match &selection {
+        Selection::Parked => ("redrive", json!({})),
+        Selection::Ids(ids) => ("replay", json!({"deliveryIds": ids})),
+        Selection::Between(from, to) => ("replay", json!({"from": from, "to": to})),
+    };
+    let sent = listed
+        .iter()
+        .filter(|r| r["action"] == "redriven" || r["action"] == "queued")
+        .count();
+    audit_log::record(
+        pool,
+        Entry {
+            operator,
+            reason: None,
+            command,
+            arguments,
+            result: json!({"deliveries": results.len(), "sent": sent}),
+        },
+    )
+    .await?;
+    Ok(Printout::done(json!({"deliveries": listed}), text))
+}
+
+pub async fn expire_credits(pool: &PgPool, operator: Option<&str>) -> anyhow::Result<Printout> {
+    // The database is all this needs; the same job the workers run.
+    let run = ledgerhook_shared::credits::expire_due(pool).await?;
+    let result = json!({"credits": run.credits, "grants": run.grants, "users": run.users});
+    let mut entry = read_entry(operator, "expire-credits", json!({}));
+    entry.result = result.clone();
+    audit_log::record(pool, entry).await?;
+    Ok(Printout::done(
+        result,
+        format!(
+            "expired {} credits from {} grants of {} users\n",
+            run.credits, run.grants, run.users
+        ),
+    ))
+}

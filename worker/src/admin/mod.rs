@@ -1,0 +1,163 @@
+//! `ledgerhook-admin`: the operator's command, one subcommand per runbook.
+//!
+//! Layout: [`cli`] (the command line, parsed before anything is touched),
+//! [`deliveries`] (parked deliveries, show, redrive, replay, expiring
+//! credits), [`control`] (the pause switch and the status), [`credits`]
+//! (duplicates, revoke, manual grant, a user's audit), [`replay`] (the
+//! broker side of redrive and replay), [`audit_log`] (the `operator_actions`
+//! table every command writes to).
+//!
+//! Each command returns a [`Printout`]: a JSON document for `--json` and the
+//! same facts as text, plus a refusal code when it refused. Room is left for
+//! more commands (`reconcile`): a variant in [`cli::Command`] and a handler
+//! returning a [`Printout`].
+
+pub mod audit_log;
+pub mod cli;
+pub mod control;
+pub mod credits;
+pub mod deliveries;
+pub mod replay;
+
+use anyhow::Context as _;
+use ledgerhook_shared::amqp::Broker;
+use ledgerhook_shared::config::{DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader};
+pub use replay::{Action, Admin, DeliveryRow, Replayed, Selection};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use self::cli::{Cli, Command};
+
+/// What a command prints: `json` with `--json`, else `text`.
+#[derive(Debug, Clone)]
+pub struct Printout {
+    pub json: Value,
+    pub text: String,
+    /// A refusal's machine-readable code (the exit status is then 3).
+    pub refused: Option<&'static str>,
+}
+
+impl Printout {
+    pub fn done(json: Value, text: String) -> Self {
+        Self {
+            json,
+            text,
+            refused: None,
+        }
+    }
+
+    pub fn refused(code: &'static str, message: String, json: Value) -> Self {
+        let mut json = json;
+        if let Value::Object(map) = &mut json {
+            map.insert("refused".into(), Value::String(code.into()));
+            map.insert("message".into(), Value::String(message.clone()));
+        }
+        Self {
+            json,
+            text: format!("refused: {code}: {message}\n"),
+            refused: Some(code),
+        }
+    }
+}
+
+/// Where the command's peers are, from the environment (read only once a
+/// command runs; `--help` reads nothing).
+pub struct Peers {
+    pub database_url: String,
+    pub queue_prefix: String,
+    /// Read only by commands that talk to the broker.
+    broker: Option<Broker>,
+}
+
+impl Peers {
+    pub fn from_env(with_broker: bool) -> anyhow::Result<Self> {
+        let mut env = EnvReader::from_process();
+        let database_url = env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL);
+        let broker = with_broker.then(|| Broker::from_env(&mut env));
+        let queue_prefix = env.or_default("QUEUE_PREFIX", DEFAULT_QUEUE_PREFIX);
+        env.finish()?;
+        Ok(Self {
+            database_url,
+            queue_prefix,
+            broker,
+        })
+    }
+
+    pub fn broker(&self) -> anyhow::Result<&Broker> {
+        self.broker
+            .as_ref()
+            .context("this command was started without the broker's settings")
+    }
+}
+
+/// Whether `command` talks to the broker (redrive and replay publish;
+/// status reads the work queue's depth).
+pub fn needs_broker(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Redrive(_) | Command::Replay { .. } | Command::Status
+    )
+}
+
+/// Whether `command` changes something, and so must name its operator.
+pub fn changes_something(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Pause(_) | Command::Resume(_) | Command::Revoke { .. } | Command::Grant { .. }
+    )
+}
+
+/// Runs the parsed command against its peers.
+pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
+    let pool = PgPool::connect(&peers.database_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let operator = cli.operator.as_deref();
+    let printout = match &cli.command {
+        Command::Parked { limit } => deliveries::parked(&pool, operator, *limit).await?,
+        Command::Show { delivery_id } => deliveries::show(&pool, operator, delivery_id).await?,
+        Command::Redrive(wait) => {
+            deliveries::replay(&pool, peers, operator, Selection::Parked, wait).await?
+        }
+        Command::Replay {
+            delivery_ids,
+            from,
+            to,
+            wait,
+        } => {
+            let selection = match (from, to) {
+                (Some(from), Some(to)) => Selection::Between(*from, *to),
+                _ => Selection::Ids(delivery_ids.clone()),
+            };
+            deliveries::replay(&pool, peers, operator, selection, wait).await?
+        }
+        Command::ExpireCredits => deliveries::expire_credits(&pool, operator).await?,
+        Command::Pause(why) => control::switch(&pool, operator, true, &why.reason).await?,
+        Command::Resume(why) => control::switch(&pool, operator, false, &why.reason).await?,
+        Command::Status => control::status(&pool, peers, operator).await?,
+        Command::Duplicates { since } => credits::duplicates(&pool, operator, since.0).await?,
+        Command::Revoke { order, why } => {
+            credits::revoke(&pool, operator, order, &why.reason).await?
+        }
+        Command::Grant {
+            user,
+            credits,
+            idempotency_key,
+            order,
+            why,
+        } => {
+            let request = ledgerhook_shared::credits::ManualGrant {
+                user_id: user,
+                credits: *credits,
+                reason: &why.reason,
+                idempotency_key,
+                order: order.as_deref(),
+                actor: operator.unwrap_or("unknown"),
+            };
+            credits::grant(&pool, request).await?
+        }
+        Command::Audit { user } => credits::audit(&pool, operator, user).await?,
+    };
+    pool.close().await;
+    Ok(printout)
+}
