@@ -126,3 +126,123 @@ async fn a_payment_whose_webhook_never_came_is_granted_once_by_reconcile() {
         "recorded once, whatever the runs in between saw"
     );
 }
+
+#[tokio::test]
+async fn the_operator_runs_reconcile_and_sees_what_crossmint_said() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+    let _worker = env.start_worker(&[]).await.unwrap();
+
+    let mut orders = Vec::new();
+    for user in ["support-case", "still-paying"] {
+        let created = api
+            .post(
+                "/api/payments/orders",
+                Some(user),
+                &json!({"packageId": "starter"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        orders.push(created.body["orderId"].as_str().unwrap().to_owned());
+    }
+    assert!(crossmint.pay(&orders[0], "10.00"));
+    let crossmint_env = [
+        ("CROSSMINT_API_URL", crossmint.api_url.as_str()),
+        ("CROSSMINT_SERVER_API_KEY", FAKE_API_KEY),
+    ];
+
+    // Orders younger than the default 10 minutes are left alone.
+    let young = env
+        .admin_run(&["--json", "reconcile"], &crossmint_env)
+        .await
+        .unwrap();
+    assert_eq!(young.code, Some(0), "{young:?}");
+    assert_eq!(young.json()["orders"], json!([]));
+    assert!(crossmint.lookups().is_empty());
+
+    let run = env
+        .admin_run(
+            &[
+                "--json",
+                "--operator",
+                "ops",
+                "reconcile",
+                "--older-than",
+                "0s",
+            ],
+            &crossmint_env,
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let report = run.json();
+    let found: Vec<(String, String, Option<String>)> = report["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["crossmintOrderId"].as_str().unwrap().to_owned(),
+                o["result"].as_str().unwrap().to_owned(),
+                o["outcome"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (orders[0].clone(), "recorded".into(), Some("granted".into())),
+            (orders[1].clone(), "not_paid".into(), None),
+        ]
+    );
+    assert_eq!(env.balance("support-case").await, 500);
+
+    // Again: nothing new is recorded or granted; the text names each order.
+    let again = env
+        .admin_run(&["reconcile", "--older-than", "0s"], &crossmint_env)
+        .await
+        .unwrap();
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert!(
+        again.stdout.contains(&orders[1]) && again.stdout.contains("not_paid"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .contains("1 orders asked about: 0 paid and sent to the workers"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(env.balance("support-case").await, 500);
+    assert_eq!(
+        env.count("select count(*) from operator_actions where command = 'reconcile'")
+            .await,
+        3
+    );
+    let audited: Option<String> = sqlx::query_scalar(
+        "select operator from operator_actions where command = 'reconcile'
+         and result -> 'recorded' ? $1",
+    )
+    .bind(format!("reconcile:{}", orders[0]))
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited.as_deref(), Some("ops"));
+
+    // Without the Crossmint key, it refuses to start and says why.
+    let keyless = env
+        .admin_run(
+            &["reconcile", "--older-than", "0s"],
+            &[("CROSSMINT_API_URL", crossmint.api_url.as_str())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(keyless.code, Some(1), "{keyless:?}");
+    assert!(
+        keyless.stderr.contains("CROSSMINT_SERVER_API_KEY"),
+        "{keyless:?}"
+    );
+}

@@ -106,6 +106,23 @@ pub enum Command {
     /// Runbook 5.3: a user's balance, every movement with its cause, and
     /// their orders ("where are my credits").
     Audit { user: String },
+    /// Risk 2 (a webhook that never came): ask Crossmint about every order
+    /// still waiting for its payment; a paid one is recorded as a delivery
+    /// and granted through the workers, once, whatever webhook comes later.
+    /// Needs CROSSMINT_SERVER_API_KEY (and CROSSMINT_API_URL) like the API.
+    Reconcile {
+        /// Only orders created at least this long ago: 30s, 10m, 2h, 1d.
+        #[arg(long, default_value = "10m", value_parser = parse_age)]
+        older_than: std::time::Duration,
+        /// Only orders created within this long.
+        #[arg(long, default_value = "7d", value_parser = parse_age)]
+        within: std::time::Duration,
+        /// The most orders asked about.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+        #[command(flatten)]
+        wait: Wait,
+    },
 }
 
 /// How long a redrive or replay waits for outcomes.
@@ -135,17 +152,29 @@ fn parse_since(text: &str) -> Result<Since, String> {
     if let Ok(at) = text.parse::<DateTime<Utc>>() {
         return Ok(Since(at));
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let number: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is neither RFC 3339 nor an age like 24h"))?;
-    let age = match unit {
-        "m" => chrono::Duration::minutes(number),
-        "h" => chrono::Duration::hours(number),
-        "d" => chrono::Duration::days(number),
-        _ => return Err(format!("{text:?}: an age ends in m, h or d")),
-    };
+    let age =
+        parse_age(text).map_err(|_| format!("{text:?} is neither RFC 3339 nor an age like 24h"))?;
+    let age = chrono::Duration::from_std(age).map_err(|_| format!("{text:?} is too long ago"))?;
     Ok(Since(Utc::now() - age))
+}
+
+/// An age: a whole number then s, m, h or d.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age like 10m"))?;
+    let seconds = match unit {
+        "s" => Some(number),
+        "m" => number.checked_mul(60),
+        "h" => number.checked_mul(3600),
+        "d" => number.checked_mul(86_400),
+        _ => return Err(format!("{text:?}: an age ends in s, m, h or d")),
+    };
+    seconds
+        .filter(|s| *s <= 3650 * 86_400)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is longer than ten years"))
 }
 
 impl Command {
@@ -164,6 +193,7 @@ impl Command {
             Self::Revoke { .. } => "revoke",
             Self::Grant { .. } => "grant",
             Self::Audit { .. } => "audit",
+            Self::Reconcile { .. } => "reconcile",
         }
     }
 }
@@ -214,6 +244,21 @@ mod tests {
             Cli::try_parse_from(["a", "duplicates", "--since", "2026-11-24T00:00:00Z"]).is_ok()
         );
         assert!(Cli::try_parse_from(["a", "duplicates", "--since", "soon"]).is_err());
+    }
+
+    #[test]
+    fn reconcile_takes_ages() {
+        let cli = Cli::try_parse_from(["a", "reconcile", "--older-than", "90s"]).unwrap();
+        let Command::Reconcile {
+            older_than, within, ..
+        } = cli.command
+        else {
+            panic!("reconcile")
+        };
+        assert_eq!(older_than.as_secs(), 90);
+        assert_eq!(within.as_secs(), 7 * 86_400);
+        assert!(Cli::try_parse_from(["a", "reconcile", "--older-than", "-1m"]).is_err());
+        assert!(Cli::try_parse_from(["a", "reconcile", "--older-than", "10y"]).is_err());
     }
 
     #[test]

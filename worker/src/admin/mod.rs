@@ -4,19 +4,20 @@
 //! [`deliveries`] (parked deliveries, show, redrive, replay, expiring
 //! credits), [`control`] (the pause switch and the status), [`credits`]
 //! (duplicates, revoke, manual grant, a user's audit), [`replay`] (the
-//! broker side of redrive and replay), [`audit_log`] (the `operator_actions`
-//! table every command writes to).
+//! broker side of redrive and replay), [`reconcile`] (asking Crossmint about
+//! orders whose payment never arrived), [`audit_log`] (the
+//! `operator_actions` table every command writes to).
 //!
 //! Each command returns a [`Printout`]: a JSON document for `--json` and the
-//! same facts as text, plus a refusal code when it refused. Room is left for
-//! more commands (`reconcile`): a variant in [`cli::Command`] and a handler
-//! returning a [`Printout`].
+//! same facts as text, plus a refusal code when it refused. A new command
+//! is a variant in [`cli::Command`] and a handler returning a [`Printout`].
 
 pub mod audit_log;
 pub mod cli;
 pub mod control;
 pub mod credits;
 pub mod deliveries;
+pub mod reconcile;
 pub mod replay;
 
 use anyhow::Context as _;
@@ -95,7 +96,7 @@ impl Peers {
 pub fn needs_broker(command: &Command) -> bool {
     matches!(
         command,
-        Command::Redrive(_) | Command::Replay { .. } | Command::Status
+        Command::Redrive(_) | Command::Replay { .. } | Command::Status | Command::Reconcile { .. }
     )
 }
 
@@ -157,6 +158,19 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             credits::grant(&pool, request).await?
         }
         Command::Audit { user } => credits::audit(&pool, operator, user).await?,
+        Command::Reconcile {
+            older_than,
+            within,
+            limit,
+            wait,
+        } => {
+            let scope = crate::reconcile::Scope {
+                older_than: *older_than,
+                within: *within,
+                limit: *limit,
+            };
+            reconcile::reconcile(&pool, peers, operator, scope, wait).await?
+        }
     };
     pool.close().await;
     Ok(printout)

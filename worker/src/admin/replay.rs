@@ -97,6 +97,15 @@ impl Admin {
         amqp::say_goodbye(self.connection.close(200, "OK".into())).await;
     }
 
+    /// Publishes deliveries just recorded (by reconcile) and clears their
+    /// outbox rows once confirmed.
+    pub async fn publish_recorded(
+        &self,
+        recorded: &[ledgerhook_shared::deliveries::Delivery],
+    ) -> anyhow::Result<()> {
+        crate::reconcile::publish(&self.pool, &self.channel, &self.topology, recorded).await
+    }
+
     /// Parked deliveries, newest first.
     pub async fn parked(&self, limit: i64) -> anyhow::Result<Vec<DeliveryRow>> {
         Ok(operator::parked(&self.pool, limit).await?)
