@@ -10,6 +10,7 @@ use ledgerhook_shared::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
 use ledgerhook_shared::domain::CreditTerms;
+use ledgerhook_shared::notifications::NotifyChannels;
 use ledgerhook_shared::secret_text::SecretText;
 
 #[derive(Debug, Clone)]
@@ -48,6 +49,11 @@ pub struct Config {
     /// `CREDIT_EXPIRY_INTERVAL_SECS` (default 3600; 0 turns the job off):
     /// how often the worker removes credits whose time has come.
     pub expiry_interval: Option<Duration>,
+    /// `NOTIFY_SMTP_URL`, `NOTIFY_DISCORD_WEBHOOK_URL`,
+    /// `NOTIFY_FEISHU_WEBHOOK_URL` (default: none): by their presence only,
+    /// the channels each grant writes a notification row for; the worker
+    /// never sends (`ledgerhook-notifier` does) and never reads the values.
+    pub notify: NotifyChannels,
 }
 
 impl Config {
@@ -83,6 +89,7 @@ impl Config {
             expiry_interval: Some(env.parsed_or("CREDIT_EXPIRY_INTERVAL_SECS", 3600u64))
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),
+            notify: NotifyChannels::from_env(&mut env),
         };
         if config.retry.attempts == 0 || config.retry.multiplier == 0 {
             env.invalid(

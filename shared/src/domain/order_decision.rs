@@ -194,6 +194,7 @@ mod tests {
                 transaction_hash: None,
             }),
             failure_reason: None,
+            buyer_email: None,
         }
     }
 
