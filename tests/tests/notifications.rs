@@ -106,7 +106,8 @@ fn free_port() -> u16 {
 /// the messages it accepted, read from its folder.
 struct SmtpSink {
     port: u16,
-    folder: PemDir,
+    /// Holds the script and the messages; removed on drop.
+    _folder: PemDir,
     script: PathBuf,
     child: Option<Child>,
     tls: Vec<String>,
@@ -121,7 +122,7 @@ impl SmtpSink {
         tls.extend(tls_files.iter().map(|p| p.display().to_string()));
         Self {
             port: free_port(),
-            folder,
+            _folder: folder,
             script,
             child: None,
             tls,
@@ -282,7 +283,7 @@ fn smtp_env(url: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn pairs(env: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
