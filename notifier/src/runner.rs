@@ -152,6 +152,7 @@ impl Runner {
     async fn round(&self, channels: &[&str]) -> Result<usize, sqlx::Error> {
         let claimed =
             outbox::claim_due(&self.pool, channels, self.batch_size.into(), self.lease).await?;
+        metrics::claimed();
         let count = claimed.len();
         let outcomes: Vec<(Uuid, Outcome)> = stream::iter(claimed)
             .map(|row| self.attempt(row))
