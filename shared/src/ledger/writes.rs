@@ -45,7 +45,6 @@ pub struct Changes {
     outcome_details: Vec<Option<String>>,
     /// Which channels announce a grant.
     notify: NotifyChannels,
-    notice_ids: Vec<Uuid>,
     notice_channels: Vec<&'static str>,
     notice_orders: Vec<Uuid>,
     notice_recipients: Vec<Option<String>>,
@@ -86,7 +85,6 @@ impl Changes {
         let facts = serde_json::to_value(&facts).expect("plain facts serialise");
         let recipient = event.buyer_email.as_ref();
         for channel in self.notify.for_grant(recipient.is_some()) {
-            self.notice_ids.push(Uuid::now_v7());
             self.notice_channels.push(channel.as_str());
             self.notice_orders.push(order.id);
             self.notice_recipients.push(
@@ -281,10 +279,14 @@ impl Changes {
                  insert into payment_order_events (order_id, delivery_id, event_type, event_data)
                  select * from unnest($14::uuid[], $15::int8[], $16::text[], $17::jsonb[])
              ), notices as (
-                 -- on conflict: a notification must never be what fails a grant
+                 -- the id is derived from (order, channel): one message per
+                 -- order and channel, and on conflict because a notification
+                 -- must never be what fails a grant
                  insert into notifications (id, channel, order_id, recipient, facts)
-                 select * from unnest($22::uuid[], $23::text[], $24::uuid[], $25::text[], $26::jsonb[])
-                 on conflict on constraint notifications_one_per_order_and_channel do nothing
+                 select md5(order_id::text || '/' || channel)::uuid, channel, order_id, recipient, facts
+                 from unnest($22::text[], $23::uuid[], $24::text[], $25::jsonb[])
+                      as n(channel, order_id, recipient, facts)
+                 on conflict (id) do nothing
              )
              update webhook_deliveries d
              set processed_at = now(), outcome = u.outcome, outcome_detail = u.detail
@@ -312,7 +314,6 @@ impl Changes {
         .bind(&self.outcomes)
         .bind(&self.outcome_details)
         .bind(&self.ledger_expiries)
-        .bind(&self.notice_ids)
         .bind(&self.notice_channels)
         .bind(&self.notice_orders)
         .bind(&self.notice_recipients)
