@@ -28,7 +28,8 @@ const WAIT: Duration = Duration::from_secs(30);
 const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
 /// Saves each accepted message as `<n>.eml` (the envelope's recipients in
-/// an `X-Rcpt-To` line first); `plain`, `starttls` (required) or `smtps`.
+/// an `X-Rcpt-To` line first), refuses recipients named `refused...` for
+/// good (550); `plain`, `starttls` (required) or `smtps`.
 const SMTP_SINK: &str = r#"
 import asyncio, os, ssl, sys
 from aiosmtpd.smtp import SMTP
@@ -36,6 +37,11 @@ from aiosmtpd.smtp import SMTP
 class Save:
     def __init__(self, folder):
         self.folder, self.count = folder, 0
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refused"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
         name = os.path.join(self.folder, f"{os.getpid()}-{self.count}.eml")
@@ -570,4 +576,75 @@ async fn mail_goes_over_required_starttls_to_a_server_the_notifier_trusts() {
             format_credits(total_credits("starter"))
         )
     );
+}
+
+#[tokio::test]
+async fn a_mailbox_the_server_refuses_for_good_is_parked_at_once_and_the_grant_stands() {
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]);
+    smtp.start().await;
+    let settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    let notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    let refused = paid_with_email("cm-refused", "user-refused", "pro", "refused@example.com");
+    assert_eq!(ingester.send(&refused).await.status, 200);
+    env.wait_for_count(
+        "select count(*) from notifications
+         where parked_at is not null and attempts = 1 and last_error like '%550%'",
+        1,
+        WAIT,
+    )
+    .await;
+    let page = notifier
+        .metrics_once(
+            "ledgerhook_notifications_total",
+            &["outcome=\"parked\""],
+            1.0,
+        )
+        .await;
+    assert_eq!(
+        ledgerhook_tests::scrape::sum(
+            &page,
+            "ledgerhook_notifications_total",
+            &["outcome=\"retried\""]
+        ),
+        0.0,
+        "a permanent refusal is not retried"
+    );
+    assert!(smtp.mails().is_empty());
+    assert_eq!(env.balance("user-refused").await, total_credits("pro"));
+}
+
+#[tokio::test]
+async fn a_feishu_answer_of_200_with_a_nonzero_code_is_a_failure() {
+    let env = TestEnv::new().await.unwrap();
+    let feishu = ChatEndpoint::start(
+        StatusCode::OK,
+        json!({"code": 19021, "msg": "sign match fail"}),
+    )
+    .await;
+    let settings = [
+        ("NOTIFY_FEISHU_WEBHOOK_URL", feishu.url.as_str()),
+        ("NOTIFY_MAX_ATTEMPTS", "2"),
+        ("NOTIFY_RETRY_INITIAL_MS", "50"),
+        ("NOTIFY_RETRY_MAX_MS", "50"),
+        ("NOTIFY_POLL_MS", "50"),
+    ];
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&settings).await.unwrap();
+    let _notifier = env.start_notifier(&settings).await.unwrap();
+
+    let body = payment_succeeded("cm-feishu", "user-feishu", "starter", &price_of("starter"));
+    assert_eq!(ingester.send(&body).await.status, 200);
+    env.wait_for_count(
+        "select count(*) from notifications
+         where channel = 'feishu' and parked_at is not null and attempts = 2
+           and last_error like '%19021%'",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(feishu.received().len(), 2);
 }
