@@ -29,7 +29,8 @@ const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
 /// Saves each accepted message as `<n>.eml` (the envelope's recipients in
 /// an `X-Rcpt-To` line first), refuses recipients named `refused...` for
-/// good (550); `plain`, `starttls` (required) or `smtps`.
+/// good (550), and answers a message to `slow...` only a second after
+/// keeping it; `plain`, `starttls` (required) or `smtps`.
 const SMTP_SINK: &str = r#"
 import asyncio, os, ssl, sys
 from aiosmtpd.smtp import SMTP
@@ -49,6 +50,8 @@ class Save:
             f.write(b"X-Rcpt-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
             f.write(envelope.original_content)
         os.rename(name + ".tmp", name)
+        if any(r.startswith("slow") for r in envelope.rcpt_tos):
+            await asyncio.sleep(1.0)
         return "250 OK"
 
 async def main():
@@ -647,4 +650,43 @@ async fn a_feishu_answer_of_200_with_a_nonzero_code_is_a_failure() {
     )
     .await;
     assert_eq!(feishu.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_notifier_killed_between_sending_and_recording_sends_again_with_the_same_message_id() {
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]);
+    smtp.start().await;
+    let mut settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    // A lease of 4 x 2 s: the row comes back soon after the crash.
+    settings.retain(|(k, _)| *k != "NOTIFY_SEND_TIMEOUT_MS");
+    settings.push(("NOTIFY_SEND_TIMEOUT_MS", "2000".to_owned()));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    let mut notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    let body = paid_with_email("cm-crash", "user-crash", "vip", "slow@example.com");
+    assert_eq!(ingester.send(&body).await.status, 200);
+    // The server has the message but has not answered yet: kill the notifier.
+    smtp.wait_for_mails(1).await;
+    notifier.kill();
+    assert_eq!(
+        env.count("select count(*) from notifications where sent_at is null")
+            .await,
+        1,
+        "killed before it could record the send"
+    );
+
+    notifier.restart().await.unwrap();
+    let mails = smtp.wait_for_mails(2).await;
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null",
+        1,
+        WAIT,
+    )
+    .await;
+    // At least once, honestly: a second copy, recognisably the same message.
+    assert_eq!(mails[0].header("message-id"), mails[1].header("message-id"));
+    assert!(mails[0].header("message-id").ends_with("@ledgerhook>"));
+    assert_eq!(env.balance("user-crash").await, total_credits("vip"));
 }
