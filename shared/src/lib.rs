@@ -8,6 +8,7 @@
 //! - [`deliveries`]: the recorded deliveries and the outbox (their tables' only SQL);
 //! - [`ledger`]: applying order events, exactly once; [`credits`]: spending and expiry;
 //!   [`usage`]: spends per user per day, never failing a spend;
+//! - [`notifications`]: the grant notifications' outbox (email, chat), sent apart;
 //! - [`db`] and [`amqp`]: PostgreSQL and RabbitMQ set-up and contracts;
 //!   [`ca_file`]: a private CA's certificates, added to the system's roots;
 //! - [`retry`]: jitter, backoff, and reconnecting to a peer;
@@ -25,6 +26,7 @@ pub mod domain;
 pub mod http;
 pub mod json;
 pub mod ledger;
+pub mod notifications;
 pub mod retry;
 pub mod secret_text;
 pub mod shutdown;

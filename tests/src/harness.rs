@@ -8,10 +8,12 @@
 //! - [`client`]: [`Ingester`], signed webhook deliveries, and [`Answer`];
 //!   the API's client is [`crate::api_client::Api`];
 //! - [`fixtures`]: rows a test inserts itself (orders);
+//! - [`notifier`]: starting `ledgerhook-notifier`;
 //! - waiting for something observable: [`crate::eventually`].
 
 pub mod client;
 pub mod fixtures;
+pub mod notifier;
 pub mod processes;
 pub mod world;
 

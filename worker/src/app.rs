@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ledgerhook_shared::amqp::Topology;
 use ledgerhook_shared::db;
+use ledgerhook_shared::ledger::GrantTerms;
 use ledgerhook_shared::telemetry::MetricsServer;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -55,7 +56,10 @@ impl App {
             topology: topology.clone(),
             processor: Processor {
                 pool: pool.clone(),
-                terms: Arc::new(config.credit_terms),
+                terms: Arc::new(GrantTerms {
+                    credit: config.credit_terms,
+                    notify: config.notify,
+                }),
             },
             settler: Settler {
                 schedule: config.retry,

@@ -11,6 +11,7 @@ use ledgerhook_shared::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
 use ledgerhook_shared::domain::CreditTerms;
+use ledgerhook_shared::notifications::NotifyChannels;
 use ledgerhook_shared::secret_text::SecretText;
 
 #[derive(Debug, Clone)]
@@ -61,6 +62,11 @@ pub struct Config {
     /// `PAYMENT_TIMEOUT_INTERVAL_SECS` (default 60; 0 turns the job off):
     /// how often the worker looks for such orders.
     pub payment_timeout_interval: Option<Duration>,
+    /// `NOTIFY_SMTP_URL`, `NOTIFY_DISCORD_WEBHOOK_URL`,
+    /// `NOTIFY_FEISHU_WEBHOOK_URL` (default: none): by their presence only,
+    /// the channels each grant writes a notification row for; the worker
+    /// never sends (`ledgerhook-notifier` does) and never reads the values.
+    pub notify: NotifyChannels,
 }
 
 impl Config {
@@ -105,6 +111,7 @@ impl Config {
             payment_timeout_interval: Some(env.parsed_or("PAYMENT_TIMEOUT_INTERVAL_SECS", 60u64))
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),
+            notify: NotifyChannels::from_env(&mut env),
         };
         if config.payment_timeout.is_zero() {
             env.invalid("PAYMENT_TIMEOUT_MINUTES must be at least 1".into());

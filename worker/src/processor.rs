@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use backon::Retryable as _;
 use ledgerhook_shared::db;
 use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::domain::{CreditTerms, EventKind, OrderEvent};
+use ledgerhook_shared::domain::{EventKind, OrderEvent};
 use ledgerhook_shared::ledger::{self, Applied, ApplyError, Work};
 use ledgerhook_shared::retry::Backoff;
 use sqlx::PgPool;
@@ -79,7 +79,7 @@ impl Message<'_> {
 pub struct Processor {
     pub pool: PgPool,
     /// Credit validity for the orders the worker creates from metadata.
-    pub terms: Arc<CreditTerms>,
+    pub terms: Arc<ledger::GrantTerms>,
 }
 
 impl Processor {

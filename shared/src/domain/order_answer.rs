@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use super::order_event::{
-    EventKind, EventParseError, MAX_ORDER_ID_LEN, OrderEvent, failure_reason, payment_claim,
-    reference,
+    EventKind, EventParseError, MAX_ORDER_ID_LEN, OrderEvent, buyer_email, failure_reason,
+    payment_claim, reference,
 };
 use crate::json;
 
@@ -55,6 +55,7 @@ impl OrderEvent {
             package_id: reference(metadata, "packageId"),
             payment: payment_claim(&order),
             failure_reason: failure_reason(&order),
+            buyer_email: buyer_email(&order),
         };
         event.refuse_nul()?;
         Ok(event)

@@ -208,6 +208,7 @@ mod tests {
                 transaction_hash: None,
             }),
             failure_reason: None,
+            buyer_email: None,
         }
     }
 

@@ -14,6 +14,8 @@ use crate::json::{self, JsonError};
 pub const MAX_ORDER_ID_LEN: usize = 100;
 /// Longest user or package id taken from metadata.
 const MAX_REF_LEN: usize = 200;
+/// Longest email address accepted (RFC 5321's limit on a forward path).
+pub const MAX_EMAIL_LEN: usize = 254;
 
 /// What an event means for the order's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,11 @@ pub struct OrderEvent {
     pub package_id: Option<String>,
     pub payment: Option<PaymentClaim>,
     pub failure_reason: Option<String>,
+    /// Where to tell the buyer their credits arrived: Crossmint's
+    /// `payment.receiptEmail`, else `recipient.email`. Untrusted: checked
+    /// lightly here (an address that fails is dropped, never an error: a
+    /// notification must not stop a grant) and used only as a recipient.
+    pub buyer_email: Option<String>,
 }
 
 /// Why a body cannot be read as an order event. These are permanent: the same
@@ -125,6 +132,7 @@ impl OrderEvent {
             package_id: reference(metadata, "packageId"),
             payment: payment_claim(&order),
             failure_reason: failure_reason(&order),
+            buyer_email: buyer_email(&order),
         };
         event.refuse_nul()?;
         Ok(event)
@@ -214,6 +222,40 @@ pub(super) fn payment_claim(order: &Value) -> Option<PaymentClaim> {
     })
 }
 
+/// The buyer's address, where Crossmint's order carries one: the receipt
+/// address first (the one the buyer asked receipts to go to), then the
+/// recipient's (an order delivered to an email-backed wallet).
+pub(super) fn buyer_email(order: &Value) -> Option<String> {
+    [
+        text_at(order, &["payment", "receiptEmail"]),
+        text_at(order, &["recipient", "email"]),
+    ]
+    .into_iter()
+    .flatten()
+    .map(str::trim)
+    .find(|address| plausible_email(address))
+    .map(str::to_owned)
+}
+
+/// A light check, not RFC 5322: one `@` between a local part of 1 to 64
+/// characters and a dotted domain, no spaces, controls or angle brackets
+/// (which could break out of a mail header), at most [`MAX_EMAIL_LEN`]
+/// characters. The mail server has the last word.
+pub fn plausible_email(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let forbidden = |c: char| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"@".contains(c);
+    address.chars().count() <= MAX_EMAIL_LEN
+        && (1..=64).contains(&local.chars().count())
+        && !local.chars().any(forbidden)
+        && !domain.chars().any(forbidden)
+        && domain.contains('.')
+        && domain
+            .split('.')
+            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
+}
+
 pub(super) fn failure_reason(order: &Value) -> Option<String> {
     text_at(order, &["payment", "failureReason", "code"])
         .or_else(|| text_at(order, &["reason"]))
@@ -273,6 +315,63 @@ mod tests {
         let delivered = example("orders.delivery.completed");
         assert_eq!(delivered.kind, EventKind::Informational);
         assert!(delivered.payment.is_none(), "no amount in a delivery event");
+    }
+
+    #[test]
+    fn the_buyers_email_comes_from_the_receipt_then_the_recipient() {
+        let parse = |order: &str| {
+            let body = format!(
+                r#"{{"type":"orders.payment.succeeded","data":{{"orderId":"o",{order}}}}}"#
+            );
+            OrderEvent::parse(body.as_bytes()).unwrap().buyer_email
+        };
+        assert_eq!(
+            parse(r#""payment":{"receiptEmail":" buyer@example.com "},"recipient":{"email":"wallet@example.com"}"#).as_deref(),
+            Some("buyer@example.com")
+        );
+        assert_eq!(
+            parse(r#""recipient":{"email":"wallet@example.com"}"#).as_deref(),
+            Some("wallet@example.com")
+        );
+        assert_eq!(
+            parse(r#""payment":{"receiptEmail":"not an address"},"recipient":{"email":"w@example.com"}"#).as_deref(),
+            Some("w@example.com"),
+            "an unusable receipt address falls back to the recipient's"
+        );
+        assert_eq!(parse(r#""recipient":{"walletAddress":"0x12"}"#), None);
+        assert_eq!(example("orders.delivery.completed").buyer_email, None);
+    }
+
+    #[test]
+    fn implausible_email_addresses_are_dropped() {
+        for address in [
+            "a@example.com",
+            "first.last+tag@sub.example.co",
+            "ü@bücher.example",
+        ] {
+            assert!(plausible_email(address), "{address}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        let long = format!("a@{}.com", "b".repeat(250));
+        for address in [
+            "",
+            "no-at.example.com",
+            "@example.com",
+            "a@",
+            "a@localhost",
+            "a@example..com",
+            "a@-example.com",
+            "a b@example.com",
+            "a@example.com\r\nBcc: x@evil.example",
+            "a@example.com>",
+            "<a@example.com",
+            "a@b@example.com",
+            "a\u{0}@example.com",
+            long_local.as_str(),
+            long.as_str(),
+        ] {
+            assert!(!plausible_email(address), "{address:?}");
+        }
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //!    is always made on the order's latest committed state;
 //! 3. `credit_ledger_one_grant_per_order` refuses a second grant row.
 //!
+//! A grant also writes its notifications (`crate::notifications`), in the
+//! same statement as the ledger row, one per configured channel; sending
+//! them is another process's work, so they cost the grant nothing else.
+//!
 //! A batch of deliveries is one transaction of four statements whatever its
 //! size; rows are locked in a fixed order (deliveries by id, orders by order
 //! id, balances by user) so that concurrent batches do not deadlock.
@@ -27,6 +31,7 @@ use crate::deliveries;
 use crate::domain::{
     CreditTerms, Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, decide, find_package,
 };
+use crate::notifications::NotifyChannels;
 
 pub use orders::StoredOrder;
 
@@ -84,6 +89,23 @@ pub enum ApplyError {
     Database(#[from] sqlx::Error),
 }
 
+/// What a grant comes with besides its credits: how long orders created
+/// from metadata keep their credits valid, and which channels announce it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantTerms {
+    pub credit: CreditTerms,
+    pub notify: NotifyChannels,
+}
+
+impl From<CreditTerms> for GrantTerms {
+    fn from(credit: CreditTerms) -> Self {
+        Self {
+            credit,
+            notify: NotifyChannels::default(),
+        }
+    }
+}
+
 /// One delivery to apply: its row in `webhook_deliveries` and its event.
 #[derive(Debug, Clone, Copy)]
 pub struct Work<'a> {
@@ -96,7 +118,7 @@ pub async fn apply_event(
     pool: &PgPool,
     delivery_row: i64,
     event: &OrderEvent,
-    terms: &CreditTerms,
+    terms: &GrantTerms,
 ) -> Result<Applied, ApplyError> {
     let results = apply_batch(
         pool,
@@ -120,11 +142,12 @@ pub async fn apply_event(
 ///
 /// Statements per batch, whatever its size: lock the deliveries, create
 /// orders from metadata, lock the orders, write everything. Orders created
-/// from metadata take their credit validity from `terms`.
+/// from metadata take their credit validity from `terms`; each grant writes
+/// a notification per channel `terms` names.
 pub async fn apply_batch(
     pool: &PgPool,
     work: &[Work<'_>],
-    terms: &CreditTerms,
+    terms: &GrantTerms,
 ) -> Result<Vec<Result<Applied, ApplyError>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let rows: Vec<i64> = work.iter().map(|w| w.delivery_row).collect();
@@ -154,10 +177,10 @@ pub async fn apply_batch(
     let mut orders = if events.is_empty() {
         Default::default()
     } else {
-        orders::find_or_create_locked(&mut tx, &events, terms).await?
+        orders::find_or_create_locked(&mut tx, &events, &terms.credit).await?
     };
 
-    let mut changes = writes::Changes::default();
+    let mut changes = writes::Changes::new(terms.notify);
     // Deliveries of one order are decided in delivery order, each seeing the
     // order as the previous one left it.
     let mut sequence = pending;

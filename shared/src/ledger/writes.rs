@@ -11,7 +11,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Applied, StoredOrder};
-use crate::domain::{Decision, OrderEvent, OrderStatus};
+use crate::domain::{CURRENCY, Decision, OrderEvent, OrderStatus, find_package};
+use crate::notifications::{GrantFacts, NotifyChannels};
 
 /// How one order changes in this batch (several events may touch it).
 #[derive(Debug)]
@@ -42,9 +43,59 @@ pub struct Changes {
     outcome_rows: Vec<i64>,
     outcomes: Vec<&'static str>,
     outcome_details: Vec<Option<String>>,
+    /// Which channels announce a grant.
+    notify: NotifyChannels,
+    notice_channels: Vec<&'static str>,
+    notice_orders: Vec<Uuid>,
+    notice_recipients: Vec<Option<String>>,
+    notice_facts: Vec<Value>,
 }
 
 impl Changes {
+    pub fn new(notify: NotifyChannels) -> Self {
+        Self {
+            notify,
+            ..Self::default()
+        }
+    }
+
+    /// A notification row per configured channel for a grant (the buyer's
+    /// email only when the event gave an address).
+    fn notify_grant(&mut self, order: &StoredOrder, event: &OrderEvent, credits: i64) {
+        if self.notify.is_empty() {
+            return;
+        }
+        let package = find_package(&order.package_id);
+        let payment = event.payment.as_ref();
+        let amount = payment
+            .and_then(|p| p.amount.ok())
+            .or(package.map(|p| p.price))
+            .map_or_else(String::new, |a| a.to_string());
+        let facts = GrantFacts {
+            order_id: event.order_id.clone(),
+            user_id: order.user_id.clone(),
+            package_id: order.package_id.clone(),
+            package_name: package.map_or_else(|| order.package_id.clone(), |p| p.name.to_owned()),
+            credits,
+            amount,
+            currency: payment
+                .and_then(|p| p.currency.clone())
+                .unwrap_or_else(|| CURRENCY.to_owned()),
+        };
+        let facts = serde_json::to_value(&facts).expect("plain facts serialise");
+        let recipient = event.buyer_email.as_ref();
+        for channel in self.notify.for_grant(recipient.is_some()) {
+            self.notice_channels.push(channel.as_str());
+            self.notice_orders.push(order.id);
+            self.notice_recipients.push(
+                (channel == crate::notifications::Channel::Email)
+                    .then(|| recipient.cloned())
+                    .flatten(),
+            );
+            self.notice_facts.push(facts.clone());
+        }
+    }
+
     /// The delivery's outcome, stored with `processed_at`.
     pub fn outcome(&mut self, delivery_row: i64, applied: &Applied) {
         self.outcome_rows.push(delivery_row);
@@ -92,6 +143,7 @@ impl Changes {
                         .map(|days| now + chrono::Duration::days(days.into())),
                 );
                 *self.balances.entry(order.user_id.clone()).or_default() += credits;
+                self.notify_grant(order, event, *credits);
                 let payment = event.payment.as_ref();
                 let change = self.order(order);
                 change.status = OrderStatus::Completed;
@@ -226,6 +278,15 @@ impl Changes {
              ), events as (
                  insert into payment_order_events (order_id, delivery_id, event_type, event_data)
                  select * from unnest($14::uuid[], $15::int8[], $16::text[], $17::jsonb[])
+             ), notices as (
+                 -- the id is derived from (order, channel): one message per
+                 -- order and channel, and on conflict because a notification
+                 -- must never be what fails a grant
+                 insert into notifications (id, channel, order_id, recipient, facts)
+                 select md5(order_id::text || '/' || channel)::uuid, channel, order_id, recipient, facts
+                 from unnest($22::text[], $23::uuid[], $24::text[], $25::jsonb[])
+                      as n(channel, order_id, recipient, facts)
+                 on conflict (id) do nothing
              )
              update webhook_deliveries d
              set processed_at = now(), outcome = u.outcome, outcome_detail = u.detail
@@ -253,6 +314,10 @@ impl Changes {
         .bind(&self.outcomes)
         .bind(&self.outcome_details)
         .bind(&self.ledger_expiries)
+        .bind(&self.notice_channels)
+        .bind(&self.notice_orders)
+        .bind(&self.notice_recipients)
+        .bind(&self.notice_facts)
         .execute(&mut *tx)
         .await?;
         Ok(())

@@ -186,7 +186,7 @@ impl Bound {
 }
 
 impl Service {
-    async fn spawn(
+    pub(super) async fn spawn(
         name: &'static str,
         mut env: Vec<(String, String)>,
         extra: &[(&str, &str)],
@@ -211,7 +211,7 @@ impl Service {
             .with_context(|| format!("starting {}", path.display()))?;
         let stderr = child.stderr.take().context("stderr is piped")?;
         let log = Arc::new(Mutex::new(Vec::new()));
-        let serves_http = name != "ledgerhook-worker";
+        let serves_http = !matches!(name, "ledgerhook-worker" | "ledgerhook-notifier");
         let (bound_tx, bound_rx) = mpsc::channel();
         let lines = log.clone();
         std::thread::spawn(move || {

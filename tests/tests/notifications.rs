@@ -1,0 +1,692 @@
+//! Notifications about grants: the buyer's email over a real SMTP server
+//! (aiosmtpd, started by the test), the team's chat over local HTTP
+//! endpoints; and the rule they live by: a notification never fails,
+//! delays or rolls back a grant.
+//!
+//! The SMTP server is a small aiosmtpd script that writes each message it
+//! accepts to a folder; it runs from a virtualenv made once under
+//! `target/` on first use (`python3 -m venv`, `pip install aiosmtpd`).
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use ledgerhook_shared::domain::find_package;
+use ledgerhook_shared::notifications::format_credits;
+use ledgerhook_tests::eventually::{eventually, seen};
+use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::tls::{PemDir, TestCa};
+use ledgerhook_tests::webhook::{payment_succeeded, price_of};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+/// Saves each accepted message as `<n>.eml` (the envelope's recipients in
+/// an `X-Rcpt-To` line first), refuses recipients named `refused...` for
+/// good (550), and answers a message to `slow...` only a second after
+/// keeping it; `plain`, `starttls` (required) or `smtps`.
+const SMTP_SINK: &str = r#"
+import asyncio, os, ssl, sys
+from aiosmtpd.smtp import SMTP
+
+class Save:
+    def __init__(self, folder):
+        self.folder, self.count = folder, 0
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refused"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        name = os.path.join(self.folder, f"{os.getpid()}-{self.count}.eml")
+        with open(name + ".tmp", "wb") as f:
+            f.write(b"X-Rcpt-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
+            f.write(envelope.original_content)
+        os.rename(name + ".tmp", name)
+        if any(r.startswith("slow") for r in envelope.rcpt_tos):
+            await asyncio.sleep(1.0)
+        return "250 OK"
+
+async def main():
+    port, folder, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    context = None
+    if mode != "plain":
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[4], sys.argv[5])
+    handler = Save(folder)
+    loop = asyncio.get_running_loop()
+    if mode == "smtps":
+        server = await loop.create_server(lambda: SMTP(handler, hostname="localhost"), "127.0.0.1", port, ssl=context)
+    else:
+        server = await loop.create_server(
+            lambda: SMTP(handler, hostname="localhost", tls_context=context, require_starttls=context is not None),
+            "127.0.0.1", port)
+    await server.serve_forever()
+
+asyncio.run(main())
+"#;
+
+/// The virtualenv's python, made once per test run.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/aiosmtpd-venv");
+        let marker = venv.join(AIOSMTPD);
+        if !marker.exists() {
+            let made = Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv)
+                .status()
+                .expect("python3 is needed for the SMTP server");
+            assert!(made.success(), "python3 -m venv failed");
+            let installed = Command::new(venv.join("bin/pip"))
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    AIOSMTPD,
+                ])
+                .status()
+                .expect("running pip");
+            assert!(installed.success(), "pip install {AIOSMTPD} failed");
+            std::fs::write(&marker, "").unwrap();
+        }
+        venv.join("bin/python")
+    })
+}
+
+/// A port nobody listens on now (the OS's choice), for a server started later.
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real SMTP server on a fixed port, started and stopped by the test;
+/// the messages it accepted, read from its folder.
+struct SmtpSink {
+    port: u16,
+    /// Holds the script and the messages; removed on drop.
+    _folder: PemDir,
+    script: PathBuf,
+    child: Option<Child>,
+    tls: Vec<String>,
+}
+
+impl SmtpSink {
+    /// Not started yet: the port is chosen, nothing listens.
+    fn new(mode: &str, tls_files: &[&Path]) -> Self {
+        let folder = PemDir::new().unwrap();
+        let script = folder.text_file("smtp_sink.py", SMTP_SINK).unwrap();
+        let mut tls = vec![mode.to_owned()];
+        tls.extend(tls_files.iter().map(|p| p.display().to_string()));
+        Self {
+            port: free_port(),
+            _folder: folder,
+            script,
+            child: None,
+            tls,
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.script.parent().unwrap().to_path_buf()
+    }
+
+    async fn start(&mut self) {
+        let child = Command::new(python())
+            .arg(&self.script)
+            .arg(self.port.to_string())
+            .arg(self.dir())
+            .args(&self.tls)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting the SMTP server");
+        self.child = Some(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        eventually(WAIT, async || {
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .map(drop)
+                .map_err(|e| format!("SMTP server on {addr}: {e}"))
+        })
+        .await;
+    }
+
+    /// Every message received so far: its headers (and the envelope's
+    /// recipients as `x-rcpt-to`) by lower-case name, and its body.
+    fn mails(&self) -> Vec<Mail> {
+        let mut mails = Vec::new();
+        for entry in std::fs::read_dir(self.dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "eml") {
+                mails.push(Mail::parse(&std::fs::read_to_string(path).unwrap()));
+            }
+        }
+        mails
+    }
+
+    async fn wait_for_mails(&self, count: usize) -> Vec<Mail> {
+        eventually(WAIT, async || {
+            let mails = self.mails();
+            seen(mails.len(), mails.len() == count)
+                .map(|_| mails)
+                .map_err(|n| format!("{n} mails, not {count}"))
+        })
+        .await
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Mail {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Mail {
+    fn parse(text: &str) -> Self {
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some((_, value)) = headers.last_mut() {
+                    value.push_str(line.trim_start());
+                }
+            } else if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+            }
+        }
+        Self {
+            headers,
+            body: body.replace("=\r\n", "").replace("\r\n", "\n"),
+        }
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A chat service's webhook played by the test: answers every POST with
+/// `status` and `answer`, keeps the bodies.
+#[derive(Clone)]
+struct ChatEndpoint {
+    url: String,
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+impl ChatEndpoint {
+    async fn start(status: StatusCode, answer: Value) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let app = axum::Router::new()
+            .route(
+                "/hook/secret-token",
+                axum::routing::post(
+                    async move |State(received): State<Arc<Mutex<Vec<Value>>>>,
+                                Json(body): Json<Value>| {
+                        received.lock().unwrap().push(body);
+                        (status, Json(answer.clone()))
+                    },
+                ),
+            )
+            .with_state(received.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/hook/secret-token",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, received }
+    }
+
+    fn received(&self) -> Vec<Value> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Crossmint's payment event with the buyer's receipt address.
+fn paid_with_email(order_id: &str, user_id: &str, package: &str, email: &str) -> Value {
+    let mut body = payment_succeeded(order_id, user_id, package, &price_of(package));
+    body["data"]["payment"]["receiptEmail"] = json!(email);
+    body
+}
+
+fn total_credits(package: &str) -> i64 {
+    find_package(package).unwrap().total_credits()
+}
+
+/// The notifier's settings for a plain SMTP server on `port`, retrying
+/// quickly so a test does not wait out production's backoff.
+fn smtp_env(url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("NOTIFY_SMTP_URL", url.to_owned()),
+        (
+            "NOTIFY_EMAIL_FROM",
+            "Credits <credits@shop.example>".to_owned(),
+        ),
+        ("NOTIFY_RETRY_INITIAL_MS", "100".to_owned()),
+        ("NOTIFY_RETRY_MAX_MS", "300".to_owned()),
+        ("NOTIFY_POLL_MS", "50".to_owned()),
+        ("NOTIFY_SEND_TIMEOUT_MS", "5000".to_owned()),
+    ]
+}
+
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn a_grant_mails_the_buyer_once_with_its_credits_and_the_notification_id() {
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]);
+    smtp.start().await;
+    let settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    let notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    let with_email = paid_with_email("cm-mail-1", "user-mail-1", "pro", "buyer@example.com");
+    let without_email = payment_succeeded("cm-mail-2", "user-mail-2", "vip", &price_of("vip"));
+    assert_eq!(ingester.send(&with_email).await.status, 200);
+    assert_eq!(ingester.send(&without_email).await.status, 200);
+    env.wait_all_processed(2, WAIT).await;
+
+    let mails = smtp.wait_for_mails(1).await;
+    let mail = &mails[0];
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "select n.id from notifications n join payment_orders o on o.id = n.order_id
+         where o.crossmint_order_id = 'cm-mail-1' and n.channel = 'email'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    let credits = format_credits(total_credits("pro"));
+    assert_eq!(mail.header("message-id"), format!("<{id}@ledgerhook>"));
+    assert_eq!(mail.header("x-rcpt-to"), "buyer@example.com");
+    assert_eq!(mail.header("to"), "buyer@example.com");
+    assert_eq!(
+        mail.header("subject"),
+        format!("Your {credits} credits have arrived")
+    );
+    assert!(
+        mail.body.contains(&format!("{} USDT", price_of("pro"))),
+        "{}",
+        mail.body
+    );
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null and attempts = 1",
+        1,
+        WAIT,
+    )
+    .await;
+    // Sent is recorded, so no notifier takes it again: still one mail after
+    // the notifier has looked at the outbox five more times.
+    let page = notifier
+        .metrics_once("ledgerhook_notifications_total", &["outcome=\"sent\""], 1.0)
+        .await;
+    assert_eq!(
+        ledgerhook_tests::scrape::sum(&page, "ledgerhook_notifications_total", &[]),
+        1.0
+    );
+    let claims = ledgerhook_tests::scrape::sum(&page, "ledgerhook_notifier_claims_total", &[]);
+    notifier
+        .metrics_once("ledgerhook_notifier_claims_total", &[], claims + 5.0)
+        .await;
+    assert_eq!(smtp.mails().len(), 1, "one mail, sent once");
+    // The grant without an address has no email row (and no other channel
+    // is configured).
+    assert_eq!(env.count("select count(*) from notifications").await, 1);
+    assert_eq!(env.balance("user-mail-2").await, total_credits("vip"));
+}
+
+#[tokio::test]
+async fn with_the_mail_server_down_grants_go_on_and_each_mail_arrives_once_it_is_back() {
+    const GRANTS: usize = 20;
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]);
+    let mut settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    settings.push(("NOTIFY_MAX_ATTEMPTS", "1000".to_owned()));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    let notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    let started = Instant::now();
+    for n in 0..GRANTS {
+        let body = paid_with_email(
+            &format!("cm-down-{n}"),
+            &format!("user-down-{n}"),
+            "starter",
+            &format!("buyer{n}@example.com"),
+        );
+        assert_eq!(ingester.send(&body).await.status, 200);
+    }
+    env.wait_all_processed(GRANTS as i64, WAIT).await;
+    let granted_in = started.elapsed();
+    eprintln!("{GRANTS} grants with the mail server down: {granted_in:?}");
+
+    // Every grant is complete and correct while no mail could go out...
+    assert_eq!(
+        env.count("select count(*) from webhook_deliveries where outcome = 'granted'")
+            .await,
+        GRANTS as i64
+    );
+    assert_eq!(
+        env.count("select coalesce(sum(credits), 0)::int8 from credit_ledger")
+            .await,
+        GRANTS as i64 * total_credits("starter")
+    );
+    // ...and the notifier has been failing meanwhile, not idle.
+    notifier
+        .metrics_once(
+            "ledgerhook_notifications_total",
+            &["outcome=\"retried\""],
+            1.0,
+        )
+        .await;
+    assert!(smtp.mails().is_empty());
+    assert_eq!(
+        env.count("select count(*) from notifications where sent_at is null and parked_at is null")
+            .await,
+        GRANTS as i64
+    );
+
+    smtp.start().await;
+    let mails = smtp.wait_for_mails(GRANTS).await;
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null",
+        GRANTS as i64,
+        WAIT,
+    )
+    .await;
+    let mut ids: Vec<String> = mails
+        .iter()
+        .map(|m| m.header("message-id").to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), GRANTS, "every mail once: {ids:?}");
+    let mut stored: Vec<String> =
+        sqlx::query_scalar("select '<' || id || '@ledgerhook>' from notifications")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    stored.sort();
+    assert_eq!(ids, stored);
+    assert_eq!(smtp.mails().len(), GRANTS);
+    // The ledger is as it was: nothing rolled back, nothing added.
+    assert_eq!(
+        env.count("select coalesce(sum(credits), 0)::int8 from credit_ledger")
+            .await,
+        GRANTS as i64 * total_credits("starter")
+    );
+}
+
+#[tokio::test]
+async fn a_chat_endpoint_answering_500_is_retried_then_parked_with_the_reason() {
+    let env = TestEnv::new().await.unwrap();
+    let endpoint = ChatEndpoint::start(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"message": "down"}),
+    )
+    .await;
+    let settings = [
+        ("NOTIFY_DISCORD_WEBHOOK_URL", endpoint.url.as_str()),
+        ("NOTIFY_MAX_ATTEMPTS", "3"),
+        ("NOTIFY_RETRY_INITIAL_MS", "50"),
+        ("NOTIFY_RETRY_MAX_MS", "100"),
+        ("NOTIFY_POLL_MS", "50"),
+    ];
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&settings).await.unwrap();
+    let notifier = env.start_notifier(&settings).await.unwrap();
+
+    let body = payment_succeeded("cm-chat-500", "user-chat-500", "pro", &price_of("pro"));
+    assert_eq!(ingester.send(&body).await.status, 200);
+    env.wait_all_processed(1, WAIT).await;
+    env.wait_for_count(
+        "select count(*) from notifications where parked_at is not null and attempts = 3
+           and last_error like '%500%' and sent_at is null",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(endpoint.received().len(), 3, "three attempts, then parked");
+    let page = notifier
+        .metrics_once("ledgerhook_notifications_parked", &[], 1.0)
+        .await;
+    let count = |outcome: &str| {
+        ledgerhook_tests::scrape::sum(
+            &page,
+            "ledgerhook_notifications_total",
+            &["channel=\"discord\"", &format!("outcome=\"{outcome}\"")],
+        )
+    };
+    assert_eq!(
+        (count("retried"), count("parked"), count("sent")),
+        (2.0, 1.0, 0.0)
+    );
+    // The webhook's token never reaches the row or the log.
+    let error: String = sqlx::query_scalar("select last_error from notifications")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert!(!error.contains("secret-token"), "{error}");
+    assert!(!notifier.log().contains("secret-token"));
+    // The grant stands.
+    assert_eq!(env.balance("user-chat-500").await, total_credits("pro"));
+}
+
+#[tokio::test]
+async fn discord_and_feishu_each_get_the_grant_in_their_own_format() {
+    let env = TestEnv::new().await.unwrap();
+    let discord = ChatEndpoint::start(StatusCode::NO_CONTENT, json!(null)).await;
+    let feishu = ChatEndpoint::start(StatusCode::OK, json!({"code": 0, "msg": "success"})).await;
+    let settings = [
+        ("NOTIFY_DISCORD_WEBHOOK_URL", discord.url.as_str()),
+        ("NOTIFY_FEISHU_WEBHOOK_URL", feishu.url.as_str()),
+        ("NOTIFY_POLL_MS", "50"),
+    ];
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&settings).await.unwrap();
+    let _notifier = env.start_notifier(&settings).await.unwrap();
+
+    let body = paid_with_email("cm-chat-ok", "user-chat-ok", "vip", "buyer@example.com");
+    assert_eq!(ingester.send(&body).await.status, 200);
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null",
+        2,
+        WAIT,
+    )
+    .await;
+    let expected = format!(
+        "payment received: vip, {} USDT, {} credits, user user-chat-ok, order cm-chat-ok",
+        price_of("vip"),
+        format_credits(total_credits("vip"))
+    );
+    assert_eq!(
+        discord.received(),
+        [json!({"content": expected, "allowed_mentions": {"parse": []}})]
+    );
+    assert_eq!(
+        feishu.received(),
+        [json!({"msg_type": "text", "content": {"text": expected}})]
+    );
+    // No SMTP server configured: the buyer's address writes no email row.
+    assert_eq!(
+        env.count("select count(*) from notifications where channel = 'email'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn with_nothing_configured_a_grant_queues_nothing() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&[]).await.unwrap();
+    let body = paid_with_email("cm-quiet", "user-quiet", "pro", "buyer@example.com");
+    assert_eq!(ingester.send(&body).await.status, 200);
+    env.wait_all_processed(1, WAIT).await;
+    assert_eq!(env.balance("user-quiet").await, total_credits("pro"));
+    assert_eq!(env.count("select count(*) from notifications").await, 0);
+}
+
+#[tokio::test]
+async fn mail_goes_over_required_starttls_to_a_server_the_notifier_trusts() {
+    let env = TestEnv::new().await.unwrap();
+    let ca = TestCa::new("ledgerhook smtp test ca").unwrap();
+    let cert = ca.issue_server_cert().unwrap();
+    let pems = PemDir::new().unwrap();
+    let ca_file = pems.ca_file("ca", &ca).unwrap();
+    let cert_file = pems.text_file("cert.pem", &cert.cert_pem).unwrap();
+    let key_file = pems.text_file("key.pem", &cert.key_pem).unwrap();
+    let mut smtp = SmtpSink::new("starttls", &[&cert_file, &key_file]);
+    smtp.start().await;
+    let mut settings = smtp_env(&format!("smtp://localhost:{}?tls=required", smtp.port));
+    settings.push(("SSL_CERT_FILE", ca_file.display().to_string()));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    let _notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    let body = paid_with_email("cm-tls", "user-tls", "starter", "buyer@example.com");
+    assert_eq!(ingester.send(&body).await.status, 200);
+    let mails = smtp.wait_for_mails(1).await;
+    assert_eq!(
+        mails[0].header("subject"),
+        format!(
+            "Your {} credits have arrived",
+            format_credits(total_credits("starter"))
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_mailbox_the_server_refuses_for_good_is_parked_at_once_and_the_grant_stands() {
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]);
+    smtp.start().await;
+    let settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    let notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    let refused = paid_with_email("cm-refused", "user-refused", "pro", "refused@example.com");
+    assert_eq!(ingester.send(&refused).await.status, 200);
+    env.wait_for_count(
+        "select count(*) from notifications
+         where parked_at is not null and attempts = 1 and last_error like '%550%'",
+        1,
+        WAIT,
+    )
+    .await;
+    let page = notifier
+        .metrics_once(
+            "ledgerhook_notifications_total",
+            &["outcome=\"parked\""],
+            1.0,
+        )
+        .await;
+    assert_eq!(
+        ledgerhook_tests::scrape::sum(
+            &page,
+            "ledgerhook_notifications_total",
+            &["outcome=\"retried\""]
+        ),
+        0.0,
+        "a permanent refusal is not retried"
+    );
+    assert!(smtp.mails().is_empty());
+    assert_eq!(env.balance("user-refused").await, total_credits("pro"));
+}
+
+#[tokio::test]
+async fn a_feishu_answer_of_200_with_a_nonzero_code_is_a_failure() {
+    let env = TestEnv::new().await.unwrap();
+    let feishu = ChatEndpoint::start(
+        StatusCode::OK,
+        json!({"code": 19021, "msg": "sign match fail"}),
+    )
+    .await;
+    let settings = [
+        ("NOTIFY_FEISHU_WEBHOOK_URL", feishu.url.as_str()),
+        ("NOTIFY_MAX_ATTEMPTS", "2"),
+        ("NOTIFY_RETRY_INITIAL_MS", "50"),
+        ("NOTIFY_RETRY_MAX_MS", "50"),
+        ("NOTIFY_POLL_MS", "50"),
+    ];
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&settings).await.unwrap();
+    let _notifier = env.start_notifier(&settings).await.unwrap();
+
+    let body = payment_succeeded("cm-feishu", "user-feishu", "starter", &price_of("starter"));
+    assert_eq!(ingester.send(&body).await.status, 200);
+    env.wait_for_count(
+        "select count(*) from notifications
+         where channel = 'feishu' and parked_at is not null and attempts = 2
+           and last_error like '%19021%'",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(feishu.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_notifier_killed_between_sending_and_recording_sends_again_with_the_same_message_id() {
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]);
+    smtp.start().await;
+    let mut settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    // A lease of 4 x 2 s: the row comes back soon after the crash.
+    settings.retain(|(k, _)| *k != "NOTIFY_SEND_TIMEOUT_MS");
+    settings.push(("NOTIFY_SEND_TIMEOUT_MS", "2000".to_owned()));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    let mut notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    let body = paid_with_email("cm-crash", "user-crash", "vip", "slow@example.com");
+    assert_eq!(ingester.send(&body).await.status, 200);
+    // The server has the message but has not answered yet: kill the notifier.
+    smtp.wait_for_mails(1).await;
+    notifier.kill();
+    assert_eq!(
+        env.count("select count(*) from notifications where sent_at is null")
+            .await,
+        1,
+        "killed before it could record the send"
+    );
+
+    notifier.restart().await.unwrap();
+    let mails = smtp.wait_for_mails(2).await;
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null",
+        1,
+        WAIT,
+    )
+    .await;
+    // At least once, honestly: a second copy, recognisably the same message.
+    assert_eq!(mails[0].header("message-id"), mails[1].header("message-id"));
+    assert!(mails[0].header("message-id").ends_with("@ledgerhook>"));
+    assert_eq!(env.balance("user-crash").await, total_credits("vip"));
+}
