@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs ledgerhook on this machine: makes sure PostgreSQL and RabbitMQ are up
 # (installing them with apt-get where missing), builds the release binaries,
-# then runs the ingester, WORKERS workers (default 1) and, when
-# AUTH_JWT_SECRET is set, the frontend's API, in the foreground. With
-# FAKE_CROSSMINT=1 the API talks to a local stand-in for Crossmint instead of
-# Crossmint's staging API (for a first try without Crossmint keys).
+# then runs the ingester, WORKERS workers (default 1), the notifier when a
+# NOTIFY_* channel is set, and, when AUTH_JWT_SECRET is set, the frontend's
+# API, in the foreground. With FAKE_CROSSMINT=1 the API (and the workers'
+# reconcile, if RECONCILE_INTERVAL_SECS is set) talk to a local stand-in for
+# Crossmint instead of Crossmint's staging API (a first try without keys).
 # Ctrl-C stops them all. Configuration comes from the environment (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,24 +16,28 @@ if [ -z "${CROSSMINT_WEBHOOK_SECRET:-}" ]; then
   exit 2
 fi
 deploy/services.sh
-cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker -p ledgerhook-api -p ledgerhook-tests
+cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker -p ledgerhook-api \
+  -p ledgerhook-notifier -p ledgerhook-tests
 
 pids=()
 stop() { kill "${pids[@]}" 2>/dev/null || true; wait; }
 trap stop INT TERM EXIT
+if [ "${FAKE_CROSSMINT:-0}" = 1 ]; then
+  target/release/ledgerhook-fake-crossmint 127.0.0.1:18080 & pids+=($!)
+  export CROSSMINT_API_URL=http://127.0.0.1:18080/api
+  export CROSSMINT_SERVER_API_KEY=sk_staging_fake-key-for-tests
+  export CROSSMINT_COLLECTION_ID=${CROSSMINT_COLLECTION_ID:-fake-collection}
+fi
 target/release/ledgerhook-ingester & pids+=($!)
 # Each worker needs its own metrics port: 9181, 9182, ...
 base=${WORKER_METRICS_PORT_BASE:-9181}
 for i in $(seq 0 $(( ${WORKERS:-1} - 1 ))); do
   METRICS_ADDR="127.0.0.1:$((base + i))" target/release/ledgerhook-worker & pids+=($!)
 done
+if [ -n "${NOTIFY_SMTP_URL:-}${NOTIFY_DISCORD_WEBHOOK_URL:-}${NOTIFY_FEISHU_WEBHOOK_URL:-}" ]; then
+  target/release/ledgerhook-notifier & pids+=($!)
+fi
 if [ -n "${AUTH_JWT_SECRET:-}" ]; then
-  if [ "${FAKE_CROSSMINT:-0}" = 1 ]; then
-    target/release/ledgerhook-fake-crossmint 127.0.0.1:18080 & pids+=($!)
-    export CROSSMINT_API_URL=http://127.0.0.1:18080/api
-    export CROSSMINT_SERVER_API_KEY=sk_staging_fake-key-for-tests
-    export CROSSMINT_COLLECTION_ID=${CROSSMINT_COLLECTION_ID:-fake-collection}
-  fi
   target/release/ledgerhook-api & pids+=($!)
 fi
 wait -n

@@ -8,9 +8,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "ledgerhook-admin",
-    about = "What an operator does with ledgerhook: deliveries, the pause switch, revokes, manual grants, audits",
+    about = "What an operator does with ledgerhook: deliveries, the pause switch, revokes, manual grants, reconcile, audits",
     long_about = "What an operator does with ledgerhook: deliveries, the pause switch, revokes, \
-                  manual grants, audits.\n\nUses DATABASE_URL, and for commands that talk to the \
+                  manual grants, reconcile, audits.\n\nUses DATABASE_URL, and for commands that talk to the \
                   broker AMQP_URL, AMQP_CA_FILE and QUEUE_PREFIX, like the worker. Every command \
                   writes a row to operator_actions (who, why, when, what changed); a command that \
                   changes something writes it in the same transaction as the change.\n\nExit \
