@@ -229,16 +229,19 @@ impl Mail {
 }
 
 /// A chat service's webhook played by the test: answers every POST with
-/// `status` and `answer`, keeps the bodies.
+/// `status` (which the test may change) and `answer`, keeps the bodies.
 #[derive(Clone)]
 struct ChatEndpoint {
     url: String,
     received: Arc<Mutex<Vec<Value>>>,
+    status: Arc<Mutex<StatusCode>>,
 }
 
 impl ChatEndpoint {
     async fn start(status: StatusCode, answer: Value) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(Mutex::new(status));
+        let answering = status.clone();
         let app = axum::Router::new()
             .route(
                 "/hook/secret-token",
@@ -246,6 +249,7 @@ impl ChatEndpoint {
                     async move |State(received): State<Arc<Mutex<Vec<Value>>>>,
                                 Json(body): Json<Value>| {
                         received.lock().unwrap().push(body);
+                        let status = *answering.lock().unwrap();
                         (status, Json(answer.clone()))
                     },
                 ),
@@ -257,7 +261,15 @@ impl ChatEndpoint {
             listener.local_addr().unwrap()
         );
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, received }
+        Self {
+            url,
+            received,
+            status,
+        }
+    }
+
+    fn answer_with(&self, status: StatusCode) {
+        *self.status.lock().unwrap() = status;
     }
 
     fn received(&self) -> Vec<Value> {
@@ -495,6 +507,64 @@ async fn a_chat_endpoint_answering_500_is_retried_then_parked_with_the_reason() 
     assert!(!notifier.log().contains("secret-token"));
     // The grant stands.
     assert_eq!(env.balance("user-chat-500").await, total_credits("pro"));
+
+    // The operator sees why, fixes the cause, and sends it again.
+    let listed = env
+        .admin_run(&["--json", "notifications"], &[])
+        .await
+        .unwrap();
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    let parked = listed.json()["parked"].clone();
+    assert_eq!(parked.as_array().map(Vec::len), Some(1), "{parked}");
+    assert!(
+        parked[0]["lastError"].as_str().unwrap().contains("500"),
+        "{parked}"
+    );
+    let unnamed = env
+        .admin_run(&["notifications", "--resend-parked", "--reason", "x"], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        unnamed.code,
+        Some(2),
+        "a resend needs an operator: {unnamed:?}"
+    );
+    endpoint.answer_with(StatusCode::NO_CONTENT);
+    let resent = env
+        .admin_run(
+            &[
+                "--operator",
+                "ops",
+                "notifications",
+                "--resend-parked",
+                "--reason",
+                "discord is back",
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(resent.code, Some(0), "{resent:?}");
+    assert!(
+        resent
+            .stdout
+            .contains("1 parked notifications are due again")
+    );
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null and parked_at is null",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(endpoint.received().len(), 4, "sent once more, then done");
+    assert_eq!(
+        env.count(
+            "select count(*) from operator_actions where command = 'notifications'
+               and operator = 'ops' and result ->> 'resent' = '1'"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]

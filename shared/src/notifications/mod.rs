@@ -17,10 +17,12 @@
 //!
 //! - [`channels`]: which channels exist and which are configured;
 //! - [`facts`]: what a message says about the grant, and how numbers read;
-//! - [`outbox`]: the notifier's claims, outcomes and counts.
+//! - [`outbox`]: the notifier's claims, outcomes and counts;
+//! - [`operator`]: what `ledgerhook-admin notifications` lists and resends.
 
 pub mod channels;
 pub mod facts;
+pub mod operator;
 pub mod outbox;
 
 pub use channels::{Channel, NotifyChannels};

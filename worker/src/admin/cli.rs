@@ -106,6 +106,21 @@ pub enum Command {
     /// Runbook 5.3: a user's balance, every movement with its cause, and
     /// their orders ("where are my credits").
     Audit { user: String },
+    /// The grant notifications: counts by channel and state, the parked
+    /// ones with their reasons; `--resend-parked` sends those again once
+    /// the cause is fixed.
+    Notifications {
+        /// Make every parked notification due again (needs --operator and
+        /// --reason).
+        #[arg(long, requires = "reason")]
+        resend_parked: bool,
+        /// Why they are sent again (kept in the audit row).
+        #[arg(long, requires = "resend_parked")]
+        reason: Option<String>,
+        /// The most parked notifications listed.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Risk 2 (a webhook that never came): ask Crossmint about every order
     /// still waiting for its payment; a paid one is recorded as a delivery
     /// and granted through the workers, once, whatever webhook comes later.
@@ -194,6 +209,7 @@ impl Command {
             Self::Grant { .. } => "grant",
             Self::Audit { .. } => "audit",
             Self::Reconcile { .. } => "reconcile",
+            Self::Notifications { .. } => "notifications",
         }
     }
 }

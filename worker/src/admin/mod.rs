@@ -4,7 +4,8 @@
 //! [`deliveries`] (parked deliveries, show, redrive, replay, expiring
 //! credits), [`control`] (the pause switch and the status), [`credits`]
 //! (duplicates, revoke, manual grant, a user's audit), [`replay`] (the
-//! broker side of redrive and replay), [`reconcile`] (asking Crossmint about
+//! broker side of redrive and replay), [`notifications`] (the grant
+//! notifications: parked ones, resending), [`reconcile`] (asking Crossmint about
 //! orders whose payment never arrived), [`audit_log`] (the
 //! `operator_actions` table every command writes to).
 //!
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod control;
 pub mod credits;
 pub mod deliveries;
+pub mod notifications;
 pub mod reconcile;
 pub mod replay;
 
@@ -104,7 +106,14 @@ pub fn needs_broker(command: &Command) -> bool {
 pub fn changes_something(command: &Command) -> bool {
     matches!(
         command,
-        Command::Pause(_) | Command::Resume(_) | Command::Revoke { .. } | Command::Grant { .. }
+        Command::Pause(_)
+            | Command::Resume(_)
+            | Command::Revoke { .. }
+            | Command::Grant { .. }
+            | Command::Notifications {
+                resend_parked: true,
+                ..
+            }
     )
 }
 
@@ -158,6 +167,14 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             credits::grant(&pool, request).await?
         }
         Command::Audit { user } => credits::audit(&pool, operator, user).await?,
+        Command::Notifications {
+            resend_parked,
+            reason,
+            limit,
+        } => {
+            let resend = resend_parked.then_some(reason.as_deref().unwrap_or_default());
+            notifications::notifications(&pool, operator, resend, *limit).await?
+        }
         Command::Reconcile {
             older_than,
             within,
