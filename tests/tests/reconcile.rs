@@ -154,7 +154,10 @@ async fn the_operator_runs_reconcile_and_sees_what_crossmint_said() {
 
     // Orders younger than the default 10 minutes are left alone.
     let young = env
-        .admin_run(&["--json", "reconcile"], &crossmint_env)
+        .admin_run(
+            &["--json", "--operator", "ops", "reconcile"],
+            &crossmint_env,
+        )
         .await
         .unwrap();
     assert_eq!(young.code, Some(0), "{young:?}");
@@ -200,7 +203,10 @@ async fn the_operator_runs_reconcile_and_sees_what_crossmint_said() {
 
     // Again: nothing new is recorded or granted; the text names each order.
     let again = env
-        .admin_run(&["reconcile", "--older-than", "0s"], &crossmint_env)
+        .admin_run(
+            &["--operator", "ops", "reconcile", "--older-than", "0s"],
+            &crossmint_env,
+        )
         .await
         .unwrap();
     assert_eq!(again.code, Some(0), "{again:?}");
@@ -220,7 +226,8 @@ async fn the_operator_runs_reconcile_and_sees_what_crossmint_said() {
     assert_eq!(
         env.count("select count(*) from operator_actions where command = 'reconcile'")
             .await,
-        3
+        3,
+        "one audit row per run"
     );
     let audited: Option<String> = sqlx::query_scalar(
         "select operator from operator_actions where command = 'reconcile'
@@ -232,10 +239,16 @@ async fn the_operator_runs_reconcile_and_sees_what_crossmint_said() {
     .unwrap();
     assert_eq!(audited.as_deref(), Some("ops"));
 
-    // Without the Crossmint key, it refuses to start and says why.
+    // Without an operator it is a usage error; without the Crossmint key it
+    // refuses to start and says why.
+    let anonymous = env
+        .admin_run(&["reconcile", "--older-than", "0s"], &crossmint_env)
+        .await
+        .unwrap();
+    assert_eq!(anonymous.code, Some(2), "{anonymous:?}");
     let keyless = env
         .admin_run(
-            &["reconcile", "--older-than", "0s"],
+            &["--operator", "ops", "reconcile", "--older-than", "0s"],
             &[("CROSSMINT_API_URL", crossmint.api_url.as_str())],
         )
         .await

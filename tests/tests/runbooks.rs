@@ -325,6 +325,85 @@ async fn a_revoke_after_a_partial_spend_records_the_shortfall_and_never_goes_neg
 }
 
 #[tokio::test]
+async fn a_revoke_after_the_grant_expired_takes_nothing_from_the_other_purchases() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env
+        .start_worker(&[
+            ("CREDIT_VALIDITY_DAYS", "pro=365,vip=365"),
+            ("CREDIT_EXPIRY_INTERVAL_SECS", "0"),
+        ])
+        .await
+        .unwrap();
+    for (order, package, amount) in [
+        ("exp-pro", "pro", "50"),
+        ("exp-vip", "vip", "100"),
+        ("exp-starter", "starter", "10"),
+    ] {
+        let body = payment_succeeded(order, "exp-user", package, amount);
+        assert_eq!(
+            ingester.send_as(&new_delivery_id(), &body).await.status,
+            200
+        );
+    }
+    env.wait_all_processed(3, WAIT).await;
+    assert_eq!(env.balance("exp-user").await, 3300 + 9600 + 500);
+    // The pro grant's time came and the expiry job removed it; then its
+    // revoke asks for nothing: expired credits are neither taken again (out
+    // of the other purchases) nor counted as spent.
+    expire_lot_of(&env, "exp-pro").await;
+    let expire = env.admin_run(&["expire-credits"], &[]).await.unwrap();
+    assert_eq!(expire.code, Some(0), "{expire:?}");
+    assert_eq!(env.balance("exp-user").await, 9600 + 500);
+    let pro = admin_json(&env, &["revoke", "exp-pro", "--reason", "chargeback"]).await;
+    assert_eq!(revoke_figures(&pro), (0, 0, 0), "{pro}");
+    assert_eq!(env.balance("exp-user").await, 9600 + 500);
+    // The vip grant's time comes with no job run: the revoke expires it
+    // first, and again asks for nothing.
+    expire_lot_of(&env, "exp-vip").await;
+    let vip = admin_json(&env, &["revoke", "exp-vip", "--reason", "chargeback"]).await;
+    assert_eq!(revoke_figures(&vip), (0, 0, 0), "{vip}");
+    assert_eq!(
+        env.balance("exp-user").await,
+        500,
+        "the starter credits stay"
+    );
+    assert_eq!(
+        env.count(
+            "select coalesce(sum(credits), 0)::int8 from credit_ledger where user_id = 'exp-user'"
+        )
+        .await,
+        500,
+        "the ledger sums to the balance"
+    );
+}
+
+/// Makes the lot of `order`'s grant due.
+async fn expire_lot_of(env: &TestEnv, order: &str) {
+    let moved = sqlx::query(
+        "update credit_lots set expires_at = now() - interval '1 minute'
+         where grant_id in (select l.id from credit_ledger l join payment_orders o on o.id = l.order_id
+                            where o.crossmint_order_id = $1 and l.kind = 'purchase_grant')",
+    )
+    .bind(order)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1, "{order} has a lot");
+}
+
+/// A revoke's (asked, taken, shortfall).
+fn revoke_figures(printout: &Value) -> (i64, i64, i64) {
+    let revoke = &printout["revoke"];
+    let figure = |name: &str| {
+        revoke[name]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{printout}"))
+    };
+    (figure("asked"), figure("taken"), figure("shortfall"))
+}
+
+#[tokio::test]
 async fn a_manual_grant_happens_once_per_key_and_the_audit_shows_every_cause() {
     let env = TestEnv::new().await.unwrap();
     let ingester = env.start_ingester(&[]).await.unwrap();

@@ -8,8 +8,8 @@
 //!
 //! Lock order, as everywhere credits move: the order row (as the worker
 //! does before balances), the user's balance row, then their lots. Credits
-//! whose time has come are expired first, so that the take does not count
-//! credits that were no longer there.
+//! whose time has come are expired first, and what expired of this grant is
+//! not asked for: it is gone, neither spent nor there to take.
 //!
 //! The lots invariant (unexpired lots never hold more than the balance) is
 //! kept: the take comes out of the order's own lot first; other lots shrink
@@ -140,9 +140,21 @@ pub async fn take_back(
 
     let (_, expired) = expire_user_locked(tx, &user_id).await?;
     let balance = balance - expired;
+    // What expired of this grant (just now or earlier) is gone already: it
+    // was neither spent nor is it there to take, so it is not asked for.
+    // Asking for it would take the same credits twice, out of the user's
+    // other purchases, and report them as spent.
+    let expired_of_grant: i64 = sqlx::query_scalar(
+        "select coalesce(-sum(credits), 0)::int8 from credit_ledger
+         where kind = 'expiry' and expired_grant_id = $1",
+    )
+    .bind(grant_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let takeable = granted - expired_of_grant;
     let asked = match request.share {
-        Share::All => granted,
-        Share::Credits(credits) => credits.clamp(0, granted),
+        Share::All => takeable,
+        Share::Credits(credits) => credits.clamp(0, takeable),
     };
     let taken = asked.min(balance).max(0);
     let shortfall = asked - taken;

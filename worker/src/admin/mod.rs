@@ -102,7 +102,8 @@ pub fn needs_broker(command: &Command) -> bool {
     )
 }
 
-/// Whether `command` changes something, and so must name its operator.
+/// Whether `command` changes something, and so must name its operator
+/// (reconcile can grant credits).
 pub fn changes_something(command: &Command) -> bool {
     matches!(
         command,
@@ -110,6 +111,7 @@ pub fn changes_something(command: &Command) -> bool {
             | Command::Resume(_)
             | Command::Revoke { .. }
             | Command::Grant { .. }
+            | Command::Reconcile { .. }
             | Command::Notifications {
                 resend_parked: true,
                 ..
