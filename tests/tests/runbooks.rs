@@ -56,13 +56,21 @@ async fn a_pause_holds_every_workers_deliveries_until_resumed_and_then_each_is_p
         let ingester = &ingester;
         async move { ingester.send_as(&new_delivery_id(), &body).await.status }
     }));
-    // Pause: both workers leave the broker within the promise.
+    // Pause: both workers leave the broker within the promise, and the
+    // command returns once none is attached (nothing is being processed).
     let (burst, (paused, asked)) = tokio::join!(burst, async {
         let paused = admin_json(&env, &["pause", "--reason", "duplicate storm"]).await;
         (paused, Instant::now())
     });
     assert!(burst.iter().all(|status| *status == 200), "{burst:?}");
     assert_eq!(paused["changed"], true, "{paused}");
+    assert_eq!(paused["workersAttached"], 0, "{paused}");
+    let drained_ms = paused["waitedMs"].as_u64().unwrap();
+    eprintln!("the workers left the work queue {drained_ms} ms after the switch");
+    assert!(
+        u128::from(drained_ms) <= PAUSE_TAKES_EFFECT.as_millis(),
+        "{paused}"
+    );
     eventually(PAUSE_TAKES_EFFECT, async || {
         let gauges = [
             paused_gauge(&workers[0]).await,
@@ -618,6 +626,8 @@ async fn every_help_runs_without_touching_the_database_or_the_broker() {
         "revoke",
         "grant",
         "audit",
+        "reconcile",
+        "notifications",
     ] {
         assert!(
             top.stdout.contains(command),

@@ -64,7 +64,16 @@ pub enum Command {
     ExpireCredits,
     /// Runbook 5.2, step 1: stop every worker taking messages (within 2 s).
     /// The ingester keeps recording; deliveries wait in the queue.
-    Pause(#[command(flatten)] Why),
+    /// Then waits (`--wait-secs`) until no worker is attached to the work
+    /// queue, so that nothing is being processed when it returns.
+    Pause {
+        #[command(flatten)]
+        why: Why,
+        /// Longest wait for the workers to finish what they hold and leave
+        /// the work queue (0: do not wait).
+        #[arg(long, default_value_t = 30)]
+        wait_secs: u64,
+    },
     /// Runbook 5.2, step 5: let the workers take messages again.
     Resume(#[command(flatten)] Why),
     /// Whether processing is paused (since when, by whom) and the backlog.
@@ -201,7 +210,7 @@ impl Command {
             Self::Redrive(_) => "redrive",
             Self::Replay { .. } => "replay",
             Self::ExpireCredits => "expire-credits",
-            Self::Pause(_) => "pause",
+            Self::Pause { .. } => "pause",
             Self::Resume(_) => "resume",
             Self::Status => "status",
             Self::Duplicates { .. } => "duplicates",

@@ -138,6 +138,46 @@ pub async fn status(
     Ok(Printout::done(json, text))
 }
 
+/// After a pause: waits until no consumer is attached to the work queue
+/// (every worker has finished and acknowledged what it held, and left), or
+/// `wait` has passed, and adds what it saw to the printout. Until then a
+/// worker may still be committing the batch it held when the switch turned.
+pub async fn wait_for_workers_to_leave(
+    peers: &Peers,
+    wait: Duration,
+    printout: &mut Printout,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let consumers = loop {
+        let consumers = tokio::time::timeout(BROKER_LOOK_TIMEOUT, work_queue(peers))
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|looked| looked)
+            .map(|(_, consumers)| consumers)?;
+        if consumers == 0 || started.elapsed() >= wait {
+            break consumers;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let waited = started.elapsed();
+    printout.json["workersAttached"] = json!(consumers);
+    printout.json["waitedMs"] = json!(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX));
+    if consumers == 0 {
+        writeln!(
+            printout.text,
+            "no worker is attached to the work queue ({:.1} s): nothing is being processed",
+            waited.as_secs_f64()
+        )?;
+    } else {
+        writeln!(
+            printout.text,
+            "{consumers} consumers still attached after {:.0} s: a worker still finishing its batch, or one that cannot read the switch (see its log)",
+            waited.as_secs_f64()
+        )?;
+    }
+    Ok(())
+}
+
 /// The work queue's ready messages and consumers (the workers attached):
 /// a passive declare, which changes nothing.
 async fn work_queue(peers: &Peers) -> anyhow::Result<(u32, u32)> {

@@ -27,9 +27,11 @@ use ledgerhook_shared::amqp::Broker;
 use ledgerhook_shared::config::{DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader};
 pub use replay::{Action, Admin, DeliveryRow, Replayed, Selection};
 use serde_json::Value;
-use sqlx::PgPool;
 
 use self::cli::{Cli, Command};
+
+/// How long a command waits to reach PostgreSQL.
+const DATABASE_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a command prints: `json` with `--json`, else `text`.
 #[derive(Debug, Clone)]
@@ -98,7 +100,11 @@ impl Peers {
 pub fn needs_broker(command: &Command) -> bool {
     matches!(
         command,
-        Command::Redrive(_) | Command::Replay { .. } | Command::Status | Command::Reconcile { .. }
+        Command::Redrive(_)
+            | Command::Replay { .. }
+            | Command::Status
+            | Command::Reconcile { .. }
+            | Command::Pause { .. }
     )
 }
 
@@ -107,7 +113,7 @@ pub fn needs_broker(command: &Command) -> bool {
 pub fn changes_something(command: &Command) -> bool {
     matches!(
         command,
-        Command::Pause(_)
+        Command::Pause { .. }
             | Command::Resume(_)
             | Command::Revoke { .. }
             | Command::Grant { .. }
@@ -121,7 +127,12 @@ pub fn changes_something(command: &Command) -> bool {
 
 /// Runs the parsed command against its peers.
 pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
-    let pool = PgPool::connect(&peers.database_url)
+    // An operator waiting on a dead database gets the error in seconds, not
+    // after sqlx's default 30 s.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(DATABASE_CONNECT_TIMEOUT)
+        .connect(&peers.database_url)
         .await
         .context("connecting to PostgreSQL")?;
     let operator = cli.operator.as_deref();
@@ -144,7 +155,18 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             deliveries::replay(&pool, peers, operator, selection, wait).await?
         }
         Command::ExpireCredits => deliveries::expire_credits(&pool, operator).await?,
-        Command::Pause(why) => control::switch(&pool, operator, true, &why.reason).await?,
+        Command::Pause { why, wait_secs } => {
+            let mut printout = control::switch(&pool, operator, true, &why.reason).await?;
+            if *wait_secs > 0 {
+                control::wait_for_workers_to_leave(
+                    peers,
+                    std::time::Duration::from_secs(*wait_secs),
+                    &mut printout,
+                )
+                .await?;
+            }
+            printout
+        }
         Command::Resume(why) => control::switch(&pool, operator, false, &why.reason).await?,
         Command::Status => control::status(&pool, peers, operator).await?,
         Command::Duplicates { since } => credits::duplicates(&pool, operator, since.0).await?,
