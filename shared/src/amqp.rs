@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use lapin::options::{
-    BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -333,6 +334,21 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A broker trusted through the system's roots alone (tests, tools).
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     Broker::new(url, None).connect(name).await
+}
+
+/// A new channel on `connection` with publisher confirms on: every publish
+/// of a delivery (the ingester's, a retry copy, a replay, a reconciled
+/// delivery) is confirmed before anything counts it as sent.
+pub async fn confirmed_channel(connection: &Connection) -> anyhow::Result<Channel> {
+    let channel = connection
+        .create_channel()
+        .await
+        .context("opening a channel")?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .context("enabling publisher confirms")?;
+    Ok(channel)
 }
 
 /// Reads an integer header, whatever integer width the sender used.

@@ -18,9 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
-};
+use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, ShortString};
 use lapin::{Channel, Confirmation, Connection};
 use ledgerhook_shared::amqp::{self, Topology};
@@ -79,14 +77,9 @@ impl Settler {
     /// Opens the channel retry and parking copies go through (with
     /// publisher confirms) and declares the schedule's wait queues.
     pub async fn open_channel(&self, connection: &Connection) -> anyhow::Result<Channel> {
-        let channel = connection
-            .create_channel()
+        let channel = amqp::confirmed_channel(connection)
             .await
-            .context("opening the park channel")?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .context("enabling confirms on the park channel")?;
+            .context("the park channel")?;
         for delay in self.schedule.delays() {
             self.topology.declare_wait_queue(&channel, delay).await?;
         }

@@ -9,7 +9,6 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use lapin::Channel;
 use lapin::Confirmation;
-use lapin::options::ConfirmSelectOptions;
 use ledgerhook_shared::amqp::{self, Broker, Topology};
 use ledgerhook_shared::deliveries::{self, Delivery};
 use ledgerhook_shared::retry;
@@ -75,14 +74,7 @@ impl Publisher {
 
     async fn open_channel(&self) -> anyhow::Result<Channel> {
         let connection = self.broker.connect("ledgerhook-ingester").await?;
-        let channel = connection
-            .create_channel()
-            .await
-            .context("opening a channel")?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .context("enabling publisher confirms")?;
+        let channel = amqp::confirmed_channel(&connection).await?;
         self.topology.declare(&channel).await?;
         tracing::info!("publisher connected to the broker");
         Ok(channel)

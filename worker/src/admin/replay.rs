@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicNackOptions, ConfirmSelectOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 use ledgerhook_shared::amqp::{self, Broker, Topology};
@@ -72,14 +70,7 @@ impl Admin {
         queue_prefix: &str,
     ) -> anyhow::Result<Self> {
         let connection = broker.connect("ledgerhook-admin").await?;
-        let channel = connection
-            .create_channel()
-            .await
-            .context("opening a channel")?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .context("enabling confirms")?;
+        let channel = amqp::confirmed_channel(&connection).await?;
         let topology = Topology::new(queue_prefix);
         topology.declare(&channel).await?;
         Ok(Self {

@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-use lapin::options::ConfirmSelectOptions;
 use ledgerhook_shared::amqp::{self, Broker, Topology};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -71,14 +69,7 @@ async fn once(pool: &PgPool, schedule: &Schedule) -> anyhow::Result<()> {
         return Ok(());
     }
     let connection = schedule.broker.connect("ledgerhook-reconcile").await?;
-    let channel = connection
-        .create_channel()
-        .await
-        .context("opening a channel")?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .context("enabling confirms")?;
+    let channel = amqp::confirmed_channel(&connection).await?;
     let published = super::publish(pool, &channel, &schedule.topology, &run.recorded).await;
     amqp::say_goodbye(connection.close(200, "reconciled".into())).await;
     published
