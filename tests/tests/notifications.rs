@@ -766,11 +766,12 @@ async fn a_notifier_killed_between_sending_and_recording_sends_again_with_the_sa
     assert_eq!(
         env.count(
             "select count(*) from notifications where sent_at is null and attempts = 0
-               and next_attempt_at > now() + interval '50 seconds'"
+               and next_attempt_at between now() + interval '50 seconds'
+                                       and now() + interval '70 seconds'"
         )
         .await,
         1,
-        "killed before it could record the send, the row still leased"
+        "killed before it could record the send, the row leased for one round (60 s) + 10 s"
     );
     // The lease would bring the row back after 70 s; the test expires it
     // rather than wait it out.
@@ -847,4 +848,52 @@ async fn an_unknown_channel_in_notify_channels_stops_the_worker_at_start() {
         started.err().expect("the worker must refuse to start")
     );
     assert!(error.contains("NOTIFY_CHANNELS"), "{error}");
+}
+
+#[tokio::test]
+async fn a_row_is_recorded_sent_as_soon_as_its_send_ends_not_when_its_claim_does() {
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]).await;
+    smtp.start().await;
+    let mut settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    settings.retain(|(k, _)| *k != "NOTIFY_SEND_TIMEOUT_MS");
+    settings.push(("NOTIFY_SEND_TIMEOUT_MS", "60000".to_owned()));
+    settings.push(("NOTIFY_BATCH_SIZE", "2".to_owned()));
+    settings.push(("NOTIFY_CONCURRENCY", "2".to_owned()));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    // Both rows are written before the notifier starts, so one claim takes both.
+    for (order, email) in [
+        ("cm-held", "held@example.com"),
+        ("cm-quick", "quick@example.com"),
+    ] {
+        let body = paid_with_email(order, &format!("user-{order}"), "starter", email);
+        assert_eq!(ingester.send(&body).await.status, 200);
+    }
+    env.wait_all_processed(2, WAIT).await;
+    assert_eq!(env.count("select count(*) from notifications").await, 2);
+    let _notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    // The held send is still in flight (its reply waits for the release),
+    // yet the quick one is already recorded sent.
+    smtp.wait_for_mails(2).await;
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null and recipient = 'quick@example.com'",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        env.count("select count(*) from notifications where sent_at is null and recipient = 'held@example.com'")
+            .await,
+        1
+    );
+    smtp.release();
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null and attempts = 1",
+        2,
+        WAIT,
+    )
+    .await;
+    assert_eq!(smtp.mails().len(), 2, "each sent once");
 }
