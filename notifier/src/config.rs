@@ -39,9 +39,38 @@ pub struct Config {
     /// `NOTIFY_CONCURRENCY` (default 8): sends in flight at once.
     pub concurrency: usize,
     /// `NOTIFY_SEND_TIMEOUT_MS` (default 15000): the most one send may take.
-    /// A claim's lease is four times this, so a live notifier's rows are
-    /// never claimed by another.
+    /// A claim's lease covers the longest round it can start (see
+    /// [`lease_for`]), so a live notifier's rows are never claimed by another.
     pub send_timeout: Duration,
+}
+
+/// The most one outcome's record may take (a pooled connection, waited for
+/// at most 5 s, and one update); a record that takes longer is abandoned
+/// and the row is sent again once its lease runs out.
+pub const RECORD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a lease keeps over the sends it covers: the last row's record
+/// ([`RECORD_TIMEOUT`]) and as much again for scheduling and the claim's
+/// own round trip.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
+
+/// The longest lease accepted: a notifier that dies leaves its claimed rows
+/// waiting this long at most.
+pub const MAX_LEASE: Duration = Duration::from_secs(60 * 60);
+
+/// The lease for a claim of `batch_size` rows sent `concurrency` at a time,
+/// each send bounded by `send_timeout`: `send_timeout x ceil(batch_size /
+/// concurrency) + LEASE_MARGIN`.
+///
+/// Why that covers the last record: sends run in `concurrency` slots, a
+/// slot taking the next row as soon as its send ends (records do not hold
+/// slots), so by `k x send_timeout` at least `(k + 1) x concurrency` rows
+/// have started, and every row's send has ended by `ceil(batch_size /
+/// concurrency) x send_timeout`; its record follows within the margin.
+/// `None` when that overflows.
+pub fn lease_for(send_timeout: Duration, batch_size: u32, concurrency: usize) -> Option<Duration> {
+    let rounds = u32::try_from((batch_size as usize).div_ceil(concurrency.max(1))).ok()?;
+    send_timeout.checked_mul(rounds)?.checked_add(LEASE_MARGIN)
 }
 
 #[derive(Debug, Clone)]
@@ -94,14 +123,27 @@ impl Config {
         if config.send_timeout.is_zero() || config.poll_interval.is_zero() {
             env.invalid("NOTIFY_SEND_TIMEOUT_MS and NOTIFY_POLL_MS must be at least 1".into());
         }
+        if config.concurrency > 0 {
+            let lease = lease_for(config.send_timeout, config.batch_size, config.concurrency);
+            if lease.is_none_or(|lease| lease > MAX_LEASE) {
+                env.invalid(format!(
+                    "NOTIFY_SEND_TIMEOUT_MS x ceil(NOTIFY_BATCH_SIZE / NOTIFY_CONCURRENCY) \
+                     must be at most {} s: a claim is leased for that plus {} s, and a \
+                     stopped notifier's rows wait out the lease",
+                    (MAX_LEASE - LEASE_MARGIN).as_secs(),
+                    LEASE_MARGIN.as_secs()
+                ));
+            }
+        }
         CaFile::check_ssl_cert_file(&mut env);
         env.finish()?;
         Ok(config)
     }
 
-    /// How long a claim keeps other notifiers off a row.
+    /// How long a claim keeps other notifiers off its rows: longer than the
+    /// longest round (checked at start, so this never fails).
     pub fn lease(&self) -> Duration {
-        self.send_timeout * 4
+        lease_for(self.send_timeout, self.batch_size, self.concurrency).unwrap_or(MAX_LEASE)
     }
 }
 
@@ -138,6 +180,72 @@ mod tests {
         assert!(config.email.is_none() && config.discord_url.is_none());
         assert_eq!(config.metrics_addr.port(), 9195);
         assert_eq!(config.max_attempts, 12);
+    }
+
+    #[test]
+    fn the_lease_outlasts_the_longest_round() {
+        let defaults = config(&[]).unwrap();
+        // 32 rows, 8 at a time, 15 s each: four rounds of sends, 60 s, then
+        // the margin for the last record.
+        assert_eq!(defaults.lease(), Duration::from_secs(4 * 15 + 10));
+        let timeout = Duration::from_millis(1500);
+        for (batch, concurrency, rounds) in [
+            (1, 1, 1),
+            (8, 8, 1),
+            (9, 8, 2),
+            (33, 8, 5),
+            (5, 100, 1),
+            (7, 2, 4),
+        ] {
+            let lease = lease_for(timeout, batch, concurrency).unwrap();
+            assert_eq!(
+                lease,
+                timeout * rounds + LEASE_MARGIN,
+                "{batch}/{concurrency}"
+            );
+            assert!(
+                lease > timeout * rounds + RECORD_TIMEOUT,
+                "{batch}/{concurrency}"
+            );
+        }
+        let custom = config(&[
+            ("NOTIFY_BATCH_SIZE", "10"),
+            ("NOTIFY_CONCURRENCY", "3"),
+            ("NOTIFY_SEND_TIMEOUT_MS", "2000"),
+        ])
+        .unwrap();
+        assert_eq!(custom.lease(), Duration::from_secs(4 * 2 + 10));
+    }
+
+    #[test]
+    fn a_lease_longer_than_an_hour_is_refused() {
+        let error = config(&[
+            ("NOTIFY_BATCH_SIZE", "1000"),
+            ("NOTIFY_CONCURRENCY", "1"),
+            ("NOTIFY_SEND_TIMEOUT_MS", "15000"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("NOTIFY_BATCH_SIZE / NOTIFY_CONCURRENCY"),
+            "{error}"
+        );
+        assert!(
+            config(&[("NOTIFY_SEND_TIMEOUT_MS", &u64::MAX.to_string())])
+                .unwrap_err()
+                .to_string()
+                .contains("NOTIFY_SEND_TIMEOUT_MS"),
+        );
+        // Exactly at the bound is accepted.
+        let at_bound = config(&[
+            ("NOTIFY_BATCH_SIZE", "1"),
+            (
+                "NOTIFY_SEND_TIMEOUT_MS",
+                &(MAX_LEASE - LEASE_MARGIN).as_millis().to_string(),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(at_bound.lease(), MAX_LEASE);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The notifier's loop: claim due rows, send them (a few at once), record
-//! how each ended in one statement, and look again; an idle notifier looks
-//! every `NOTIFY_POLL_MS`.
+//! The notifier's loop: park the due rows of channels it has no settings
+//! for, claim due rows, send them (a few at once), record how each ended as
+//! soon as its send does, and look again; an idle notifier looks every
+//! `NOTIFY_POLL_MS`.
 //!
 //! A failed send is retried after a wait that doubles from
 //! `NOTIFY_RETRY_INITIAL_MS` to `NOTIFY_RETRY_MAX_MS`; the attempt that
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::chat::ChatHook;
+use crate::config::RECORD_TIMEOUT;
 use crate::email::Mailer;
 use crate::{SendError, metrics, render};
 
@@ -75,7 +77,14 @@ impl Senders {
     async fn send(&self, row: &Claimed) -> Result<(), SendError> {
         let facts: GrantFacts = serde_json::from_value(row.facts.clone())
             .map_err(|e| SendError::permanent(format!("unreadable facts: {e}")))?;
-        let not_configured = || SendError::transient("the channel is not configured here");
+        // Claims name only configured channels, so this is a guard, not a
+        // path: a row no retry here can send is parked, not retried.
+        let not_configured = || {
+            SendError::permanent(format!(
+                "this notifier has no settings for {}",
+                row.channel.map_or("this channel", Channel::as_str)
+            ))
+        };
         match row.channel {
             Some(Channel::Email) => {
                 let recipient = row
@@ -87,11 +96,11 @@ impl Senders {
             }
             Some(Channel::Discord) => {
                 let hook = self.discord.as_ref().ok_or_else(not_configured)?;
-                hook.send(&render::chat(&facts)).await
+                hook.send(&render::chat(Channel::Discord, &facts)).await
             }
             Some(Channel::Feishu) => {
                 let hook = self.feishu.as_ref().ok_or_else(not_configured)?;
-                hook.send(&render::chat(&facts)).await
+                hook.send(&render::chat(Channel::Feishu, &facts)).await
             }
             None => Err(SendError::permanent(
                 "a channel this notifier does not know",
@@ -114,9 +123,13 @@ impl Runner {
     /// Runs until `shutdown`; sends in flight are finished and recorded
     /// first (each is bounded by the send timeout).
     pub async fn run(self, shutdown: CancellationToken) {
-        let channels = self.senders.channels().names();
+        let configured = self.senders.channels();
+        let channels = configured.names();
+        let unconfigured = unconfigured_reasons(configured);
         if channels.is_empty() {
-            tracing::warn!("no notification channel is configured: nothing will be sent");
+            tracing::warn!(
+                "no notification channel is configured: nothing will be sent, and rows the workers write are parked"
+            );
         }
         let mut counted_at: Option<Instant> = None;
         while !shutdown.is_cancelled() {
@@ -127,13 +140,25 @@ impl Runner {
                 }
                 counted_at = Some(Instant::now());
             }
+            if !unconfigured.is_empty() {
+                match outbox::park_due(&self.pool, &unconfigured).await {
+                    Ok(0) => {}
+                    Ok(parked) => tracing::warn!(
+                        parked,
+                        "notifications parked: their channel has no settings in this notifier"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "parking notifications of unconfigured channels");
+                    }
+                }
+            }
             let claimed = if channels.is_empty() {
                 0
             } else {
                 match self.round(&channels).await {
                     Ok(claimed) => claimed,
                     Err(e) => {
-                        tracing::warn!(error = %e, "claiming or recording notifications");
+                        tracing::warn!(error = %e, "claiming notifications");
                         0
                     }
                 }
@@ -148,18 +173,30 @@ impl Runner {
         }
     }
 
-    /// One claim, its sends and their record; how many rows were claimed.
+    /// One claim, its sends and their records; how many rows were claimed.
+    ///
+    /// Each row's outcome is recorded as soon as its own send ends, not at
+    /// the end of the round, so a row sent early in a slow round is marked
+    /// sent long before its lease (`Config::lease`, which covers the whole
+    /// round) runs out. The record is spawned so that it never holds one of
+    /// the `concurrency` send slots; the round waits for every record
+    /// before it ends, so shutdown and the next claim come after them.
     async fn round(&self, channels: &[&str]) -> Result<usize, sqlx::Error> {
         let claimed =
             outbox::claim_due(&self.pool, channels, self.batch_size.into(), self.lease).await?;
         metrics::claimed();
         let count = claimed.len();
-        let outcomes: Vec<(Uuid, Outcome)> = stream::iter(claimed)
+        let records: Vec<tokio::task::JoinHandle<()>> = stream::iter(claimed)
             .map(|row| self.attempt(row))
             .buffer_unordered(self.concurrency)
+            .map(|(id, outcome)| tokio::spawn(record(self.pool.clone(), id, outcome)))
             .collect()
             .await;
-        outbox::settle(&self.pool, &outcomes).await?;
+        for record in records {
+            if let Err(e) = record.await {
+                tracing::error!(error = %e, "recording a notification's outcome panicked");
+            }
+        }
         Ok(count)
     }
 
@@ -184,6 +221,40 @@ impl Runner {
         }
         (row.id, outcome)
     }
+}
+
+/// Records one row's outcome, bounded by [`RECORD_TIMEOUT`] (part of the
+/// lease's margin). A record that fails or times out leaves the row to be
+/// claimed again once its lease runs out: sent again if it was sent (at
+/// least once), never lost.
+async fn record(pool: PgPool, id: Uuid, outcome: Outcome) {
+    let label = outcome.label();
+    match tokio::time::timeout(RECORD_TIMEOUT, outbox::settle(&pool, &[(id, outcome)])).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(notification_id = %id, outcome = label, error = %e, "recording a notification's outcome");
+        }
+        Err(_) => {
+            tracing::warn!(notification_id = %id, outcome = label, timeout = ?RECORD_TIMEOUT, "recording a notification's outcome timed out");
+        }
+    }
+}
+
+/// For each channel without settings here, the reason its rows are parked.
+fn unconfigured_reasons(configured: NotifyChannels) -> Vec<(Channel, String)> {
+    Channel::ALL
+        .into_iter()
+        .filter(|&c| !configured.has(c))
+        .map(|c| {
+            (
+                c,
+                format!(
+                    "the notifier has no settings for {c} ({} is unset there): set it, or stop the workers writing {c} rows (NOTIFY_CHANNELS), then resend the parked notifications",
+                    c.settings_var()
+                ),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -217,5 +288,22 @@ mod tests {
             POLICY.outcome(1, SendError::permanent("gone")).label(),
             "parked"
         );
+    }
+
+    #[test]
+    fn rows_of_channels_without_settings_are_parked_with_the_variable_named() {
+        let reasons = unconfigured_reasons(NotifyChannels {
+            email: true,
+            discord: false,
+            feishu: true,
+        });
+        assert_eq!(reasons.len(), 1);
+        assert_eq!(reasons[0].0, Channel::Discord);
+        assert!(
+            reasons[0].1.contains("NOTIFY_DISCORD_WEBHOOK_URL"),
+            "{}",
+            reasons[0].1
+        );
+        assert_eq!(unconfigured_reasons(NotifyChannels::default()).len(), 3);
     }
 }

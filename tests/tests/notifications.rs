@@ -7,7 +7,7 @@
 //! accepts to a folder; it runs from a virtualenv made once under
 //! `target/` on first use (`python3 -m venv`, `pip install aiosmtpd`).
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -29,10 +29,17 @@ const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
 /// Saves each accepted message as `<n>.eml` (the envelope's recipients in
 /// an `X-Rcpt-To` line first), refuses recipients named `refused...` for
-/// good (550), and answers a message to `slow...` only a second after
-/// keeping it; `plain`, `starttls` (required) or `smtps`.
+/// good (550), and answers a message to `held...` only once the test has
+/// created the file `release` (so the test can act while that send is
+/// certainly in flight); `plain`, `starttls` (required) or `smtps`.
+///
+/// The port: the script binds port 0 at once and writes the port it got to
+/// the file `port`, but listens only once the test creates `listen`. So the
+/// port is the server's from the start (no other test can take it while
+/// this one pretends the server is down), and until `listen` a connection
+/// is refused, as by a mail server that is down.
 const SMTP_SINK: &str = r#"
-import asyncio, os, ssl, sys
+import asyncio, os, socket, ssl, sys
 from aiosmtpd.smtp import SMTP
 
 class Save:
@@ -50,24 +57,33 @@ class Save:
             f.write(b"X-Rcpt-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
             f.write(envelope.original_content)
         os.rename(name + ".tmp", name)
-        if any(r.startswith("slow") for r in envelope.rcpt_tos):
-            await asyncio.sleep(1.0)
+        if any(r.startswith("held") for r in envelope.rcpt_tos):
+            while not os.path.exists(os.path.join(self.folder, "release")):
+                await asyncio.sleep(0.02)
         return "250 OK"
 
 async def main():
-    port, folder, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    folder, mode = sys.argv[1], sys.argv[2]
     context = None
     if mode != "plain":
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(sys.argv[4], sys.argv[5])
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port_file = os.path.join(folder, "port")
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(sock.getsockname()[1]))
+    os.rename(port_file + ".tmp", port_file)
+    while not os.path.exists(os.path.join(folder, "listen")):
+        await asyncio.sleep(0.02)
     handler = Save(folder)
     loop = asyncio.get_running_loop()
     if mode == "smtps":
-        server = await loop.create_server(lambda: SMTP(handler, hostname="localhost"), "127.0.0.1", port, ssl=context)
+        server = await loop.create_server(lambda: SMTP(handler, hostname="localhost"), sock=sock, ssl=context)
     else:
         server = await loop.create_server(
             lambda: SMTP(handler, hostname="localhost", tls_context=context, require_starttls=context is not None),
-            "127.0.0.1", port)
+            sock=sock)
     await server.serve_forever()
 
 asyncio.run(main())
@@ -102,39 +118,43 @@ fn python() -> &'static Path {
     })
 }
 
-/// A port nobody listens on now (the OS's choice), for a server started later.
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real SMTP server on a fixed port, started and stopped by the test;
-/// the messages it accepted, read from its folder.
+/// A real SMTP server (see [`SMTP_SINK`]) on a port it holds from the
+/// start, listening once the test says so; the messages it accepted, read
+/// from its folder.
 struct SmtpSink {
     port: u16,
     /// Holds the script and the messages; removed on drop.
     _folder: PemDir,
     script: PathBuf,
-    child: Option<Child>,
-    tls: Vec<String>,
+    child: Child,
 }
 
 impl SmtpSink {
-    /// Not started yet: the port is chosen, nothing listens.
-    fn new(mode: &str, tls_files: &[&Path]) -> Self {
+    /// Not started yet: the port is the server's, but nothing listens.
+    async fn new(mode: &str, tls_files: &[&Path]) -> Self {
         let folder = PemDir::new().unwrap();
         let script = folder.text_file("smtp_sink.py", SMTP_SINK).unwrap();
-        let mut tls = vec![mode.to_owned()];
-        tls.extend(tls_files.iter().map(|p| p.display().to_string()));
+        let dir = script.parent().unwrap().to_path_buf();
+        let child = Command::new(python())
+            .arg(&script)
+            .arg(&dir)
+            .arg(mode)
+            .args(tls_files)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting the SMTP server");
+        let port_file = dir.join("port");
+        let port = eventually(WAIT, async || {
+            std::fs::read_to_string(&port_file)
+                .map_err(|e| format!("the SMTP server's port file: {e}"))
+                .and_then(|text| text.trim().parse::<u16>().map_err(|e| e.to_string()))
+        })
+        .await;
         Self {
-            port: free_port(),
+            port,
             _folder: folder,
             script,
-            child: None,
-            tls,
+            child,
         }
     }
 
@@ -142,16 +162,13 @@ impl SmtpSink {
         self.script.parent().unwrap().to_path_buf()
     }
 
+    /// Lets a message to `held...` be answered.
+    fn release(&self) {
+        std::fs::write(self.dir().join("release"), "").unwrap();
+    }
+
     async fn start(&mut self) {
-        let child = Command::new(python())
-            .arg(&self.script)
-            .arg(self.port.to_string())
-            .arg(self.dir())
-            .args(&self.tls)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("starting the SMTP server");
-        self.child = Some(child);
+        std::fs::write(self.dir().join("listen"), "").unwrap();
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         eventually(WAIT, async || {
             tokio::net::TcpStream::connect(addr)
@@ -188,10 +205,8 @@ impl SmtpSink {
 
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -311,7 +326,7 @@ fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> 
 #[tokio::test]
 async fn a_grant_mails_the_buyer_once_with_its_credits_and_the_notification_id() {
     let env = TestEnv::new().await.unwrap();
-    let mut smtp = SmtpSink::new("plain", &[]);
+    let mut smtp = SmtpSink::new("plain", &[]).await;
     smtp.start().await;
     let settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
     let ingester = env.start_ingester(&[]).await.unwrap();
@@ -376,7 +391,7 @@ async fn a_grant_mails_the_buyer_once_with_its_credits_and_the_notification_id()
 async fn with_the_mail_server_down_grants_go_on_and_each_mail_arrives_once_it_is_back() {
     const GRANTS: usize = 20;
     let env = TestEnv::new().await.unwrap();
-    let mut smtp = SmtpSink::new("plain", &[]);
+    let mut smtp = SmtpSink::new("plain", &[]).await;
     let mut settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
     settings.push(("NOTIFY_MAX_ATTEMPTS", "1000".to_owned()));
     let ingester = env.start_ingester(&[]).await.unwrap();
@@ -589,18 +604,22 @@ async fn discord_and_feishu_each_get_the_grant_in_their_own_format() {
         WAIT,
     )
     .await;
-    let expected = format!(
-        "payment received: vip, {} USDT, {} credits, user user-chat-ok, order cm-chat-ok",
+    let credits = format_credits(total_credits("vip"));
+    let on_discord = format!(
+        "payment received: `vip`, `{}` `USDT`, {credits} credits, user `user-chat-ok`, order `cm-chat-ok`",
         price_of("vip"),
-        format_credits(total_credits("vip"))
+    );
+    let on_feishu = format!(
+        "payment received: vip, {} USDT, {credits} credits, user user-chat-ok, order cm-chat-ok",
+        price_of("vip"),
     );
     assert_eq!(
         discord.received(),
-        [json!({"content": expected, "allowed_mentions": {"parse": []}})]
+        [json!({"content": on_discord, "allowed_mentions": {"parse": []}})]
     );
     assert_eq!(
         feishu.received(),
-        [json!({"msg_type": "text", "content": {"text": expected}})]
+        [json!({"msg_type": "text", "content": {"text": on_feishu}})]
     );
     // No SMTP server configured: the buyer's address writes no email row.
     assert_eq!(
@@ -631,7 +650,7 @@ async fn mail_goes_over_required_starttls_to_a_server_the_notifier_trusts() {
     let ca_file = pems.ca_file("ca", &ca).unwrap();
     let cert_file = pems.text_file("cert.pem", &cert.cert_pem).unwrap();
     let key_file = pems.text_file("key.pem", &cert.key_pem).unwrap();
-    let mut smtp = SmtpSink::new("starttls", &[&cert_file, &key_file]);
+    let mut smtp = SmtpSink::new("starttls", &[&cert_file, &key_file]).await;
     smtp.start().await;
     let mut settings = smtp_env(&format!("smtp://localhost:{}?tls=required", smtp.port));
     settings.push(("SSL_CERT_FILE", ca_file.display().to_string()));
@@ -654,7 +673,7 @@ async fn mail_goes_over_required_starttls_to_a_server_the_notifier_trusts() {
 #[tokio::test]
 async fn a_mailbox_the_server_refuses_for_good_is_parked_at_once_and_the_grant_stands() {
     let env = TestEnv::new().await.unwrap();
-    let mut smtp = SmtpSink::new("plain", &[]);
+    let mut smtp = SmtpSink::new("plain", &[]).await;
     smtp.start().await;
     let settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
     let ingester = env.start_ingester(&[]).await.unwrap();
@@ -725,27 +744,42 @@ async fn a_feishu_answer_of_200_with_a_nonzero_code_is_a_failure() {
 #[tokio::test]
 async fn a_notifier_killed_between_sending_and_recording_sends_again_with_the_same_message_id() {
     let env = TestEnv::new().await.unwrap();
-    let mut smtp = SmtpSink::new("plain", &[]);
+    let mut smtp = SmtpSink::new("plain", &[]).await;
     smtp.start().await;
     let mut settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
-    // A lease of 4 x 2 s: the row comes back soon after the crash.
+    // One row a round and a send timeout far longer than the test: the
+    // held send cannot time out on its own, and the lease is 60 s + 10 s.
     settings.retain(|(k, _)| *k != "NOTIFY_SEND_TIMEOUT_MS");
-    settings.push(("NOTIFY_SEND_TIMEOUT_MS", "2000".to_owned()));
+    settings.push(("NOTIFY_SEND_TIMEOUT_MS", "60000".to_owned()));
+    settings.push(("NOTIFY_BATCH_SIZE", "1".to_owned()));
+    settings.push(("NOTIFY_CONCURRENCY", "1".to_owned()));
     let ingester = env.start_ingester(&[]).await.unwrap();
     let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
     let mut notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
 
-    let body = paid_with_email("cm-crash", "user-crash", "vip", "slow@example.com");
+    let body = paid_with_email("cm-crash", "user-crash", "vip", "held@example.com");
     assert_eq!(ingester.send(&body).await.status, 200);
-    // The server has the message but has not answered yet: kill the notifier.
+    // The server has the message and holds its answer until released: the
+    // notifier is killed with the send surely in flight.
     smtp.wait_for_mails(1).await;
     notifier.kill();
     assert_eq!(
-        env.count("select count(*) from notifications where sent_at is null")
-            .await,
+        env.count(
+            "select count(*) from notifications where sent_at is null and attempts = 0
+               and next_attempt_at between now() + interval '50 seconds'
+                                       and now() + interval '70 seconds'"
+        )
+        .await,
         1,
-        "killed before it could record the send"
+        "killed before it could record the send, the row leased for one round (60 s) + 10 s"
     );
+    // The lease would bring the row back after 70 s; the test expires it
+    // rather than wait it out.
+    sqlx::query("update notifications set next_attempt_at = now()")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    smtp.release();
 
     notifier.restart().await.unwrap();
     let mails = smtp.wait_for_mails(2).await;
@@ -759,4 +793,107 @@ async fn a_notifier_killed_between_sending_and_recording_sends_again_with_the_sa
     assert_eq!(mails[0].header("message-id"), mails[1].header("message-id"));
     assert!(mails[0].header("message-id").ends_with("@ledgerhook>"));
     assert_eq!(env.balance("user-crash").await, total_credits("vip"));
+}
+
+#[tokio::test]
+async fn workers_told_the_channels_need_no_secrets_and_a_channel_the_notifier_cannot_send_is_parked()
+ {
+    let env = TestEnv::new().await.unwrap();
+    let feishu = ChatEndpoint::start(StatusCode::OK, json!({"code": 0, "msg": "success"})).await;
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    // The worker gets the list only: no webhook URL, no SMTP password.
+    let _worker = env
+        .start_worker(&[("NOTIFY_CHANNELS", "discord,feishu")])
+        .await
+        .unwrap();
+    // The notifier can send Feishu, but has no settings for Discord.
+    let notifier = env
+        .start_notifier(&[
+            ("NOTIFY_FEISHU_WEBHOOK_URL", feishu.url.as_str()),
+            ("NOTIFY_POLL_MS", "50"),
+        ])
+        .await
+        .unwrap();
+
+    let body = paid_with_email("cm-listed", "user-listed", "pro", "buyer@example.com");
+    assert_eq!(ingester.send(&body).await.status, 200);
+    env.wait_for_count(
+        "select count(*) from notifications where channel = 'feishu' and sent_at is not null",
+        1,
+        WAIT,
+    )
+    .await;
+    env.wait_for_count(
+        "select count(*) from notifications where channel = 'discord' and parked_at is not null
+           and sent_at is null and last_error like '%NOTIFY_DISCORD_WEBHOOK_URL%'",
+        1,
+        WAIT,
+    )
+    .await;
+    // No email row: the list names no email, though the event has an address.
+    assert_eq!(env.count("select count(*) from notifications").await, 2);
+    assert_eq!(feishu.received().len(), 1);
+    notifier
+        .metrics_once("ledgerhook_notifications_parked", &[], 1.0)
+        .await;
+    assert_eq!(env.balance("user-listed").await, total_credits("pro"));
+}
+
+#[tokio::test]
+async fn an_unknown_channel_in_notify_channels_stops_the_worker_at_start() {
+    let env = TestEnv::new().await.unwrap();
+    let started = env.start_worker(&[("NOTIFY_CHANNELS", "email,sms")]).await;
+    let error = format!(
+        "{:#}",
+        started.err().expect("the worker must refuse to start")
+    );
+    assert!(error.contains("NOTIFY_CHANNELS"), "{error}");
+}
+
+#[tokio::test]
+async fn a_row_is_recorded_sent_as_soon_as_its_send_ends_not_when_its_claim_does() {
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]).await;
+    smtp.start().await;
+    let mut settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    settings.retain(|(k, _)| *k != "NOTIFY_SEND_TIMEOUT_MS");
+    settings.push(("NOTIFY_SEND_TIMEOUT_MS", "60000".to_owned()));
+    settings.push(("NOTIFY_BATCH_SIZE", "2".to_owned()));
+    settings.push(("NOTIFY_CONCURRENCY", "2".to_owned()));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    // Both rows are written before the notifier starts, so one claim takes both.
+    for (order, email) in [
+        ("cm-held", "held@example.com"),
+        ("cm-quick", "quick@example.com"),
+    ] {
+        let body = paid_with_email(order, &format!("user-{order}"), "starter", email);
+        assert_eq!(ingester.send(&body).await.status, 200);
+    }
+    env.wait_all_processed(2, WAIT).await;
+    assert_eq!(env.count("select count(*) from notifications").await, 2);
+    let _notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    // The held send is still in flight (its reply waits for the release),
+    // yet the quick one is already recorded sent.
+    smtp.wait_for_mails(2).await;
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null and recipient = 'quick@example.com'",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        env.count("select count(*) from notifications where sent_at is null and recipient = 'held@example.com'")
+            .await,
+        1
+    );
+    smtp.release();
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null and attempts = 1",
+        2,
+        WAIT,
+    )
+    .await;
+    assert_eq!(smtp.mails().len(), 2, "each sent once");
 }

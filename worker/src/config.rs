@@ -8,10 +8,11 @@ use crate::retry::RetrySchedule;
 use ledgerhook_shared::amqp::Broker;
 use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{
-    ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
+    ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader, process_env,
 };
 use ledgerhook_shared::domain::CreditTerms;
 use ledgerhook_shared::notifications::NotifyChannels;
+use ledgerhook_shared::notifications::channels::CHANNELS_VAR;
 use ledgerhook_shared::secret_text::SecretText;
 
 #[derive(Debug, Clone)]
@@ -62,16 +63,26 @@ pub struct Config {
     /// `PAYMENT_TIMEOUT_INTERVAL_SECS` (default 60; 0 turns the job off):
     /// how often the worker looks for such orders.
     pub payment_timeout_interval: Option<Duration>,
-    /// `NOTIFY_SMTP_URL`, `NOTIFY_DISCORD_WEBHOOK_URL`,
-    /// `NOTIFY_FEISHU_WEBHOOK_URL` (default: none): by their presence only,
-    /// the channels each grant writes a notification row for; the worker
-    /// never sends (`ledgerhook-notifier` does) and never reads the values.
+    /// `NOTIFY_CHANNELS` (`email,discord,feishu`; blank or `none`: none):
+    /// the channels each grant writes a notification row for. Unset: by the
+    /// presence of `NOTIFY_SMTP_URL`, `NOTIFY_DISCORD_WEBHOOK_URL`,
+    /// `NOTIFY_FEISHU_WEBHOOK_URL` (default: none). With the list set, the
+    /// worker needs none of those secrets; it never sends
+    /// (`ledgerhook-notifier` does) and never uses their values.
     pub notify: NotifyChannels,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_reader(EnvReader::from_process())
+        // Blank counts as unset for every variable but `NOTIFY_CHANNELS`,
+        // where blank is a choice: no channel.
+        Self::from_reader(EnvReader::new(|name: &str| {
+            if name == CHANNELS_VAR {
+                std::env::var(name).ok()
+            } else {
+                process_env(name)
+            }
+        }))
     }
 
     pub fn from_reader<F: Fn(&str) -> Option<String>>(
@@ -194,5 +205,50 @@ mod tests {
         }))
         .unwrap_err();
         assert!(error.to_string().contains("PAYMENT_TIMEOUT_MINUTES"));
+    }
+
+    fn notify(pairs: &'static [(&'static str, &'static str)]) -> Result<NotifyChannels, String> {
+        Config::from_reader(EnvReader::new(|name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }))
+        .map(|c| c.notify)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn notify_channels_come_from_the_list_when_set_and_from_the_secrets_otherwise() {
+        let listed = notify(&[("NOTIFY_CHANNELS", "email,discord")]).unwrap();
+        assert_eq!(
+            listed,
+            NotifyChannels {
+                email: true,
+                discord: true,
+                feishu: false
+            }
+        );
+        assert_eq!(
+            notify(&[
+                ("NOTIFY_CHANNELS", ""),
+                ("NOTIFY_FEISHU_WEBHOOK_URL", "https://feishu.example/hook/t")
+            ])
+            .unwrap(),
+            NotifyChannels::default()
+        );
+        assert_eq!(
+            notify(&[("NOTIFY_FEISHU_WEBHOOK_URL", "https://feishu.example/hook/t")]).unwrap(),
+            NotifyChannels {
+                email: false,
+                discord: false,
+                feishu: true
+            }
+        );
+        let error = notify(&[("NOTIFY_CHANNELS", "email,sms")]).unwrap_err();
+        assert!(
+            error.contains("NOTIFY_CHANNELS") && error.contains("sms"),
+            "{error}"
+        );
     }
 }

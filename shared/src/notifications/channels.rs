@@ -1,9 +1,12 @@
 //! The channels a grant is announced on, and which of them are configured.
 //!
-//! The worker decides which rows to write from the same environment
-//! variables the notifier sends with, by their presence only (it never
-//! sends, and never reads their values). Nothing configured: nothing is
-//! written, so an installation without notifications pays nothing for them.
+//! The worker decides which rows to write from `NOTIFY_CHANNELS`
+//! (`email,discord,feishu`; blank or `none`: nothing) when it is set, so
+//! workers need none of the notifier's secrets. Without it, from the
+//! presence of the variables the notifier sends with (it never sends, and
+//! never uses their values), so one environment shared by both still works.
+//! Nothing configured: nothing is written, so an installation without
+//! notifications pays nothing for them.
 
 use std::fmt;
 
@@ -15,6 +18,8 @@ pub const SMTP_URL_VAR: &str = "NOTIFY_SMTP_URL";
 pub const DISCORD_URL_VAR: &str = "NOTIFY_DISCORD_WEBHOOK_URL";
 /// `NOTIFY_FEISHU_WEBHOOK_URL`: a Feishu group's custom bot.
 pub const FEISHU_URL_VAR: &str = "NOTIFY_FEISHU_WEBHOOK_URL";
+/// `NOTIFY_CHANNELS`: the worker's list of channels, comma-separated.
+pub const CHANNELS_VAR: &str = "NOTIFY_CHANNELS";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Channel {
@@ -41,6 +46,15 @@ impl Channel {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
+
+    /// The notifier's variable that turns this channel on.
+    pub fn settings_var(self) -> &'static str {
+        match self {
+            Self::Email => SMTP_URL_VAR,
+            Self::Discord => DISCORD_URL_VAR,
+            Self::Feishu => FEISHU_URL_VAR,
+        }
+    }
 }
 
 impl fmt::Display for Channel {
@@ -58,13 +72,42 @@ pub struct NotifyChannels {
 }
 
 impl NotifyChannels {
-    /// By the presence of each channel's variable (blank counts as absent).
+    /// `NOTIFY_CHANNELS` when it is set (even blank, which means none: the
+    /// reader must pass a blank value through for that); otherwise by the
+    /// presence of each channel's variable (blank counts as absent). An
+    /// unknown name is recorded as invalid, naming the variable.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Self {
+        if let Listed(Some(listed)) = env.parsed_or(CHANNELS_VAR, Listed(None)) {
+            return listed;
+        }
         Self {
             email: env.optional(SMTP_URL_VAR).is_some(),
             discord: env.optional(DISCORD_URL_VAR).is_some(),
             feishu: env.optional(FEISHU_URL_VAR).is_some(),
         }
+    }
+
+    /// A `NOTIFY_CHANNELS` value: names separated by commas (spaces
+    /// allowed); blank or `none` is no channel.
+    pub fn parse_list(text: &str) -> Result<Self, String> {
+        let mut channels = Self::default();
+        let text = text.trim();
+        if text.is_empty() || text.eq_ignore_ascii_case("none") {
+            return Ok(channels);
+        }
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match Channel::parse(&name.to_ascii_lowercase()) {
+                Some(Channel::Email) => channels.email = true,
+                Some(Channel::Discord) => channels.discord = true,
+                Some(Channel::Feishu) => channels.feishu = true,
+                None => {
+                    return Err(format!(
+                        "unknown channel {name:?} (known: email, discord, feishu, or none)"
+                    ));
+                }
+            }
+        }
+        Ok(channels)
     }
 
     pub fn is_empty(self) -> bool {
@@ -97,6 +140,17 @@ impl NotifyChannels {
     }
 }
 
+/// `NOTIFY_CHANNELS` as read: `None` when unset.
+struct Listed(Option<NotifyChannels>);
+
+impl std::str::FromStr for Listed {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        NotifyChannels::parse_list(text).map(|c| Self(Some(c)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +173,75 @@ mod tests {
         );
         assert!(env.finish().is_ok());
         assert!(NotifyChannels::default().is_empty());
+    }
+
+    fn read(pairs: &[(&str, &str)]) -> (NotifyChannels, Result<(), String>) {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut env = EnvReader::new(move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        });
+        let channels = NotifyChannels::from_env(&mut env);
+        (channels, env.finish().map_err(|e| e.to_string()))
+    }
+
+    #[test]
+    fn the_list_when_set_needs_no_secret_and_overrides_presence() {
+        let secrets = [
+            (SMTP_URL_VAR, "smtp://u:hunter2@mail.example"),
+            (DISCORD_URL_VAR, "https://discord.example/api/webhooks/1/x"),
+        ];
+        let (channels, ok) = read(&[(CHANNELS_VAR, "feishu, Email")]);
+        assert_eq!(ok, Ok(()));
+        assert_eq!(
+            channels,
+            NotifyChannels {
+                email: true,
+                discord: false,
+                feishu: true
+            }
+        );
+        let mut with_secrets = secrets.to_vec();
+        with_secrets.push((CHANNELS_VAR, "discord"));
+        assert_eq!(
+            read(&with_secrets).0,
+            NotifyChannels {
+                email: false,
+                discord: true,
+                feishu: false
+            }
+        );
+        for nothing in ["", "  ", "none", "NONE"] {
+            let mut env = secrets.to_vec();
+            env.push((CHANNELS_VAR, nothing));
+            assert_eq!(
+                read(&env),
+                (NotifyChannels::default(), Ok(())),
+                "{nothing:?}"
+            );
+        }
+        // Unset: today's rule, by presence.
+        assert_eq!(
+            read(&secrets).0,
+            NotifyChannels {
+                email: true,
+                discord: true,
+                feishu: false
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_channel_name_is_an_error_naming_the_variable() {
+        let (_, result) = read(&[(CHANNELS_VAR, "email,slack")]);
+        let message = result.unwrap_err();
+        assert!(message.contains(CHANNELS_VAR), "{message}");
+        assert!(message.contains("slack"), "{message}");
     }
 
     #[test]

@@ -6,8 +6,13 @@
 //! number of notifiers share the table without taking the same row), then
 //! the sends happen with no transaction open. A notifier that dies
 //! mid-send leaves its rows to be claimed again once the lease runs out.
-//! Every send is bounded well under the lease, so a live notifier never
-//! loses its lease to another.
+//! The lease covers a whole round, not one send: the notifier sends a
+//! claim's rows a few at a time, each bounded by the send timeout, and
+//! records each outcome as soon as that send ends, so the last row of a
+//! claim is recorded within `send timeout x ceil(batch / concurrency)` plus
+//! the record's own bound; the notifier's lease is that plus a margin
+//! (checked at start, `ledgerhook_notifier::config`). So a live notifier
+//! never loses its lease to another.
 
 use std::time::Duration;
 
@@ -141,6 +146,29 @@ pub async fn settle(pool: &PgPool, outcomes: &[(Uuid, Outcome)]) -> Result<(), s
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Parks the due rows of channels this notifier cannot send, each with its
+/// reason; returns how many. Only due rows: one another notifier has
+/// claimed (its lease in the future) is left to that notifier.
+pub async fn park_due(pool: &PgPool, reasons: &[(Channel, String)]) -> Result<u64, sqlx::Error> {
+    if reasons.is_empty() {
+        return Ok(0);
+    }
+    let channels: Vec<&str> = reasons.iter().map(|(c, _)| c.as_str()).collect();
+    let errors: Vec<String> = reasons.iter().map(|(_, r)| truncate(r)).collect();
+    let done = sqlx::query(
+        "update notifications n
+         set parked_at = now(), last_error = u.reason
+         from unnest($1::text[], $2::text[]) as u(channel, reason)
+         where n.channel = u.channel and n.sent_at is null and n.parked_at is null
+           and n.next_attempt_at <= now()",
+    )
+    .bind(&channels)
+    .bind(&errors)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Rows waiting to be sent (due or backing off) and rows parked.
