@@ -34,7 +34,8 @@ base=${WORKER_METRICS_PORT_BASE:-9181}
 for i in $(seq 0 $(( ${WORKERS:-1} - 1 ))); do
   METRICS_ADDR="127.0.0.1:$((base + i))" target/release/ledgerhook-worker & pids+=($!)
 done
-if [ -n "${NOTIFY_SMTP_URL:-}${NOTIFY_DISCORD_WEBHOOK_URL:-}${NOTIFY_FEISHU_WEBHOOK_URL:-}" ]; then
+if [ -n "${NOTIFY_SMTP_URL:-}${NOTIFY_DISCORD_WEBHOOK_URL:-}${NOTIFY_FEISHU_WEBHOOK_URL:-}" ] \
+   || { [ -n "${NOTIFY_CHANNELS:-}" ] && [ "${NOTIFY_CHANNELS}" != none ]; }; then
   target/release/ledgerhook-notifier & pids+=($!)
 fi
 if [ -n "${AUTH_JWT_SECRET:-}" ]; then
