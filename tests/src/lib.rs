@@ -21,6 +21,7 @@ pub mod harness;
 pub mod leftovers;
 pub mod own_postgres;
 pub mod own_rabbitmq;
+pub mod python_venv;
 pub mod scrape;
 pub mod severable;
 pub mod tls;

@@ -11,6 +11,7 @@ use std::process::Command;
 use ledgerhook_tests::api_client::token_for;
 use ledgerhook_tests::fake_crossmint::FakeCrossmint;
 use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::python_venv;
 use ledgerhook_tests::webhook::payment_succeeded;
 use serde_json::json;
 
@@ -18,30 +19,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// The `st` of the project's virtualenv, made if missing.
 fn schemathesis() -> PathBuf {
-    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target");
-    let venv = target.join("schemathesis-venv");
-    let st = venv.join("bin/st");
-    let marker = venv.join(SCHEMATHESIS);
-    if !marker.exists() {
-        let made = Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is needed for the schemathesis run");
-        assert!(made.success(), "python3 -m venv failed");
-        let installed = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                SCHEMATHESIS,
-            ])
-            .status()
-            .expect("running pip");
-        assert!(installed.success(), "pip install {SCHEMATHESIS} failed");
-        std::fs::write(&marker, "").unwrap();
-    }
-    st
+    python_venv::venv_with("schemathesis-venv", SCHEMATHESIS).join("bin/st")
 }
 
 #[tokio::test]

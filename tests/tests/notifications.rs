@@ -20,6 +20,7 @@ use ledgerhook_shared::domain::find_package;
 use ledgerhook_shared::notifications::format_credits;
 use ledgerhook_tests::eventually::{eventually, seen};
 use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::python_venv;
 use ledgerhook_tests::tls::{PemDir, TestCa};
 use ledgerhook_tests::webhook::{payment_succeeded, price_of};
 use serde_json::{Value, json};
@@ -92,30 +93,7 @@ asyncio.run(main())
 /// The virtualenv's python, made once per test run.
 fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/aiosmtpd-venv");
-        let marker = venv.join(AIOSMTPD);
-        if !marker.exists() {
-            let made = Command::new("python3")
-                .args(["-m", "venv", "--clear"])
-                .arg(&venv)
-                .status()
-                .expect("python3 is needed for the SMTP server");
-            assert!(made.success(), "python3 -m venv failed");
-            let installed = Command::new(venv.join("bin/pip"))
-                .args([
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    AIOSMTPD,
-                ])
-                .status()
-                .expect("running pip");
-            assert!(installed.success(), "pip install {AIOSMTPD} failed");
-            std::fs::write(&marker, "").unwrap();
-        }
-        venv.join("bin/python")
-    })
+    PYTHON.get_or_init(|| python_venv::venv_with("aiosmtpd-venv", AIOSMTPD).join("bin/python"))
 }
 
 /// A real SMTP server (see [`SMTP_SINK`]) on a port it holds from the
