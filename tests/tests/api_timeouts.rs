@@ -194,8 +194,20 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
         .await;
     assert_eq!(expired_at_kept, 1);
     // A run after the completion: the fresh order, now stale too, expires.
-    // That run left the completed order alone: still completed, one expiry.
-    backdate(&env, &fresh, "2 hours").await;
+    // Both are put just past the timeout in one statement, inside the range
+    // of the job's bounded scan, so the run that expires the fresh one looks
+    // at the completed order too, and leaves it alone: still completed, one
+    // expiry.
+    let backdated = sqlx::query(
+        "update payment_orders set created_at = now() - interval '61 minutes'
+         where crossmint_order_id in ($1, $2)",
+    )
+    .bind(&stale)
+    .bind(&fresh)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(backdated.rows_affected(), 2);
     env.wait_for_count(
         &format!("select count(*) from payment_orders where crossmint_order_id = '{fresh}' and status = 'expired'"),
         1,
