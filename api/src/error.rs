@@ -32,9 +32,15 @@ pub enum ApiError {
     /// The `Idempotency-Key` was first used to order another package.
     #[error("this Idempotency-Key was used for an order of another package; nothing was created")]
     DuplicateOrder { first_package_id: String },
-    /// The order was not paid within the payment timeout and has expired;
-    /// the frontend offers to start a new one.
-    #[error("the order was not paid in time and has expired; start a new order to buy")]
+    /// The order was not paid within the payment timeout and has expired.
+    /// A buyer who did pay (the webhook can arrive after the timeout) still
+    /// gets the credits on this order, so the answer says so and does not
+    /// invite paying again: `retryable` is false (asking again or a new
+    /// order is the buyer's choice, not an automatic retry) and
+    /// `details.paidLate` tells the frontend what a late payment does.
+    #[error(
+        "the order was not paid in time and has expired; if you already paid, the credits will still be added to this order, so check again before starting a new order"
+    )]
     PaymentTimeout {
         order_id: String,
         expired_at: Option<DateTime<Utc>>,
@@ -153,7 +159,11 @@ impl ApiError {
                 "orderId": order_id,
                 "status": "expired",
                 "expiredAt": expired_at,
-                "retryable": true,
+                "retryable": false,
+                "paidLate": {
+                    "creditsStillAdded": true,
+                    "hint": "a payment made for this order still completes it and adds the credits; confirm then answers 200. Ask the buyer whether they paid before offering a new order.",
+                },
             })),
             _ => None,
         }

@@ -8,6 +8,13 @@
 //! the transaction that records the order. A request that fails releases
 //! its reservation, so the key can be used again; one that dies leaves it
 //! for a lease, after which the next request with the key takes it over.
+//!
+//! A key is kept for [`RETENTION`] from its reservation, then forgotten:
+//! its stored answer carries the order's client secret, which must not be
+//! kept forever. A request with an older key takes it over as a new one
+//! (a new order), and every reservation first deletes a bounded batch of
+//! expired keys ([`purge_expired`]), so the table holds about a day of keys
+//! without a separate task.
 
 use std::time::Duration;
 
@@ -22,6 +29,14 @@ pub const HEADER: &str = "idempotency-key";
 pub const MAX_KEY_CHARS: usize = 255;
 /// How often a request waits on another's reservation of its key.
 const WAIT_STEP: Duration = Duration::from_millis(50);
+/// How long a key replays its order. Retries of one purchase (double
+/// clicks, lost answers, a client's retry loop) happen within minutes; a
+/// day is far past them.
+pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Expired keys deleted per reservation at most. Each reservation adds at
+/// most one key, so this keeps up with any rate and works off a backlog;
+/// bounded so that one request never pays for a large cleanup.
+const PURGE_BATCH: i64 = 100;
 
 /// A well-formed key: 1 to 255 letters, digits or `-_.:+/=` (UUIDs, ULIDs,
 /// base64), optionally in double quotes (the IETF draft's sf-string form).
@@ -95,21 +110,30 @@ pub async fn claim(
     package_id: &str,
     lease: Duration,
 ) -> Result<Claim, ApiError> {
+    purge_expired(pool).await;
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let retention_secs = i64::try_from(RETENTION.as_secs()).unwrap_or(i64::MAX);
     // Past a lease the holder is gone and the key is taken over; two more
     // cover a takeover race lost to another waiter.
     let deadline = tokio::time::Instant::now() + lease * 3;
     loop {
         let token = Uuid::now_v7();
+        // Taken over: a reservation past its lease, or any key past its
+        // retention (whether or not the purge got to it yet), which starts
+        // afresh, for any package, as a new order.
         let reserved: Option<Uuid> = sqlx::query_scalar(
             "insert into order_idempotency_keys (user_id, idempotency_key, package_id, reservation)
              values ($1, $2, $3, $4)
              on conflict (user_id, idempotency_key) do update
-                 set reservation = excluded.reservation, reserved_at = now()
-                 where order_idempotency_keys.crossmint_order_id is null
-                   and order_idempotency_keys.package_id = excluded.package_id
-                   and order_idempotency_keys.reserved_at
-                       < now() - make_interval(secs => $5::int8 / 1000.0)
+                 set reservation = excluded.reservation, reserved_at = now(),
+                     package_id = excluded.package_id,
+                     crossmint_order_id = null, response = null
+                 where (order_idempotency_keys.crossmint_order_id is null
+                        and order_idempotency_keys.package_id = excluded.package_id
+                        and order_idempotency_keys.reserved_at
+                            < now() - make_interval(secs => $5::int8 / 1000.0))
+                    or order_idempotency_keys.reserved_at
+                            < now() - make_interval(secs => $6::int8)
              returning reservation",
         )
         .bind(user_id)
@@ -117,6 +141,7 @@ pub async fn claim(
         .bind(package_id)
         .bind(token)
         .bind(lease_ms)
+        .bind(retention_secs)
         .fetch_optional(pool)
         .await?;
         if reserved == Some(token) {
@@ -173,6 +198,40 @@ pub async fn bind(
     .execute(tx)
     .await?;
     Ok(bound.rows_affected() == 1)
+}
+
+/// Deletes up to [`PURGE_BATCH`] keys older than [`RETENTION`], oldest
+/// first, with their stored answers. An index range scan of
+/// `order_idempotency_keys_reserved_idx` that stops at the first key still
+/// kept, so usually one index page and no row. Rows another request holds
+/// (a takeover of that very key, another purge) are skipped, not waited
+/// for. A failure is only logged: the purchase does not depend on it, and
+/// the next reservation tries again.
+pub async fn purge_expired(pool: &PgPool) {
+    let retention_secs = i64::try_from(RETENTION.as_secs()).unwrap_or(i64::MAX);
+    let purged = sqlx::query(
+        "delete from order_idempotency_keys k
+         using (select user_id, idempotency_key from order_idempotency_keys
+                where reserved_at < now() - make_interval(secs => $1::int8)
+                order by reserved_at
+                limit $2
+                for update skip locked) expired
+         where k.user_id = expired.user_id and k.idempotency_key = expired.idempotency_key",
+    )
+    .bind(retention_secs)
+    .bind(PURGE_BATCH)
+    .execute(pool)
+    .await;
+    match purged {
+        Ok(done) if done.rows_affected() > 0 => {
+            tracing::debug!(
+                keys = done.rows_affected(),
+                "expired Idempotency-Keys deleted"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "deleting expired Idempotency-Keys failed"),
+    }
 }
 
 /// Frees the key after this request failed, so a retry can use it at once.

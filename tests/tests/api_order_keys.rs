@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on `POST /api/payments/orders`: a retry gets the first
 //! order back, another package under the same key is refused, concurrent
 //! requests make one order and one Crossmint call, and a failed request
-//! frees its key.
+//! frees its key, and a key is forgotten (a new order) after a day.
 
 use std::time::Duration;
 
@@ -219,4 +219,63 @@ async fn a_reservation_left_by_a_dead_request_is_taken_over_after_its_lease() {
     assert_eq!(waited.status, 201, "{waited:?}");
     assert_eq!(crossmint.requests().len(), 2);
     assert_eq!(orders_of(&env, "phoenix").await, 2);
+}
+
+#[tokio::test]
+async fn a_key_older_than_a_day_no_longer_replays_and_expired_keys_are_deleted() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+
+    let first = order(&api, "returning", "day-old", "pro").await;
+    assert_eq!(first.status, 201, "{first:?}");
+    let forgotten = order(&api, "returning", "forgotten", "starter").await;
+    assert_eq!(forgotten.status, 201, "{forgotten:?}");
+    let recent = order(&api, "returning", "recent", "starter").await;
+    assert_eq!(recent.status, 201, "{recent:?}");
+    // Both used just over a day ago, as far as retention is concerned.
+    let backdated = sqlx::query(
+        "update order_idempotency_keys set reserved_at = now() - interval '24 hours 1 minute'
+         where user_id = 'returning' and idempotency_key in ('day-old', 'forgotten')",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(backdated.rows_affected(), 2);
+
+    // The day-old key is a new key now: a new order (another package is
+    // not DUPLICATE_ORDER either), and its answer is the one it replays.
+    let again = order(&api, "returning", "day-old", "vip").await;
+    assert_eq!(again.status, 201, "{again:?}");
+    assert_eq!(again.header("idempotent-replayed"), None);
+    assert_ne!(again.body["orderId"], first.body["orderId"]);
+    assert_eq!(crossmint.requests().len(), 4, "Crossmint was called again");
+    let replayed = order(&api, "returning", "day-old", "vip").await;
+    assert_eq!(replayed.body, again.body);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+
+    // That reservation also deleted the other expired key; the old answers
+    // (client secrets included) are stored nowhere any more.
+    let keys: Vec<String> = sqlx::query_scalar(
+        "select idempotency_key from order_idempotency_keys
+         where user_id = 'returning' order by idempotency_key",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(keys, ["day-old", "recent"]);
+    for old in [&first, &forgotten] {
+        let kept = env
+            .count(&format!(
+                "select count(*) from order_idempotency_keys where response->>'orderId' = '{}'",
+                old.body["orderId"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(kept, 0, "{old:?}");
+    }
+    // A key within its day still replays.
+    let recent_again = order(&api, "returning", "recent", "starter").await;
+    assert_eq!(recent_again.body, recent.body);
+    assert_eq!(recent_again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(orders_of(&env, "returning").await, 4);
 }

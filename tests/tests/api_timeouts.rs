@@ -23,6 +23,35 @@ async fn status(env: &TestEnv, order_id: &str) -> String {
         .unwrap()
 }
 
+/// A one-hour timeout checked every second: orders are made stale by
+/// backdating them hours, and an order created by the test itself cannot
+/// reach its timeout while the test runs.
+const TIMEOUT_SETTINGS: [(&str, &str); 3] = [
+    ("PAYMENT_TIMEOUT_MINUTES", "60"),
+    ("PAYMENT_TIMEOUT_INTERVAL_SECS", "1"),
+    ("CREDIT_EXPIRY_INTERVAL_SECS", "0"),
+];
+
+async fn backdate(env: &TestEnv, order_id: &str, by: &str) {
+    let updated = sqlx::query(&format!(
+        "update payment_orders set created_at = now() - interval '{by}'
+         where crossmint_order_id = $1"
+    ))
+    .bind(order_id)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(updated.rows_affected(), 1, "{order_id}");
+}
+
+async fn expiry_events(env: &TestEnv, order_id: &str) -> i64 {
+    env.count(&format!(
+        "select count(*) from payment_order_events e join payment_orders o on o.id = e.order_id
+         where o.crossmint_order_id = '{order_id}' and e.event_type = 'order.expired'"
+    ))
+    .await
+}
+
 #[tokio::test]
 async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment_still_grants_once()
 {
@@ -47,25 +76,12 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
     };
     let stale = order("starter").await;
     let fresh = order("pro").await;
-    // Created two minutes ago, as far as the timeout is concerned.
-    sqlx::query(
-        "update payment_orders set created_at = now() - interval '2 minutes'
-         where crossmint_order_id = $1",
-    )
-    .bind(&stale)
-    .execute(&env.pool)
-    .await
-    .unwrap();
+    // Created two hours ago, as far as the timeout is concerned; the fresh
+    // one is an hour from its timeout, far beyond any run of this test.
+    backdate(&env, &stale, "2 hours").await;
 
-    // Act: the worker's job, every second, with a one-minute timeout.
-    let worker = env
-        .start_worker(&[
-            ("PAYMENT_TIMEOUT_MINUTES", "1"),
-            ("PAYMENT_TIMEOUT_INTERVAL_SECS", "1"),
-            ("CREDIT_EXPIRY_INTERVAL_SECS", "0"),
-        ])
-        .await
-        .unwrap();
+    // Act: the worker's job, every second, with a one-hour timeout.
+    let worker = env.start_worker(&TIMEOUT_SETTINGS).await.unwrap();
     env.wait_for_count(
         &format!("select count(*) from payment_orders where crossmint_order_id = '{stale}' and status = 'expired'"),
         1,
@@ -84,6 +100,8 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
         "pending",
         "the fresh order waits"
     );
+    assert_eq!(expiry_events(&env, &stale).await, 1);
+    assert_eq!(expiry_events(&env, &fresh).await, 0);
     assert_eq!(
         api.service
             .metric("ledgerhook_api_orders_created_total", &[])
@@ -100,6 +118,19 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
     assert_eq!(timed_out.body["details"]["status"], "expired");
     assert!(
         timed_out.body["details"]["expiredAt"].is_string(),
+        "{timed_out:?}"
+    );
+    // Not an invitation to pay again: a buyer who paid still gets credits.
+    assert_eq!(timed_out.body["details"]["retryable"], false);
+    assert_eq!(
+        timed_out.body["details"]["paidLate"]["creditsStillAdded"],
+        true
+    );
+    assert!(
+        timed_out.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("if you already paid"),
         "{timed_out:?}"
     );
 
@@ -162,11 +193,30 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
         ))
         .await;
     assert_eq!(expired_at_kept, 1);
-    assert_eq!(
-        worker.metric("ledgerhook_orders_expired_total", &[]).await,
-        1.0,
-        "a completed order is not expired again"
-    );
+    // A run after the completion: the fresh order, now stale too, expires.
+    // Both are put just past the timeout in one statement, inside the range
+    // of the job's bounded scan, so the run that expires the fresh one looks
+    // at the completed order too, and leaves it alone: still completed, one
+    // expiry.
+    let backdated = sqlx::query(
+        "update payment_orders set created_at = now() - interval '61 minutes'
+         where crossmint_order_id in ($1, $2)",
+    )
+    .bind(&stale)
+    .bind(&fresh)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(backdated.rows_affected(), 2);
+    env.wait_for_count(
+        &format!("select count(*) from payment_orders where crossmint_order_id = '{fresh}' and status = 'expired'"),
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(status(&env, &stale).await, "completed");
+    assert_eq!(expiry_events(&env, &stale).await, 1);
+    assert_eq!(expiry_events(&env, &fresh).await, 1);
 }
 
 #[tokio::test]
@@ -181,7 +231,7 @@ async fn two_workers_expire_each_stale_order_once_and_leave_the_rest() {
     env.create_order("reviewed", "cart-abandoner", "starter")
         .await;
     sqlx::query(
-        "update payment_orders set created_at = now() - interval '2 minutes',
+        "update payment_orders set created_at = now() - interval '2 hours',
              review_reason = case when crossmint_order_id = 'reviewed' then 'test' end
          where crossmint_order_id <> 'fresh'",
     )
@@ -189,12 +239,10 @@ async fn two_workers_expire_each_stale_order_once_and_leave_the_rest() {
     .await
     .unwrap();
 
-    let settings = [
-        ("PAYMENT_TIMEOUT_MINUTES", "1"),
-        ("PAYMENT_TIMEOUT_INTERVAL_SECS", "1"),
-        ("CREDIT_EXPIRY_INTERVAL_SECS", "0"),
-    ];
-    let (first, second) = tokio::join!(env.start_worker(&settings), env.start_worker(&settings));
+    let (first, second) = tokio::join!(
+        env.start_worker(&TIMEOUT_SETTINGS),
+        env.start_worker(&TIMEOUT_SETTINGS)
+    );
     let workers = [first.unwrap(), second.unwrap()];
     env.wait_for_count(
         "select count(*) from payment_orders where status = 'expired'",
@@ -228,4 +276,90 @@ async fn two_workers_expire_each_stale_order_once_and_leave_the_rest() {
     assert_eq!(counted, 20.0);
     assert_eq!(status(&env, "fresh").await, "pending");
     assert_eq!(status(&env, "reviewed").await, "pending");
+}
+
+#[tokio::test]
+async fn a_paused_system_expires_nothing_until_resumed() {
+    let env = TestEnv::new().await.unwrap();
+    env.create_order("paid-meanwhile", "patient-payer", "starter")
+        .await;
+    backdate(&env, "paid-meanwhile", "2 hours").await;
+    admin(&env, &["pause", "--reason", "incident"]).await;
+
+    // Its webhook would be waiting in the queue: the job holds off.
+    let worker = env.start_worker(&TIMEOUT_SETTINGS).await.unwrap();
+    worker
+        .log_line(&["payment timeout held", "processing is paused"], WAIT)
+        .await;
+    assert_eq!(status(&env, "paid-meanwhile").await, "pending");
+    assert_eq!(expiry_events(&env, "paid-meanwhile").await, 0);
+
+    admin(&env, &["resume", "--reason", "incident over"]).await;
+    env.wait_for_count(
+        "select count(*) from payment_orders
+         where crossmint_order_id = 'paid-meanwhile' and status = 'expired'",
+        1,
+        WAIT,
+    )
+    .await;
+    worker
+        .log_line(&["payment timeout running again"], WAIT)
+        .await;
+    assert_eq!(expiry_events(&env, "paid-meanwhile").await, 1);
+}
+
+#[tokio::test]
+async fn an_old_unprocessed_delivery_holds_the_timeout_until_it_is_processed() {
+    let env = TestEnv::new().await.unwrap();
+    env.create_order("paid-in-backlog", "patient-payer", "starter")
+        .await;
+    backdate(&env, "paid-in-backlog", "2 hours").await;
+    // Workers down or behind: a delivery received ten minutes ago and not
+    // processed yet (recorded here directly, so no worker will take it).
+    sqlx::query(
+        "insert into webhook_deliveries
+             (provider, delivery_id, body, headers, signed_at, received_at, verified_by)
+         values ('crossmint', 'msg_waiting', '{}'::bytea, '[]'::jsonb,
+                 now() - interval '10 minutes', now() - interval '10 minutes', 'test')",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+
+    let worker = env.start_worker(&TIMEOUT_SETTINGS).await.unwrap();
+    worker
+        .log_line(
+            &[
+                "payment timeout held",
+                "deliveries are waiting to be processed",
+            ],
+            WAIT,
+        )
+        .await;
+    assert_eq!(status(&env, "paid-in-backlog").await, "pending");
+    assert_eq!(expiry_events(&env, "paid-in-backlog").await, 0);
+
+    // Caught up: the order expires.
+    sqlx::query(
+        "update webhook_deliveries set processed_at = now(), outcome = 'ignored'
+         where delivery_id = 'msg_waiting'",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    env.wait_for_count(
+        "select count(*) from payment_orders
+         where crossmint_order_id = 'paid-in-backlog' and status = 'expired'",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(expiry_events(&env, "paid-in-backlog").await, 1);
+}
+
+async fn admin(env: &TestEnv, args: &[&str]) {
+    let mut all = vec!["--json", "--operator", "timeouts-test"];
+    all.extend_from_slice(args);
+    let run = env.admin_run(&all, &[]).await.unwrap();
+    assert_eq!(run.code, Some(0), "{run:?}");
 }
