@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use lapin::options::QueueDeclareOptions;
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
 use ledgerhook_shared::amqp::{self, Topology};
 use serde_json::json;
@@ -82,7 +83,8 @@ pub async fn status(
         .map_err(anyhow::Error::from)
         .and_then(|looked| looked);
     let queue_json = match &queue {
-        Ok((ready, consumers)) => json!({"ready": ready, "consumers": consumers}),
+        Ok(Some((ready, consumers))) => json!({"ready": ready, "consumers": consumers}),
+        Ok(None) => json!({"ready": 0, "consumers": 0, "declared": false}),
         Err(e) => json!({"unknown": format!("{e:#}")}),
     };
     let json = json!({
@@ -122,9 +124,13 @@ pub async fn status(
         writeln!(text, "processing:              running (resumed {who})")?;
     }
     match &queue {
-        Ok((ready, consumers)) => writeln!(
+        Ok(Some((ready, consumers))) => writeln!(
             text,
             "work queue:              {ready} ready, {consumers} consumers (workers attached)"
+        )?,
+        Ok(None) => writeln!(
+            text,
+            "work queue:              not declared yet (no worker or ingester has started)"
         )?,
         Err(e) => writeln!(text, "work queue:              unknown ({e:#})")?,
     }
@@ -153,7 +159,8 @@ pub async fn wait_for_workers_to_leave(
             .await
             .map_err(anyhow::Error::from)
             .and_then(|looked| looked)
-            .map(|(_, consumers)| consumers)?;
+            // No queue yet: no worker was ever attached.
+            .map(|queue| queue.map_or(0, |(_, consumers)| consumers))?;
         if consumers == 0 || started.elapsed() >= wait {
             break consumers;
         }
@@ -179,8 +186,9 @@ pub async fn wait_for_workers_to_leave(
 }
 
 /// The work queue's ready messages and consumers (the workers attached):
-/// a passive declare, which changes nothing.
-async fn work_queue(peers: &Peers) -> anyhow::Result<(u32, u32)> {
+/// a passive declare, which changes nothing; `None` when the queue does not
+/// exist yet (no worker or ingester has declared it).
+async fn work_queue(peers: &Peers) -> anyhow::Result<Option<(u32, u32)>> {
     let connection = peers.broker()?.connect("ledgerhook-admin").await?;
     let channel = connection.create_channel().await?;
     let topology = Topology::new(&peers.queue_prefix);
@@ -193,7 +201,20 @@ async fn work_queue(peers: &Peers) -> anyhow::Result<(u32, u32)> {
             },
             FieldTable::default(),
         )
-        .await?;
+        .await;
     amqp::say_goodbye(connection.close(200, "OK".into())).await;
-    Ok((declared.message_count(), declared.consumer_count()))
+    match declared {
+        Ok(declared) => Ok(Some((declared.message_count(), declared.consumer_count()))),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The broker's 404 for a passive declare of a queue that does not exist.
+fn is_not_found(error: &lapin::Error) -> bool {
+    matches!(
+        error.kind(),
+        lapin::ErrorKind::ProtocolError(amqp)
+            if *amqp.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)
+    )
 }
