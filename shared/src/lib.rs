@@ -5,6 +5,7 @@
 //! - [`svix`]: the webhook signature scheme, verifying and signing;
 //! - [`json`]: the one definition of an acceptable JSON body;
 //! - [`config`]: environment parsing that names every problem at once;
+//! - [`crossmint`]: Crossmint's orders API (creating orders, asking about one);
 //! - [`deliveries`]: the recorded deliveries and the outbox (their tables' only SQL);
 //! - [`ledger`]: applying order events, exactly once; [`credits`]: spending and expiry;
 //!   [`usage`]: spends per user per day, never failing a spend;
@@ -20,6 +21,7 @@ pub mod amqp;
 pub mod ca_file;
 pub mod config;
 pub mod credits;
+pub mod crossmint;
 pub mod db;
 pub mod deliveries;
 pub mod domain;

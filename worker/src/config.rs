@@ -153,7 +153,7 @@ fn reconcile_settings<F: Fn(&str) -> Option<String>>(
             within: reconcile::DEFAULT_WITHIN,
             limit: reconcile::DEFAULT_LIMIT,
         },
-        crossmint: reconcile::CrossmintOrders::from_env(env)?,
+        crossmint: ledgerhook_shared::crossmint::OrdersApi::from_env(env)?,
     })
 }
 

@@ -14,7 +14,9 @@ use sqlx::PgPool;
 use super::audit_log::{self, Entry};
 use super::cli::Wait;
 use super::{Admin, Peers, Printout};
-use crate::reconcile::{self, CrossmintOrders, FindingResult, Scope};
+use ledgerhook_shared::crossmint::OrdersApi;
+
+use crate::reconcile::{self, FindingResult, Scope};
 
 pub async fn reconcile(
     pool: &PgPool,
@@ -24,7 +26,7 @@ pub async fn reconcile(
     wait: &Wait,
 ) -> anyhow::Result<Printout> {
     let mut env = EnvReader::from_process();
-    let crossmint = CrossmintOrders::from_env(&mut env);
+    let crossmint = OrdersApi::from_env(&mut env);
     env.finish()?;
     let crossmint = crossmint.context("the Crossmint settings")?;
 

@@ -9,7 +9,9 @@ use ledgerhook_shared::amqp::{self, Broker, Topology};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::{CrossmintOrders, FindingResult, Scope};
+use ledgerhook_shared::crossmint::OrdersApi;
+
+use super::{FindingResult, Scope};
 use crate::metrics;
 
 /// When and what to reconcile, from the worker's configuration.
@@ -17,7 +19,7 @@ use crate::metrics;
 pub struct Settings {
     pub every: Duration,
     pub scope: Scope,
-    pub crossmint: CrossmintOrders,
+    pub crossmint: OrdersApi,
 }
 
 /// What the job needs besides the database.

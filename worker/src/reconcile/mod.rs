@@ -12,7 +12,6 @@
 //! reconciled. Run on demand (`ledgerhook-admin reconcile`) and on a
 //! schedule in the worker (`RECONCILE_INTERVAL_SECS`).
 
-pub mod crossmint_orders;
 pub mod job;
 
 use std::time::Duration;
@@ -26,7 +25,7 @@ use ledgerhook_shared::ledger::orders::{self, AwaitingPayment};
 use serde::Serialize;
 use sqlx::PgPool;
 
-pub use crossmint_orders::CrossmintOrders;
+use ledgerhook_shared::crossmint::OrdersApi;
 
 /// What `verified_by` says for a reconciled delivery: there is no signature;
 /// the answer came over TLS from Crossmint's API, asked with our key.
@@ -100,11 +99,7 @@ pub struct Run {
 /// Asks Crossmint about every order in `scope` and records the paid ones.
 /// Lookups are one at a time: reconcile is for the few orders whose webhook
 /// went missing, and Crossmint's rate limits matter more than speed.
-pub async fn run(
-    pool: &PgPool,
-    crossmint: &CrossmintOrders,
-    scope: Scope,
-) -> Result<Run, sqlx::Error> {
+pub async fn run(pool: &PgPool, crossmint: &OrdersApi, scope: Scope) -> Result<Run, sqlx::Error> {
     let candidates =
         orders::awaiting_payment(pool, scope.older_than, scope.within, scope.limit).await?;
     let mut run = Run {
@@ -120,7 +115,7 @@ pub async fn run(
 
 async fn reconcile_one(
     pool: &PgPool,
-    crossmint: &CrossmintOrders,
+    crossmint: &OrdersApi,
     order: AwaitingPayment,
     recorded: &mut Vec<Delivery>,
 ) -> Result<Finding, sqlx::Error> {
