@@ -14,6 +14,8 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::order_grant::order_grant;
+
 #[derive(Debug, Clone, Copy)]
 pub struct ManualGrant<'a> {
     pub user_id: &'a str,
@@ -115,16 +117,11 @@ pub async fn grant_by_hand(
     let Some((order_id, _, status, valid_days)) = order else {
         return insert(tx, &request, None, None, None).await;
     };
-    let granted: Option<(i64, String)> = sqlx::query_as(
-        "select id, kind from credit_ledger
-         where order_id = $1 and kind in ('purchase_grant', 'manual_grant')
-         order by id limit 1",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some((ledger_id, kind)) = granted {
-        return Ok(ManualGrantOutcome::OrderAlreadyGranted { ledger_id, kind });
+    if let Some(granted) = order_grant(tx, order_id).await? {
+        return Ok(ManualGrantOutcome::OrderAlreadyGranted {
+            ledger_id: granted.ledger_id,
+            kind: granted.kind,
+        });
     }
     insert(tx, &request, Some(order_id), Some(&status), valid_days).await
 }

@@ -21,6 +21,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::expiry::expire_user_locked;
+use super::order_grant::order_grant;
 
 /// Why credits are taken back; each cause is a ledger kind with its own
 /// uniqueness rule.
@@ -113,17 +114,10 @@ pub async fn take_back(
     let Some((order_id, user_id, status)) = order else {
         return Ok(TakeBackOutcome::NoSuchOrder);
     };
-    let grant: Option<(i64, i64)> = sqlx::query_as(
-        "select id, credits from credit_ledger
-         where order_id = $1 and kind in ('purchase_grant', 'manual_grant')
-         order by id limit 1",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((grant_id, granted)) = grant else {
+    let Some(grant) = order_grant(tx, order_id).await? else {
         return Ok(TakeBackOutcome::NotGranted);
     };
+    let (grant_id, granted) = (grant.ledger_id, grant.credits);
     let balance: i64 =
         sqlx::query_scalar("select balance from user_credits where user_id = $1 for update")
             .bind(&user_id)
