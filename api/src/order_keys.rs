@@ -127,8 +127,8 @@ pub async fn claim(
              on conflict (user_id, idempotency_key) do update
                  set reservation = excluded.reservation, reserved_at = now(),
                      package_id = excluded.package_id,
-                     crossmint_order_id = null, response = null
-                 where (order_idempotency_keys.crossmint_order_id is null
+                     provider_order_id = null, response = null
+                 where (order_idempotency_keys.provider_order_id is null
                         and order_idempotency_keys.package_id = excluded.package_id
                         and order_idempotency_keys.reserved_at
                             < now() - make_interval(secs => $5::int8 / 1000.0))
@@ -182,18 +182,18 @@ pub async fn claim(
 pub async fn bind(
     tx: &mut PgConnection,
     reservation: &Reservation,
-    crossmint_order_id: &str,
+    provider_order_id: &str,
     response: &Value,
 ) -> Result<bool, sqlx::Error> {
     let bound = sqlx::query(
-        "update order_idempotency_keys set crossmint_order_id = $4, response = $5
+        "update order_idempotency_keys set provider_order_id = $4, response = $5
          where user_id = $1 and idempotency_key = $2 and reservation = $3
-           and crossmint_order_id is null",
+           and provider_order_id is null",
     )
     .bind(&reservation.user_id)
     .bind(reservation.key.as_str())
     .bind(reservation.token)
-    .bind(crossmint_order_id)
+    .bind(provider_order_id)
     .bind(response)
     .execute(tx)
     .await?;
@@ -240,7 +240,7 @@ pub async fn release(pool: &PgPool, reservation: &Reservation) {
     let released = sqlx::query(
         "delete from order_idempotency_keys
          where user_id = $1 and idempotency_key = $2 and reservation = $3
-           and crossmint_order_id is null",
+           and provider_order_id is null",
     )
     .bind(&reservation.user_id)
     .bind(reservation.key.as_str())

@@ -6,6 +6,7 @@
 //! - [`json`]: the one definition of an acceptable JSON body;
 //! - [`config`]: environment parsing that names every problem at once;
 //! - [`crossmint`]: Crossmint's orders API (creating orders, asking about one);
+//! - [`stripe`]: Stripe's signatures, events and Checkout Sessions (card payments);
 //! - [`deliveries`]: the recorded deliveries and the outbox (their tables' only SQL);
 //! - [`ledger`]: applying order events, exactly once; [`credits`]: spending and expiry;
 //!   [`usage`]: spends per user per day, never failing a spend;
@@ -32,6 +33,7 @@ pub mod notifications;
 pub mod retry;
 pub mod secret_text;
 pub mod shutdown;
+pub mod stripe;
 pub mod svix;
 pub mod telemetry;
 pub mod usage;

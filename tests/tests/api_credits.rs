@@ -60,7 +60,7 @@ impl World {
             .wait_for_count(
                 &format!(
                     "select count(*) from payment_orders
-                     where crossmint_order_id = '{order_id}' and status = 'completed'"
+                     where provider_order_id = '{order_id}' and status = 'completed'"
                 ),
                 1,
                 WAIT,

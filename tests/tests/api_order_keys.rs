@@ -154,7 +154,7 @@ async fn a_crossmint_failure_frees_the_key_for_the_retry() {
     assert_eq!(crossmint.requests().len(), 2);
     assert_eq!(orders_of(&env, "unlucky").await, 1);
     let bound: String = sqlx::query_scalar(
-        "select crossmint_order_id from order_idempotency_keys
+        "select provider_order_id from order_idempotency_keys
          where user_id = 'unlucky' and idempotency_key = 'retry-key'",
     )
     .fetch_one(&env.pool)

@@ -74,7 +74,7 @@ async fn an_order_is_created_with_crossmint_and_recorded_pending_before_the_answ
         Option<i32>,
     ) = sqlx::query_as(
         "select user_id, package_id, amount::text, status, created_from, credits_valid_days
-         from payment_orders where crossmint_order_id = $1",
+         from payment_orders where provider_order_id = $1",
     )
     .bind(order_id)
     .fetch_one(&env.pool)

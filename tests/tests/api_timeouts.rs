@@ -13,7 +13,7 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(60);
 
 fn status_of(order_id: &str) -> String {
-    format!("select status from payment_orders where crossmint_order_id = '{order_id}'")
+    format!("select status from payment_orders where provider_order_id = '{order_id}'")
 }
 
 async fn status(env: &TestEnv, order_id: &str) -> String {
@@ -35,7 +35,7 @@ const TIMEOUT_SETTINGS: [(&str, &str); 3] = [
 async fn backdate(env: &TestEnv, order_id: &str, by: &str) {
     let updated = sqlx::query(&format!(
         "update payment_orders set created_at = now() - interval '{by}'
-         where crossmint_order_id = $1"
+         where provider_order_id = $1"
     ))
     .bind(order_id)
     .execute(&env.pool)
@@ -47,7 +47,7 @@ async fn backdate(env: &TestEnv, order_id: &str, by: &str) {
 async fn expiry_events(env: &TestEnv, order_id: &str) -> i64 {
     env.count(&format!(
         "select count(*) from payment_order_events e join payment_orders o on o.id = e.order_id
-         where o.crossmint_order_id = '{order_id}' and e.event_type = 'order.expired'"
+         where o.provider_order_id = '{order_id}' and e.event_type = 'order.expired'"
     ))
     .await
 }
@@ -83,7 +83,7 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
     // Act: the worker's job, every second, with a one-hour timeout.
     let worker = env.start_worker(&TIMEOUT_SETTINGS).await.unwrap();
     env.wait_for_count(
-        &format!("select count(*) from payment_orders where crossmint_order_id = '{stale}' and status = 'expired'"),
+        &format!("select count(*) from payment_orders where provider_order_id = '{stale}' and status = 'expired'"),
         1,
         WAIT,
     )
@@ -156,7 +156,7 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
     let paid = payment_succeeded(&stale, "slow-payer", "starter", "10.00");
     assert_eq!(ingester.send(&paid).await.status, 200);
     env.wait_for_count(
-        &format!("select count(*) from payment_orders where crossmint_order_id = '{stale}' and status = 'completed'"),
+        &format!("select count(*) from payment_orders where provider_order_id = '{stale}' and status = 'completed'"),
         1,
         WAIT,
     )
@@ -189,7 +189,7 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
     let expired_at_kept = env
         .count(&format!(
             "select count(*) from payment_orders
-             where crossmint_order_id = '{stale}' and expired_at is not null"
+             where provider_order_id = '{stale}' and expired_at is not null"
         ))
         .await;
     assert_eq!(expired_at_kept, 1);
@@ -200,7 +200,7 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
     // expiry.
     let backdated = sqlx::query(
         "update payment_orders set created_at = now() - interval '61 minutes'
-         where crossmint_order_id in ($1, $2)",
+         where provider_order_id in ($1, $2)",
     )
     .bind(&stale)
     .bind(&fresh)
@@ -209,7 +209,7 @@ async fn an_unpaid_order_expires_confirm_says_payment_timeout_and_a_late_payment
     .unwrap();
     assert_eq!(backdated.rows_affected(), 2);
     env.wait_for_count(
-        &format!("select count(*) from payment_orders where crossmint_order_id = '{fresh}' and status = 'expired'"),
+        &format!("select count(*) from payment_orders where provider_order_id = '{fresh}' and status = 'expired'"),
         1,
         WAIT,
     )
@@ -232,8 +232,8 @@ async fn two_workers_expire_each_stale_order_once_and_leave_the_rest() {
         .await;
     sqlx::query(
         "update payment_orders set created_at = now() - interval '2 hours',
-             review_reason = case when crossmint_order_id = 'reviewed' then 'test' end
-         where crossmint_order_id <> 'fresh'",
+             review_reason = case when provider_order_id = 'reviewed' then 'test' end
+         where provider_order_id <> 'fresh'",
     )
     .execute(&env.pool)
     .await
@@ -297,7 +297,7 @@ async fn a_paused_system_expires_nothing_until_resumed() {
     admin(&env, &["resume", "--reason", "incident over"]).await;
     env.wait_for_count(
         "select count(*) from payment_orders
-         where crossmint_order_id = 'paid-meanwhile' and status = 'expired'",
+         where provider_order_id = 'paid-meanwhile' and status = 'expired'",
         1,
         WAIT,
     )
@@ -349,7 +349,7 @@ async fn an_old_unprocessed_delivery_holds_the_timeout_until_it_is_processed() {
     .unwrap();
     env.wait_for_count(
         "select count(*) from payment_orders
-         where crossmint_order_id = 'paid-in-backlog' and status = 'expired'",
+         where provider_order_id = 'paid-in-backlog' and status = 'expired'",
         1,
         WAIT,
     )

@@ -277,7 +277,7 @@ async fn ids_full_of_quotes_semicolons_and_unicode_are_data_not_sql() {
 
     assert_eq!(env.balance(user_id).await, 9600);
     let stored: String =
-        sqlx::query_scalar("select crossmint_order_id from payment_orders where user_id = $1")
+        sqlx::query_scalar("select provider_order_id from payment_orders where user_id = $1")
             .bind(user_id)
             .fetch_one(&env.pool)
             .await

@@ -96,7 +96,7 @@ async fn an_order_created_before_payment_is_granted_without_metadata() {
 
     assert_eq!(env.balance("user-api").await, 3300);
     assert_eq!(
-        env.count("select count(*) from payment_orders where crossmint_order_id = 'api-order-1' and status = 'completed' and created_from = 'api'").await,
+        env.count("select count(*) from payment_orders where provider_order_id = 'api-order-1' and status = 'completed' and created_from = 'api'").await,
         1
     );
 }
@@ -171,9 +171,9 @@ async fn failures_cancellations_and_unknown_events_are_recorded_not_granted() {
     }
     env.wait_all_processed(4, WAIT).await;
 
-    assert_eq!(env.count("select count(*) from payment_orders where crossmint_order_id = 'o-failed' and status = 'failed'").await, 1);
-    assert_eq!(env.count("select count(*) from payment_orders where crossmint_order_id = 'o-cancelled' and status = 'cancelled'").await, 1);
-    assert_eq!(env.count("select count(*) from payment_orders where crossmint_order_id = 'o-delivered' and status = 'pending'").await, 1);
+    assert_eq!(env.count("select count(*) from payment_orders where provider_order_id = 'o-failed' and status = 'failed'").await, 1);
+    assert_eq!(env.count("select count(*) from payment_orders where provider_order_id = 'o-cancelled' and status = 'cancelled'").await, 1);
+    assert_eq!(env.count("select count(*) from payment_orders where provider_order_id = 'o-delivered' and status = 'pending'").await, 1);
     assert_eq!(
         env.count("select count(*) from webhook_deliveries where outcome = 'ignored'")
             .await,

@@ -321,7 +321,7 @@ async fn a_grant_mails_the_buyer_once_with_its_credits_and_the_notification_id()
     let mail = &mails[0];
     let id: uuid::Uuid = sqlx::query_scalar(
         "select n.id from notifications n join payment_orders o on o.id = n.order_id
-         where o.crossmint_order_id = 'cm-mail-1' and n.channel = 'email'",
+         where o.provider_order_id = 'cm-mail-1' and n.channel = 'email'",
     )
     .fetch_one(&env.pool)
     .await

@@ -22,7 +22,7 @@ fn failed(order: &str, user: &str, package: &str) -> serde_json::Value {
 }
 
 async fn status_of(env: &TestEnv, order: &str) -> String {
-    sqlx::query_scalar("select status from payment_orders where crossmint_order_id = $1")
+    sqlx::query_scalar("select status from payment_orders where provider_order_id = $1")
         .bind(order)
         .fetch_one(&env.pool)
         .await

@@ -76,7 +76,7 @@ async fn a_payment_whose_webhook_never_came_is_granted_once_by_reconcile() {
     assert_eq!(delivery_id, format!("reconcile:{paid}"));
     assert_eq!(outcome.as_deref(), Some("granted"));
     let status: String =
-        sqlx::query_scalar("select status from payment_orders where crossmint_order_id = $1")
+        sqlx::query_scalar("select status from payment_orders where provider_order_id = $1")
             .bind(unpaid)
             .fetch_one(&env.pool)
             .await
@@ -186,7 +186,7 @@ async fn the_operator_runs_reconcile_and_sees_what_crossmint_said() {
         .iter()
         .map(|o| {
             (
-                o["crossmintOrderId"].as_str().unwrap().to_owned(),
+                o["providerOrderId"].as_str().unwrap().to_owned(),
                 o["result"].as_str().unwrap().to_owned(),
                 o["outcome"].as_str().map(str::to_owned),
             )

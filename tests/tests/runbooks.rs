@@ -210,7 +210,7 @@ async fn duplicates_are_listed_and_a_revoke_takes_back_an_unspent_grant_once() {
         1
     );
     let (revoked_credits, history): (Option<i64>, Value) = sqlx::query_as(
-        "select revoked_credits, status_history from payment_orders where crossmint_order_id = 'dup-order'",
+        "select revoked_credits, status_history from payment_orders where provider_order_id = 'dup-order'",
     )
     .fetch_one(&env.pool)
     .await
@@ -318,7 +318,7 @@ async fn a_revoke_after_a_partial_spend_records_the_shortfall_and_never_goes_neg
     );
     assert_eq!(
         env.count(
-            "select revoke_shortfall from payment_orders where crossmint_order_id = 'short-pro'"
+            "select revoke_shortfall from payment_orders where provider_order_id = 'short-pro'"
         )
         .await,
         2500
@@ -391,7 +391,7 @@ async fn expire_lot_of(env: &TestEnv, order: &str) {
     let moved = sqlx::query(
         "update credit_lots set expires_at = now() - interval '1 minute'
          where grant_id in (select l.id from credit_ledger l join payment_orders o on o.id = l.order_id
-                            where o.crossmint_order_id = $1 and l.kind = 'purchase_grant')",
+                            where o.provider_order_id = $1 and l.kind = 'purchase_grant')",
     )
     .bind(order)
     .execute(&env.pool)

@@ -52,7 +52,7 @@ async fn the_api_creates_an_order_with_crossmint_over_https_trusting_the_ca_in_s
     assert_eq!(crossmint.requests().len(), 1);
     assert_eq!(
         env.count(&format!(
-            "select count(*) from payment_orders where crossmint_order_id = '{order_id}' and user_id = 'buyer-tls'"
+            "select count(*) from payment_orders where provider_order_id = '{order_id}' and user_id = 'buyer-tls'"
         ))
         .await,
         1

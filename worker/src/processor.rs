@@ -215,6 +215,12 @@ fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
     {
         Some(Provider::Crossmint) => OrderEvent::parse(message.body),
         Some(Provider::Reconcile) => OrderEvent::from_order_answer(message.body),
+        Some(Provider::Stripe) => {
+            return Err(Verdict::Park {
+                label: "unknown_provider",
+                reason: "Stripe events are not read yet".into(),
+            });
+        }
         None => {
             return Err(Verdict::Park {
                 label: "unknown_provider",

@@ -53,7 +53,7 @@ async fn confirm(
     // Another user's order is indistinguishable from no order at all.
     let order: Option<OrderRow> = sqlx::query_as(
         "select status, total_credits, review_reason, paid_at, completed_at, expired_at
-         from payment_orders where crossmint_order_id = $1 and user_id = $2",
+         from payment_orders where provider_order_id = $1 and user_id = $2",
     )
     .bind(&request.order_id)
     .bind(&user.id)

@@ -31,7 +31,7 @@ struct Page {
 
 #[derive(sqlx::FromRow)]
 struct OrderRow {
-    crossmint_order_id: String,
+    provider_order_id: String,
     package_id: String,
     package_snapshot: Value,
     amount: String,
@@ -77,7 +77,7 @@ async fn history(
         )));
     }
     let orders: Vec<OrderRow> = sqlx::query_as(
-        "select crossmint_order_id, package_id, package_snapshot, round(amount, 6)::text as amount,
+        "select provider_order_id, package_id, package_snapshot, round(amount, 6)::text as amount,
                 currency, status, status_history, total_credits, base_credits, bonus_credits,
                 review_reason, chain_used, transaction_hash, created_at, paid_at, completed_at
          from payment_orders where user_id = $1
@@ -140,7 +140,7 @@ async fn history(
 
 fn order_json(order: OrderRow) -> Value {
     json!({
-        "orderId": order.crossmint_order_id,
+        "orderId": order.provider_order_id,
         "packageId": order.package_id,
         "packageSnapshot": order.package_snapshot,
         "amount": order.amount,

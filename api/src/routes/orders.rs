@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use ledgerhook_shared::domain::{CURRENCY, Package, find_package};
+use ledgerhook_shared::domain::{CURRENCY, Package, PaymentProvider, find_package};
 use ledgerhook_shared::ledger::orders::{self, CreatedFrom, PendingOrder};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -146,7 +146,8 @@ async fn create_and_record(
         "creditsValidDays": valid_days,
     });
     let order = PendingOrder {
-        crossmint_order_id: &created.order_id,
+        provider: PaymentProvider::Crossmint,
+        provider_order_id: &created.order_id,
         user_id: &user.id,
         package,
         credits_valid_days: valid_days,
@@ -172,16 +173,16 @@ async fn record_pending(
     if inserted.is_empty() {
         // Already there: its webhook beat us and the worker built it from
         // metadata. Fine if it is this user's; anything else is not ours to fix.
-        let owner = orders::owner(&mut *tx, order.crossmint_order_id).await?;
+        let owner = orders::owner(&mut *tx, order.provider_order_id).await?;
         if owner.as_deref() != Some(order.user_id) {
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "Crossmint order {} is already recorded for another user",
-                order.crossmint_order_id
+                order.provider_order_id
             )));
         }
     }
     if let Some(reservation) = reservation
-        && !order_keys::bind(&mut tx, reservation, order.crossmint_order_id, body).await?
+        && !order_keys::bind(&mut tx, reservation, order.provider_order_id, body).await?
     {
         return Ok(false);
     }

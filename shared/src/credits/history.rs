@@ -108,7 +108,7 @@ pub async fn user_history(pool: &PgPool, user_id: &str) -> Result<UserHistory, s
     .await?;
     let movements: Vec<Movement> = sqlx::query_as(
         "select l.id as ledger_id, l.created_at as at, l.kind, l.credits,
-                o.crossmint_order_id as order, d.delivery_id as delivery,
+                o.provider_order_id as order, d.delivery_id as delivery,
                 coalesce(l.expired_grant_id, l.reverses_grant_id) as grant_id,
                 l.shortfall, l.expires_at, l.description, l.idempotency_key,
                 (sum(l.credits) over (order by l.id))::int8 as balance_after
@@ -122,7 +122,7 @@ pub async fn user_history(pool: &PgPool, user_id: &str) -> Result<UserHistory, s
     .fetch_all(pool)
     .await?;
     let orders: Vec<UserOrder> = sqlx::query_as(
-        "select o.crossmint_order_id as order, o.package_id, o.status, o.total_credits,
+        "select o.provider_order_id as order, o.package_id, o.status, o.total_credits,
                 o.created_at,
                 exists (select 1 from credit_ledger l where l.order_id = o.id
                         and l.kind in ('purchase_grant', 'manual_grant')) as granted,

@@ -86,7 +86,7 @@ pub async fn grant_by_hand(
         Some(crossmint_id) => {
             let found: Option<(Uuid, String, String, Option<i32>)> = sqlx::query_as(
                 "select id, user_id, status, credits_valid_days from payment_orders
-                 where crossmint_order_id = $1 for update",
+                 where provider_order_id = $1 for update",
             )
             .bind(crossmint_id)
             .fetch_optional(&mut *tx)
@@ -232,7 +232,7 @@ async fn by_key(tx: &mut PgConnection, key: &str) -> Result<Option<Granted>, sql
         DateTime<Utc>,
     );
     let row: Option<Row> = sqlx::query_as(
-        "select l.id, l.user_id, l.credits, o.crossmint_order_id, l.expires_at, l.created_at
+        "select l.id, l.user_id, l.credits, o.provider_order_id, l.expires_at, l.created_at
          from credit_ledger l left join payment_orders o on o.id = l.order_id
          where l.kind = 'manual_grant' and l.idempotency_key = $1",
     )

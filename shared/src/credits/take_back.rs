@@ -106,7 +106,7 @@ pub async fn take_back(
 ) -> Result<TakeBackOutcome, sqlx::Error> {
     let order: Option<(Uuid, String, String)> = sqlx::query_as(
         "select id, user_id, status from payment_orders
-         where crossmint_order_id = $1 for update",
+         where provider_order_id = $1 for update",
     )
     .bind(request.order)
     .fetch_optional(&mut *tx)

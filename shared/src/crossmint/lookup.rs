@@ -19,13 +19,13 @@ pub struct Answer {
 }
 
 impl OrdersApi {
-    pub async fn get_order(&self, crossmint_order_id: &str) -> Result<Answer, CrossmintError> {
+    pub async fn get_order(&self, provider_order_id: &str) -> Result<Answer, CrossmintError> {
         // The id is ours (recorded from Crossmint's own answer), but it goes
         // into a path: one encoded segment, whatever it holds.
         let mut url = self.orders_url.clone();
         url.path_segments_mut()
             .expect("checked in new: the URL takes path segments")
-            .push(crossmint_order_id);
+            .push(provider_order_id);
         let mut response = self
             .http
             .get(url)

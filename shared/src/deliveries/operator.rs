@@ -149,7 +149,7 @@ pub async fn duplicated_orders(
     since: DateTime<Utc>,
 ) -> Result<Vec<DuplicatedOrder>, sqlx::Error> {
     sqlx::query_as(
-        "select o.crossmint_order_id as order, o.user_id, o.status, o.total_credits,
+        "select o.provider_order_id as order, o.user_id, o.status, o.total_credits,
                 (select count(*) from credit_ledger l where l.order_id = o.id
                  and l.kind in ('purchase_grant', 'manual_grant')) as grants,
                 o.revoked_at,

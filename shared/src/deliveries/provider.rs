@@ -11,6 +11,9 @@ pub enum Provider {
     /// order object itself, fetched by us over TLS with the server key
     /// (nothing to verify a signature with; the connection is the proof).
     Reconcile,
+    /// A Stripe event (`POST /webhooks/stripe`): `{"id": "evt_..", "type":
+    /// .., "data": {"object": ..}}`, signed with `Stripe-Signature`.
+    Stripe,
 }
 
 impl Provider {
@@ -18,6 +21,7 @@ impl Provider {
         match self {
             Self::Crossmint => "crossmint",
             Self::Reconcile => "reconcile",
+            Self::Stripe => "stripe",
         }
     }
 
@@ -27,6 +31,7 @@ impl Provider {
         match name {
             "crossmint" => Some(Self::Crossmint),
             "reconcile" => Some(Self::Reconcile),
+            "stripe" => Some(Self::Stripe),
             _ => None,
         }
     }
@@ -38,9 +43,9 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for provider in [Provider::Crossmint, Provider::Reconcile] {
+        for provider in [Provider::Crossmint, Provider::Reconcile, Provider::Stripe] {
             assert_eq!(Provider::from_name(provider.as_str()), Some(provider));
         }
-        assert_eq!(Provider::from_name("stripe"), None);
+        assert_eq!(Provider::from_name("paypal"), None);
     }
 }

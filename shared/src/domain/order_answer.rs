@@ -10,6 +10,7 @@ use super::order_event::{
     EventKind, EventParseError, MAX_ORDER_ID_LEN, OrderEvent, buyer_email, failure_reason,
     payment_claim, reference,
 };
+use super::payment_provider::PaymentProvider;
 use crate::json;
 
 /// The event name stored for a payment found by reconcile.
@@ -39,6 +40,7 @@ impl OrderEvent {
         let paid = payment_status(&order) == Some(PAID);
         let metadata = order.get("metadata");
         let event = Self {
+            provider: PaymentProvider::Crossmint,
             event_type: if paid {
                 RECONCILED_PAYMENT
             } else {
@@ -56,6 +58,7 @@ impl OrderEvent {
             payment: payment_claim(&order),
             failure_reason: failure_reason(&order),
             buyer_email: buyer_email(&order),
+            payment_intent: None,
         };
         event.refuse_nul()?;
         Ok(event)

@@ -17,7 +17,8 @@
 //! ```
 
 use super::order_event::{EventKind, OrderEvent};
-use super::package::{CURRENCY, Credits, Package};
+use super::package::{Credits, Package};
+use super::payment_provider::PaymentProvider;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
@@ -60,6 +61,9 @@ impl OrderStatus {
 /// The facts about a stored order that decide what an event may do.
 #[derive(Debug, Clone)]
 pub struct OrderFacts<'a> {
+    /// Who takes the order's payment: its events must come from there, in
+    /// its currency.
+    pub provider: PaymentProvider,
     pub status: OrderStatus,
     pub user_id: &'a str,
     pub package: &'a Package,
@@ -144,6 +148,13 @@ pub fn decide(order: &OrderFacts<'_>, event: &OrderEvent) -> Decision {
 /// What in a success event disagrees with the order, if anything. Money only
 /// moves when the received amount and currency are exactly the package's.
 fn contradiction(order: &OrderFacts<'_>, event: &OrderEvent) -> Option<String> {
+    if event.provider != order.provider {
+        return Some(format!(
+            "a {} event for a {} order",
+            event.provider.as_str(),
+            order.provider.as_str()
+        ));
+    }
     if let Some(user) = &event.user_id
         && user != order.user_id
     {
@@ -164,14 +175,15 @@ fn contradiction(order: &OrderFacts<'_>, event: &OrderEvent) -> Option<String> {
         Ok(amount) => amount,
         Err(e) => return Some(format!("received amount is unusable: {e}")),
     };
+    let currency = order.provider.currency();
     match payment.currency.as_deref() {
-        Some(CURRENCY) => {}
-        Some(other) => return Some(format!("received currency {other:?}, expected {CURRENCY}")),
+        Some(received) if received == currency => {}
+        Some(other) => return Some(format!("received currency {other:?}, expected {currency}")),
         None => return Some("received currency is missing".into()),
     }
     if amount != order.package.price {
         return Some(format!(
-            "received {amount} {CURRENCY}, the package costs {}",
+            "received {amount} {currency}, the package costs {}",
             order.package.price
         ));
     }
@@ -187,6 +199,7 @@ mod tests {
 
     fn facts(status: OrderStatus) -> OrderFacts<'static> {
         OrderFacts {
+            provider: PaymentProvider::Crossmint,
             status,
             user_id: "user-1",
             package: find_package("pro").unwrap(),
@@ -196,6 +209,7 @@ mod tests {
 
     fn event(kind: EventKind, amount: &str, currency: &str) -> OrderEvent {
         OrderEvent {
+            provider: PaymentProvider::Crossmint,
             event_type: "test".into(),
             kind,
             order_id: "order-1".into(),
@@ -209,6 +223,7 @@ mod tests {
             }),
             failure_reason: None,
             buyer_email: None,
+            payment_intent: None,
         }
     }
 
@@ -277,6 +292,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_event_from_another_provider_is_a_conflict_and_stripe_pays_in_usd() {
+        let mut stripe_order = facts(OrderStatus::Pending);
+        stripe_order.provider = PaymentProvider::Stripe;
+        assert!(
+            matches!(decide(&stripe_order, &paid()), Decision::Conflict { reason } if reason.contains("crossmint event")),
+            "a Crossmint event naming a Stripe order's id"
+        );
+        let mut card = event(EventKind::PaymentSucceeded, "50.00", "USD");
+        card.provider = PaymentProvider::Stripe;
+        assert!(matches!(
+            decide(&stripe_order, &card),
+            Decision::Grant { credits: 3300, .. }
+        ));
+        let mut usdt = card.clone();
+        usdt.payment.as_mut().unwrap().currency = Some("USDT".into());
+        assert!(matches!(
+            decide(&stripe_order, &usdt),
+            Decision::Conflict { .. }
+        ));
     }
 
     #[test]

@@ -7,10 +7,11 @@
 
 use serde_json::Value;
 
+use super::payment_provider::PaymentProvider;
 use super::usdt::{AmountError, Usdt};
 use crate::json::{self, JsonError};
 
-/// Longest order id we accept (the seed's `crossmint_order_id VARCHAR(100)`).
+/// Longest order id we accept (the seed's `provider_order_id VARCHAR(100)`).
 pub const MAX_ORDER_ID_LEN: usize = 100;
 /// Longest user or package id taken from metadata.
 const MAX_REF_LEN: usize = 200;
@@ -62,9 +63,13 @@ pub struct PaymentClaim {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderEvent {
+    /// Who took (or was to take) the payment this event is about.
+    pub provider: PaymentProvider,
     /// The event name exactly as received.
     pub event_type: String,
     pub kind: EventKind,
+    /// The order's id at its provider (Crossmint's order id; Stripe's
+    /// Checkout Session or invoice id).
     pub order_id: String,
     pub user_id: Option<String>,
     pub package_id: Option<String>,
@@ -75,6 +80,10 @@ pub struct OrderEvent {
     /// lightly here (an address that fails is dropped, never an error: a
     /// notification must not stop a grant) and used only as a recipient.
     pub buyer_email: Option<String>,
+    /// Stripe only: the PaymentIntent that paid, which refunds and disputes
+    /// name later. An order already holding it is the order this event is
+    /// about, whatever object (session, invoice) announced the payment.
+    pub payment_intent: Option<String>,
 }
 
 /// Why a body cannot be read as an order event. These are permanent: the same
@@ -125,6 +134,7 @@ impl OrderEvent {
 
         let metadata = order.get("metadata");
         let event = Self {
+            provider: PaymentProvider::Crossmint,
             kind: EventKind::of(&event_type),
             event_type,
             order_id,
@@ -133,6 +143,7 @@ impl OrderEvent {
             payment: payment_claim(&order),
             failure_reason: failure_reason(&order),
             buyer_email: buyer_email(&order),
+            payment_intent: None,
         };
         event.refuse_nul()?;
         Ok(event)
@@ -147,6 +158,7 @@ impl OrderEvent {
             ("metadata.userId", self.user_id.as_ref()),
             ("metadata.packageId", self.package_id.as_ref()),
             ("failure reason", self.failure_reason.as_ref()),
+            ("payment_intent", self.payment_intent.as_ref()),
             ("currency", payment.and_then(|p| p.currency.as_ref())),
             ("chain", payment.and_then(|p| p.chain.as_ref())),
             (

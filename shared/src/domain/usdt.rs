@@ -1,4 +1,5 @@
-//! Exact USDT amounts.
+//! Exact USDT amounts (and USD amounts: Stripe's prices are the same
+//! numbers in dollars, held in the same exact form).
 //!
 //! Amounts arrive as decimal strings ("50.00", "50", "50.000000"). They are
 //! held as integer millionths of a USDT (the token's own precision) so that
@@ -43,6 +44,25 @@ impl Usdt {
 
     pub const fn micros(self) -> i64 {
         self.micros
+    }
+
+    /// An amount in hundredths (Stripe's `amount_total` for USD is in
+    /// cents): exact, with the same bounds as [`Usdt::parse`].
+    pub fn from_cents(cents: i64) -> Result<Self, AmountError> {
+        if cents < 0 {
+            return Err(AmountError::Negative);
+        }
+        if cents > MAX_WHOLE_USDT * 100 {
+            return Err(AmountError::TooLarge);
+        }
+        Ok(Self {
+            micros: cents * (SCALE / 100),
+        })
+    }
+
+    /// The amount in hundredths, rounded down (exact for any price).
+    pub const fn cents(self) -> i64 {
+        self.micros / (SCALE / 100)
     }
 
     /// Parses a plain decimal string: digits, an optional point and up to six
@@ -129,6 +149,15 @@ mod tests {
             Err(AmountError::TooLarge)
         );
         assert_eq!(Usdt::parse("1000000001"), Err(AmountError::TooLarge));
+    }
+
+    #[test]
+    fn cents_are_exact_and_bounded() {
+        assert_eq!(Usdt::from_cents(5000), Ok(Usdt::from_whole(50)));
+        assert_eq!(Usdt::from_cents(4999).unwrap().to_string(), "49.990000");
+        assert_eq!(Usdt::from_whole(100).cents(), 10_000);
+        assert_eq!(Usdt::from_cents(-1), Err(AmountError::Negative));
+        assert_eq!(Usdt::from_cents(i64::MAX), Err(AmountError::TooLarge));
     }
 
     proptest::proptest! {

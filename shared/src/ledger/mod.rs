@@ -204,7 +204,7 @@ pub async fn apply_batch(
 /// this batch, records the changes, and updates the in-memory order.
 fn decide_one(
     changes: &mut writes::Changes,
-    orders: &mut std::collections::HashMap<String, StoredOrder>,
+    orders: &mut orders::LockedOrders,
     delivery_row: i64,
     event: &OrderEvent,
 ) -> Result<Applied, ApplyError> {
@@ -215,7 +215,8 @@ fn decide_one(
         changes.outcome(delivery_row, &applied);
         return Ok(applied);
     }
-    let Some(order) = orders.get_mut(&event.order_id) else {
+    let key = orders.key_for(event).to_owned();
+    let Some(order) = orders.by_id.get_mut(&key) else {
         if event.kind == EventKind::PaymentSucceeded {
             return Err(ApplyError::OrderUnknown(event.order_id.clone()));
         }
@@ -228,6 +229,7 @@ fn decide_one(
     let package = find_package(&order.package_id)
         .ok_or_else(|| ApplyError::UnknownPackage(order.package_id.clone()))?;
     let facts = OrderFacts {
+        provider: order.provider,
         status: order.status,
         user_id: &order.user_id,
         package,

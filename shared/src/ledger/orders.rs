@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::domain::{CURRENCY, CreditTerms, OrderEvent, OrderStatus, Package, find_package};
+use crate::domain::{CreditTerms, OrderEvent, OrderStatus, Package, PaymentProvider, find_package};
 
 /// Who recorded an order, before its payment or from the payment itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,10 @@ impl CreatedFrom {
 /// An order to record as pending: who buys which package, on what terms.
 #[derive(Debug, Clone, Copy)]
 pub struct PendingOrder<'a> {
-    pub crossmint_order_id: &'a str,
+    /// Who takes the payment; the order's currency follows from it.
+    pub provider: PaymentProvider,
+    /// The order's id at its provider.
+    pub provider_order_id: &'a str,
     pub user_id: &'a str,
     pub package: &'a Package,
     /// Days the credits stay valid after the grant (none: forever). Fixed
@@ -52,9 +55,9 @@ pub struct PendingOrder<'a> {
 
 /// Records orders as pending, in one statement: the package as it is now
 /// (its snapshot, with the credit validity), the expected price and the
-/// credits. An order whose Crossmint id is already recorded is left as it
-/// is. Rows are inserted in Crossmint-id order, so that concurrent inserts
-/// take their locks in the same order. Returns the Crossmint ids of the
+/// credits. An order whose provider id is already recorded is left as it
+/// is. Rows are inserted in provider-id order, so that concurrent inserts
+/// take their locks in the same order. Returns the provider ids of the
 /// orders this call created.
 pub async fn insert_pending<'e>(
     executor: impl PgExecutor<'e>,
@@ -62,8 +65,8 @@ pub async fn insert_pending<'e>(
     orders: &[PendingOrder<'_>],
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut orders: Vec<&PendingOrder<'_>> = orders.iter().collect();
-    orders.sort_by_key(|o| o.crossmint_order_id);
-    orders.dedup_by_key(|o| o.crossmint_order_id);
+    orders.sort_by_key(|o| o.provider_order_id);
+    orders.dedup_by_key(|o| o.provider_order_id);
     let mut ids = Vec::with_capacity(orders.len());
     let mut order_ids = Vec::with_capacity(orders.len());
     let mut users = Vec::with_capacity(orders.len());
@@ -73,12 +76,15 @@ pub async fn insert_pending<'e>(
     let mut base = Vec::with_capacity(orders.len());
     let mut bonus = Vec::with_capacity(orders.len());
     let mut valid_days = Vec::with_capacity(orders.len());
+    let mut providers = Vec::with_capacity(orders.len());
+    let mut currencies = Vec::with_capacity(orders.len());
     for order in orders {
         let package = order.package;
         let mut snapshot = package.snapshot();
         snapshot["creditValidityDays"] = json!(order.credits_valid_days);
+        snapshot["currency"] = json!(order.provider.currency());
         ids.push(Uuid::now_v7());
-        order_ids.push(order.crossmint_order_id);
+        order_ids.push(order.provider_order_id);
         users.push(order.user_id);
         packages.push(package.id);
         snapshots.push(snapshot);
@@ -86,22 +92,25 @@ pub async fn insert_pending<'e>(
         base.push(package.credits);
         bonus.push(package.bonus_credits);
         valid_days.push(order.credits_valid_days);
+        providers.push(order.provider.as_str());
+        currencies.push(order.provider.currency());
     }
     sqlx::query_scalar(
         "insert into payment_orders
-             (id, crossmint_order_id, user_id, package_id, package_snapshot, amount, currency,
+             (id, provider_order_id, user_id, package_id, package_snapshot, amount, currency,
               base_credits, bonus_credits, total_credits, status, status_history, created_from,
-              credits_valid_days)
-         select id, order_id, user_id, package_id, snapshot, price::numeric, $9, base, bonus,
-                base + bonus, 'pending',
+              credits_valid_days, provider)
+         select id, order_id, user_id, package_id, snapshot, price::numeric, currency, base,
+                bonus, base + bonus, 'pending',
                 jsonb_build_array(jsonb_build_object(
                     'status', 'pending', 'at', now(), 'reason', $11::text)),
-                $12, valid_days
+                $12, valid_days, provider
          from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
-                     $7::int8[], $8::int8[], $10::int4[])
-              as n(id, order_id, user_id, package_id, snapshot, price, base, bonus, valid_days)
-         on conflict on constraint payment_orders_crossmint_order_id_key do nothing
-         returning crossmint_order_id",
+                     $7::int8[], $8::int8[], $9::text[], $10::int4[], $13::text[])
+              as n(id, order_id, user_id, package_id, snapshot, price, base, bonus, currency,
+                   valid_days, provider)
+         on conflict on constraint payment_orders_provider_order_id_key do nothing
+         returning provider_order_id",
     )
     .bind(&ids)
     .bind(&order_ids)
@@ -111,10 +120,11 @@ pub async fn insert_pending<'e>(
     .bind(&prices)
     .bind(&base)
     .bind(&bonus)
-    .bind(CURRENCY)
+    .bind(&currencies)
     .bind(&valid_days)
     .bind(created_from.reason())
     .bind(created_from.as_str())
+    .bind(&providers)
     .fetch_all(executor)
     .await
 }
@@ -122,10 +132,10 @@ pub async fn insert_pending<'e>(
 /// The user an order belongs to, if it is recorded.
 pub async fn owner<'e>(
     executor: impl PgExecutor<'e>,
-    crossmint_order_id: &str,
+    provider_order_id: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("select user_id from payment_orders where crossmint_order_id = $1")
-        .bind(crossmint_order_id)
+    sqlx::query_scalar("select user_id from payment_orders where provider_order_id = $1")
+        .bind(provider_order_id)
         .fetch_optional(executor)
         .await
 }
@@ -134,14 +144,14 @@ pub async fn owner<'e>(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AwaitingPayment {
     pub id: Uuid,
-    pub crossmint_order_id: String,
+    pub provider_order_id: String,
     pub user_id: String,
     pub package_id: String,
     pub status: String,
     pub created_at: DateTime<Utc>,
 }
 
-/// Orders created at least `older_than` and at most `newest_first_within`
+/// Crossmint orders created at least `older_than` and at most `within`
 /// ago whose payment never arrived: still pending, or expired by the
 /// payment timeout (a payment may have come without its webhook). Oldest
 /// first, at most `limit`.
@@ -152,9 +162,9 @@ pub async fn awaiting_payment<'e>(
     limit: i64,
 ) -> Result<Vec<AwaitingPayment>, sqlx::Error> {
     sqlx::query_as(
-        "select id, crossmint_order_id, user_id, package_id, status, created_at
+        "select id, provider_order_id, user_id, package_id, status, created_at
          from payment_orders
-         where status in ('pending', 'expired')
+         where status in ('pending', 'expired') and provider = 'crossmint'
            and created_at < now() - $1::interval
            and created_at > now() - $2::interval
          order by created_at
@@ -170,6 +180,7 @@ pub async fn awaiting_payment<'e>(
 #[derive(Debug, Clone)]
 pub struct StoredOrder {
     pub id: Uuid,
+    pub provider: PaymentProvider,
     pub user_id: String,
     pub package_id: String,
     pub status: OrderStatus,
@@ -178,23 +189,71 @@ pub struct StoredOrder {
     pub credits_valid_days: Option<i32>,
 }
 
+/// The orders a batch is about, locked, by provider order id; and which of
+/// them already hold a payment reference (Stripe's PaymentIntent), so an
+/// event announcing that payment under another object's id (an invoice
+/// after its Checkout Session) finds the order that was paid.
+#[derive(Debug, Default)]
+pub(crate) struct LockedOrders {
+    pub by_id: HashMap<String, StoredOrder>,
+    by_payment_intent: HashMap<String, String>,
+}
+
+impl LockedOrders {
+    /// The order `event` is about: the one holding its payment, else the
+    /// one with its id.
+    pub fn key_for<'e>(&'e self, event: &'e OrderEvent) -> &'e str {
+        event
+            .payment_intent
+            .as_ref()
+            .and_then(|intent| self.by_payment_intent.get(intent))
+            .map_or(event.order_id.as_str(), String::as_str)
+    }
+}
+
 /// Creates the orders that do not exist yet but whose events name a user and
 /// a known package in their metadata (`created_from = 'webhook'`), then locks
 /// every order the events refer to, in order-id order so that concurrent
-/// batches take locks in the same order. Returns them by Crossmint order id;
-/// an id missing from the map is an order we cannot know. An order created
-/// here takes its credit validity from `terms`, as the API's would.
+/// batches take locks in the same order. An order missing from the result is
+/// one we cannot know. An order created here takes its credit validity from
+/// `terms`, as the API's would.
+///
+/// An event whose payment (`payment_intent`) an order already holds is
+/// about that order: none is created for it.
 pub(crate) async fn find_or_create_locked(
     tx: &mut PgConnection,
     events: &[&OrderEvent],
     terms: &CreditTerms,
-) -> Result<HashMap<String, StoredOrder>, sqlx::Error> {
+) -> Result<LockedOrders, sqlx::Error> {
+    let mut intents: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.payment_intent.as_deref())
+        .collect();
+    intents.sort_unstable();
+    intents.dedup();
+    // Only Stripe events carry one; Crossmint batches skip this statement.
+    let paid: Vec<String> = if intents.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(
+            "select payment_intent from payment_orders where payment_intent = any($1)",
+        )
+        .bind(&intents)
+        .fetch_all(&mut *tx)
+        .await?
+    };
     let creatable: Vec<PendingOrder<'_>> = events
         .iter()
+        .filter(|e| {
+            e.payment_intent
+                .as_ref()
+                .is_none_or(|intent| !paid.contains(intent))
+        })
         .filter_map(|e| {
             let package = e.package_id.as_deref().and_then(find_package)?;
             Some(PendingOrder {
-                crossmint_order_id: &e.order_id,
+                provider: e.provider,
+                provider_order_id: &e.order_id,
                 user_id: e.user_id.as_deref()?,
                 package,
                 credits_valid_days: terms.valid_days(package.id),
@@ -214,41 +273,61 @@ pub(crate) async fn find_or_create_locked(
         String,
         String,
         String,
+        String,
         Option<String>,
         Option<i32>,
+        Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "select id, crossmint_order_id, user_id, package_id, status, review_reason,
-                credits_valid_days
-         from payment_orders where crossmint_order_id = any($1)
-         order by crossmint_order_id
+        "select id, provider_order_id, provider, user_id, package_id, status, review_reason,
+                credits_valid_days, payment_intent
+         from payment_orders
+         where provider_order_id = any($1) or payment_intent = any($2)
+         order by provider_order_id
          for update",
     )
     .bind(&wanted)
+    .bind(&paid)
     .fetch_all(&mut *tx)
     .await?;
-    rows.into_iter()
-        .map(
-            |(id, order_id, user_id, package_id, status, review_reason, credits_valid_days)| {
-                // The check constraint admits only known statuses; anything else
-                // is refused rather than guessed, since a guess could grant.
-                let status = OrderStatus::parse(&status).ok_or_else(|| {
-                    sqlx::Error::Decode(format!("unknown order status {status:?}").into())
-                })?;
-                Ok((
-                    order_id,
-                    StoredOrder {
-                        id,
-                        user_id,
-                        package_id,
-                        status,
-                        review_reason,
-                        credits_valid_days,
-                    },
-                ))
+    let mut locked = LockedOrders::default();
+    for (
+        id,
+        order_id,
+        provider,
+        user_id,
+        package_id,
+        status,
+        review_reason,
+        credits_valid_days,
+        payment_intent,
+    ) in rows
+    {
+        // The check constraints admit only known values; anything else is
+        // refused rather than guessed, since a guess could grant.
+        let status = OrderStatus::parse(&status).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown order status {status:?}").into())
+        })?;
+        let provider = PaymentProvider::parse(&provider).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown order provider {provider:?}").into())
+        })?;
+        if let Some(intent) = payment_intent {
+            locked.by_payment_intent.insert(intent, order_id.clone());
+        }
+        locked.by_id.insert(
+            order_id,
+            StoredOrder {
+                id,
+                provider,
+                user_id,
+                package_id,
+                status,
+                review_reason,
+                credits_valid_days,
             },
-        )
-        .collect()
+        );
+    }
+    Ok(locked)
 }
 
 /// What one run of the payment timeout did.

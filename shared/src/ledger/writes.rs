@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Applied, StoredOrder};
-use crate::domain::{CURRENCY, Decision, OrderEvent, OrderStatus, find_package};
+use crate::domain::{Decision, OrderEvent, OrderStatus, find_package};
 use crate::notifications::{GrantFacts, NotifyChannels};
 
 /// How one order changes in this batch (several events may touch it).
@@ -23,6 +23,7 @@ struct OrderChange {
     completed: bool,
     chain: Option<String>,
     transaction_hash: Option<String>,
+    payment_intent: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -80,7 +81,7 @@ impl Changes {
             amount,
             currency: payment
                 .and_then(|p| p.currency.clone())
-                .unwrap_or_else(|| CURRENCY.to_owned()),
+                .unwrap_or_else(|| order.provider.currency().to_owned()),
         };
         let facts = serde_json::to_value(&facts).expect("plain facts serialise");
         let recipient = event.buyer_email.as_ref();
@@ -111,6 +112,7 @@ impl Changes {
             completed: false,
             chain: None,
             transaction_hash: None,
+            payment_intent: None,
         })
     }
 
@@ -150,6 +152,7 @@ impl Changes {
                 change.completed = true;
                 change.chain = payment.and_then(|p| p.chain.clone());
                 change.transaction_hash = payment.and_then(|p| p.transaction_hash.clone());
+                change.payment_intent = event.payment_intent.clone();
                 change.history.push(json!({"status": OrderStatus::Paid.as_str(), "at": now, "reason": event.event_type}));
                 change.history.push(json!({"status": OrderStatus::Completed.as_str(), "at": now, "reason": format!("{credits} credits added")}));
                 self.event(
@@ -236,6 +239,7 @@ impl Changes {
         let mut completed = Vec::new();
         let mut chains = Vec::new();
         let mut hashes = Vec::new();
+        let mut intents = Vec::new();
         for (id, change) in self.orders {
             order_ids.push(id);
             statuses.push(change.status.as_str());
@@ -244,6 +248,7 @@ impl Changes {
             completed.push(change.completed);
             chains.push(change.chain);
             hashes.push(change.transaction_hash);
+            intents.push(change.payment_intent);
         }
         sqlx::query(
             "with ledger as (
@@ -270,10 +275,12 @@ impl Changes {
                      completed_at = case when c.completed then now() else o.completed_at end,
                      chain_used = coalesce(c.chain, o.chain_used),
                      transaction_hash = coalesce(c.tx_hash, o.transaction_hash),
+                     payment_intent = coalesce(o.payment_intent, c.payment_intent),
                      updated_at = now()
                  from unnest($7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::bool[],
-                             $12::text[], $13::text[])
-                      as c(id, status, review_reason, history, completed, chain, tx_hash)
+                             $12::text[], $13::text[], $26::text[])
+                      as c(id, status, review_reason, history, completed, chain, tx_hash,
+                           payment_intent)
                  where o.id = c.id
              ), events as (
                  insert into payment_order_events (order_id, delivery_id, event_type, event_data)
@@ -318,6 +325,7 @@ impl Changes {
         .bind(&self.notice_orders)
         .bind(&self.notice_recipients)
         .bind(&self.notice_facts)
+        .bind(&intents)
         .execute(&mut *tx)
         .await?;
         Ok(())

@@ -65,7 +65,7 @@ pub async fn reconcile(
             .unwrap_or("no answer");
         let mut line = format!(
             "{}\t{}\t{}\tcreated {}\t{}\tCrossmint: {said}\t-> {}",
-            finding.crossmint_order_id,
+            finding.provider_order_id,
             finding.user_id,
             finding.package_id,
             finding.created_at.format("%Y-%m-%dT%H:%M:%SZ"),

@@ -56,11 +56,11 @@ async fn once(pool: &PgPool, schedule: &Schedule) -> anyhow::Result<()> {
         match finding.result {
             FindingResult::Recorded => tracing::warn!(
                 order_id = %finding.order_id,
-                crossmint_order_id = %finding.crossmint_order_id,
+                provider_order_id = %finding.provider_order_id,
                 "reconcile found a payment whose webhook never came; sent to the workers"
             ),
             FindingResult::Failed => tracing::warn!(
-                crossmint_order_id = %finding.crossmint_order_id,
+                provider_order_id = %finding.provider_order_id,
                 detail = finding.detail.as_deref().unwrap_or_default(),
                 "reconcile could not learn an order's status"
             ),

@@ -52,7 +52,7 @@ pub struct Scope {
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub order_id: uuid::Uuid,
-    pub crossmint_order_id: String,
+    pub provider_order_id: String,
     pub user_id: String,
     pub package_id: String,
     /// Our status before this run (`pending` or `expired`).
@@ -121,7 +121,7 @@ async fn reconcile_one(
 ) -> Result<Finding, sqlx::Error> {
     let mut finding = Finding {
         order_id: order.id,
-        crossmint_order_id: order.crossmint_order_id,
+        provider_order_id: order.provider_order_id,
         user_id: order.user_id,
         package_id: order.package_id,
         status: order.status,
@@ -130,7 +130,7 @@ async fn reconcile_one(
         result: FindingResult::Failed,
         detail: None,
     };
-    let answer = match crossmint.get_order(&finding.crossmint_order_id).await {
+    let answer = match crossmint.get_order(&finding.provider_order_id).await {
         Ok(answer) => answer,
         Err(e) => {
             finding.detail = Some(format!("{e:#}"));
@@ -147,7 +147,7 @@ async fn reconcile_one(
     finding.crossmint_payment_status = serde_json::from_slice::<serde_json::Value>(&answer.body)
         .ok()
         .and_then(|order| order_answer::payment_status(&order).map(str::to_owned));
-    if event.order_id != finding.crossmint_order_id {
+    if event.order_id != finding.provider_order_id {
         finding.detail = Some(format!(
             "Crossmint answered about another order ({:?})",
             event.order_id
@@ -158,7 +158,7 @@ async fn reconcile_one(
         finding.result = FindingResult::NotPaid;
         return Ok(finding);
     }
-    let delivery_id = format!("reconcile:{}", finding.crossmint_order_id);
+    let delivery_id = format!("reconcile:{}", finding.provider_order_id);
     let now = Utc::now();
     let rows = deliveries::record::record_batch(
         pool,

@@ -1,0 +1,1 @@
+//! Creating Checkout Sessions (filled in by the API work).

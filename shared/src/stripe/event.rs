@@ -1,0 +1,1 @@
+//! Reading Stripe events (filled in by the worker work).
