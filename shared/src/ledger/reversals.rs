@@ -81,7 +81,10 @@ pub async fn apply_reversal(
                     taken: taken.taken,
                     shortfall: taken.shortfall,
                 },
-                TakeBackOutcome::AlreadyTaken(_) => Applied::DuplicateOrder,
+                // The same refund total or dispute, reported again.
+                TakeBackOutcome::AlreadyTaken(_) => Applied::Ignored {
+                    reason: "refund or dispute already applied",
+                },
                 TakeBackOutcome::NotGranted => Applied::Ignored {
                     reason: "reversal of an order that granted nothing",
                 },
