@@ -244,7 +244,7 @@ async fn checkout_and_its_invoice_grant_once_and_refunds_and_disputes_take_back_
     let count = |name: &str, labels: &[&str]| scrape::sum(&metrics, name, labels);
     assert_eq!(
         count("ledgerhook_grants_total", &["provider=\"stripe\""]),
-        2.0
+        3.0
     );
     assert_eq!(
         count(
