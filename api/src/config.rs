@@ -42,7 +42,7 @@ pub struct Config {
     /// CROSSMINT_ERROR, and no order is recorded.
     pub crossmint_timeout: Duration,
     /// Stripe Checkout, when `STRIPE_SECRET_KEY` is set; without it an order
-    /// with `provider: "stripe"` is `503 PROVIDER_UNAVAILABLE`.
+    /// with `provider: "stripe"` is `422 PROVIDER_UNAVAILABLE`.
     pub stripe: Option<StripeConfig>,
     /// `CONFIRM_RATE_LIMIT_PER_MINUTE` (default 10): confirm
     /// requests per user in any 60 s.

@@ -32,7 +32,9 @@ pub enum ApiError {
     #[error("no such payment provider; use \"crossmint\" or \"stripe\"")]
     InvalidProvider { provider: String },
     /// A provider this deployment does not offer (Stripe without
-    /// `STRIPE_SECRET_KEY`): the request is fine, the service cannot do it.
+    /// `STRIPE_SECRET_KEY`). A 4xx, not a 503: it is a lasting property of
+    /// this deployment, not an outage, so a retry would only fail again,
+    /// and it must not count toward the server-error rate that pages.
     #[error("this payment provider is not available; nothing was created")]
     ProviderUnavailable { provider: &'static str },
     #[error("no such order")]
@@ -104,7 +106,7 @@ impl ApiError {
             Self::InvalidRequest { .. }
             | Self::InvalidPackage { .. }
             | Self::InvalidProvider { .. } => StatusCode::BAD_REQUEST,
-            Self::ProviderUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ProviderUnavailable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::OrderNotFound | Self::NotFound => StatusCode::NOT_FOUND,

@@ -1,9 +1,10 @@
 //! A stand-in for Stripe that tests (and `FAKE_STRIPE=1 deploy/run.sh`)
 //! start on a port of their own: it answers `POST /v1/checkout/sessions` as
 //! Stripe does (a form-encoded body, the secret key as a Bearer token, a
-//! repeated `Idempotency-Key` answered with the first session, the same key
-//! with other parameters refused), keeps every request it saw, and can be
-//! told to fail (500 with Stripe's error object) or to hang.
+//! repeated `Idempotency-Key` answered with what it first answered, a 500
+//! included, the same key with other parameters refused), keeps every
+//! request it saw, and can be told to fail (500 with Stripe's error object)
+//! or to hang.
 //!
 //! It also plays Stripe's side of the payment: [`FakeStripe::pay`] sends a
 //! signed `checkout.session.completed` to the webhook URL it was given (the
@@ -72,10 +73,18 @@ struct Webhook {
 #[derive(Default)]
 struct Sessions {
     by_id: HashMap<String, Value>,
-    /// Idempotency-Key -> (the form it came with, the session id).
-    by_key: HashMap<String, (Vec<(String, String)>, String)>,
+    /// Idempotency-Key -> the form it came with, and what was answered.
+    by_key: HashMap<String, (Vec<(String, String)>, Saved)>,
     /// Cents refunded so far, by session.
     refunded: HashMap<String, i64>,
+}
+
+/// What Stripe keeps of a keyed request and replays for 24 hours: its
+/// session, or its server error (Stripe replays a 500 too).
+#[derive(Clone)]
+enum Saved {
+    Session(String),
+    ServerError,
 }
 
 #[derive(Clone)]
@@ -335,14 +344,20 @@ async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: 
         form: parse_form(&body),
     };
     shared.requests.lock().expect("lock").push(seen.clone());
+    if let Some(key) = &seen.idempotency_key {
+        let sessions = shared.sessions.lock().expect("lock");
+        if let Some((form, saved)) = sessions.by_key.get(key) {
+            return replay(&sessions, &seen.form, form, saved);
+        }
+    }
     let behaviour = *shared.behaviour.lock().expect("lock");
     match behaviour {
         Behaviour::Fail => {
-            return stripe_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "api_error",
-                "An unknown error occurred",
-            );
+            if let Some(key) = seen.idempotency_key {
+                let mut sessions = shared.sessions.lock().expect("lock");
+                sessions.by_key.insert(key, (seen.form, Saved::ServerError));
+            }
+            return server_error();
         }
         Behaviour::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -357,36 +372,56 @@ async fn create_session(State(shared): State<Shared>, headers: HeaderMap, body: 
             "Stripe takes form-encoded bodies",
         );
     }
-    let mut sessions = shared.sessions.lock().expect("lock");
-    if let Some(key) = &seen.idempotency_key
-        && let Some((form, id)) = sessions.by_key.get(key)
-    {
-        if *form != seen.form {
-            return stripe_error(
-                StatusCode::BAD_REQUEST,
-                "idempotency_error",
-                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
-            );
-        }
-        let mut response = Json(sessions.by_id[id].clone()).into_response();
-        response.headers_mut().insert(
-            "idempotent-replayed",
-            axum::http::HeaderValue::from_static("true"),
-        );
-        return response;
-    }
     let session = match new_session(&shared.base_url, &seen) {
         Ok(session) => session,
+        // A refused request is not kept: it may be retried with the key.
         Err(message) => {
             return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", &message);
         }
     };
     let id = session["id"].as_str().expect("made above").to_owned();
+    let mut sessions = shared.sessions.lock().expect("lock");
     if let Some(key) = seen.idempotency_key {
-        sessions.by_key.insert(key, (seen.form, id.clone()));
+        sessions
+            .by_key
+            .insert(key, (seen.form, Saved::Session(id.clone())));
     }
     sessions.by_id.insert(id, session.clone());
     Json(session).into_response()
+}
+
+fn server_error() -> Response {
+    stripe_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "api_error",
+        "An unknown error occurred",
+    )
+}
+
+/// A repeated Idempotency-Key: the first answer again, or a refusal when
+/// the parameters differ from the first request's.
+fn replay(
+    sessions: &Sessions,
+    form: &[(String, String)],
+    first_form: &[(String, String)],
+    saved: &Saved,
+) -> Response {
+    if form != first_form {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "idempotency_error",
+            "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+        );
+    }
+    let mut response = match saved {
+        Saved::Session(id) => Json(sessions.by_id[id].clone()).into_response(),
+        Saved::ServerError => server_error(),
+    };
+    response.headers_mut().insert(
+        "idempotent-replayed",
+        axum::http::HeaderValue::from_static("true"),
+    );
+    response
 }
 
 /// The session Stripe would make of `request`, or why it would refuse.

@@ -7,9 +7,9 @@
 //! in USDT, answered with its `clientSecret`) or `stripe` (a hosted
 //! Checkout Session paid by card in USD: the `cs_...` id is the order id,
 //! answered with the `checkoutUrl` to send the buyer to). Stripe without
-//! `STRIPE_SECRET_KEY` is `503 PROVIDER_UNAVAILABLE`: the request is valid,
-//! this deployment cannot serve it (a 4xx would tell the client to change
-//! a request that is not wrong). Anything else is `400 INVALID_PROVIDER`.
+//! `STRIPE_SECRET_KEY` is `422 PROVIDER_UNAVAILABLE`: well-formed, but not
+//! something this deployment does, now or on a retry (a 503 would invite
+//! retries and count as an outage). Anything else is `400 INVALID_PROVIDER`.
 //!
 //! With an `Idempotency-Key` header (see [`crate::order_keys`]) a retry
 //! gets the first answer again, `201` with the same body and
@@ -93,9 +93,8 @@ async fn create(
         package,
         provider,
         payer_address: request.payer_address.as_deref(),
-        key: key.as_ref(),
     };
-    let Some(key) = key.as_ref() else {
+    let Some(key) = key else {
         let body = create_and_record(&state, attempt, None)
             .await?
             .expect("without a reservation the order is always recorded");
@@ -105,7 +104,7 @@ async fn create(
         let claim = order_keys::claim(
             &state.pool,
             &user.id,
-            key,
+            &key,
             package.id,
             state.order_key_lease,
         )
@@ -152,7 +151,6 @@ struct Attempt<'a> {
     package: &'static Package,
     provider: PaymentProvider,
     payer_address: Option<&'a str>,
-    key: Option<&'a IdempotencyKey>,
 }
 
 /// Creates the order with its provider and records it; the answer's body,
@@ -191,7 +189,7 @@ async fn create_and_record(
                 provider: attempt.provider.as_str(),
             })?;
             let session = stripe
-                .create_session(&attempt.user.id, package, attempt.key)
+                .create_session(&attempt.user.id, package, reservation)
                 .await
                 .map_err(|e| {
                     metrics::stripe_failure(e.reason());
