@@ -476,7 +476,17 @@ fn new_session(base_url: &str, request: &SeenRequest) -> Result<Value, String> {
 
 /// What a person sees on opening a session's `url`: the payment is made
 /// at once (the event sent) and the page says what became of it.
+/// Opening it again sends the event again (a webhook that failed, retried).
 async fn pay_page(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    if !shared
+        .sessions
+        .lock()
+        .expect("lock")
+        .by_id
+        .contains_key(&id)
+    {
+        return (StatusCode::NOT_FOUND, "no such Checkout Session").into_response();
+    }
     match pay_session(&shared, &id).await {
         Ok(status) => {
             let success_url = shared.sessions.lock().expect("lock").by_id[&id]["success_url"]
@@ -490,7 +500,13 @@ async fn pay_page(State(shared): State<Shared>, Path(id): Path<String>) -> Respo
             ))
             .into_response()
         }
-        Err(e) => (StatusCode::NOT_FOUND, format!("{e:#}")).into_response(),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "the session is paid, but its event was not delivered (reload to resend): {e:#}"
+            ),
+        )
+            .into_response(),
     }
 }
 
