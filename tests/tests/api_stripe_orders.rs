@@ -255,6 +255,11 @@ async fn a_failing_stripe_a_missing_key_and_an_unknown_provider_are_refused_and_
         );
     }
     assert_eq!(env.count("select count(*) from payment_orders").await, 0);
+    assert!(
+        api.service.log().contains("Stripe call failed") && !api.service.log().contains("sk_test"),
+        "the failure is logged, the key never: {}",
+        api.service.log()
+    );
     let page = api.service.metrics().await;
     let failures = |reason: &str| {
         metric(

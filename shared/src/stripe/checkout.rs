@@ -24,6 +24,10 @@ use crate::secret_text::SecretText;
 
 /// Stripe's API.
 pub const DEFAULT_STRIPE_API_URL: &str = "https://api.stripe.com";
+/// Stripe's bound on `client_reference_id`; a longer user id (tokens allow
+/// 256 bytes) is left out of it, and travels in the metadata alone (values
+/// up to 500 characters).
+const MAX_CLIENT_REFERENCE_CHARS: usize = 200;
 /// The most of an answer read: a Checkout Session is a few kilobytes.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
@@ -224,7 +228,7 @@ impl CheckoutApi {
 /// price is whole cents, from the exact amount: no float on the way.
 fn session_form(session: NewSession<'_>, urls: &ReturnUrls) -> Vec<(&'static str, String)> {
     let package = session.package;
-    vec![
+    let mut form = vec![
         ("mode", "payment".to_owned()),
         ("line_items[0][price_data][currency]", "usd".to_owned()),
         (
@@ -238,7 +242,6 @@ fn session_form(session: NewSession<'_>, urls: &ReturnUrls) -> Vec<(&'static str
         ("line_items[0][quantity]", "1".to_owned()),
         ("success_url", urls.success_url.clone()),
         ("cancel_url", urls.cancel_url.clone()),
-        ("client_reference_id", session.user_id.to_owned()),
         ("metadata[userId]", session.user_id.to_owned()),
         ("metadata[packageId]", package.id.to_owned()),
         (
@@ -249,7 +252,11 @@ fn session_form(session: NewSession<'_>, urls: &ReturnUrls) -> Vec<(&'static str
             "payment_intent_data[metadata][packageId]",
             package.id.to_owned(),
         ),
-    ]
+    ];
+    if session.user_id.chars().count() <= MAX_CLIENT_REFERENCE_CHARS {
+        form.push(("client_reference_id", session.user_id.to_owned()));
+    }
+    form
 }
 
 #[cfg(test)]
@@ -293,6 +300,18 @@ mod tests {
             Some("https://shop.example/ok?s={CHECKOUT_SESSION_ID}")
         );
         assert_eq!(field("ui_mode"), None);
+
+        let long_user = "u".repeat(MAX_CLIENT_REFERENCE_CHARS + 1);
+        let form = session_form(
+            NewSession {
+                user_id: &long_user,
+                package,
+                idempotency_key: "k",
+            },
+            &urls,
+        );
+        assert!(form.iter().all(|(k, _)| *k != "client_reference_id"));
+        assert!(form.contains(&("metadata[userId]", long_user.clone())));
     }
 
     #[test]
