@@ -39,9 +39,16 @@ pub enum ApiError {
     ProviderUnavailable { provider: &'static str },
     #[error("no such order")]
     OrderNotFound,
-    /// The `Idempotency-Key` was first used to order another package.
-    #[error("this Idempotency-Key was used for an order of another package; nothing was created")]
-    DuplicateOrder { first_package_id: String },
+    /// The `Idempotency-Key` was first used to order another package, or
+    /// the same package through another provider (`first_provider`, when
+    /// known).
+    #[error(
+        "this Idempotency-Key was used for an order of another package or provider; nothing was created"
+    )]
+    DuplicateOrder {
+        first_package_id: String,
+        first_provider: Option<String>,
+    },
     /// The order was not paid within the payment timeout and has expired.
     /// A buyer who did pay (the webhook can arrive after the timeout) still
     /// gets the credits on this order, so the answer says so and does not
@@ -170,9 +177,14 @@ impl ApiError {
             Self::IdempotencyKeyReused { first_amount } => {
                 Some(json!({ "firstAmount": first_amount }))
             }
-            Self::DuplicateOrder { first_package_id } => {
-                Some(json!({ "firstPackageId": first_package_id }))
-            }
+            Self::DuplicateOrder {
+                first_package_id,
+                first_provider: None,
+            } => Some(json!({ "firstPackageId": first_package_id })),
+            Self::DuplicateOrder {
+                first_package_id,
+                first_provider: Some(provider),
+            } => Some(json!({ "firstPackageId": first_package_id, "firstProvider": provider })),
             Self::PaymentTimeout {
                 order_id,
                 expired_at,

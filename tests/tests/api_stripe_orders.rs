@@ -68,10 +68,18 @@ async fn a_stripe_order_is_a_checkout_session_recorded_pending_and_shown_like_an
     .await;
 
     // Act: a Stripe order with a key, the same request again, then the key
-    // for another package.
+    // for another package, and for the same package through Crossmint.
     let first = stripe_order(&api, "buyer-1", Some("key-1"), "pro").await;
     let again = stripe_order(&api, "buyer-1", Some("key-1"), "pro").await;
     let other = stripe_order(&api, "buyer-1", Some("key-1"), "vip").await;
+    let other_provider = api
+        .post_with_headers(
+            ORDERS,
+            "buyer-1",
+            &[("Idempotency-Key", "key-1")],
+            &json!({"packageId": "pro"}),
+        )
+        .await;
 
     // The answer: the session's id and hosted page, in USD, no client secret.
     assert_eq!(first.status, 201, "{first:?}");
@@ -149,6 +157,9 @@ async fn a_stripe_order_is_a_checkout_session_recorded_pending_and_shown_like_an
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(other.status, 409, "{other:?}");
     assert_eq!(other.body["code"], "DUPLICATE_ORDER");
+    assert_eq!(other_provider.status, 409, "{other_provider:?}");
+    assert_eq!(other_provider.body["code"], "DUPLICATE_ORDER");
+    assert_eq!(other_provider.body["details"]["firstProvider"], "stripe");
     assert_eq!(stripe.session_count(), 1);
     assert_eq!(
         stripe.requests().len(),
@@ -178,7 +189,11 @@ async fn a_stripe_order_is_a_checkout_session_recorded_pending_and_shown_like_an
     assert_eq!(crossmint_order.body["provider"], "crossmint");
     assert_eq!(crossmint_order.body["currency"], "USDT");
     assert!(crossmint_order.body["clientSecret"].is_string());
-    assert_eq!(crossmint.requests().len(), 1);
+    assert_eq!(
+        crossmint.requests().len(),
+        1,
+        "the refused key called nobody"
+    );
 
     // Confirm says pending, for the Stripe order, in its currency.
     let confirm = api

@@ -17,7 +17,8 @@
 //! the first answer must be able to treat the retry's exactly as it would
 //! have treated the first (as the IETF idempotency-key draft and Stripe do);
 //! the header tells the two apart for whoever cares. The same key with
-//! another package is `409 DUPLICATE_ORDER`.
+//! another package, or with the same package through another provider, is
+//! `409 DUPLICATE_ORDER`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -111,6 +112,15 @@ async fn create(
         .await?;
         match claim {
             Claim::Done(body) => {
+                // An answer stored before providers existed is Crossmint's.
+                let first_provider = body["provider"].as_str().unwrap_or("crossmint");
+                if first_provider != provider.as_str() {
+                    metrics::order_key_reused("duplicate_order");
+                    return Err(ApiError::DuplicateOrder {
+                        first_package_id: package.id.to_owned(),
+                        first_provider: Some(first_provider.to_owned()),
+                    });
+                }
                 metrics::order_key_reused("replayed");
                 let mut response = (StatusCode::CREATED, Json(body)).into_response();
                 response
@@ -122,6 +132,7 @@ async fn create(
                 metrics::order_key_reused("duplicate_order");
                 return Err(ApiError::DuplicateOrder {
                     first_package_id: first_package,
+                    first_provider: None,
                 });
             }
             Claim::Reserved(reservation) => {
