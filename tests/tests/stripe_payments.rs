@@ -348,3 +348,86 @@ async fn a_storm_of_one_payment_under_checkout_and_invoice_grants_once() {
     }
     assert_eq!(duplicates, (deliveries - 1) as f64);
 }
+
+/// The whole card path as a buyer meets it: the API creates a Checkout
+/// Session at the fake Stripe and records the order; the buyer opens the
+/// hosted page (the fake pays and sends Stripe's signed event to the
+/// ingester); confirm, balance and history then say what they say for a
+/// Crossmint order. A refund of part of it comes back the same way.
+#[tokio::test]
+async fn a_card_order_from_the_api_is_paid_confirmed_and_partly_refunded() {
+    use ledgerhook_tests::fake_crossmint::FakeCrossmint;
+    use ledgerhook_tests::fake_stripe::{FAKE_SECRET_KEY, FAKE_WEBHOOK_SECRET, FakeStripe};
+
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env
+        .start_ingester(&[("STRIPE_WEBHOOK_SECRET", FAKE_WEBHOOK_SECRET)])
+        .await
+        .unwrap();
+    let _worker = env.start_worker(&[]).await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let stripe = FakeStripe::start().await.unwrap();
+    stripe.send_events_to(
+        &format!("{}/webhooks/stripe", ingester.base),
+        FAKE_WEBHOOK_SECRET,
+    );
+    let api = env
+        .start_api(
+            &crossmint.api_url,
+            &[
+                ("STRIPE_API_URL", stripe.api_url.as_str()),
+                ("STRIPE_SECRET_KEY", FAKE_SECRET_KEY),
+                ("STRIPE_SUCCESS_URL", "https://shop.example/paid"),
+                ("STRIPE_CANCEL_URL", "https://shop.example/cancelled"),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let created = api
+        .post(
+            "/api/payments/orders",
+            Some("card-buyer"),
+            &json!({"packageId": "vip", "provider": "stripe"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let order = created.body["orderId"].as_str().unwrap().to_owned();
+    let confirm = json!({"orderId": order});
+    let pending = api
+        .post("/api/payments/confirm", Some("card-buyer"), &confirm)
+        .await;
+    assert_eq!(pending.body["status"], "pending", "{pending:?}");
+
+    // The buyer pays on the hosted page.
+    let page = reqwest::get(created.body["checkoutUrl"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    env.wait_for_count(
+        "select count(*) from webhook_deliveries where outcome = 'granted'",
+        1,
+        WAIT,
+    )
+    .await;
+    let confirmed = api
+        .post("/api/payments/confirm", Some("card-buyer"), &confirm)
+        .await;
+    assert_eq!(confirmed.body["success"], true, "{confirmed:?}");
+    assert_eq!(confirmed.body["creditsAdded"], 9600);
+    assert_eq!(confirmed.body["provider"], "stripe");
+    assert_eq!(env.balance("card-buyer").await, 9600);
+
+    // A quarter refunded: 2400 credits back, nothing short.
+    assert_eq!(stripe.refund(&order, 2500).await.unwrap(), 200);
+    env.wait_for_count(
+        "select count(*) from webhook_deliveries where outcome = 'reversed'",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(env.balance("card-buyer").await, 7200);
+    let history = api.get("/api/payments/history", Some("card-buyer")).await;
+    assert_eq!(history.status, 200, "{history:?}");
+    assert!(history.body.to_string().contains("stripe"), "{history:?}");
+}
