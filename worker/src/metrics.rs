@@ -26,20 +26,38 @@ pub const CREDITS_EXPIRED: &str = "ledgerhook_credits_expired_total";
 /// Counter: messages given up on and parked, by reason.
 pub const PARKED: &str = "ledgerhook_parked_total";
 
-pub fn processed(outcome: &'static str, since_received: Option<Duration>) {
-    metrics::counter!(PROCESSED, "outcome" => outcome).increment(1);
+/// `provider` is who took the payment (`crossmint`, `stripe`), or
+/// `unknown` for a message parked before it could be read.
+pub fn processed(outcome: &'static str, provider: &'static str, since_received: Option<Duration>) {
+    metrics::counter!(PROCESSED, "outcome" => outcome, "provider" => provider).increment(1);
     if let Some(latency) = since_received {
-        metrics::histogram!(PROCESSING, "outcome" => outcome).record(latency.as_secs_f64());
+        metrics::histogram!(PROCESSING, "outcome" => outcome, "provider" => provider)
+            .record(latency.as_secs_f64());
     }
 }
 
-pub fn granted(credits: i64) {
-    metrics::counter!(GRANTS).increment(1);
-    metrics::counter!(CREDITS_GRANTED).increment(credits.unsigned_abs());
+pub fn granted(provider: &'static str, credits: i64) {
+    metrics::counter!(GRANTS, "provider" => provider).increment(1);
+    metrics::counter!(CREDITS_GRANTED, "provider" => provider).increment(credits.unsigned_abs());
 }
 
-pub fn duplicate_order() {
-    metrics::counter!(DUPLICATE_ORDERS).increment(1);
+pub fn duplicate_order(provider: &'static str) {
+    metrics::counter!(DUPLICATE_ORDERS, "provider" => provider).increment(1);
+}
+
+/// Counter: refunds and chargebacks applied, by provider and kind: the
+/// refund/chargeback rate's numerator (over `ledgerhook_payments_total`).
+pub const REVERSALS: &str = "ledgerhook_payment_reversals_total";
+/// Counter: credits refunds and chargebacks took back, and those they could
+/// not (already spent), by kind and `part` (`taken`, `shortfall`).
+pub const REVERSED_CREDITS: &str = "ledgerhook_reversed_credits_total";
+
+pub fn reversed(provider: &'static str, kind: &'static str, taken: i64, shortfall: i64) {
+    metrics::counter!(REVERSALS, "provider" => provider, "kind" => kind).increment(1);
+    metrics::counter!(REVERSED_CREDITS, "kind" => kind, "part" => "taken")
+        .increment(taken.unsigned_abs());
+    metrics::counter!(REVERSED_CREDITS, "kind" => kind, "part" => "shortfall")
+        .increment(shortfall.unsigned_abs());
 }
 
 pub fn conflict() {
@@ -50,8 +68,8 @@ pub fn anomaly() {
     metrics::counter!(ANOMALIES).increment(1);
 }
 
-pub fn payment(result: &'static str) {
-    metrics::counter!(PAYMENTS, "result" => result).increment(1);
+pub fn payment(provider: &'static str, result: &'static str) {
+    metrics::counter!(PAYMENTS, "provider" => provider, "result" => result).increment(1);
 }
 
 pub fn retry(reason: &'static str) {

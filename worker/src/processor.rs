@@ -10,9 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use backon::Retryable as _;
 use ledgerhook_shared::db;
 use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::domain::{EventKind, OrderEvent};
+use ledgerhook_shared::domain::{EventKind, OrderEvent, PaymentReversal};
 use ledgerhook_shared::ledger::{self, Applied, ApplyError, Work};
 use ledgerhook_shared::retry::Backoff;
+use ledgerhook_shared::stripe::event::StripeEvent;
 use sqlx::PgPool;
 use tracing::{Instrument as _, Span};
 
@@ -93,14 +94,29 @@ impl Processor {
     pub async fn process_batch(&self, messages: &[Message<'_>]) -> Vec<Verdict> {
         let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(messages.len());
         let mut events = Vec::new();
+        let mut reversals = Vec::new();
         for (index, message) in messages.iter().enumerate() {
             match prepare(message) {
-                Ok((row, event)) => {
+                Ok((row, Parsed::Order(event))) => {
                     events.push((index, row, event));
+                    verdicts.push(None);
+                }
+                Ok((row, Parsed::Reversal(reversal))) => {
+                    reversals.push((index, row, reversal));
                     verdicts.push(None);
                 }
                 Err(verdict) => verdicts.push(Some(verdict)),
             }
+        }
+        // Refunds and disputes: rare, each in a transaction of its own.
+        for (index, row, reversal) in &reversals {
+            let message = &messages[*index];
+            let span = message.span(Some(&reversal.payment_intent)).clone();
+            let verdict = self
+                .apply_reversal(*row, reversal, message)
+                .instrument(span)
+                .await;
+            verdicts[*index] = Some(verdict);
         }
         if !events.is_empty() {
             self.apply_together(messages, &events, &mut verdicts).await;
@@ -180,6 +196,43 @@ impl Processor {
         }
     }
 
+    /// Applies a refund or dispute in its own transaction, with retries
+    /// while the database is away.
+    async fn apply_reversal(
+        &self,
+        row: i64,
+        reversal: &PaymentReversal,
+        message: &Message<'_>,
+    ) -> Verdict {
+        let result = (|| ledger::apply_reversal(&self.pool, row, reversal))
+            .retry(Backoff::new(DATABASE_RETRY_INITIAL, MAX_RETRY_INTERVAL))
+            .sleep(backon::TokioSleeper)
+            .when(|e| matches!(e, ApplyError::Database(e) if db::is_transient(e)))
+            .notify(|e, _| {
+                tracing::warn!(error = %e, "database unavailable; will retry");
+                metrics::retry("database");
+            })
+            .await;
+        match result {
+            Ok(applied) => {
+                let provider = Provider::Stripe.as_str();
+                record_metrics(&applied, provider, || message.span(None));
+                metrics::processed(applied.outcome(), provider, since(message.received_at_us));
+                Verdict::Done(applied.outcome())
+            }
+            // The payment it reverses is not applied yet (events arrive in
+            // any order): wait for it like for an order not known yet.
+            Err(ApplyError::OrderUnknown(intent)) => Verdict::Retry {
+                label: "order_unknown",
+                reason: format!("no granted order holds payment {intent:?} yet"),
+            },
+            Err(e) => Verdict::Park {
+                label: "database_refused",
+                reason: format!("reversal not applied: {e}"),
+            },
+        }
+    }
+
     /// Retries in place, with exponential backoff and jitter, without limit
     /// while the database is unreachable: the message is safe in the queue,
     /// holding it keeps this worker from taking more, and the database alert
@@ -201,8 +254,14 @@ impl Processor {
     }
 }
 
+/// What a message's body says, read by its provider's parser.
+enum Parsed {
+    Order(OrderEvent),
+    Reversal(PaymentReversal),
+}
+
 /// The delivery row and parsed event, or the reason to park the message.
-fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
+fn prepare(message: &Message<'_>) -> Result<(i64, Parsed), Verdict> {
     let Some(row) = message.delivery_row else {
         return Err(Verdict::Park {
             label: "malformed_message",
@@ -213,14 +272,12 @@ fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
         .provider
         .map_or(Some(Provider::Crossmint), Provider::from_name)
     {
-        Some(Provider::Crossmint) => OrderEvent::parse(message.body),
-        Some(Provider::Reconcile) => OrderEvent::from_order_answer(message.body),
-        Some(Provider::Stripe) => {
-            return Err(Verdict::Park {
-                label: "unknown_provider",
-                reason: "Stripe events are not read yet".into(),
-            });
-        }
+        Some(Provider::Crossmint) => OrderEvent::parse(message.body).map(Parsed::Order),
+        Some(Provider::Reconcile) => OrderEvent::from_order_answer(message.body).map(Parsed::Order),
+        Some(Provider::Stripe) => StripeEvent::parse(message.body).map(|event| match event {
+            StripeEvent::Order(event) => Parsed::Order(event),
+            StripeEvent::Reversal(reversal) => Parsed::Reversal(reversal),
+        }),
         None => {
             return Err(Verdict::Park {
                 label: "unknown_provider",
@@ -231,41 +288,44 @@ fn prepare(message: &Message<'_>) -> Result<(i64, OrderEvent), Verdict> {
             });
         }
     };
-    parsed.map(|event| (row, event)).map_err(|e| Verdict::Park {
-        label: "unparseable",
-        reason: e.to_string(),
-    })
+    parsed
+        .map(|parsed| (row, parsed))
+        .map_err(|e| Verdict::Park {
+            label: "unparseable",
+            reason: e.to_string(),
+        })
 }
 
 /// Metrics for a committed outcome, and the verdict to acknowledge it.
 fn settled(applied: &Applied, event: &OrderEvent, message: &Message<'_>) -> Verdict {
     let outcome = applied.outcome();
-    record_metrics(applied, || message.span(Some(&event.order_id)));
+    let provider = event.provider.as_str();
+    record_metrics(applied, provider, || message.span(Some(&event.order_id)));
     if *applied != Applied::AlreadyProcessed {
         match event.kind {
-            EventKind::PaymentSucceeded => metrics::payment("succeeded"),
-            EventKind::PaymentFailed => metrics::payment("failed"),
+            EventKind::PaymentSucceeded => metrics::payment(provider, "succeeded"),
+            EventKind::PaymentFailed => metrics::payment(provider, "failed"),
             _ => {}
         }
     }
-    metrics::processed(outcome, since(message.received_at_us));
+    metrics::processed(outcome, provider, since(message.received_at_us));
     Verdict::Done(outcome)
 }
 
-/// Counts what was applied, and says what needs a person's eye in the
-/// message's span (created only then).
-fn record_metrics<'s>(applied: &Applied, span: impl FnOnce() -> &'s Span) {
+/// Counts what was applied, by the provider that took the payment, and
+/// says what needs a person's eye in the message's span (created only then).
+fn record_metrics<'s>(applied: &Applied, provider: &'static str, span: impl FnOnce() -> &'s Span) {
     match applied {
         Applied::Granted {
             credits, anomaly, ..
         } => {
-            metrics::granted(*credits);
+            metrics::granted(provider, *credits);
             if let Some(anomaly) = anomaly {
                 span().in_scope(|| tracing::warn!(anomaly, "order anomaly recorded"));
                 metrics::anomaly();
             }
         }
-        Applied::DuplicateOrder => metrics::duplicate_order(),
+        Applied::DuplicateOrder => metrics::duplicate_order(provider),
         Applied::Conflict { reason } => {
             span().in_scope(|| tracing::warn!(reason, "order conflict held for review"));
             metrics::conflict();
@@ -275,6 +335,24 @@ fn record_metrics<'s>(applied: &Applied, span: impl FnOnce() -> &'s Span) {
         } => {
             span().in_scope(|| tracing::warn!(anomaly, "order anomaly recorded"));
             metrics::anomaly();
+        }
+        Applied::Reversed {
+            kind,
+            taken,
+            shortfall,
+            ..
+        } => {
+            if *shortfall > 0 {
+                span().in_scope(|| {
+                    tracing::warn!(
+                        kind = kind.as_str(),
+                        taken,
+                        shortfall,
+                        "credits already spent could not be taken back"
+                    );
+                });
+            }
+            metrics::reversed(provider, kind.as_str(), *taken, *shortfall);
         }
         Applied::Recorded { anomaly: None }
         | Applied::Ignored { .. }

@@ -264,7 +264,15 @@ impl Settler {
             tracing::warn!(error = %e, row, "could not note the parking on the delivery row");
         }
         metrics::parked(label);
-        metrics::processed("parked", None);
+        // Messages from before the header existed were all Crossmint's.
+        let headers = delivery.properties.headers().as_ref();
+        let provider = amqp::header_str(headers, amqp::HEADER_PROVIDER)
+            .map_or(
+                Some(deliveries::Provider::Crossmint),
+                deliveries::Provider::from_name,
+            )
+            .map_or("unknown", |p| p.payment_provider().as_str());
+        metrics::processed("parked", provider, None);
         Ok(())
     }
 }

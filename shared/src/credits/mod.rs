@@ -20,4 +20,6 @@ pub mod take_back;
 
 pub use history::{Movement, UserHistory, UserOrder, user_history};
 pub use manual_grant::{Granted, ManualGrant, ManualGrantOutcome, grant_by_hand};
-pub use take_back::{Share, TakeBack, TakeBackCause, TakeBackOutcome, TakenBack, take_back};
+pub use take_back::{
+    OrderRef, Share, TakeBack, TakeBackCause, TakeBackOutcome, TakenBack, take_back,
+};

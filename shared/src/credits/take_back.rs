@@ -1,6 +1,6 @@
 //! Taking back an order's credits with a compensating ledger entry (never a
-//! deletion): the operator's revoke today; Stripe refunds and disputes later,
-//! with a share of the order's credits.
+//! deletion): the operator's revoke, and a provider's refund or dispute
+//! (Stripe), each for a share of the order's credits.
 //!
 //! Credits the user already spent cannot be taken back: the take stops at
 //! what the balance holds (it never goes negative) and the rest is recorded
@@ -9,7 +9,9 @@
 //! Lock order, as everywhere credits move: the order row (as the worker
 //! does before balances), the user's balance row, then their lots. Credits
 //! whose time has come are expired first, and what expired of this grant is
-//! not asked for: it is gone, neither spent nor there to take.
+//! not asked for: it is gone, neither spent nor there to take. Nor is what
+//! an earlier take-back of the grant already asked for: a refund and then a
+//! dispute of the rest never take the same credits twice.
 //!
 //! The lots invariant (unexpired lots never hold more than the balance) is
 //! kept: the take comes out of the order's own lot first; other lots shrink
@@ -23,20 +25,30 @@ use uuid::Uuid;
 use super::expiry::expire_user_locked;
 use super::order_grant::order_grant;
 
+/// The ledger kinds that take back a grant (`reverses_grant_id` set).
+const TAKE_BACK_KINDS: [&str; 3] = ["revoke", "refund", "chargeback"];
+
 /// Why credits are taken back; each cause is a ledger kind with its own
 /// uniqueness rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TakeBackCause {
+pub enum TakeBackCause<'a> {
     /// An operator's revoke (`ledgerhook-admin revoke`): at most one per
     /// grant (`credit_ledger_one_revoke_per_grant`).
     Revoke,
+    /// A provider's refund; `reference` names the refund state it answers
+    /// (one entry per reference: `credit_ledger_one_entry_per_provider_reference`).
+    Refund { reference: &'a str },
+    /// A dispute opened by the buyer's bank, one entry per dispute.
+    Chargeback { reference: &'a str },
 }
 
-impl TakeBackCause {
+impl<'a> TakeBackCause<'a> {
     /// The ledger kind written.
     pub fn kind(self) -> &'static str {
         match self {
             Self::Revoke => "revoke",
+            Self::Refund { .. } => "refund",
+            Self::Chargeback { .. } => "chargeback",
         }
     }
 
@@ -44,6 +56,16 @@ impl TakeBackCause {
     fn event_type(self) -> &'static str {
         match self {
             Self::Revoke => "credits.revoked",
+            Self::Refund { .. } => "credits.refunded",
+            Self::Chargeback { .. } => "credits.charged_back",
+        }
+    }
+
+    /// The provider's reference (refunds and chargebacks).
+    fn reference(self) -> Option<&'a str> {
+        match self {
+            Self::Revoke => None,
+            Self::Refund { reference } | Self::Chargeback { reference } => Some(reference),
         }
     }
 }
@@ -55,14 +77,26 @@ pub enum Share {
     All,
     /// At most this many credits (never more than the grant).
     Credits(i64),
+    /// Whatever brings this cause's take-backs of the grant up to this many
+    /// credits in all (a refund reports the refunded total so far, so a
+    /// second partial refund asks only for the difference, and a late event
+    /// with a smaller total asks for nothing).
+    UpTo(i64),
+}
+
+/// Which order: by its provider's id, or by the payment that paid it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderRef<'a> {
+    ProviderOrderId(&'a str),
+    /// Stripe's PaymentIntent, as refunds and disputes name it.
+    PaymentIntent(&'a str),
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct TakeBack<'a> {
-    /// The Crossmint order id.
-    pub order: &'a str,
+    pub order: OrderRef<'a>,
     pub share: Share,
-    pub cause: TakeBackCause,
+    pub cause: TakeBackCause<'a>,
     /// Kept on the ledger entry, the order's history and its event.
     pub reason: &'a str,
     /// Who did it (an operator, a provider's refund).
@@ -92,7 +126,7 @@ pub enum TakeBackOutcome {
     Taken(TakenBack),
     /// Taken before; nothing changed this time.
     AlreadyTaken(TakenBack),
-    /// No order with this Crossmint id.
+    /// No such order.
     NoSuchOrder,
     /// The order never granted credits (no purchase or manual grant).
     NotGranted,
@@ -104,11 +138,14 @@ pub async fn take_back(
     tx: &mut PgConnection,
     request: TakeBack<'_>,
 ) -> Result<TakeBackOutcome, sqlx::Error> {
-    let order: Option<(Uuid, String, String)> = sqlx::query_as(
-        "select id, user_id, status from payment_orders
-         where provider_order_id = $1 for update",
-    )
-    .bind(request.order)
+    let (column, value) = match request.order {
+        OrderRef::ProviderOrderId(id) => ("provider_order_id", id),
+        OrderRef::PaymentIntent(intent) => ("payment_intent", intent),
+    };
+    let order: Option<(Uuid, String, String)> = sqlx::query_as(&format!(
+        "select id, user_id, status from payment_orders where {column} = $1 for update"
+    ))
+    .bind(value)
     .fetch_optional(&mut *tx)
     .await?;
     let Some((order_id, user_id, status)) = order else {
@@ -145,10 +182,24 @@ pub async fn take_back(
     .bind(grant_id)
     .fetch_one(&mut *tx)
     .await?;
-    let takeable = granted - expired_of_grant;
+    // What earlier take-backs of this grant asked for (taken or short),
+    // in all and by this cause's kind.
+    let (asked_before, asked_before_by_kind): (i64, i64) = sqlx::query_as(
+        "select coalesce(sum(-credits + coalesce(shortfall, 0)), 0)::int8,
+                coalesce(sum(-credits + coalesce(shortfall, 0))
+                         filter (where kind = $3), 0)::int8
+         from credit_ledger where reverses_grant_id = $1 and kind = any($2)",
+    )
+    .bind(grant_id)
+    .bind(&TAKE_BACK_KINDS[..])
+    .bind(request.cause.kind())
+    .fetch_one(&mut *tx)
+    .await?;
+    let takeable = (granted - expired_of_grant - asked_before).max(0);
     let asked = match request.share {
         Share::All => takeable,
         Share::Credits(credits) => credits.clamp(0, takeable),
+        Share::UpTo(total) => (total - asked_before_by_kind).clamp(0, takeable),
     };
     let taken = asked.min(balance).max(0);
     let shortfall = asked - taken;
@@ -168,9 +219,10 @@ pub async fn take_back(
 
     let ledger_id: Option<i64> = sqlx::query_scalar(
         "insert into credit_ledger
-             (user_id, credits, kind, order_id, reverses_grant_id, shortfall, description)
-         values ($1, -$2::int8, $3, $4, $5, $6, $7)
-         on conflict (reverses_grant_id) where kind = 'revoke' do nothing
+             (user_id, credits, kind, order_id, reverses_grant_id, shortfall, description,
+              provider_reference)
+         values ($1, -$2::int8, $3, $4, $5, $6, $7, $8)
+         on conflict do nothing
          returning id",
     )
     .bind(&user_id)
@@ -180,6 +232,7 @@ pub async fn take_back(
     .bind(grant_id)
     .bind(shortfall)
     .bind(request.reason)
+    .bind(request.cause.reference())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(ledger_id) = ledger_id else {
@@ -222,7 +275,9 @@ pub async fn take_back(
     sqlx::query(
         "with o as (
              update payment_orders
-             set revoked_at = now(), revoked_credits = $2, revoke_shortfall = $3,
+             set revoked_at = now(),
+                 revoked_credits = coalesce(revoked_credits, 0) + $2,
+                 revoke_shortfall = coalesce(revoke_shortfall, 0) + $3,
                  status_history = status_history || jsonb_build_array(jsonb_build_object(
                      'status', $4::text, 'at', now(), 'reason', $5::text)),
                  updated_at = now()
@@ -246,6 +301,7 @@ pub async fn take_back(
         "userId": user_id,
         "actor": request.actor,
         "reason": request.reason,
+        "reference": request.cause.reference(),
     }))
     .execute(&mut *tx)
     .await?;
@@ -262,11 +318,12 @@ pub async fn take_back(
     }))
 }
 
-/// The take-back already recorded for `grant_id`, if any (balance left 0
-/// for the caller to fill in).
+/// The take-back already recorded for this cause (a revoke of `grant_id`,
+/// or the provider's reference), if any (balance left 0 for the caller to
+/// fill in).
 async fn earlier(
     tx: &mut PgConnection,
-    cause: TakeBackCause,
+    cause: TakeBackCause<'_>,
     grant_id: i64,
     order_id: Uuid,
     user_id: &str,
@@ -274,10 +331,12 @@ async fn earlier(
 ) -> Result<Option<TakenBack>, sqlx::Error> {
     let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
         "select id, -credits, shortfall from credit_ledger
-         where reverses_grant_id = $1 and kind = $2",
+         where kind = $2 and case when $3::text is null then reverses_grant_id = $1
+                                  else provider_reference = $3 end",
     )
     .bind(grant_id)
     .bind(cause.kind())
+    .bind(cause.reference())
     .fetch_optional(&mut *tx)
     .await?;
     Ok(row.map(|(ledger_id, taken, shortfall)| {

@@ -5,7 +5,8 @@
 //! Every statement on them lives here, by who needs it:
 //! - [`record`]: the ingester records deliveries and their outbox rows;
 //! - [`outbox`]: the ingester's publisher and relay empty the outbox;
-//! - [`processing`]: the worker locks deliveries and notes parked ones;
+//! - [`processing`]: the worker locks deliveries, notes parked ones, and
+//!   marks a reversal's delivery in the reversal's transaction;
 //! - [`operator`]: `ledgerhook-admin` lists, shows and replays them.
 //!
 //! One exception, on purpose: the worker's grant statement

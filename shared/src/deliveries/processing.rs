@@ -43,3 +43,23 @@ pub async fn mark_parked(
     .await?;
     Ok(())
 }
+
+/// Marks one delivery processed with its outcome, in the caller's
+/// transaction (a reversal's, which commits its effects with it).
+pub async fn mark_processed(
+    tx: &mut PgConnection,
+    delivery_row: i64,
+    outcome: &str,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update webhook_deliveries set processed_at = now(), outcome = $2, outcome_detail = $3
+         where id = $1",
+    )
+    .bind(delivery_row)
+    .bind(outcome)
+    .bind(detail)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

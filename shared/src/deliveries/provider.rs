@@ -25,6 +25,15 @@ impl Provider {
         }
     }
 
+    /// Who took the payment a delivery from here is about: reconcile asks
+    /// Crossmint.
+    pub const fn payment_provider(self) -> crate::domain::PaymentProvider {
+        match self {
+            Self::Crossmint | Self::Reconcile => crate::domain::PaymentProvider::Crossmint,
+            Self::Stripe => crate::domain::PaymentProvider::Stripe,
+        }
+    }
+
     /// `None` for a name this build does not know (a message from a newer
     /// ingester, say): the worker parks it rather than guess.
     pub fn from_name(name: &str) -> Option<Self> {

@@ -7,6 +7,7 @@ pub mod order_decision;
 pub mod order_event;
 pub mod package;
 pub mod payment_provider;
+pub mod reversal;
 pub mod usdt;
 
 pub use credit_terms::CreditTerms;
@@ -14,4 +15,5 @@ pub use order_decision::{Decision, OrderFacts, OrderStatus, decide};
 pub use order_event::{EventKind, EventParseError, OrderEvent, PaymentClaim};
 pub use package::{CURRENCY, Credits, PACKAGES, Package, find_package};
 pub use payment_provider::PaymentProvider;
+pub use reversal::{PaymentReversal, ReversalKind, credits_share};
 pub use usdt::{AmountError, Usdt};

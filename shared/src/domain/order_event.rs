@@ -104,6 +104,10 @@ pub enum EventParseError {
     MissingOrderId,
     #[error("the order id is empty or longer than {MAX_ORDER_ID_LEN} characters")]
     InvalidOrderId,
+    /// A field another provider's envelope must have (Stripe's
+    /// `data.object`, its `id`, a refund's `payment_intent`), by path.
+    #[error("the event has no usable `{0}`")]
+    Missing(&'static str),
     /// PostgreSQL text cannot hold U+0000; such an id is kept in the raw
     /// body and parked for a person, never half-written.
     #[error("`{0}` contains a NUL character")]
@@ -150,7 +154,7 @@ impl OrderEvent {
     }
 
     /// Every text this event would write to the database, by field name.
-    pub(super) fn refuse_nul(&self) -> Result<(), EventParseError> {
+    pub(crate) fn refuse_nul(&self) -> Result<(), EventParseError> {
         let payment = self.payment.as_ref();
         let texts = [
             ("type", Some(&self.event_type)),
@@ -177,12 +181,12 @@ impl OrderEvent {
 }
 
 /// A short id from metadata; absent, empty or oversized counts as absent.
-pub(super) fn reference(metadata: Option<&Value>, key: &str) -> Option<String> {
+pub(crate) fn reference(metadata: Option<&Value>, key: &str) -> Option<String> {
     let text = metadata?.get(key)?.as_str()?.trim();
     (!text.is_empty() && text.chars().count() <= MAX_REF_LEN).then(|| text.to_owned())
 }
 
-pub(super) fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+pub(crate) fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
 }
 

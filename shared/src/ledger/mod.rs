@@ -23,17 +23,20 @@
 //! id, balances by user) so that concurrent batches do not deadlock.
 
 pub mod orders;
+mod reversals;
 mod writes;
 
 use sqlx::PgPool;
 
 use crate::deliveries;
 use crate::domain::{
-    CreditTerms, Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, decide, find_package,
+    CreditTerms, Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, ReversalKind, decide,
+    find_package,
 };
 use crate::notifications::NotifyChannels;
 
 pub use orders::StoredOrder;
+pub use reversals::apply_reversal;
 
 /// What applying an event did; the worker turns it into metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +59,14 @@ pub enum Applied {
     /// Nothing to apply it to (an unknown event type, or a non-payment event
     /// for an order we do not know); the delivery is marked and kept.
     Ignored { reason: &'static str },
+    /// A refund or dispute took back credits (`taken`), or recorded what it
+    /// could not take because it was spent (`shortfall`).
+    Reversed {
+        kind: ReversalKind,
+        user_id: String,
+        taken: i64,
+        shortfall: i64,
+    },
 }
 
 impl Applied {
@@ -68,6 +79,7 @@ impl Applied {
             Self::Conflict { .. } => "conflict",
             Self::Recorded { .. } => "recorded",
             Self::Ignored { .. } => "ignored",
+            Self::Reversed { .. } => "reversed",
         }
     }
 }

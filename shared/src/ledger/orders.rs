@@ -242,12 +242,16 @@ pub(crate) async fn find_or_create_locked(
         .fetch_all(&mut *tx)
         .await?
     };
+    // Of the events in this batch announcing one payment not yet held by
+    // any order (a session and its invoice), only the first creates an
+    // order from metadata; the rest find it through the payment below.
+    let mut creating_for: HashMap<&str, &str> = HashMap::new();
     let creatable: Vec<PendingOrder<'_>> = events
         .iter()
-        .filter(|e| {
-            e.payment_intent
-                .as_ref()
-                .is_none_or(|intent| !paid.contains(intent))
+        .filter(|e| match e.payment_intent.as_deref() {
+            None => true,
+            Some(intent) if paid.iter().any(|p| p == intent) => false,
+            Some(intent) => *creating_for.entry(intent).or_insert(&e.order_id) == e.order_id,
         })
         .filter_map(|e| {
             let package = e.package_id.as_deref().and_then(find_package)?;
@@ -326,6 +330,18 @@ pub(crate) async fn find_or_create_locked(
                 credits_valid_days,
             },
         );
+    }
+    // A payment no order holds yet is about the first order, in this
+    // batch, that an event announcing it names.
+    for event in events {
+        if let Some(intent) = &event.payment_intent
+            && !locked.by_payment_intent.contains_key(intent)
+            && locked.by_id.contains_key(&event.order_id)
+        {
+            locked
+                .by_payment_intent
+                .insert(intent.clone(), event.order_id.clone());
+        }
     }
     Ok(locked)
 }

@@ -332,7 +332,7 @@ impl Changes {
     }
 }
 
-fn detail(applied: &Applied) -> Option<String> {
+pub(super) fn detail(applied: &Applied) -> Option<String> {
     match applied {
         Applied::Conflict { reason } => Some(reason.clone()),
         Applied::Recorded { anomaly } => anomaly.map(str::to_owned),
@@ -347,6 +347,15 @@ fn detail(applied: &Applied) -> Option<String> {
             anomaly: Some(anomaly),
             ..
         } => Some(format!("{credits} credits; {anomaly}")),
+        Applied::Reversed {
+            kind,
+            taken,
+            shortfall,
+            ..
+        } => Some(format!(
+            "{}: {taken} credits taken back, {shortfall} short",
+            kind.as_str()
+        )),
         Applied::AlreadyProcessed | Applied::DuplicateOrder => None,
     }
 }

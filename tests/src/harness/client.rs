@@ -26,7 +26,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub(crate) async fn read(response: reqwest::Response) -> Self {
+    pub async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let retry_after = headers

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use ledgerhook_shared::credits::{
-    self, ManualGrant, ManualGrantOutcome, Share, TakeBack, TakeBackCause, TakeBackOutcome,
+    self, ManualGrant, ManualGrantOutcome, OrderRef, Share, TakeBack, TakeBackCause,
+    TakeBackOutcome,
 };
 use ledgerhook_shared::deliveries::operator;
 use serde_json::json;
@@ -79,7 +80,7 @@ pub async fn revoke(
     let outcome = credits::take_back(
         &mut tx,
         TakeBack {
-            order,
+            order: OrderRef::ProviderOrderId(order),
             share: Share::All,
             cause: TakeBackCause::Revoke,
             reason,
