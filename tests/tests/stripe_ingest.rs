@@ -580,8 +580,8 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
-/// The bodies to try: a small event, and the lead's example payloads once
-/// they are in tests/payloads/stripe/.
+/// The bodies to try: a small event, and every example payload in
+/// tests/payloads/stripe/ (real Stripe shapes, spacing and all).
 fn bodies(folder: &Path) -> Vec<(String, PathBuf)> {
     let mut bodies = Vec::new();
     let small = folder.join("small-event.json");
@@ -610,7 +610,15 @@ async fn signatures_agree_with_stripes_own_python_library_both_ways() {
     let folder = std::env::temp_dir().join(format!("stripe-ingest-{}", new_event_id()));
     std::fs::create_dir_all(&folder).unwrap();
 
-    for (name, path) in bodies(&folder) {
+    let bodies = bodies(&folder);
+    assert!(
+        bodies
+            .iter()
+            .any(|(name, _)| name.ends_with("checkout.session.completed.json")),
+        "the example payloads are tried too: {:?}",
+        bodies.iter().map(|(name, _)| name).collect::<Vec<_>>()
+    );
+    for (name, path) in bodies {
         let body = std::fs::read(&path).unwrap();
         let file = path.to_str().unwrap();
 
