@@ -14,6 +14,8 @@ use std::process::Command;
 
 use lapin::options::BasicGetOptions;
 use ledgerhook_shared::amqp::{self, Topology};
+use ledgerhook_shared::deliveries::Provider;
+use ledgerhook_shared::deliveries::record::{self, NewDelivery};
 use ledgerhook_shared::stripe::signature::StripeSecret;
 use ledgerhook_tests::harness::{Answer, Ingester, TestEnv};
 use ledgerhook_tests::python_venv;
@@ -477,6 +479,42 @@ async fn an_event_is_recorded_once_as_stripe_and_queued_with_its_provider() {
         queued.iter().any(|(p, body)| p == "stripe" && *body == raw),
         "the raw bytes are queued"
     );
+}
+
+#[tokio::test]
+async fn one_recorded_batch_may_mix_providers_and_an_id_is_unique_per_provider() {
+    // The recorder's group commit takes whatever arrived together, from
+    // either route; Stripe's `evt_` ids and Svix's `msg_` ids never meet,
+    // but nothing promises that, so the key is (provider, id).
+    let env = TestEnv::new().await.unwrap();
+    let now = chrono::Utc::now();
+    let delivery = |id| NewDelivery {
+        delivery_id: id,
+        body: b"{}",
+        headers: json!([]),
+        signed_at: now,
+        received_at: now,
+        verified_by: "test",
+    };
+    let batch = [
+        (Provider::Crossmint, delivery("same_id")),
+        (Provider::Stripe, delivery("same_id")),
+        (Provider::Stripe, delivery("same_id")),
+    ];
+    let rows = record::record_mixed(&env.pool, &batch).await.unwrap();
+    assert!(rows[0].is_some() && rows[1].is_some(), "{rows:?}");
+    assert_ne!(rows[0], rows[1]);
+    assert_eq!(
+        rows[2], None,
+        "the same provider and id twice is a duplicate"
+    );
+    let providers: Vec<String> =
+        sqlx::query_scalar("select provider from webhook_deliveries order by id")
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(providers, ["crossmint", "stripe"]);
+    assert_eq!(env.count("select count(*) from delivery_outbox").await, 2);
 }
 
 #[tokio::test]
