@@ -6,6 +6,9 @@
 # API, in the foreground. With FAKE_CROSSMINT=1 the API (and the workers'
 # reconcile, if RECONCILE_INTERVAL_SECS is set) talk to a local stand-in for
 # Crossmint instead of Crossmint's staging API (a first try without keys).
+# With FAKE_STRIPE=1 the API creates Stripe Checkout Sessions at a local
+# stand-in for Stripe, and opening a session's URL "pays" it: the fake sends a
+# signed checkout.session.completed to the ingester's /webhooks/stripe.
 # Ctrl-C stops them all. Configuration comes from the environment (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +30,26 @@ if [ "${FAKE_CROSSMINT:-0}" = 1 ]; then
   export CROSSMINT_API_URL=http://127.0.0.1:18080/api
   export CROSSMINT_SERVER_API_KEY=sk_staging_fake-key-for-tests
   export CROSSMINT_COLLECTION_ID=${CROSSMINT_COLLECTION_ID:-fake-collection}
+fi
+if [ "${FAKE_STRIPE:-0}" = 1 ]; then
+  fake_stripe_addr=${FAKE_STRIPE_ADDR:-127.0.0.1:18090}
+  ingester_addr=${LISTEN_ADDR:-127.0.0.1:8080}
+  # The fake signs with the secret the ingester verifies with.
+  export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_fake-stripe-signing-secret-for-tests}
+  export STRIPE_API_URL=http://$fake_stripe_addr
+  export STRIPE_SECRET_KEY=sk_test_fake-key-for-tests
+  export STRIPE_SUCCESS_URL=${STRIPE_SUCCESS_URL:-http://localhost:3000/payment/success?session_id=\{CHECKOUT_SESSION_ID\}}
+  export STRIPE_CANCEL_URL=${STRIPE_CANCEL_URL:-http://localhost:3000/payment/cancel}
+  target/release/ledgerhook-fake-stripe "$fake_stripe_addr" "http://$ingester_addr/webhooks/stripe" & pids+=($!)
+  cat >&2 <<TRY
+Fake Stripe on http://$fake_stripe_addr (events to http://$ingester_addr/webhooks/stripe). To try it:
+  token=\$(target/release/ledgerhook-token buyer-1)   # with your AUTH_JWT_SECRET
+  curl -s -H "Authorization: Bearer \$token" -H 'Content-Type: application/json' \\
+       -d '{"packageId":"pro","provider":"stripe"}' http://127.0.0.1:8081/api/payments/orders
+  then open the answer's checkoutUrl (that pays the session), and ask
+  curl -s -H "Authorization: Bearer \$token" -H 'Content-Type: application/json' \\
+       -d '{"orderId":"cs_test_..."}' http://127.0.0.1:8081/api/payments/confirm
+TRY
 fi
 target/release/ledgerhook-ingester & pids+=($!)
 # Each worker needs its own metrics port: 9181, 9182, ...

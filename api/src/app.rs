@@ -19,21 +19,24 @@ use crate::config::Config;
 use crate::crossmint::Crossmint;
 use crate::rate_limit::RateLimit;
 use crate::routes;
+use crate::stripe::Stripe;
 
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
     pub jwt: Arc<JwtSecret>,
     pub crossmint: Crossmint,
+    /// `None` when `STRIPE_SECRET_KEY` is not set.
+    pub stripe: Option<Stripe>,
     pub confirm_limit: RateLimit,
     pub credit_terms: Arc<CreditTerms>,
     /// How long an order's `Idempotency-Key` reservation may be held before
-    /// another request takes it over: Crossmint's timeout and a margin for
-    /// recording the order.
+    /// another request takes it over: the slower provider's timeout and a
+    /// margin for recording the order.
     pub order_key_lease: Duration,
 }
 
-/// What recording an order may take after Crossmint answered.
+/// What recording an order may take after the provider answered.
 const ORDER_KEY_LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 pub struct App {
@@ -65,13 +68,25 @@ impl App {
                 config.crossmint_timeout,
             )
             .context("building the HTTPS client for Crossmint")?,
+            stripe: config
+                .stripe
+                .as_ref()
+                .map(Stripe::new)
+                .transpose()
+                .context("building the HTTPS client for Stripe")?,
             confirm_limit: RateLimit {
                 action: "confirm",
                 limit: config.confirm_per_minute,
                 window: Duration::from_secs(60),
             },
             credit_terms: Arc::new(config.credit_terms),
-            order_key_lease: config.crossmint_timeout + ORDER_KEY_LEASE_MARGIN,
+            order_key_lease: config
+                .stripe
+                .as_ref()
+                .map_or(config.crossmint_timeout, |s| {
+                    s.timeout.max(config.crossmint_timeout)
+                })
+                + ORDER_KEY_LEASE_MARGIN,
         };
         Ok(Self {
             listener,

@@ -9,6 +9,8 @@ use ledgerhook_shared::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
 use ledgerhook_shared::domain::CreditTerms;
 use ledgerhook_shared::http::ServerLimits;
 use ledgerhook_shared::secret_text::SecretText;
+pub use ledgerhook_shared::stripe::checkout::DEFAULT_STRIPE_API_URL;
+use ledgerhook_shared::stripe::checkout::ReturnUrls;
 
 use crate::auth::{DEFAULT_MAX_LIFETIME_SECS, JwtSecret, MIN_SECRET_BYTES};
 
@@ -39,6 +41,9 @@ pub struct Config {
     /// `CROSSMINT_TIMEOUT_MS` (default 10000): a slower answer is a
     /// CROSSMINT_ERROR, and no order is recorded.
     pub crossmint_timeout: Duration,
+    /// Stripe Checkout, when `STRIPE_SECRET_KEY` is set; without it an order
+    /// with `provider: "stripe"` is `422 PROVIDER_UNAVAILABLE`.
+    pub stripe: Option<StripeConfig>,
     /// `CONFIRM_RATE_LIMIT_PER_MINUTE` (default 10): confirm
     /// requests per user in any 60 s.
     pub confirm_per_minute: u32,
@@ -47,6 +52,58 @@ pub struct Config {
     pub credit_terms: CreditTerms,
     /// `DATABASE_POOL_SIZE` (default 16).
     pub pool_size: u32,
+}
+
+/// Stripe Checkout's settings; present only with a secret key.
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    /// `STRIPE_API_URL` (default `https://api.stripe.com`).
+    pub api_url: String,
+    /// `STRIPE_SECRET_KEY`: `sk_live_...`, `sk_test_...` or a restricted
+    /// `rk_...` key allowed to write Checkout Sessions.
+    pub secret_key: SecretText,
+    /// `STRIPE_SUCCESS_URL` and `STRIPE_CANCEL_URL`, both required with a
+    /// key: where the hosted page sends the buyer. Sent verbatim, so
+    /// Stripe's `{CHECKOUT_SESSION_ID}` placeholder may be used.
+    pub return_urls: ReturnUrls,
+    /// `STRIPE_TIMEOUT_MS` (default 10000): a slower answer is a
+    /// STRIPE_ERROR, and no order is recorded.
+    pub timeout: Duration,
+}
+
+impl StripeConfig {
+    /// `None` without a key. With one, the return URLs are required and
+    /// must be absolute http(s) URLs; a problem is recorded by name.
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Option<Self> {
+        let timeout = Duration::from_millis(env.parsed_or("STRIPE_TIMEOUT_MS", 10_000));
+        let api_url = env
+            .or_default("STRIPE_API_URL", DEFAULT_STRIPE_API_URL)
+            .trim_end_matches('/')
+            .to_owned();
+        let secret_key = env.optional("STRIPE_SECRET_KEY")?;
+        if secret_key.trim() != secret_key || secret_key.contains(char::is_whitespace) {
+            env.invalid("STRIPE_SECRET_KEY contains white space".into());
+        }
+        let mut url = |name: &'static str| {
+            let value = env.required(name)?;
+            let scheme_ok = value.starts_with("https://") || value.starts_with("http://");
+            if !scheme_ok || value.contains(char::is_whitespace) {
+                env.invalid(format!("{name} must be an absolute http(s) URL"));
+            }
+            Some(value)
+        };
+        let success_url = url("STRIPE_SUCCESS_URL");
+        let cancel_url = url("STRIPE_CANCEL_URL");
+        Some(Self {
+            api_url,
+            secret_key: secret_key.into(),
+            return_urls: ReturnUrls {
+                success_url: success_url.unwrap_or_default(),
+                cancel_url: cancel_url.unwrap_or_default(),
+            },
+            timeout,
+        })
+    }
 }
 
 impl Config {
@@ -91,6 +148,7 @@ impl Config {
             crossmint_api_key,
             crossmint_collection_id,
             crossmint_timeout: Duration::from_millis(env.parsed_or("CROSSMINT_TIMEOUT_MS", 10_000)),
+            stripe: StripeConfig::from_env(&mut env),
             confirm_per_minute: env.parsed_or("CONFIRM_RATE_LIMIT_PER_MINUTE", 10),
             credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 16),
@@ -157,5 +215,41 @@ mod tests {
         assert_eq!(config.crossmint_api_url, DEFAULT_CROSSMINT_API_URL);
         assert_eq!(config.confirm_per_minute, 10);
         assert_eq!(config.metrics_addr.port(), 9190);
+        assert!(config.stripe.is_none(), "Stripe is off without a key");
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("AUTH_JWT_SECRET", "test-only-jwt-secret-0123456789abcdef"),
+        ("CROSSMINT_SERVER_API_KEY", "sk_staging_fake"),
+        ("CROSSMINT_COLLECTION_ID", "fake"),
+    ];
+
+    #[test]
+    fn a_stripe_key_needs_both_return_urls_named_without_the_key() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("STRIPE_SECRET_KEY", "sk_test_hunter2"));
+        pairs.push(("STRIPE_CANCEL_URL", "shop.example/cancel"));
+        let error = from(&pairs).unwrap_err().to_string();
+        assert!(error.contains("STRIPE_SUCCESS_URL"), "{error}");
+        assert!(error.contains("STRIPE_CANCEL_URL must be"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn stripe_defaults_to_its_api_and_keeps_the_session_placeholder() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("STRIPE_SECRET_KEY", "sk_test_fake"));
+        pairs.push((
+            "STRIPE_SUCCESS_URL",
+            "https://shop.example/ok?session={CHECKOUT_SESSION_ID}",
+        ));
+        pairs.push(("STRIPE_CANCEL_URL", "https://shop.example/cancel"));
+        let stripe = from(&pairs).unwrap().stripe.unwrap();
+        assert_eq!(stripe.api_url, DEFAULT_STRIPE_API_URL);
+        assert_eq!(
+            stripe.return_urls.success_url,
+            "https://shop.example/ok?session={CHECKOUT_SESSION_ID}"
+        );
+        assert!(!format!("{stripe:?}").contains("sk_test_fake"));
     }
 }

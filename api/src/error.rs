@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::crossmint::CrossmintError;
+use crate::stripe::StripeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,11 +28,27 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("no such package; see GET /api/payments/packages")]
     InvalidPackage { package_id: String },
+    /// `provider` is neither `crossmint` nor `stripe`.
+    #[error("no such payment provider; use \"crossmint\" or \"stripe\"")]
+    InvalidProvider { provider: String },
+    /// A provider this deployment does not offer (Stripe without
+    /// `STRIPE_SECRET_KEY`). A 4xx, not a 503: it is a lasting property of
+    /// this deployment, not an outage, so a retry would only fail again,
+    /// and it must not count toward the server-error rate that pages.
+    #[error("this payment provider is not available; nothing was created")]
+    ProviderUnavailable { provider: &'static str },
     #[error("no such order")]
     OrderNotFound,
-    /// The `Idempotency-Key` was first used to order another package.
-    #[error("this Idempotency-Key was used for an order of another package; nothing was created")]
-    DuplicateOrder { first_package_id: String },
+    /// The `Idempotency-Key` was first used to order another package, or
+    /// the same package through another provider (`first_provider`, when
+    /// known).
+    #[error(
+        "this Idempotency-Key was used for an order of another package or provider; nothing was created"
+    )]
+    DuplicateOrder {
+        first_package_id: String,
+        first_provider: Option<String>,
+    },
     /// The order was not paid within the payment timeout and has expired.
     /// A buyer who did pay (the webhook can arrive after the timeout) still
     /// gets the credits on this order, so the answer says so and does not
@@ -59,6 +76,9 @@ pub enum ApiError {
     /// a request header marked sensitive.
     #[error("the payment provider could not create the order; nothing was charged, try again")]
     Crossmint(#[source] CrossmintError),
+    /// As for Crossmint; the secret key only travels in a sensitive header.
+    #[error("the payment provider could not create the order; nothing was charged, try again")]
+    Stripe(#[source] StripeError),
     /// A spend the database could not complete; nothing was spent.
     #[error(
         "the credits could not be updated; nothing was spent, retry with the same idempotencyKey"
@@ -90,7 +110,10 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::InvalidRequest { .. } | Self::InvalidPackage { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest { .. }
+            | Self::InvalidPackage { .. }
+            | Self::InvalidProvider { .. } => StatusCode::BAD_REQUEST,
+            Self::ProviderUnavailable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::OrderNotFound | Self::NotFound => StatusCode::NOT_FOUND,
@@ -104,7 +127,7 @@ impl ApiError {
             | Self::IdempotencyKeyReused { .. }
             | Self::DuplicateOrder { .. }
             | Self::PaymentTimeout { .. } => StatusCode::CONFLICT,
-            Self::Crossmint(_) => StatusCode::BAD_GATEWAY,
+            Self::Crossmint(_) | Self::Stripe(_) => StatusCode::BAD_GATEWAY,
             Self::CreditsUpdateFailed(_) | Self::Database(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -119,6 +142,8 @@ impl ApiError {
             Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::InvalidPackage { .. } => "INVALID_PACKAGE",
+            Self::InvalidProvider { .. } => "INVALID_PROVIDER",
+            Self::ProviderUnavailable { .. } => "PROVIDER_UNAVAILABLE",
             Self::OrderNotFound => "ORDER_NOT_FOUND",
             Self::DuplicateOrder { .. } => "DUPLICATE_ORDER",
             Self::PaymentTimeout { .. } => "PAYMENT_TIMEOUT",
@@ -128,6 +153,7 @@ impl ApiError {
             Self::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
             Self::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             Self::Crossmint(_) => "CROSSMINT_ERROR",
+            Self::Stripe(_) => "STRIPE_ERROR",
             Self::CreditsUpdateFailed(_) => "CREDITS_UPDATE_FAILED",
             Self::Database(_) | Self::Internal(_) => "INTERNAL_ERROR",
         }
@@ -139,6 +165,8 @@ impl ApiError {
                 field: Some(field), ..
             } => Some(json!({ "field": field })),
             Self::InvalidPackage { package_id } => Some(json!({ "packageId": package_id })),
+            Self::InvalidProvider { provider } => Some(json!({ "provider": provider })),
+            Self::ProviderUnavailable { provider } => Some(json!({ "provider": provider })),
             Self::RateLimited { retry_after_secs } => {
                 Some(json!({ "retryAfterSeconds": retry_after_secs }))
             }
@@ -149,9 +177,14 @@ impl ApiError {
             Self::IdempotencyKeyReused { first_amount } => {
                 Some(json!({ "firstAmount": first_amount }))
             }
-            Self::DuplicateOrder { first_package_id } => {
-                Some(json!({ "firstPackageId": first_package_id }))
-            }
+            Self::DuplicateOrder {
+                first_package_id,
+                first_provider: None,
+            } => Some(json!({ "firstPackageId": first_package_id })),
+            Self::DuplicateOrder {
+                first_package_id,
+                first_provider: Some(provider),
+            } => Some(json!({ "firstPackageId": first_package_id, "firstProvider": provider })),
             Self::PaymentTimeout {
                 order_id,
                 expired_at,
@@ -180,6 +213,7 @@ impl ApiError {
         let causes = Chain(cause);
         match self {
             Self::Crossmint(_) => tracing::warn!(reason = %causes, "Crossmint call failed"),
+            Self::Stripe(_) => tracing::warn!(reason = %causes, "Stripe call failed"),
             Self::CreditsUpdateFailed(_) => {
                 tracing::error!(error = %causes, "spending credits failed");
             }

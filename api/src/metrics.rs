@@ -13,11 +13,28 @@ pub fn rate_limited(action: &'static str) {
     metrics::counter!(RATE_LIMITED, "action" => action).increment(1);
 }
 
+/// Counter: Stripe Checkout Session creations that failed, by reason
+/// (timeout, unreachable, too_large, unreadable, or Stripe's error type:
+/// api_error, invalid_request_error, authentication, rate_limited, ...).
+pub const STRIPE_FAILURES: &str = "ledgerhook_stripe_failures_total";
+/// Counter: orders refused because their provider is not configured here
+/// (`provider="stripe"` without `STRIPE_SECRET_KEY`), by provider.
+pub const PROVIDER_UNAVAILABLE: &str = "ledgerhook_api_provider_unavailable_total";
+
 pub fn crossmint_failure(reason: &'static str) {
     metrics::counter!(CROSSMINT_FAILURES, "reason" => reason).increment(1);
 }
+
+pub fn stripe_failure(reason: &'static str) {
+    metrics::counter!(STRIPE_FAILURES, "reason" => reason).increment(1);
+}
+
+pub fn provider_unavailable(provider: &'static str) {
+    metrics::counter!(PROVIDER_UNAVAILABLE, "provider" => provider).increment(1);
+}
 /// Counter: orders created and recorded pending (an idempotent replay is
-/// not a new order): the payment timeout rate's denominator.
+/// not a new order), by `provider` (crossmint, stripe): summed, the
+/// payment timeout rate's denominator.
 pub const ORDERS_CREATED: &str = "ledgerhook_api_orders_created_total";
 /// Counter: order requests answered from an earlier one with the same
 /// `Idempotency-Key`, by outcome (`replayed`, `duplicate_order` for the
@@ -29,8 +46,8 @@ pub const USAGE_WRITE_FAILURES: &str = "ledgerhook_usage_write_failures_total";
 /// Counter: confirm requests answered PAYMENT_TIMEOUT (the order expired).
 pub const PAYMENT_TIMEOUTS: &str = "ledgerhook_api_payment_timeouts_total";
 
-pub fn order_created() {
-    metrics::counter!(ORDERS_CREATED).increment(1);
+pub fn order_created(provider: &'static str) {
+    metrics::counter!(ORDERS_CREATED, "provider" => provider).increment(1);
 }
 
 pub fn order_key_reused(outcome: &'static str) {

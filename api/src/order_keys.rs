@@ -89,6 +89,14 @@ pub struct Reservation {
     token: Uuid,
 }
 
+impl Reservation {
+    /// This hold's own id: a new one for every reservation, a takeover
+    /// included. The provider's idempotency key of the attempt.
+    pub fn attempt(&self) -> Uuid {
+        self.token
+    }
+}
+
 #[derive(Debug)]
 pub enum Claim {
     /// This request holds the key and creates the order.

@@ -12,12 +12,14 @@
 //! - [`severable`]: a TCP forwarder a test can cut, to take a server away.
 //! - [`api_client`]: the frontend's API as a test calls it, with tokens;
 //! - [`fake_crossmint`]: Crossmint's orders API, played by the tests;
+//! - [`fake_stripe`]: Stripe's Checkout Sessions and its webhooks, likewise;
 //! - [`leftovers`]: removing the worlds of killed test runs;
 //! - [`tls`]: a CA made at test time, server certificates and PEM files.
 
 pub mod api_client;
 pub mod eventually;
 pub mod fake_crossmint;
+pub mod fake_stripe;
 pub mod harness;
 pub mod leftovers;
 pub mod own_postgres;

@@ -218,6 +218,23 @@ async fn checkout_and_its_invoice_grant_once_and_refunds_and_disputes_take_back_
     assert_eq!(deliver(&env, &ingester, &resent).await.0, "ignored");
     assert_eq!(env.balance("user-b").await, 0);
 
+    // An invoice whose first attempt failed and which was then paid:
+    // recorded failed, and money received wins.
+    let mut failed = example("invoice.payment_failed");
+    failed["data"]["object"]["id"] = json!("in_retry");
+    failed["data"]["object"]["metadata"] = json!({"userId": "user-c", "packageId": "starter"});
+    assert_eq!(deliver(&env, &ingester, &failed).await.0, "recorded");
+    assert_eq!(order_row(&env, "in_retry").await.0, "failed");
+    let retried = invoice("in_retry", "pi_retry", "user-c", "starter", 1000);
+    let (outcome, detail) = deliver(&env, &ingester, &retried).await;
+    assert_eq!(outcome, "granted");
+    assert!(detail.unwrap().contains("after it had failed"));
+    assert_eq!(env.balance("user-c").await, 500);
+
+    // Event types we do not act on are recorded and acknowledged.
+    let customer = example("customer.created");
+    assert_eq!(deliver(&env, &ingester, &customer).await.0, "ignored");
+
     // A wrong amount on a Stripe order is held for review, as for Crossmint.
     let short = checkout("cs_test_other", "pi_other", "user-b", "pro", 4999);
     assert_eq!(deliver(&env, &ingester, &short).await.0, "conflict");
@@ -227,7 +244,7 @@ async fn checkout_and_its_invoice_grant_once_and_refunds_and_disputes_take_back_
     let count = |name: &str, labels: &[&str]| scrape::sum(&metrics, name, labels);
     assert_eq!(
         count("ledgerhook_grants_total", &["provider=\"stripe\""]),
-        2.0
+        3.0
     );
     assert_eq!(
         count(

@@ -32,6 +32,8 @@ struct Confirm {
 
 type OrderRow = (
     String,
+    String,
+    String,
     i64,
     Option<String>,
     Option<DateTime<Utc>>,
@@ -52,14 +54,24 @@ async fn confirm(
     }
     // Another user's order is indistinguishable from no order at all.
     let order: Option<OrderRow> = sqlx::query_as(
-        "select status, total_credits, review_reason, paid_at, completed_at, expired_at
+        "select provider, currency, status, total_credits, review_reason, paid_at, completed_at, expired_at
          from payment_orders where provider_order_id = $1 and user_id = $2",
     )
     .bind(&request.order_id)
     .bind(&user.id)
     .fetch_optional(&state.pool)
     .await?;
-    let Some((status, credits, review_reason, paid_at, completed_at, expired_at)) = order else {
+    let Some((
+        provider,
+        currency,
+        status,
+        credits,
+        review_reason,
+        paid_at,
+        completed_at,
+        expired_at,
+    )) = order
+    else {
         return Err(ApiError::OrderNotFound);
     };
     if status == "expired" && review_reason.is_none() {
@@ -84,6 +96,8 @@ async fn confirm(
     Ok(Json(json!({
         "success": completed,
         "orderId": request.order_id,
+        "provider": provider,
+        "currency": currency,
         "status": status,
         "creditsAdded": if completed { credits } else { 0 },
         "underReview": review_reason.is_some(),

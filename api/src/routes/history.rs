@@ -1,7 +1,10 @@
 //! `GET /api/payments/history`: the caller's orders, newest first, a page
 //! at a time, with statistics over all of them (orders by outcome, total
 //! spent, credits earned) for the frontend's summary. Amounts are exact
-//! decimal strings (USDT, six places), computed by PostgreSQL's numeric.
+//! decimal strings (six places), computed by PostgreSQL's numeric, each in
+//! its order's `currency` (USDT for Crossmint, USD for Stripe). The
+//! packages cost the same numbers in both, so `totalSpent` adds them at
+//! par; `totalSpentByCurrency` keeps them apart.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -32,6 +35,7 @@ struct Page {
 #[derive(sqlx::FromRow)]
 struct OrderRow {
     provider_order_id: String,
+    provider: String,
     package_id: String,
     package_snapshot: Value,
     amount: String,
@@ -55,6 +59,7 @@ struct Statistics {
     successful_orders: i64,
     failed_orders: i64,
     total_spent: String,
+    total_spent_by_currency: Value,
     total_credits_earned: i64,
     average_order_value: String,
     first_purchase_at: Option<DateTime<Utc>>,
@@ -77,7 +82,7 @@ async fn history(
         )));
     }
     let orders: Vec<OrderRow> = sqlx::query_as(
-        "select provider_order_id, package_id, package_snapshot, round(amount, 6)::text as amount,
+        "select provider_order_id, provider, package_id, package_snapshot, round(amount, 6)::text as amount,
                 currency, status, status_history, total_credits, base_credits, bonus_credits,
                 review_reason, chain_used, transaction_hash, created_at, paid_at, completed_at
          from payment_orders where user_id = $1
@@ -99,6 +104,10 @@ async fn history(
                 (select count(*) from paid) as successful_orders,
                 (select count(*) from mine where status = 'failed') as failed_orders,
                 round(coalesce((select sum(amount) from paid), 0), 6)::text as total_spent,
+                coalesce((select jsonb_object_agg(currency, spent)
+                          from (select currency, round(sum(amount), 6)::text as spent
+                                from paid group by currency) by_currency), '{}'::jsonb)
+                    as total_spent_by_currency,
                 coalesce((select sum(total_credits) from paid where status = 'completed'), 0)::int8
                     as total_credits_earned,
                 round(coalesce((select avg(amount) from paid), 0), 6)::text as average_order_value,
@@ -126,6 +135,7 @@ async fn history(
             "successfulOrders": stats.successful_orders,
             "failedOrders": stats.failed_orders,
             "totalSpent": stats.total_spent,
+            "totalSpentByCurrency": stats.total_spent_by_currency,
             "totalCreditsEarned": stats.total_credits_earned,
             "averageOrderValue": stats.average_order_value,
             "firstPurchaseAt": stats.first_purchase_at,
@@ -141,6 +151,7 @@ async fn history(
 fn order_json(order: OrderRow) -> Value {
     json!({
         "orderId": order.provider_order_id,
+        "provider": order.provider,
         "packageId": order.package_id,
         "packageSnapshot": order.package_snapshot,
         "amount": order.amount,

@@ -1,7 +1,15 @@
-//! `POST /api/payments/orders`: creates the order with Crossmint, then
+//! `POST /api/payments/orders`: creates the order with its provider, then
 //! records it pending (user, package snapshot, expected price) before the
-//! frontend ever sees the client secret, so the buyer cannot pay for an
-//! order we do not know.
+//! frontend ever sees how to pay it, so the buyer cannot pay for an order
+//! we do not know.
+//!
+//! `provider` is `crossmint` (the default: a Headless Checkout order paid
+//! in USDT, answered with its `clientSecret`) or `stripe` (a hosted
+//! Checkout Session paid by card in USD: the `cs_...` id is the order id,
+//! answered with the `checkoutUrl` to send the buyer to). Stripe without
+//! `STRIPE_SECRET_KEY` is `422 PROVIDER_UNAVAILABLE`: well-formed, but not
+//! something this deployment does, now or on a retry (a 503 would invite
+//! retries and count as an outage). Anything else is `400 INVALID_PROVIDER`.
 //!
 //! With an `Idempotency-Key` header (see [`crate::order_keys`]) a retry
 //! gets the first answer again, `201` with the same body and
@@ -9,14 +17,15 @@
 //! the first answer must be able to treat the retry's exactly as it would
 //! have treated the first (as the IETF idempotency-key draft and Stripe do);
 //! the header tells the two apart for whoever cares. The same key with
-//! another package is `409 DUPLICATE_ORDER`.
+//! another package, or with the same package through another provider, is
+//! `409 DUPLICATE_ORDER`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use ledgerhook_shared::domain::{CURRENCY, Package, PaymentProvider, find_package};
+use ledgerhook_shared::domain::{Package, PaymentProvider, find_package};
 use ledgerhook_shared::ledger::orders::{self, CreatedFrom, PendingOrder};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,6 +54,8 @@ struct CreateOrder {
     package_id: String,
     /// The buyer's wallet, when the frontend knows it already.
     payer_address: Option<String>,
+    /// `crossmint` (default) or `stripe`.
+    provider: Option<String>,
 }
 
 async fn create(
@@ -54,6 +65,12 @@ async fn create(
     JsonBody(request): JsonBody<CreateOrder>,
 ) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
+    let provider = match request.provider.as_deref() {
+        None => PaymentProvider::Crossmint,
+        Some(text) => PaymentProvider::parse(text).ok_or_else(|| ApiError::InvalidProvider {
+            provider: text.chars().take(64).collect(),
+        })?,
+    };
     let package = find_package(&request.package_id).ok_or_else(|| ApiError::InvalidPackage {
         package_id: request.package_id.clone(),
     })?;
@@ -66,8 +83,20 @@ async fn create(
             "payerAddress must be 1 to 128 characters",
         ));
     }
+    if provider == PaymentProvider::Stripe && state.stripe.is_none() {
+        metrics::provider_unavailable(provider.as_str());
+        return Err(ApiError::ProviderUnavailable {
+            provider: provider.as_str(),
+        });
+    }
+    let attempt = Attempt {
+        user: &user,
+        package,
+        provider,
+        payer_address: request.payer_address.as_deref(),
+    };
     let Some(key) = key else {
-        let body = create_and_record(&state, &user, package, &request, None)
+        let body = create_and_record(&state, attempt, None)
             .await?
             .expect("without a reservation the order is always recorded");
         return Ok((StatusCode::CREATED, Json(body)).into_response());
@@ -83,6 +112,15 @@ async fn create(
         .await?;
         match claim {
             Claim::Done(body) => {
+                // An answer stored before providers existed is Crossmint's.
+                let first_provider = body["provider"].as_str().unwrap_or("crossmint");
+                if first_provider != provider.as_str() {
+                    metrics::order_key_reused("duplicate_order");
+                    return Err(ApiError::DuplicateOrder {
+                        first_package_id: package.id.to_owned(),
+                        first_provider: Some(first_provider.to_owned()),
+                    });
+                }
                 metrics::order_key_reused("replayed");
                 let mut response = (StatusCode::CREATED, Json(body)).into_response();
                 response
@@ -94,11 +132,11 @@ async fn create(
                 metrics::order_key_reused("duplicate_order");
                 return Err(ApiError::DuplicateOrder {
                     first_package_id: first_package,
+                    first_provider: None,
                 });
             }
             Claim::Reserved(reservation) => {
-                let result =
-                    create_and_record(&state, &user, package, &request, Some(&reservation)).await;
+                let result = create_and_record(&state, attempt, Some(&reservation)).await;
                 match result {
                     Ok(Some(body)) => return Ok((StatusCode::CREATED, Json(body)).into_response()),
                     // Taken over while we worked: the key's order is the
@@ -117,45 +155,73 @@ async fn create(
     )))
 }
 
-/// Creates the order with Crossmint and records it; the answer's body, or
-/// `None` when `reservation` was taken over meanwhile (nothing recorded).
+/// One request's order: who buys what, through whom.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    user: &'a User,
+    package: &'static Package,
+    provider: PaymentProvider,
+    payer_address: Option<&'a str>,
+}
+
+/// Creates the order with its provider and records it; the answer's body,
+/// or `None` when `reservation` was taken over meanwhile (nothing recorded).
 async fn create_and_record(
     state: &AppState,
-    user: &User,
-    package: &'static Package,
-    request: &CreateOrder,
+    attempt: Attempt<'_>,
     reservation: Option<&Reservation>,
 ) -> Result<Option<Value>, ApiError> {
-    let created = state
-        .crossmint
-        .create_order(package, request.payer_address.as_deref())
-        .await
-        .map_err(|e| {
-            metrics::crossmint_failure(e.reason());
-            ApiError::Crossmint(e)
-        })?;
+    let package = attempt.package;
     let valid_days = state.credit_terms.valid_days(package.id);
-    let body = json!({
-        "orderId": created.order_id,
-        "clientSecret": created.client_secret.expose(),
+    let mut body = json!({
         "status": "pending",
+        "provider": attempt.provider.as_str(),
         "package": package_json(package),
         "amount": package.price.to_string(),
-        "currency": CURRENCY,
+        "currency": attempt.provider.currency(),
         "credits": package.total_credits(),
         "creditsValidDays": valid_days,
     });
+    let provider_order_id = match attempt.provider {
+        PaymentProvider::Crossmint => {
+            let created = state
+                .crossmint
+                .create_order(package, attempt.payer_address)
+                .await
+                .map_err(|e| {
+                    metrics::crossmint_failure(e.reason());
+                    ApiError::Crossmint(e)
+                })?;
+            body["clientSecret"] = json!(created.client_secret.expose());
+            created.order_id
+        }
+        PaymentProvider::Stripe => {
+            let stripe = state.stripe.as_ref().ok_or(ApiError::ProviderUnavailable {
+                provider: attempt.provider.as_str(),
+            })?;
+            let session = stripe
+                .create_session(&attempt.user.id, package, reservation)
+                .await
+                .map_err(|e| {
+                    metrics::stripe_failure(e.reason());
+                    ApiError::Stripe(e)
+                })?;
+            body["checkoutUrl"] = json!(session.url);
+            session.id
+        }
+    };
+    body["orderId"] = json!(provider_order_id);
     let order = PendingOrder {
-        provider: PaymentProvider::Crossmint,
-        provider_order_id: &created.order_id,
-        user_id: &user.id,
+        provider: attempt.provider,
+        provider_order_id: &provider_order_id,
+        user_id: &attempt.user.id,
         package,
         credits_valid_days: valid_days,
     };
     if !record_pending(state, order, reservation, &body).await? {
         return Ok(None);
     }
-    metrics::order_created();
+    metrics::order_created(attempt.provider.as_str());
     Ok(Some(body))
 }
 
@@ -176,7 +242,8 @@ async fn record_pending(
         let owner = orders::owner(&mut *tx, order.provider_order_id).await?;
         if owner.as_deref() != Some(order.user_id) {
             return Err(ApiError::Internal(anyhow::anyhow!(
-                "Crossmint order {} is already recorded for another user",
+                "{} order {} is already recorded for another user",
+                order.provider.as_str(),
                 order.provider_order_id
             )));
         }

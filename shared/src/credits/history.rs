@@ -2,7 +2,7 @@
 //! cause, and their orders, for support (`ledgerhook-admin audit`).
 //!
 //! Read-only. It joins the deliveries and orders only to name a movement's
-//! cause (the sender's delivery id, the Crossmint order id).
+//! cause (the sender's delivery id, the provider's order id).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -13,18 +13,21 @@ use sqlx::PgPool;
 pub struct Movement {
     pub ledger_id: i64,
     pub at: DateTime<Utc>,
-    /// purchase_grant, spend, expiry, revoke, manual_grant
+    /// purchase_grant, spend, expiry, revoke, manual_grant, refund, chargeback
     pub kind: String,
     /// Signed: grants positive, the rest negative.
     pub credits: i64,
-    /// The Crossmint order (grants, revokes, manual grants for an order).
+    /// The provider's order id (grants, take-backs, manual grants for an order).
     pub order: Option<String>,
     /// The sender's delivery id whose event granted (purchase grants).
     pub delivery: Option<String>,
     /// The grant this entry expires or revokes.
     pub grant_id: Option<i64>,
-    /// A revoke's credits that could not be taken back.
+    /// A take-back's credits that could not be taken back (already spent).
     pub shortfall: Option<i64>,
+    /// A refund's or chargeback's provider fact (the charge with its
+    /// refunded total, the dispute).
+    pub provider_reference: Option<String>,
     /// Grants: when what is left of them expires.
     pub expires_at: Option<DateTime<Utc>>,
     /// A spend's description; a revoke's or manual grant's reason.
@@ -49,6 +52,14 @@ impl Movement {
             "expiry" => format!("expired unspent, grant #{}", self.grant_id.unwrap_or(0)),
             "revoke" => format!(
                 "revoked grant #{} of order {order} ({} short): {}",
+                self.grant_id.unwrap_or(0),
+                self.shortfall.unwrap_or(0),
+                said(&self.description)
+            ),
+            "refund" | "chargeback" => format!(
+                "{} {} of order {order}, grant #{} ({} short): {}",
+                self.kind,
+                said(&self.provider_reference),
                 self.grant_id.unwrap_or(0),
                 self.shortfall.unwrap_or(0),
                 said(&self.description)
@@ -110,7 +121,8 @@ pub async fn user_history(pool: &PgPool, user_id: &str) -> Result<UserHistory, s
         "select l.id as ledger_id, l.created_at as at, l.kind, l.credits,
                 o.provider_order_id as order, d.delivery_id as delivery,
                 coalesce(l.expired_grant_id, l.reverses_grant_id) as grant_id,
-                l.shortfall, l.expires_at, l.description, l.idempotency_key,
+                l.shortfall, l.provider_reference, l.expires_at, l.description,
+                l.idempotency_key,
                 (sum(l.credits) over (order by l.id))::int8 as balance_after
          from credit_ledger l
          left join payment_orders o on o.id = l.order_id

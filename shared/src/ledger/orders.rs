@@ -282,14 +282,21 @@ pub(crate) async fn find_or_create_locked(
         Option<i32>,
         Option<String>,
     );
-    let rows: Vec<Row> = sqlx::query_as(
+    // The `or` only when a payment is held already: Crossmint's batches
+    // keep the plain index lookup on the provider's id.
+    let by_payment = if paid.is_empty() {
+        ""
+    } else {
+        "or payment_intent = any($2)"
+    };
+    let rows: Vec<Row> = sqlx::query_as(&format!(
         "select id, provider_order_id, provider, user_id, package_id, status, review_reason,
                 credits_valid_days, payment_intent
          from payment_orders
-         where provider_order_id = any($1) or payment_intent = any($2)
+         where provider_order_id = any($1) {by_payment}
          order by provider_order_id
-         for update",
-    )
+         for update"
+    ))
     .bind(&wanted)
     .bind(&paid)
     .fetch_all(&mut *tx)

@@ -53,7 +53,9 @@ impl TestEnv {
     }
 
     /// The frontend's API, talking to Crossmint at `crossmint_api_url` (a
-    /// [`crate::fake_crossmint::FakeCrossmint`]'s).
+    /// [`crate::fake_crossmint::FakeCrossmint`]'s). Stripe is off unless
+    /// `extra` sets `STRIPE_SECRET_KEY` (with `STRIPE_API_URL` of a
+    /// [`crate::fake_stripe::FakeStripe`] and the two return URLs).
     pub async fn start_api(
         &self,
         crossmint_api_url: &str,

@@ -1,0 +1,30 @@
+//! `ledgerhook-fake-stripe [ADDR] [WEBHOOK_URL]`: the tests' Stripe stand-in
+//! as a process, for trying the API and the ingester locally. Prints the
+//! `STRIPE_API_URL` and `STRIPE_SECRET_KEY` to give the API. Opening a
+//! session's `url` pays it: the fake sends a `checkout.session.completed`
+//! to `WEBHOOK_URL` (default the local ingester's `/webhooks/stripe`),
+//! signed with `STRIPE_WEBHOOK_SECRET` (default `FAKE_WEBHOOK_SECRET`).
+
+use ledgerhook_shared::config::process_env;
+use ledgerhook_tests::fake_stripe::{FAKE_SECRET_KEY, FAKE_WEBHOOK_SECRET, FakeStripe};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let addr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:0".into())
+        .parse()?;
+    let webhook_url = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080/webhooks/stripe".into());
+    let secret = process_env("STRIPE_WEBHOOK_SECRET").unwrap_or_else(|| FAKE_WEBHOOK_SECRET.into());
+    let fake = FakeStripe::start_on(addr).await?;
+    fake.send_events_to(&webhook_url, &secret);
+    println!(
+        "STRIPE_API_URL={} STRIPE_SECRET_KEY={FAKE_SECRET_KEY} (events to {webhook_url})",
+        fake.api_url
+    );
+    fake.serve_forever().await;
+    Ok(())
+}
