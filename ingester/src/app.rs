@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ledgerhook_shared::amqp::Topology;
 use ledgerhook_shared::deliveries::Delivery;
-use ledgerhook_shared::svix::VerificationKeys;
 use ledgerhook_shared::telemetry::MetricsServer;
 use ledgerhook_shared::{db, http};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -23,6 +22,7 @@ use crate::outbox::publisher::Publisher;
 use crate::outbox::relay::Relay;
 use crate::recorder::Recorder;
 use crate::routes;
+use crate::webhook_keys::WebhookKeys;
 
 /// Items waiting for the publisher; beyond this, deliveries wait in the
 /// database for the relay instead of in memory.
@@ -33,7 +33,7 @@ const PUBLISHER_DRAIN: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub keys: Arc<VerificationKeys>,
+    pub keys: Arc<WebhookKeys>,
     pub max_body_bytes: usize,
     pub record_timeout: Duration,
     pub recorder: Recorder,

@@ -3,14 +3,35 @@
 //! times the limit), never stored. So an oversized delivery that is really
 //! the sender's can still be told apart from an attacker's, at a memory cost
 //! that does not grow with what the client sends.
+//!
+//! Each provider's signature scheme streams through the same reader: all it
+//! needs of one is [`StreamingVerifier`].
 
 use axum::body::{Body, Bytes};
 use futures_util::StreamExt as _;
 use ledgerhook_shared::http::is_body_timeout;
-use ledgerhook_shared::svix::BodyVerifier;
+use ledgerhook_shared::{stripe, svix};
 
 /// How far past the limit a body is still read to verify its signature.
 pub const OVERSIZE_VERIFY_FACTOR: usize = 4;
+
+/// A signature check that takes the body in pieces as they arrive, so the
+/// MAC costs the same whether the body is kept or only passed through.
+pub trait StreamingVerifier {
+    fn update(&mut self, piece: &[u8]);
+}
+
+impl StreamingVerifier for svix::BodyVerifier<'_> {
+    fn update(&mut self, piece: &[u8]) {
+        svix::BodyVerifier::update(self, piece);
+    }
+}
+
+impl StreamingVerifier for stripe::signature::BodyVerifier<'_> {
+    fn update(&mut self, piece: &[u8]) {
+        stripe::signature::BodyVerifier::update(self, piece);
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
@@ -29,7 +50,7 @@ pub async fn read(
     body: Body,
     limit: usize,
     declared: Option<usize>,
-    verifier: &mut BodyVerifier<'_>,
+    verifier: &mut impl StreamingVerifier,
 ) -> Result<Bytes, BodyError> {
     let verify_cap = limit.saturating_mul(OVERSIZE_VERIFY_FACTOR);
     if declared.is_some_and(|length| length > verify_cap) {

@@ -10,7 +10,8 @@ use ledgerhook_shared::config::{
 };
 use ledgerhook_shared::http::ServerLimits;
 use ledgerhook_shared::secret_text::SecretText;
-use ledgerhook_shared::svix::VerificationKeys;
+
+use crate::webhook_keys::WebhookKeys;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -19,11 +20,10 @@ pub struct Config {
     /// `AMQP_URL` and `AMQP_CA_FILE`: the broker deliveries are published
     /// to, and a private CA trusted for `amqps://` besides the system's roots.
     pub broker: Broker,
-    /// `CROSSMINT_WEBHOOK_SECRET`: one or more keys separated by spaces:
-    /// `whsec_` secrets (HMAC, `v1` signatures) and/or `whpk_` public keys
-    /// (Ed25519, `v1a`); several are live at once while keys are rotated or
-    /// the sender switches schemes. Required.
-    pub keys: VerificationKeys,
+    /// `CROSSMINT_WEBHOOK_SECRET` and `STRIPE_WEBHOOK_SECRET`: the keys of
+    /// each provider served; at least one of the two is required (see
+    /// [`WebhookKeys`]).
+    pub keys: WebhookKeys,
     /// `LISTEN_ADDR` (default 127.0.0.1:8080; port 0 picks a free port).
     pub listen_addr: SocketAddr,
     /// `METRICS_ADDR` (default 127.0.0.1:9180): Prometheus `/metrics`.
@@ -58,10 +58,7 @@ impl Config {
     pub fn from_reader<F: Fn(&str) -> Option<String>>(
         mut env: EnvReader<F>,
     ) -> Result<Self, ConfigError> {
-        let keys = env
-            .required("CROSSMINT_WEBHOOK_SECRET")
-            .map(|text| parse_keys(&text, &mut env))
-            .unwrap_or_default();
+        let keys = WebhookKeys::from_env(&mut env);
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL).into(),
             broker: Broker::from_env(&mut env),
@@ -86,21 +83,6 @@ impl Config {
     }
 }
 
-/// Parses each space-separated key; a bad one is reported by position,
-/// never by value.
-fn parse_keys<F: Fn(&str) -> Option<String>>(
-    text: &str,
-    env: &mut EnvReader<F>,
-) -> VerificationKeys {
-    let mut keys = VerificationKeys::default();
-    for (index, part) in text.split_whitespace().enumerate() {
-        if let Err(e) = keys.add(part) {
-            env.invalid(format!("CROSSMINT_WEBHOOK_SECRET entry {}: {e}", index + 1));
-        }
-    }
-    keys
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,10 +96,53 @@ mod tests {
         }))
     }
 
+    const STRIPE: &str = "whsec_test_ledgerhook_fake_stripe_secret";
+
     #[test]
-    fn missing_secret_is_named() {
+    fn with_neither_secret_both_are_named() {
         let error = from(&[]).unwrap_err();
-        assert_eq!(error.missing, ["CROSSMINT_WEBHOOK_SECRET"]);
+        assert_eq!(
+            error.missing,
+            ["CROSSMINT_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET"]
+        );
+        assert!(error.to_string().contains("at least one of"), "{error}");
+    }
+
+    #[test]
+    fn either_provider_alone_is_enough() {
+        let config = from(&[("STRIPE_WEBHOOK_SECRET", STRIPE)]).unwrap();
+        assert!(config.keys.crossmint.is_none());
+        assert_eq!(config.keys.stripe.unwrap().len(), 1);
+        let config = from(&[(
+            "CROSSMINT_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )])
+        .unwrap();
+        assert!(config.keys.stripe.is_none());
+    }
+
+    #[test]
+    fn a_bad_stripe_secret_is_reported_by_position_without_its_value() {
+        let error = from(&[(
+            "STRIPE_WEBHOOK_SECRET",
+            "whsec_test_ledgerhook_fake_stripe_secret sk_live_NOT_A_WEBHOOK_SECRET whsec_",
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("STRIPE_WEBHOOK_SECRET entry 2"), "{error}");
+        assert!(error.contains("STRIPE_WEBHOOK_SECRET entry 3"), "{error}");
+        assert!(!error.contains("sk_live"), "{error}");
+        assert!(!error.contains("ledgerhook_fake"), "{error}");
+    }
+
+    #[test]
+    fn several_stripe_secrets_are_all_live() {
+        let both = format!("{STRIPE} whsec_another_fake_secret_for_rotation");
+        let config = Config::from_reader(EnvReader::new(move |name: &str| {
+            (name == "STRIPE_WEBHOOK_SECRET").then(|| both.clone())
+        }))
+        .unwrap();
+        assert_eq!(config.keys.stripe.unwrap().len(), 2);
     }
 
     #[test]
@@ -127,7 +152,7 @@ mod tests {
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_b2xkLXNlY3JldC1mb3ItdGVzdHM=",
         )])
         .unwrap();
-        assert_eq!(config.keys.secrets.len(), 2);
+        assert_eq!(config.keys.crossmint.unwrap().secrets.len(), 2);
         assert_eq!(config.max_body_bytes, 262_144);
         assert_eq!(config.listen_addr.port(), 8080);
     }

@@ -1,12 +1,13 @@
 //! The ledgerhook ingester: a thin HTTP front that verifies Crossmint (Svix)
-//! webhooks over their raw bytes, records each delivery in PostgreSQL, answers
+//! and Stripe webhooks over their raw bytes, records each delivery in PostgreSQL, answers
 //! at once, and publishes to RabbitMQ through an outbox.
 //!
 //! Layout: [`routes`] (HTTP), [`delivery`] (unverified → verified), [`body`]
 //! (reading a body within bounds),
 //! [`rejection`] (every refusal, mapped to HTTP), [`recorder`] (group commit; the SQL is
 //! `ledgerhook_shared::deliveries`),
-//! [`outbox`] (publisher and relay), [`app`] (wiring), [`config`], [`metrics`].
+//! [`outbox`] (publisher and relay), [`app`] (wiring), [`config`] and
+//! [`webhook_keys`] (each provider's keys), [`metrics`].
 
 pub mod app;
 pub mod body;
@@ -17,6 +18,7 @@ pub mod outbox;
 pub mod recorder;
 pub mod rejection;
 pub mod routes;
+pub mod webhook_keys;
 
 pub use app::App;
 pub use config::Config;

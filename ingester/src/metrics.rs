@@ -1,7 +1,10 @@
 //! The ingester's metric names, in one place so the README can list them.
 
-/// Counter: deliveries by outcome (`accepted`, `duplicate`, or a rejection
-/// code in lower case such as `signature_verification_failed`).
+use ledgerhook_shared::deliveries::Provider;
+
+/// Counter: deliveries by `provider` (the route's: `crossmint`, `stripe`)
+/// and `outcome` (`accepted`, `duplicate`, or a rejection code in lower
+/// case such as `signature_verification_failed`).
 pub const DELIVERIES: &str = "ledgerhook_webhook_deliveries_total";
 /// Histogram: HTTP request latency by route and status (recorded by
 /// `ledgerhook_shared::http::with_http_layers`).
@@ -20,8 +23,13 @@ pub const UNPUBLISHED_AGE: &str = "ledgerhook_outbox_oldest_unpublished_seconds"
 /// Gauge: 1 while the publisher holds a live broker channel.
 pub const BROKER_CONNECTED: &str = "ledgerhook_broker_connected";
 
-pub fn delivery_outcome(outcome: &str) {
-    metrics::counter!(DELIVERIES, "outcome" => outcome.to_owned()).increment(1);
+pub fn delivery_outcome(provider: Provider, outcome: &str) {
+    metrics::counter!(
+        DELIVERIES,
+        "provider" => provider.as_str(),
+        "outcome" => outcome.to_owned()
+    )
+    .increment(1);
 }
 
 pub fn published(count: usize) {

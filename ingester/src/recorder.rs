@@ -16,12 +16,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ledgerhook_shared::deliveries::{self, Delivery, record::NewDelivery};
+use ledgerhook_shared::deliveries::{self, Delivery, Provider, record::NewDelivery};
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{Instrument as _, Span};
 
-use crate::delivery::{PROVIDER, VerifiedDelivery, headers_json};
+use crate::delivery::{VerifiedDelivery, headers_json};
 
 /// Largest batch: big enough to amortise the round trip, small enough that
 /// one batch's statement stays well under a millisecond or two.
@@ -38,9 +38,9 @@ pub struct Arrival {
 }
 
 impl Arrival {
-    fn to_record(&self) -> NewDelivery<'_> {
+    fn to_record(&self) -> (Provider, NewDelivery<'_>) {
         let delivery = &self.delivery;
-        NewDelivery {
+        let record = NewDelivery {
             delivery_id: delivery.delivery_id(),
             body: delivery.body(),
             headers: headers_json(delivery.headers()),
@@ -48,7 +48,8 @@ impl Arrival {
                 .unwrap_or(self.received_at),
             received_at: self.received_at,
             verified_by: delivery.verified_by(),
-        }
+        };
+        (delivery.provider(), record)
     }
 }
 
@@ -163,8 +164,10 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pendin
         replies.push(reply);
         spans.push(span);
     }
-    let records: Vec<NewDelivery<'_>> = arrivals.iter().map(Arrival::to_record).collect();
-    let result = deliveries::record::record_batch(pool, PROVIDER, &records).await;
+    // Each with its own provider: one batch may mix Crossmint and Stripe.
+    let records: Vec<(Provider, NewDelivery<'_>)> =
+        arrivals.iter().map(Arrival::to_record).collect();
+    let result = deliveries::record::record_mixed(pool, &records).await;
     drop(records);
     if let Err(e) = &result
         && arrivals.len() > 1
@@ -191,10 +194,11 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pendin
                     Some(row) => {
                         // Never wait on the broker: if the publisher is
                         // behind or away, the outbox row stays for the relay.
+                        let provider = arrival.delivery.provider().as_str().to_owned();
                         let (delivery_id, body) = arrival.delivery.into_id_and_body();
                         let item = Delivery {
                             row,
-                            provider: PROVIDER.to_owned(),
+                            provider,
                             delivery_id,
                             received_at: arrival.received_at,
                             body,

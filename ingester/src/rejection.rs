@@ -6,11 +6,14 @@
 //! never be accepted, carries `webhook-delivery: abort-message`, so that
 //! Svix stops retrying it instead of trying for 28 hours. A signature
 //! failure never does: a rotation may be in progress, and the retry may
-//! carry a key we hold by then.
+//! carry a key we hold by then. Only the Crossmint route sends it: see
+//! [`Refusal`].
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ledgerhook_shared::deliveries::Provider;
+use ledgerhook_shared::stripe::signature as stripe_signature;
 use ledgerhook_shared::svix::VerifyError;
 use serde::Serialize;
 
@@ -18,6 +21,9 @@ use crate::metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
+    /// This ingester holds no secret for the provider whose route was
+    /// called (its `*_WEBHOOK_SECRET` is unset).
+    ProviderNotConfigured,
     /// No `svix-id`/`svix-timestamp`/`svix-signature` (nor `webhook-*`) headers.
     SignatureMissing,
     /// A signature header appears more than once, or a value is not text.
@@ -72,6 +78,11 @@ impl Rejection {
             Self::PayloadTooLarge | Self::VerifiedPayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // Not a 5xx: nothing is broken and nothing will recover by
+            // itself, and a 5xx would page us for a sender we never set up.
+            // A sender retries any non-2xx anyway; 404 tells its operator
+            // "no such endpoint here" in the dashboard.
+            Self::ProviderNotConfigured => StatusCode::NOT_FOUND,
         }
     }
 
@@ -91,6 +102,7 @@ impl Rejection {
             Self::InvalidJson => "INVALID_JSON",
             Self::JsonTooDeep => "JSON_TOO_DEEP",
             Self::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            Self::ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
         }
     }
 
@@ -114,6 +126,9 @@ impl Rejection {
             Self::InvalidJson => "webhook body is not valid JSON",
             Self::JsonTooDeep => "webhook body nests JSON deeper than this endpoint accepts",
             Self::StorageUnavailable => "the delivery could not be recorded; retry later",
+            Self::ProviderNotConfigured => {
+                "this endpoint does not receive webhooks from this provider"
+            }
         }
     }
 
@@ -134,7 +149,8 @@ impl Rejection {
     pub fn leaves_body_unread(self) -> bool {
         matches!(
             self,
-            Self::SignatureMissing
+            Self::ProviderNotConfigured
+                | Self::SignatureMissing
                 | Self::AmbiguousHeaders
                 | Self::SignatureMalformed
                 | Self::SignatureHeaderTooLarge
@@ -166,36 +182,66 @@ impl From<VerifyError> for Rejection {
     }
 }
 
+impl From<stripe_signature::VerifyError> for Rejection {
+    fn from(error: stripe_signature::VerifyError) -> Self {
+        use stripe_signature::VerifyError as E;
+        match error {
+            E::MalformedTimestamp | E::NoUsableSignature => Self::SignatureMalformed,
+            E::HeaderTooLarge => Self::SignatureHeaderTooLarge,
+            E::TimestampTooOld => Self::TimestampTooOld,
+            E::TimestampInFuture => Self::TimestampInFuture,
+            E::Mismatch => Self::SignatureMismatch,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody {
     error: &'static str,
     code: &'static str,
 }
 
-impl IntoResponse for Rejection {
+/// A rejection on one provider's route: the answer, and the metric counted
+/// under that provider. The only way a rejection becomes a response, so
+/// none goes uncounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub provider: Provider,
+    pub rejection: Rejection,
+}
+
+impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        metrics::delivery_outcome(&self.outcome());
+        let Self {
+            provider,
+            rejection,
+        } = self;
+        metrics::delivery_outcome(provider, &rejection.outcome());
         let mut response = (
-            self.status(),
+            rejection.status(),
             Json(ErrorBody {
-                error: self.message(),
-                code: self.code(),
+                error: rejection.message(),
+                code: rejection.code(),
             }),
         )
             .into_response();
         let headers = response.headers_mut();
-        if self == Self::StorageUnavailable {
+        if rejection == Rejection::StorageUnavailable {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),
             );
         }
-        if self.leaves_body_unread() {
+        if rejection.leaves_body_unread() {
             // The rest of the body is still on the wire: this connection
             // cannot carry another request, and a client must not reuse it.
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        if self.aborts_retries() {
+        // Svix's delivery control, so only for Crossmint. Stripe has no
+        // such header: it retries any non-2xx for up to three days whatever
+        // we send, and sending it there would only suggest to a reader (and
+        // to tests) that those retries stop.
+        if rejection.aborts_retries() && provider == Provider::Crossmint {
             headers.insert(ABORT_HEADER, HeaderValue::from_static(ABORT_MESSAGE));
         }
         response

@@ -6,6 +6,7 @@
 //!   and workers as child processes on OS-chosen ports, cleaned up on drop;
 //! - [`eventually`]: waiting for an observation instead of sleeping;
 //! - [`webhook`]: signed deliveries and example bodies;
+//! - [`stripe_webhook`]: the same for Stripe (`/webhooks/stripe`);
 //! - [`scrape`]: reading a value off a `/metrics` page;
 //! - [`own_postgres`], [`own_rabbitmq`]: servers of a test's own, to stop and start;
 //! - [`severable`]: a TCP forwarder a test can cut, to take a server away.
@@ -26,5 +27,6 @@ pub mod own_rabbitmq;
 pub mod python_venv;
 pub mod scrape;
 pub mod severable;
+pub mod stripe_webhook;
 pub mod tls;
 pub mod webhook;

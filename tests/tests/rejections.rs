@@ -391,14 +391,20 @@ async fn a_database_that_cannot_record_gets_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_missing_secret_stops_start_up_naming_the_variable() {
+    // Either provider alone is enough (stripe_ingest.rs); with neither
+    // there is nothing to serve.
     let env = TestEnv::new().await.unwrap();
     let error = env
-        .start_ingester(&[("CROSSMINT_WEBHOOK_SECRET", "")])
+        .start_ingester(&[
+            ("CROSSMINT_WEBHOOK_SECRET", ""),
+            ("STRIPE_WEBHOOK_SECRET", ""),
+        ])
         .await
         .err()
         .expect("the ingester must refuse to start")
         .to_string();
     assert!(error.contains("CROSSMINT_WEBHOOK_SECRET"), "{error}");
+    assert!(error.contains("STRIPE_WEBHOOK_SECRET"), "{error}");
 }
 
 #[tokio::test]

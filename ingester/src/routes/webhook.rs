@@ -1,5 +1,6 @@
-//! `POST /webhooks/crossmint`: verify, record (committed), answer. The
-//! recorder hands new deliveries to the outbox publisher without waiting.
+//! `POST /webhooks/crossmint` and `POST /webhooks/stripe`: verify (each
+//! with its provider's scheme), record (committed), answer. The recorder
+//! hands new deliveries to the outbox publisher without waiting.
 //! Recording has a deadline: a sender that waited too long would count a
 //! timeout as a failure anyway, and a 503 with Retry-After says more.
 
@@ -11,17 +12,19 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use ledgerhook_shared::deliveries::Provider;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::delivery::UnverifiedDelivery;
+use crate::delivery::{UnverifiedDelivery, VerifiedDelivery};
 use crate::metrics;
 use crate::recorder::{Arrival, Recorded};
-use crate::rejection::Rejection;
+use crate::rejection::{Refusal, Rejection};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/webhooks/crossmint", post(receive))
+        .route("/webhooks/crossmint", post(crossmint))
+        .route("/webhooks/stripe", post(stripe))
         // The limit is enforced below, so that an oversized body gets our
         // JSON error and metric rather than axum's plain-text one.
         .layer(DefaultBodyLimit::disable())
@@ -35,15 +38,56 @@ struct Accepted {
 /// Runs in the request's span (`ledgerhook_shared::http::layers`), which
 /// gets the delivery id once the signature vouches for it; the recorder's
 /// tasks inherit that span.
-async fn receive(
+async fn crossmint(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Accepted>, Rejection> {
+) -> Result<Json<Accepted>, Refusal> {
     let received_at: DateTime<Utc> = SystemTime::now().into();
-    let delivery = UnverifiedDelivery { headers, body }
-        .verify(&state.keys, state.max_body_bytes, received_at.timestamp())
-        .await?;
+    let delivery = UnverifiedDelivery { headers, body };
+    let verified = match &state.keys.crossmint {
+        Some(keys) => {
+            delivery
+                .verify_crossmint(keys, state.max_body_bytes, received_at.timestamp())
+                .await
+        }
+        None => Err(Rejection::ProviderNotConfigured),
+    };
+    record(Provider::Crossmint, &state, verified, received_at).await
+}
+
+/// As [`crossmint`], with Stripe's scheme.
+async fn stripe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Accepted>, Refusal> {
+    let received_at: DateTime<Utc> = SystemTime::now().into();
+    let delivery = UnverifiedDelivery { headers, body };
+    let verified = match &state.keys.stripe {
+        Some(secrets) => {
+            delivery
+                .verify_stripe(secrets, state.max_body_bytes, received_at.timestamp())
+                .await
+        }
+        None => Err(Rejection::ProviderNotConfigured),
+    };
+    record(Provider::Stripe, &state, verified, received_at).await
+}
+
+/// Records a verified delivery and answers; every outcome is counted under
+/// the route's `provider`.
+async fn record(
+    provider: Provider,
+    state: &AppState,
+    verified: Result<VerifiedDelivery, Rejection>,
+    received_at: DateTime<Utc>,
+) -> Result<Json<Accepted>, Refusal> {
+    let refuse = |rejection| Refusal {
+        provider,
+        rejection,
+    };
+    let delivery = verified.map_err(refuse)?;
     tracing::Span::current().record("delivery_id", delivery.delivery_id());
 
     let arrival = Arrival {
@@ -57,15 +101,13 @@ async fn receive(
                 timeout_ms = state.record_timeout.as_millis() as u64,
                 "recording took too long; answered 503 (if it commits later, the retry is a duplicate)"
             );
-            Rejection::StorageUnavailable
+            refuse(Rejection::StorageUnavailable)
         })?
-        .map_err(|_| Rejection::StorageUnavailable)?;
-    if recorded == Recorded::Duplicate {
-        metrics::delivery_outcome("duplicate");
-        return Ok(Json(Accepted {
-            status: "duplicate",
-        }));
-    }
-    metrics::delivery_outcome("accepted");
-    Ok(Json(Accepted { status: "accepted" }))
+        .map_err(|_| refuse(Rejection::StorageUnavailable))?;
+    let status = match recorded {
+        Recorded::Duplicate => "duplicate",
+        Recorded::New { .. } => "accepted",
+    };
+    metrics::delivery_outcome(provider, status);
+    Ok(Json(Accepted { status }))
 }

@@ -28,6 +28,7 @@ use super::world::TestEnv;
 use crate::api_client::{Api, TEST_JWT_SECRET};
 use crate::eventually::{eventually, seen, within};
 use crate::fake_crossmint::FAKE_API_KEY;
+use crate::stripe_webhook::STRIPE_TEST_SECRET;
 use crate::webhook::TEST_SECRET;
 
 /// How long a binary may take to print its start line, and then to answer
@@ -38,8 +39,16 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const METRICS_CATCH_UP: Duration = Duration::from_secs(30);
 
 impl TestEnv {
+    /// The ingester, serving both providers: Crossmint with
+    /// [`TEST_SECRET`], Stripe with [`STRIPE_TEST_SECRET`] (`extra` may
+    /// override or blank either).
     pub async fn start_ingester(&self, extra: &[(&str, &str)]) -> anyhow::Result<Ingester> {
-        let service = Service::spawn("ledgerhook-ingester", self.base_env(), extra).await?;
+        let mut env = self.base_env();
+        env.push((
+            "STRIPE_WEBHOOK_SECRET".to_owned(),
+            STRIPE_TEST_SECRET.to_owned(),
+        ));
+        let service = Service::spawn("ledgerhook-ingester", env, extra).await?;
         Ingester::new(service, self.http.clone())
     }
 

@@ -1,68 +1,14 @@
-//! A webhook delivery, unverified until its signature checks out.
-//!
-//! Only a [`VerifiedDelivery`] can be recorded or published; the type is the
-//! proof that the signature and timestamp were checked and the body is JSON.
+//! Crossmint's deliveries, through Svix: the `svix-*` (or Standard
+//! Webhooks' `webhook-*`) headers, the id among them.
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, header};
-use ledgerhook_shared::json::{self, JsonError};
+use axum::http::HeaderMap;
+use ledgerhook_shared::deliveries::Provider;
 use ledgerhook_shared::svix::{self, SignedHeaders, VerificationKeys};
 
-use crate::body::{self, BodyError};
+use super::{
+    UnverifiedDelivery, VerifiedDelivery, check_delivery_id, parse_json, read_body, single_header,
+};
 use crate::rejection::Rejection;
-
-/// Longest delivery id we accept (Svix ids are about 30 characters).
-const MAX_DELIVERY_ID_LEN: usize = 200;
-
-/// The provider name recorded with each delivery.
-pub const PROVIDER: &str = "crossmint";
-
-pub struct UnverifiedDelivery {
-    pub headers: HeaderMap,
-    pub body: Body,
-}
-
-/// Its fields are private: only [`UnverifiedDelivery::verify`] makes one, so
-/// holding one proves the checks passed.
-#[derive(Debug, Clone)]
-pub struct VerifiedDelivery {
-    delivery_id: String,
-    signed_at: i64,
-    verified_by: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl VerifiedDelivery {
-    /// The sender's message id, stable across its retries.
-    pub fn delivery_id(&self) -> &str {
-        &self.delivery_id
-    }
-
-    /// The signed timestamp, in seconds since the Unix epoch.
-    pub fn signed_at(&self) -> i64 {
-        self.signed_at
-    }
-
-    /// Fingerprint of the key that verified it.
-    pub fn verified_by(&self) -> &str {
-        &self.verified_by
-    }
-
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The exact bytes that were signed.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// The id and the body, for publishing once recorded.
-    pub fn into_id_and_body(self) -> (String, Bytes) {
-        (self.delivery_id, self.body)
-    }
-}
 
 /// The Svix header names, then the Standard Webhooks ones.
 const HEADER_SETS: [[&str; 3]; 2] = [
@@ -73,7 +19,7 @@ const HEADER_SETS: [[&str; 3]; 2] = [
 impl UnverifiedDelivery {
     /// Checks what needs no body first (headers, bounds, timestamp), then
     /// reads the body through the signature check, then the body's form.
-    pub async fn verify(
+    pub async fn verify_crossmint(
         self,
         keys: &VerificationKeys,
         max_body_bytes: usize,
@@ -89,38 +35,17 @@ impl UnverifiedDelivery {
             },
             now,
         )?;
-        let mut verifier = request.verifier(keys);
-        let body = match body::read(
-            body,
-            max_body_bytes,
-            declared_length(&headers),
-            &mut verifier,
-        )
-        .await
-        {
-            Ok(body) => body,
-            Err(BodyError::TooLarge { complete: true }) if verifier.finish(None).is_ok() => {
-                return Err(Rejection::VerifiedPayloadTooLarge);
-            }
-            Err(BodyError::TooLarge { .. }) => return Err(Rejection::PayloadTooLarge),
-            Err(BodyError::TimedOut) => return Err(Rejection::RequestTimeout),
-            Err(BodyError::Incomplete) => return Err(Rejection::BodyIncomplete),
-        };
+        let verifier = request.verifier(keys);
+        let (body, verifier) = read_body(&headers, body, max_body_bytes, verifier, |verifier| {
+            verifier.finish(None).is_ok()
+        })
+        .await?;
         let verification = verifier.finish(Some(&body))?;
-        // Checked after the signature so that an unauthenticated caller
-        // learns nothing about what we would accept.
-        if id.trim().is_empty() || id.len() > MAX_DELIVERY_ID_LEN {
-            return Err(Rejection::InvalidDeliveryId);
-        }
-        // The worker parses with the same definition, so whatever is
-        // recorded here can be read there.
-        match json::parse(&body) {
-            Ok(_) => {}
-            Err(JsonError::TooDeep) => return Err(Rejection::JsonTooDeep),
-            Err(JsonError::NotUtf8 | JsonError::Syntax(_)) => return Err(Rejection::InvalidJson),
-        }
+        check_delivery_id(id)?;
+        parse_json(&body)?;
         let delivery_id = id.to_owned();
         Ok(VerifiedDelivery {
+            provider: Provider::Crossmint,
             delivery_id,
             signed_at: verification.timestamp,
             verified_by: verification.key_fingerprint,
@@ -128,15 +53,6 @@ impl UnverifiedDelivery {
             body,
         })
     }
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<usize> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }
 
 /// The first complete set of signature headers. A header that appears twice
@@ -148,32 +64,19 @@ fn signature_headers(headers: &HeaderMap) -> Result<[&str; 3], Rejection> {
         }
         let mut values = [""; 3];
         for (slot, name) in values.iter_mut().zip(names) {
-            let mut all = headers.get_all(name).iter();
-            let value = all.next().ok_or(Rejection::SignatureMissing)?;
-            if all.next().is_some() {
-                return Err(Rejection::AmbiguousHeaders);
-            }
-            *slot = value.to_str().map_err(|_| Rejection::AmbiguousHeaders)?;
+            *slot = single_header(headers, name)?;
         }
         return Ok(values);
     }
     Err(Rejection::SignatureMissing)
 }
 
-/// Request headers as `[[name, value], ...]` for the delivery record; values
-/// that are not UTF-8 are decoded lossily (the raw body is what is signed).
-pub fn headers_json(headers: &HeaderMap) -> serde_json::Value {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            serde_json::json!([name.as_str(), String::from_utf8_lossy(value.as_bytes())])
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::body;
+    use crate::delivery::headers_json;
+    use axum::body::Body;
     use axum::http::HeaderValue;
     use ledgerhook_shared::svix::SigningSecret;
 
@@ -213,7 +116,7 @@ mod tests {
     async fn svix_and_standard_webhooks_headers_both_verify() {
         for prefix in ["svix", "webhook"] {
             let verified = signed(prefix, "msg_1", br#"{"a":1}"#)
-                .verify(&secrets(), LIMIT, NOW)
+                .verify_crossmint(&secrets(), LIMIT, NOW)
                 .await
                 .unwrap();
             assert_eq!(verified.delivery_id, "msg_1");
@@ -226,7 +129,10 @@ mod tests {
         let mut delivery = signed("svix", "msg_1", b"{}");
         delivery.headers.remove("svix-signature");
         assert_eq!(
-            delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
+            delivery
+                .verify_crossmint(&secrets(), LIMIT, NOW)
+                .await
+                .unwrap_err(),
             Rejection::SignatureMissing
         );
         let bare = UnverifiedDelivery {
@@ -234,7 +140,9 @@ mod tests {
             body: Body::from("{}"),
         };
         assert_eq!(
-            bare.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
+            bare.verify_crossmint(&secrets(), LIMIT, NOW)
+                .await
+                .unwrap_err(),
             Rejection::SignatureMissing
         );
     }
@@ -246,7 +154,10 @@ mod tests {
             .headers
             .append("svix-id", HeaderValue::from_static("msg_2"));
         assert_eq!(
-            delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
+            delivery
+                .verify_crossmint(&secrets(), LIMIT, NOW)
+                .await
+                .unwrap_err(),
             Rejection::AmbiguousHeaders
         );
     }
@@ -255,7 +166,10 @@ mod tests {
     async fn verified_body_that_is_not_json_is_refused() {
         let delivery = signed("svix", "msg_1", &b"\xff\xfe not json"[..]);
         assert_eq!(
-            delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
+            delivery
+                .verify_crossmint(&secrets(), LIMIT, NOW)
+                .await
+                .unwrap_err(),
             Rejection::InvalidJson
         );
     }
@@ -264,7 +178,10 @@ mod tests {
     async fn verified_json_with_invalid_utf8_in_a_string_is_refused() {
         let delivery = signed("svix", "msg_1", &b"{\"orderId\":\"o-\xff\xfe\"}"[..]);
         assert_eq!(
-            delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err(),
+            delivery
+                .verify_crossmint(&secrets(), LIMIT, NOW)
+                .await
+                .unwrap_err(),
             Rejection::InvalidJson
         );
     }
@@ -281,7 +198,7 @@ mod tests {
     async fn verified_json_nested_too_deep_is_refused_with_its_own_code() {
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         let error = signed("svix", "msg_1", deep)
-            .verify(&secrets(), LIMIT, NOW)
+            .verify_crossmint(&secrets(), LIMIT, NOW)
             .await
             .unwrap_err();
         assert_eq!(error, Rejection::JsonTooDeep);
@@ -292,7 +209,7 @@ mod tests {
     async fn an_oversized_body_is_told_apart_by_its_signature() {
         let big = format!("[{}1]", "1,".repeat(LIMIT));
         let error = signed("svix", "msg_1", big.clone())
-            .verify(&secrets(), LIMIT, NOW)
+            .verify_crossmint(&secrets(), LIMIT, NOW)
             .await
             .unwrap_err();
         assert_eq!(error, Rejection::VerifiedPayloadTooLarge);
@@ -303,13 +220,16 @@ mod tests {
 
         let mut forged = signed("svix", "msg_1", big.clone());
         forged.body = Body::from(format!("{big} "));
-        let error = forged.verify(&secrets(), LIMIT, NOW).await.unwrap_err();
+        let error = forged
+            .verify_crossmint(&secrets(), LIMIT, NOW)
+            .await
+            .unwrap_err();
         assert_eq!(error, Rejection::PayloadTooLarge);
         assert!(!error.aborts_retries());
 
         let huge = "1".repeat(LIMIT * body::OVERSIZE_VERIFY_FACTOR + 1);
         let error = signed("svix", "msg_1", huge)
-            .verify(&secrets(), LIMIT, NOW)
+            .verify_crossmint(&secrets(), LIMIT, NOW)
             .await
             .unwrap_err();
         assert_eq!(
@@ -329,7 +249,7 @@ mod tests {
         );
         let mut keys = secrets();
         keys.public_keys.push(signing.public_key());
-        let verified = delivery.verify(&keys, LIMIT, NOW).await.unwrap();
+        let verified = delivery.verify_crossmint(&keys, LIMIT, NOW).await.unwrap();
         assert_eq!(verified.verified_by, signing.public_key().fingerprint());
     }
 
@@ -340,7 +260,10 @@ mod tests {
             "svix-signature",
             HeaderValue::from_static("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         );
-        let error = delivery.verify(&secrets(), LIMIT, NOW).await.unwrap_err();
+        let error = delivery
+            .verify_crossmint(&secrets(), LIMIT, NOW)
+            .await
+            .unwrap_err();
         assert_eq!(error, Rejection::SignatureMismatch);
         assert!(!error.aborts_retries());
     }
