@@ -13,8 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${CROSSMINT_WEBHOOK_SECRET:-}" ]; then
-  echo "CROSSMINT_WEBHOOK_SECRET is not set: export your whsec_ secret (space-separate several during rotation)." >&2
+if [ -z "${CROSSMINT_WEBHOOK_SECRET:-}${STRIPE_WEBHOOK_SECRET:-}" ] && [ "${FAKE_STRIPE:-0}" != 1 ]; then
+  echo "Neither CROSSMINT_WEBHOOK_SECRET nor STRIPE_WEBHOOK_SECRET is set: export your provider's whsec_ secret (space-separate several during rotation)." >&2
   echo "For a local try, Svix's public test secret works: export CROSSMINT_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" >&2
   exit 2
 fi

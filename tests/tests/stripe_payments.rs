@@ -9,14 +9,10 @@ use std::time::Duration;
 
 use ledgerhook_shared::credits::{self, Spend, SpendOutcome};
 use ledgerhook_shared::domain::PaymentProvider;
-use ledgerhook_shared::stripe::signature;
 use ledgerhook_tests::harness::{Answer, Ingester, TestEnv};
 use ledgerhook_tests::scrape;
-use ledgerhook_tests::webhook::now_secs;
 use serde_json::{Value, json};
 
-/// The Stripe webhook secret these tests' ingesters hold; visibly fake.
-const STRIPE_SECRET: &str = "whsec_test_ledgerhook_worker_tests_not_a_real_secret";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// An example event from tests/payloads/stripe, with a fresh event id.
@@ -71,17 +67,7 @@ fn disputed(dispute: &str, intent: &str, cents: i64) -> Value {
 
 /// Posts `event` to /webhooks/stripe, signed as Stripe signs.
 async fn send(ingester: &Ingester, event: &Value) -> Answer {
-    let body = serde_json::to_vec(event).unwrap();
-    let header = signature::sign(STRIPE_SECRET, now_secs(), &body);
-    let response = reqwest::Client::new()
-        .post(format!("{}/webhooks/stripe", ingester.base))
-        .header("content-type", "application/json")
-        .header("stripe-signature", header)
-        .body(body)
-        .send()
-        .await
-        .expect("the ingester answers");
-    Answer::read(response).await
+    ingester.send_stripe(event).await
 }
 
 /// Sends `event`, expects it accepted, and waits for its outcome.
@@ -141,10 +127,7 @@ async fn order_row(
 #[tokio::test]
 async fn checkout_and_its_invoice_grant_once_and_refunds_and_disputes_take_back_their_share() {
     let env = TestEnv::new().await.unwrap();
-    let ingester = env
-        .start_ingester(&[("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)])
-        .await
-        .unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
     let worker = env.start_worker(&[]).await.unwrap();
 
     // The API recorded the session's order before the buyer paid.
@@ -284,10 +267,7 @@ async fn checkout_and_its_invoice_grant_once_and_refunds_and_disputes_take_back_
 async fn a_storm_of_one_payment_under_checkout_and_invoice_grants_once() {
     const COPIES: usize = 10;
     let env = TestEnv::new().await.unwrap();
-    let ingester = env
-        .start_ingester(&[("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)])
-        .await
-        .unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
     let small = [("WORKER_BATCH_SIZE", "4"), ("WORKER_CONCURRENCY", "2")];
     let workers = [
         env.start_worker(&small).await.unwrap(),
