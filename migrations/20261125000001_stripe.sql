@@ -54,3 +54,8 @@ alter table credit_ledger
 -- The same refund state or dispute never takes credits twice.
 create unique index credit_ledger_one_entry_per_provider_reference
     on credit_ledger (kind, provider_reference) where provider_reference is not null;
+
+-- Every take-back of a grant (revoke, refunds, chargebacks), found without
+-- scanning the ledger while the user's rows are locked.
+create index credit_ledger_reverses_grant_idx
+    on credit_ledger (reverses_grant_id) where reverses_grant_id is not null;

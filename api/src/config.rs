@@ -69,6 +69,10 @@ pub struct StripeConfig {
     /// `STRIPE_TIMEOUT_MS` (default 10000): a slower answer is a
     /// STRIPE_ERROR, and no order is recorded.
     pub timeout: Duration,
+    /// `PAYMENT_TIMEOUT_MINUTES` (default 30, as the worker reads it): the
+    /// hosted page stops taking payment then (at least 30 minutes, at most
+    /// 24 hours: Stripe's range), when the worker expires the order.
+    pub payment_timeout: Duration,
 }
 
 impl StripeConfig {
@@ -76,6 +80,10 @@ impl StripeConfig {
     /// must be absolute http(s) URLs; a problem is recorded by name.
     fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Option<Self> {
         let timeout = Duration::from_millis(env.parsed_or("STRIPE_TIMEOUT_MS", 10_000));
+        let payment_timeout = Duration::from_secs(
+            env.parsed_or("PAYMENT_TIMEOUT_MINUTES", 30u64)
+                .saturating_mul(60),
+        );
         let api_url = env
             .or_default("STRIPE_API_URL", DEFAULT_STRIPE_API_URL)
             .trim_end_matches('/')
@@ -102,6 +110,7 @@ impl StripeConfig {
                 cancel_url: cancel_url.unwrap_or_default(),
             },
             timeout,
+            payment_timeout,
         })
     }
 }

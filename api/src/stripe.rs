@@ -13,7 +13,9 @@
 //! was shown; it is never paid, and Stripe expires it.
 
 use ledgerhook_shared::domain::Package;
-use ledgerhook_shared::stripe::checkout::{CheckoutApi, NewSession, ReturnUrls};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ledgerhook_shared::stripe::checkout::{CheckoutApi, NewSession, ReturnUrls, session_lifetime};
 pub use ledgerhook_shared::stripe::checkout::{CreatedSession, StripeError};
 
 use crate::config::StripeConfig;
@@ -23,6 +25,8 @@ use crate::order_keys::Reservation;
 pub struct Stripe {
     checkout: CheckoutApi,
     return_urls: ReturnUrls,
+    /// How long a session takes payment: the payment timeout, in Stripe's range.
+    session_lifetime: Duration,
 }
 
 impl Stripe {
@@ -30,6 +34,7 @@ impl Stripe {
         Ok(Self {
             checkout: CheckoutApi::new(&config.api_url, config.secret_key.clone(), config.timeout)?,
             return_urls: config.return_urls.clone(),
+            session_lifetime: session_lifetime(config.payment_timeout),
         })
     }
 
@@ -46,11 +51,20 @@ impl Stripe {
                     user_id,
                     package,
                     idempotency_key: &idempotency_key,
+                    expires_at: expires_at(self.session_lifetime),
                 },
                 &self.return_urls,
             )
             .await
     }
+}
+
+/// Unix seconds `lifetime` from now.
+fn expires_at(lifetime: Duration) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from((now + lifetime).as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Stripe's `Idempotency-Key` for this attempt: ours, never the caller's

@@ -126,6 +126,11 @@ async fn a_stripe_order_is_a_checkout_session_recorded_pending_and_shown_like_an
             .is_some_and(|name| !name.is_empty())
     );
     assert_eq!(request.field("ui_mode"), None, "hosted is the default");
+    // The page stops taking payment when the order's timeout (30 minutes
+    // by default) expires it.
+    let expires_at: i64 = request.field("expires_at").unwrap().parse().unwrap();
+    let from_now = expires_at - ledgerhook_tests::webhook::now_secs();
+    assert!((29 * 60..=30 * 60).contains(&from_now), "{from_now}");
     let stripe_key = request.idempotency_key.clone().expect("an Idempotency-Key");
     assert!(!stripe_key.contains("key-1") && !stripe_key.contains("buyer-1"));
 

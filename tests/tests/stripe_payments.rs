@@ -173,6 +173,9 @@ async fn checkout_and_its_invoice_grant_once_and_refunds_and_disputes_take_back_
         detail.as_deref(),
         Some("refund: 0 credits taken back, 1650 short")
     );
+    // A smaller total arriving late asks for nothing and writes nothing.
+    let (outcome, _) = deliver(&env, &ingester, &refunded("pi_pro", 2000)).await;
+    assert_eq!(outcome, "ignored");
     let (_, _, taken, short) = order_row(&env, "cs_test_pro").await;
     assert_eq!((taken, short), (Some(1300), Some(2000)));
     assert_eq!(
@@ -188,6 +191,11 @@ async fn checkout_and_its_invoice_grant_once_and_refunds_and_disputes_take_back_
         .await;
     let starter = checkout("cs_test_link", "pi_link", "user-b", "starter", 1000);
     assert_eq!(deliver(&env, &ingester, &starter).await.0, "granted");
+    assert_eq!(env.balance("user-b").await, 500);
+    // An inquiry withdraws no money and takes nothing.
+    let mut inquiry = disputed("dp_inquiry", "pi_link", 1000);
+    inquiry["data"]["object"]["status"] = json!("warning_needs_response");
+    assert_eq!(deliver(&env, &ingester, &inquiry).await.0, "ignored");
     assert_eq!(env.balance("user-b").await, 500);
     let dispute = disputed("dp_link", "pi_link", 1000);
     let (outcome, detail) = deliver(&env, &ingester, &dispute).await;
@@ -222,6 +230,17 @@ async fn checkout_and_its_invoice_grant_once_and_refunds_and_disputes_take_back_
     let short = checkout("cs_test_other", "pi_other", "user-b", "pro", 4999);
     assert_eq!(deliver(&env, &ingester, &short).await.0, "conflict");
     assert_eq!(env.balance("user-b").await, 0);
+    // The money was received all the same: the order keeps its payment, so
+    // a refund of it finds the order (and, nothing granted, takes nothing).
+    assert_eq!(
+        order_row(&env, "cs_test_other").await.1.as_deref(),
+        Some("pi_other")
+    );
+    let (outcome, detail) = deliver(&env, &ingester, &refunded("pi_other", 4999)).await;
+    assert_eq!(
+        (outcome.as_str(), detail.as_deref()),
+        ("ignored", Some("reversal of an order that granted nothing"))
+    );
 
     let metrics = worker.metrics().await;
     let count = |name: &str, labels: &[&str]| scrape::sum(&metrics, name, labels);

@@ -226,6 +226,10 @@ impl Processor {
                 label: "order_unknown",
                 reason: format!("no granted order holds payment {intent:?} yet"),
             },
+            Err(ApplyError::DeliveryMissing(row)) => Verdict::Park {
+                label: "malformed_message",
+                reason: format!("delivery row {row} does not exist"),
+            },
             Err(e) => Verdict::Park {
                 label: "database_refused",
                 reason: format!("reversal not applied: {e}"),

@@ -130,6 +130,9 @@ pub enum TakeBackOutcome {
     NoSuchOrder,
     /// The order never granted credits (no purchase or manual grant).
     NotGranted,
+    /// A refund or chargeback whose share earlier take-backs (or expiry)
+    /// already covered: nothing written.
+    NothingAsked,
 }
 
 /// Takes back credits in the caller's transaction (so the caller can record
@@ -201,6 +204,11 @@ pub async fn take_back(
         Share::Credits(credits) => credits.clamp(0, takeable),
         Share::UpTo(total) => (total - asked_before_by_kind).clamp(0, takeable),
     };
+    if asked == 0 && request.cause.reference().is_some() {
+        // A refund total already taken back (reported late, or after a
+        // revoke): nothing to write, nothing to count.
+        return Ok(TakeBackOutcome::NothingAsked);
+    }
     let taken = asked.min(balance).max(0);
     let shortfall = asked - taken;
 
@@ -329,16 +337,28 @@ async fn earlier(
     user_id: &str,
     granted: i64,
 ) -> Result<Option<TakenBack>, sqlx::Error> {
-    let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
-        "select id, -credits, shortfall from credit_ledger
-         where kind = $2 and case when $3::text is null then reverses_grant_id = $1
-                                  else provider_reference = $3 end",
-    )
-    .bind(grant_id)
-    .bind(cause.kind())
-    .bind(cause.reference())
-    .fetch_optional(&mut *tx)
-    .await?;
+    // Each lookup matches its unique index, so neither scans the ledger.
+    let row: Option<(i64, i64, Option<i64>)> = match cause.reference() {
+        None => {
+            sqlx::query_as(
+                "select id, -credits, shortfall from credit_ledger
+                 where reverses_grant_id = $1 and kind = 'revoke'",
+            )
+            .bind(grant_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        Some(reference) => {
+            sqlx::query_as(
+                "select id, -credits, shortfall from credit_ledger
+                 where kind = $1 and provider_reference = $2",
+            )
+            .bind(cause.kind())
+            .bind(reference)
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+    };
     Ok(row.map(|(ledger_id, taken, shortfall)| {
         let shortfall = shortfall.unwrap_or(0);
         TakenBack {

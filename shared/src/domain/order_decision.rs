@@ -94,6 +94,13 @@ pub enum Decision {
 
 pub fn decide(order: &OrderFacts<'_>, event: &OrderEvent) -> Decision {
     use OrderStatus::*;
+    // Only the order's own provider moves it; a payment from another is a
+    // conflict (below), anything else from another is only recorded.
+    if event.provider != order.provider && event.kind != EventKind::PaymentSucceeded {
+        return Decision::Record {
+            anomaly: Some("an event from another provider than the order's"),
+        };
+    }
     match event.kind {
         EventKind::PaymentSucceeded => {
             if let Some(reason) = contradiction(order, event) {
@@ -308,6 +315,15 @@ mod tests {
             decide(&stripe_order, &card),
             Decision::Grant { credits: 3300, .. }
         ));
+        let mut cancelled = event(EventKind::Cancelled, "50", "USDT");
+        cancelled.provider = PaymentProvider::Crossmint;
+        assert!(
+            matches!(
+                decide(&stripe_order, &cancelled),
+                Decision::Record { anomaly: Some(_) }
+            ),
+            "another provider's cancellation does not move the order"
+        );
         let mut usdt = card.clone();
         usdt.payment.as_mut().unwrap().currency = Some("USDT".into());
         assert!(matches!(

@@ -88,6 +88,9 @@ pub async fn apply_reversal(
                 TakeBackOutcome::NotGranted => Applied::Ignored {
                     reason: "reversal of an order that granted nothing",
                 },
+                TakeBackOutcome::NothingAsked => Applied::Ignored {
+                    reason: "its share was taken back already",
+                },
                 TakeBackOutcome::NoSuchOrder => {
                     return Err(ApplyError::OrderUnknown(reversal.payment_intent.clone()));
                 }

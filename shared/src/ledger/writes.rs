@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Applied, StoredOrder};
-use crate::domain::{Decision, OrderEvent, OrderStatus, find_package};
+use crate::domain::{Decision, EventKind, OrderEvent, OrderStatus, find_package};
 use crate::notifications::{GrantFacts, NotifyChannels};
 
 /// How one order changes in this batch (several events may touch it).
@@ -133,6 +133,17 @@ impl Changes {
         applied: &Applied,
     ) {
         let now = Utc::now();
+        // Money was received under this PaymentIntent whatever the decision
+        // (a grant, a hold for review, a payment on a held order), and a
+        // refund or dispute will name it. The first one stays.
+        if event.kind == EventKind::PaymentSucceeded
+            && event.provider == order.provider
+            && let Some(intent) = &event.payment_intent
+        {
+            self.order(order)
+                .payment_intent
+                .get_or_insert_with(|| intent.clone());
+        }
         match decision {
             Decision::Grant { credits, anomaly } => {
                 self.ledger_users.push(order.user_id.clone());
@@ -152,7 +163,6 @@ impl Changes {
                 change.completed = true;
                 change.chain = payment.and_then(|p| p.chain.clone());
                 change.transaction_hash = payment.and_then(|p| p.transaction_hash.clone());
-                change.payment_intent = event.payment_intent.clone();
                 change.history.push(json!({"status": OrderStatus::Paid.as_str(), "at": now, "reason": event.event_type}));
                 change.history.push(json!({"status": OrderStatus::Completed.as_str(), "at": now, "reason": format!("{credits} credits added")}));
                 self.event(

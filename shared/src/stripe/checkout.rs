@@ -56,6 +56,19 @@ pub struct NewSession<'a> {
     pub package: &'a Package,
     /// Stripe's `Idempotency-Key`: the same for every attempt at one order.
     pub idempotency_key: &'a str,
+    /// When the hosted page stops taking payment (Unix seconds): the
+    /// order's payment timeout, so that a buyer cannot pay an order the
+    /// worker has already expired (see [`session_lifetime`]).
+    pub expires_at: i64,
+}
+
+/// Stripe takes `expires_at` between 30 minutes and 24 hours after
+/// creation; the payment timeout, brought into that range.
+pub fn session_lifetime(payment_timeout: Duration) -> Duration {
+    payment_timeout.clamp(
+        Duration::from_secs(30 * 60),
+        Duration::from_secs(24 * 60 * 60),
+    )
 }
 
 /// What the frontend needs to send the buyer to the hosted page.
@@ -242,6 +255,7 @@ fn session_form(session: NewSession<'_>, urls: &ReturnUrls) -> Vec<(&'static str
         ("line_items[0][quantity]", "1".to_owned()),
         ("success_url", urls.success_url.clone()),
         ("cancel_url", urls.cancel_url.clone()),
+        ("expires_at", session.expires_at.to_string()),
         ("metadata[userId]", session.user_id.to_owned()),
         ("metadata[packageId]", package.id.to_owned()),
         (
@@ -265,6 +279,14 @@ mod tests {
     use crate::domain::find_package;
 
     #[test]
+    fn a_session_lives_as_long_as_the_payment_timeout_within_stripes_range() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(session_lifetime(minutes(45)), minutes(45));
+        assert_eq!(session_lifetime(minutes(5)), minutes(30));
+        assert_eq!(session_lifetime(minutes(48 * 60)), minutes(24 * 60));
+    }
+
+    #[test]
     fn the_form_holds_the_price_in_whole_cents_and_the_metadata() {
         let urls = ReturnUrls {
             success_url: "https://shop.example/ok?s={CHECKOUT_SESSION_ID}".to_owned(),
@@ -276,6 +298,7 @@ mod tests {
                 user_id: "buyer-1",
                 package,
                 idempotency_key: "k",
+                expires_at: 1_764_000_000,
             },
             &urls,
         );
@@ -307,6 +330,7 @@ mod tests {
                 user_id: &long_user,
                 package,
                 idempotency_key: "k",
+                expires_at: 1_764_000_000,
             },
             &urls,
         );

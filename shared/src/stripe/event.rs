@@ -9,10 +9,10 @@
 //! | `checkout.session.completed` | the session | paid when `payment_status` is `paid`, else informational (an async method still settling) |
 //! | `checkout.session.async_payment_succeeded` / `_failed` | the session | paid / failed |
 //! | `checkout.session.expired` | the session | cancelled (money received still wins) |
-//! | `invoice.paid`, `invoice.payment_succeeded` | the invoice | paid |
-//! | `invoice.payment_failed` | the invoice | failed |
+//! | `invoice.paid`, `invoice.payment_succeeded` | the invoice | paid, when its metadata names a package (else unknown) |
+//! | `invoice.payment_failed` | the invoice | failed, likewise |
 //! | `charge.refunded` | by `payment_intent` | refund of the charge's refunded total |
-//! | `charge.dispute.created` | by `payment_intent` | chargeback of the disputed amount |
+//! | `charge.dispute.created`, `charge.dispute.funds_withdrawn` | by `payment_intent` | chargeback of the disputed amount, once per dispute (an inquiry, `warning_*`, withdraws nothing and takes nothing) |
 //! | anything else | | unknown: recorded and acknowledged |
 //!
 //! Amounts are integers in the currency's minor unit (cents for USD) and
@@ -58,7 +58,15 @@ impl StripeEvent {
             .ok_or(EventParseError::Missing("data.object"))?;
         let kind = match event_type.as_str() {
             "charge.refunded" => return reversal(ReversalKind::Refund, event_type, &object),
-            "charge.dispute.created" => {
+            // An inquiry (`warning_needs_response`, `warning_under_review`)
+            // withdraws no money: recorded, nothing taken back until it
+            // becomes a dispute (`charge.dispute.funds_withdrawn`).
+            "charge.dispute.created"
+                if text_at(&object, &["status"]).is_some_and(|s| s.starts_with("warning_")) =>
+            {
+                EventKind::Unknown
+            }
+            "charge.dispute.created" | "charge.dispute.funds_withdrawn" => {
                 return reversal(ReversalKind::Chargeback, event_type, &object);
             }
             "checkout.session.completed" => {
@@ -67,6 +75,15 @@ impl StripeEvent {
                 } else {
                     EventKind::Informational
                 }
+            }
+            // An invoice is about a credit package only when its metadata
+            // names one (our API makes no invoices; an operator's invoice
+            // for a package carries `packageId`): any other invoice on the
+            // account (a subscription, say) is recorded and left alone.
+            "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed"
+                if reference(object.get("metadata"), "packageId").is_none() =>
+            {
+                EventKind::Unknown
             }
             "checkout.session.async_payment_succeeded"
             | "invoice.paid"
@@ -330,6 +347,25 @@ mod tests {
         assert_eq!(dispute.reference, "dp_1QxLedgerhookPro01");
         assert_eq!(dispute.amount, Ok(Usdt::from_whole(50)));
         assert_eq!(dispute.currency.as_deref(), Some("USD"));
+    }
+
+    #[test]
+    fn invoices_for_no_package_and_dispute_inquiries_are_left_alone() {
+        let body = br#"{"id":"evt_1","type":"invoice.paid","data":{"object":{"id":"in_sub","amount_paid":900,"currency":"usd","metadata":{}}}}"#;
+        let StripeEvent::Order(event) = StripeEvent::parse(body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(event.kind, EventKind::Unknown, "a subscription's invoice");
+        let body = br#"{"id":"evt_2","type":"charge.dispute.created","data":{"object":{"id":"dp_1","payment_intent":"pi_1","amount":5000,"currency":"usd","status":"warning_needs_response"}}}"#;
+        assert!(
+            matches!(StripeEvent::parse(body).unwrap(), StripeEvent::Order(e) if e.kind == EventKind::Unknown),
+            "an inquiry withdraws no money"
+        );
+        let body = br#"{"id":"evt_3","type":"charge.dispute.funds_withdrawn","data":{"object":{"id":"dp_1","payment_intent":"pi_1","amount":5000,"currency":"usd","status":"needs_response"}}}"#;
+        assert!(matches!(
+            StripeEvent::parse(body).unwrap(),
+            StripeEvent::Reversal(r) if r.reference == "dp_1"
+        ));
     }
 
     #[test]

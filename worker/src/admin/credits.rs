@@ -136,6 +136,9 @@ pub async fn revoke(
             ),
             json!({"changed": false, "refused": "ORDER_NOT_GRANTED"}),
         ),
+        TakeBackOutcome::NothingAsked => {
+            unreachable!("a revoke always writes its entry, even of zero credits")
+        }
     };
     audit_log::record(
         &mut *tx,
