@@ -88,6 +88,21 @@ impl StripeConfig {
             .or_default("STRIPE_API_URL", DEFAULT_STRIPE_API_URL)
             .trim_end_matches('/')
             .to_owned();
+        // The secret key travels in every request: plain http only to a
+        // stand-in on this machine (the fake Stripe of the tests and run.sh).
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|local| {
+                api_url
+                    .strip_prefix(local)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+        if !api_url.starts_with("https://") && !loopback {
+            env.invalid(
+                "STRIPE_API_URL must be https:// (plain http only to 127.0.0.1 or localhost)"
+                    .into(),
+            );
+        }
         let secret_key = env.optional("STRIPE_SECRET_KEY")?;
         if secret_key.trim() != secret_key || secret_key.contains(char::is_whitespace) {
             env.invalid("STRIPE_SECRET_KEY contains white space".into());
@@ -242,6 +257,26 @@ mod tests {
         assert!(error.contains("STRIPE_SUCCESS_URL"), "{error}");
         assert!(error.contains("STRIPE_CANCEL_URL must be"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn the_stripe_api_is_https_unless_it_is_on_this_machine() {
+        let with_url = |url: &'static str| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend([
+                ("STRIPE_SECRET_KEY", "sk_test_fake"),
+                ("STRIPE_SUCCESS_URL", "https://shop.example/ok"),
+                ("STRIPE_CANCEL_URL", "https://shop.example/cancel"),
+                ("STRIPE_API_URL", url),
+            ]);
+            from(&pairs).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(with_url("http://127.0.0.1:18090").is_ok());
+        assert!(with_url("http://localhost:18090/").is_ok());
+        assert!(with_url("https://api.stripe.com").is_ok());
+        let error = with_url("http://api.stripe.com").unwrap_err();
+        assert!(error.contains("STRIPE_API_URL must be https://"), "{error}");
+        assert!(with_url("http://localhost.evil.example").is_err());
     }
 
     #[test]

@@ -111,8 +111,12 @@ async fn create(
         )
         .await?;
         match claim {
-            Claim::Done(body) => {
-                // An answer stored before providers existed is Crossmint's.
+            Claim::Done(mut body) => {
+                // An answer stored before providers existed is Crossmint's,
+                // and is replayed saying so (the contract requires it).
+                if body.get("provider").is_none() {
+                    body["provider"] = json!("crossmint");
+                }
                 let first_provider = body["provider"].as_str().unwrap_or("crossmint");
                 if first_provider != provider.as_str() {
                     metrics::order_key_reused("duplicate_order");
