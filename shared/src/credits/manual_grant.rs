@@ -22,7 +22,7 @@ pub struct ManualGrant<'a> {
     pub credits: i64,
     pub reason: &'a str,
     pub idempotency_key: &'a str,
-    /// The Crossmint order this grant stands in for, if any.
+    /// The order (its provider's id) this grant stands in for, if any.
     pub order: Option<&'a str>,
     pub actor: &'a str,
 }

@@ -123,7 +123,7 @@ pub async fn outcome(pool: &PgPool, row: i64) -> Result<Option<String>, sqlx::Er
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct DuplicatedOrder {
-    /// The Crossmint order id.
+    /// The order's id at its provider.
     pub order: String,
     pub user_id: String,
     pub status: String,

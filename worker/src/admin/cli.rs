@@ -89,7 +89,7 @@ pub enum Command {
     /// entry. What was spent already is recorded as a shortfall, never
     /// taken below zero. A second revoke changes nothing.
     Revoke {
-        /// The Crossmint order id.
+        /// The order's id at its provider (Crossmint's order id, Stripe's `cs_...`).
         order: String,
         #[command(flatten)]
         why: Why,
@@ -104,7 +104,7 @@ pub enum Command {
         /// The same key never grants twice; a repeat prints the first result.
         #[arg(long)]
         idempotency_key: String,
-        /// The Crossmint order this grant stands in for: its terms apply
+        /// The order (its provider's id) this grant stands in for: its terms apply
         /// (credit validity) and it is marked completed, so a late payment
         /// webhook cannot grant again.
         #[arg(long)]
