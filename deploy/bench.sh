@@ -6,7 +6,9 @@
 #   deploy/bench.sh drain       queue COUNT deliveries, then time the workers alone
 #   deploy/bench.sh hostile     issue 8: ingester CPU per hostile vs honest request,
 #                               honest ack p99 alone and beside SENDERS hostile senders
-# Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY;
+# Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY,
+# PROVIDER (crossmint, the default, or stripe: ingest, e2e and drain send
+# Stripe's checkout.session.completed to /webhooks/stripe instead);
 # for hostile: ENTRIES, HOSTILE_COUNT, HONEST_COUNT, COST_SECS, PHASE_SECS, SENDERS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,8 @@ tag=$(date +%s)$$
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/ledgerhook_bench_${tag}"
 export QUEUE_PREFIX="bench.${tag}"
 export CROSSMINT_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw   # Svix's public test secret
+export STRIPE_WEBHOOK_SECRET=whsec_test_ledgerhook_fake_stripe_secret   # visibly fake
+provider=${PROVIDER:-crossmint}
 export LISTEN_ADDR=127.0.0.1:0 METRICS_ADDR=127.0.0.1:0 RUST_LOG=warn,ledgerhook_ingester=info,ledgerhook_worker=info
 log=$(mktemp -d)
 pids=()
@@ -43,7 +47,7 @@ target/release/ledgerhook-ingester 2>"$log/ingester.log" & pids+=($!)
 for _ in $(seq 100); do grep -q "ingester listening" "$log/ingester.log" && break; sleep 0.1; done
 addr=$(grep -o 'http=[0-9.:]*' "$log/ingester.log" | head -1 | cut -d= -f2)
 [ -n "$addr" ] || { cat "$log/ingester.log"; exit 1; }
-url="http://${addr}/webhooks/crossmint"
+url="http://${addr}/webhooks/${provider}"
 
 start_workers() {
   for i in $(seq "${WORKERS:-1}"); do
@@ -54,19 +58,19 @@ start_workers() {
 case "$mode" in
   ingest)
     echo "# ingest only (no worker): COUNT=${COUNT:-30000} CONCURRENCY=${CONCURRENCY:-64}"
-    target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
+    target/release/ledgerhook-loadgen --provider "$provider" --url "$url" --database-url "$DATABASE_URL" \
       --count "${COUNT:-30000}" --concurrency "${CONCURRENCY:-64}" --no-wait
     ;;
   e2e)
     start_workers
     sleep 1
     echo "# end to end: COUNT=${COUNT:-50000} RATE=${RATE:-2500}/s CONCURRENCY=${CONCURRENCY:-64} WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4}"
-    target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
+    target/release/ledgerhook-loadgen --provider "$provider" --url "$url" --database-url "$DATABASE_URL" \
       --count "${COUNT:-50000}" --concurrency "${CONCURRENCY:-64}" --rate "${RATE:-2500}" --wait-timeout-secs 120
     ;;
   drain)
     echo "# worker drain: COUNT=${COUNT:-30000} queued first, then WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4} start"
-    target/release/ledgerhook-loadgen --url "$url" --database-url "$DATABASE_URL" \
+    target/release/ledgerhook-loadgen --provider "$provider" --url "$url" --database-url "$DATABASE_URL" \
       --count "${COUNT:-30000}" --concurrency "${CONCURRENCY:-64}" --no-wait >/dev/null
     start=$(date +%s.%N)
     start_workers

@@ -61,3 +61,34 @@ impl Ingester {
         Answer::read(request.send().await.expect("the ingester answers")).await
     }
 }
+
+/// Stripe's `checkout.session.completed` for a paid session of `package`
+/// at `cents`, by `user`, under event id `event_id` (the shape of
+/// tests/payloads/stripe/checkout.session.completed.json, trimmed).
+pub fn checkout_completed(
+    event_id: &str,
+    session: &str,
+    intent: &str,
+    user: &str,
+    package: &str,
+    cents: i64,
+) -> Value {
+    json!({
+        "id": event_id,
+        "object": "event",
+        "type": "checkout.session.completed",
+        "livemode": false,
+        "data": {"object": {
+            "id": session,
+            "object": "checkout.session",
+            "amount_total": cents,
+            "currency": "usd",
+            "client_reference_id": user,
+            "metadata": {"userId": user, "packageId": package},
+            "mode": "payment",
+            "payment_intent": intent,
+            "payment_status": "paid",
+            "status": "complete"
+        }}
+    })
+}

@@ -6,10 +6,14 @@
 //! ledgerhook-loadgen --url http://127.0.0.1:8080/webhooks/crossmint \
 //!     --database-url postgres://postgres@127.0.0.1:5432/ledgerhook \
 //!     --count 20000 --concurrency 64 [--rate 2500] [--no-wait] [--duplicates 0]
-//!     [--retry-refused] [--wait-timeout-secs 300]
+//!     [--retry-refused] [--wait-timeout-secs 300] [--provider stripe]
 //! ```
 //! The secret is the first of `CROSSMINT_WEBHOOK_SECRET` (the Svix test
-//! secret if unset). Bounded in count and time; only talks to the given URL.
+//! secret if unset). With `--provider stripe` (and a `/webhooks/stripe`
+//! URL) the deliveries are Stripe's paid `checkout.session.completed`,
+//! signed with the first of `STRIPE_WEBHOOK_SECRET` (the tests' fake secret
+//! if unset); duplicates are the same session under new event ids. Bounded
+//! in count and time; only talks to the given URL.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +23,10 @@ use anyhow::{Context as _, bail};
 use ledgerhook_shared::domain::PACKAGES;
 use ledgerhook_shared::svix::SigningSecret;
 use ledgerhook_tests::eventually::{seen, within};
-use ledgerhook_tests::webhook::{TEST_SECRET, order_paid, payment_succeeded, svix_headers};
+use ledgerhook_tests::stripe_webhook::{STRIPE_TEST_SECRET, checkout_completed, sign_stripe};
+use ledgerhook_tests::webhook::{
+    TEST_SECRET, now_secs, order_paid, payment_succeeded, svix_headers,
+};
 use sqlx::PgPool;
 
 struct Options {
@@ -38,6 +45,8 @@ struct Options {
     /// Send a refused delivery again (200 ms later) until accepted, as a
     /// webhook sender does, within the wait timeout.
     retry_refused: bool,
+    /// Send Stripe events instead of Crossmint's.
+    stripe: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -52,6 +61,7 @@ fn options() -> anyhow::Result<Options> {
         duplicates: 0,
         check_only: false,
         retry_refused: false,
+        stripe: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -67,6 +77,11 @@ fn options() -> anyhow::Result<Options> {
             "--duplicates" => o.duplicates = value()?.parse()?,
             "--check-only" => o.check_only = true,
             "--retry-refused" => o.retry_refused = true,
+            "--provider" => match value()?.as_str() {
+                "crossmint" => o.stripe = false,
+                "stripe" => o.stripe = true,
+                other => bail!("--provider is crossmint or stripe, not {other:?}"),
+            },
             _ => bail!("unknown argument {arg}; see the top of tests/src/bin/loadgen.rs"),
         }
     }
@@ -78,7 +93,7 @@ fn options() -> anyhow::Result<Options> {
 
 /// One prepared request: headers and body are signed before the clock starts.
 struct Prepared {
-    headers: [(&'static str, String); 3],
+    headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
 }
 
@@ -112,6 +127,10 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("CROSSMINT_WEBHOOK_SECRET").unwrap_or_else(|_| TEST_SECRET.into());
     let secret =
         SigningSecret::parse(secret_text.split_whitespace().next().unwrap_or(TEST_SECRET))?;
+    let stripe_secret = std::env::var("STRIPE_WEBHOOK_SECRET")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| STRIPE_TEST_SECRET.to_owned());
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
 
     let mut prepared = Vec::with_capacity(o.count * (1 + o.duplicates));
@@ -122,6 +141,28 @@ async fn main() -> anyhow::Result<()> {
         let order = format!("load-{run}-{n}");
         let user = format!("load-{run}-user-{}", n % 1000);
         let price = package.price.to_string();
+        if o.stripe {
+            let (session, intent) = (format!("cs_load_{run}_{n}"), format!("pi_load_{run}_{n}"));
+            for copy in 0..=o.duplicates {
+                let event = checkout_completed(
+                    &format!("evt_load_{run}_{n}_{copy}"),
+                    &session,
+                    &intent,
+                    &user,
+                    package.id,
+                    package.price.cents(),
+                );
+                let body = serde_json::to_vec(&event)?;
+                prepared.push(Prepared {
+                    headers: vec![(
+                        "stripe-signature",
+                        sign_stripe(&stripe_secret, now_secs(), &body),
+                    )],
+                    body,
+                });
+            }
+            continue;
+        }
         // Duplicates alternate between Crossmint's event and the seed's, so a
         // storm mixes delivery ids and event names for one order.
         let crossmint = serde_json::to_vec(&payment_succeeded(&order, &user, package.id, &price))?;
@@ -130,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
             let id = format!("msg_load_{run}_{n}_{copy}");
             let body = if copy % 2 == 0 { &crossmint } else { &seed };
             prepared.push(Prepared {
-                headers: svix_headers(&secret, &id, body),
+                headers: svix_headers(&secret, &id, body).to_vec(),
                 body: body.clone(),
             });
         }
@@ -281,14 +322,20 @@ async fn main() -> anyhow::Result<()> {
     // Group commit may record a later request before the first, so look
     // among the first few thousand sent (far more than the concurrency).
     // Every copy counts: a duplicate of an early order may be recorded first.
+    let (prefix, provider) = if o.stripe {
+        ("evt", "stripe")
+    } else {
+        ("msg", "crossmint")
+    };
     let early: Vec<String> = (0..o.count.min(5000))
         .flat_map(|n| (0..=o.duplicates).map(move |copy| (n, copy)))
-        .map(|(n, copy)| format!("msg_load_{run}_{n}_{copy}"))
+        .map(|(n, copy)| format!("{prefix}_load_{run}_{n}_{copy}"))
         .collect();
     let first_row: i64 = sqlx::query_scalar(
-        "select min(id) from webhook_deliveries where provider = 'crossmint' and delivery_id = any($1)",
+        "select min(id) from webhook_deliveries where provider = $2 and delivery_id = any($1)",
     )
     .bind(&early)
+    .bind(provider)
     .fetch_one(&pool)
     .await
     .context("finding this run's first delivery")?;
