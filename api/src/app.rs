@@ -25,7 +25,8 @@ use crate::stripe::Stripe;
 pub struct AppState {
     pub pool: PgPool,
     pub jwt: Arc<JwtSecret>,
-    pub crossmint: Crossmint,
+    /// Crossmint's orders API, when configured.
+    pub crossmint: Option<Crossmint>,
     /// `None` when `STRIPE_SECRET_KEY` is not set.
     pub stripe: Option<Stripe>,
     pub confirm_limit: RateLimit,
@@ -61,13 +62,12 @@ impl App {
         let state = AppState {
             pool,
             jwt: Arc::new(config.jwt),
-            crossmint: Crossmint::new(
-                &config.crossmint_api_url,
-                &config.crossmint_api_key,
-                &config.crossmint_collection_id,
-                config.crossmint_timeout,
-            )
-            .context("building the HTTPS client for Crossmint")?,
+            crossmint: config
+                .crossmint
+                .as_ref()
+                .map(|c| Crossmint::new(&c.api_url, &c.api_key, &c.collection_id, c.timeout))
+                .transpose()
+                .context("building the HTTPS client for Crossmint")?,
             stripe: config
                 .stripe
                 .as_ref()
@@ -80,12 +80,16 @@ impl App {
                 window: Duration::from_secs(60),
             },
             credit_terms: Arc::new(config.credit_terms),
-            order_key_lease: config
-                .stripe
-                .as_ref()
-                .map_or(config.crossmint_timeout, |s| {
-                    s.timeout.max(config.crossmint_timeout)
-                })
+            // The longest a provider call may take, so a reservation is not
+            // taken over while its request still waits on the provider.
+            order_key_lease: [
+                config.crossmint.as_ref().map(|c| c.timeout),
+                config.stripe.as_ref().map(|s| s.timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or_default()
                 + ORDER_KEY_LEASE_MARGIN,
         };
         Ok(Self {

@@ -31,16 +31,10 @@ pub struct Config {
     pub jwt: JwtSecret,
     /// Header, body and idle timeouts and the connection cap (`HTTP_*`).
     pub http: ServerLimits,
-    /// `CROSSMINT_API_URL` (default: Crossmint's staging API).
-    pub crossmint_api_url: String,
-    /// `CROSSMINT_SERVER_API_KEY`: Crossmint's server-side key. Required.
-    pub crossmint_api_key: SecretText,
-    /// `CROSSMINT_COLLECTION_ID`: the Crossmint collection the packages are
-    /// sold through (the checkout's line item). Required.
-    pub crossmint_collection_id: String,
-    /// `CROSSMINT_TIMEOUT_MS` (default 10000): a slower answer is a
-    /// CROSSMINT_ERROR, and no order is recorded.
-    pub crossmint_timeout: Duration,
+    /// Crossmint's orders API, when `CROSSMINT_SERVER_API_KEY` is set;
+    /// without it an order with `provider: "crossmint"` is `422
+    /// PROVIDER_UNAVAILABLE`. At least one provider is required.
+    pub crossmint: Option<CrossmintConfig>,
     /// Stripe Checkout, when `STRIPE_SECRET_KEY` is set; without it an order
     /// with `provider: "stripe"` is `422 PROVIDER_UNAVAILABLE`.
     pub stripe: Option<StripeConfig>,
@@ -52,6 +46,40 @@ pub struct Config {
     pub credit_terms: CreditTerms,
     /// `DATABASE_POOL_SIZE` (default 16).
     pub pool_size: u32,
+}
+
+/// Crossmint's settings; present only with a server key.
+#[derive(Debug, Clone)]
+pub struct CrossmintConfig {
+    /// `CROSSMINT_API_URL` (default: Crossmint's staging API).
+    pub api_url: String,
+    /// `CROSSMINT_SERVER_API_KEY`: Crossmint's server-side key.
+    pub api_key: SecretText,
+    /// `CROSSMINT_COLLECTION_ID`: the Crossmint collection the packages are
+    /// sold through (the checkout's line item). Required with a key.
+    pub collection_id: String,
+    /// `CROSSMINT_TIMEOUT_MS` (default 10000): a slower answer is a
+    /// CROSSMINT_ERROR, and no order is recorded.
+    pub timeout: Duration,
+}
+
+impl CrossmintConfig {
+    /// `None` without a key; with one, the collection is required.
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Option<Self> {
+        let api_url = env
+            .or_default("CROSSMINT_API_URL", DEFAULT_CROSSMINT_API_URL)
+            .trim_end_matches('/')
+            .to_owned();
+        let timeout = Duration::from_millis(env.parsed_or("CROSSMINT_TIMEOUT_MS", 10_000));
+        let api_key = env.optional("CROSSMINT_SERVER_API_KEY")?;
+        let collection_id = env.required("CROSSMINT_COLLECTION_ID").unwrap_or_default();
+        Some(Self {
+            api_url,
+            api_key: api_key.into(),
+            collection_id,
+            timeout,
+        })
+    }
 }
 
 /// Stripe Checkout's settings; present only with a secret key.
@@ -152,9 +180,6 @@ impl Config {
         if max_lifetime < 1 {
             env.invalid("AUTH_MAX_TOKEN_LIFETIME_SECS must be at least 1".into());
         }
-        let crossmint_api_key =
-            SecretText::from(env.required("CROSSMINT_SERVER_API_KEY").unwrap_or_default());
-        let crossmint_collection_id = env.required("CROSSMINT_COLLECTION_ID").unwrap_or_default();
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL).into(),
             listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8081).into()),
@@ -165,13 +190,7 @@ impl Config {
                 })
                 .with_max_lifetime(max_lifetime),
             http: ServerLimits::from_env(&mut env),
-            crossmint_api_url: env
-                .or_default("CROSSMINT_API_URL", DEFAULT_CROSSMINT_API_URL)
-                .trim_end_matches('/')
-                .to_owned(),
-            crossmint_api_key,
-            crossmint_collection_id,
-            crossmint_timeout: Duration::from_millis(env.parsed_or("CROSSMINT_TIMEOUT_MS", 10_000)),
+            crossmint: CrossmintConfig::from_env(&mut env),
             stripe: StripeConfig::from_env(&mut env),
             confirm_per_minute: env.parsed_or("CONFIRM_RATE_LIMIT_PER_MINUTE", 10),
             credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
@@ -179,6 +198,13 @@ impl Config {
         };
         if config.confirm_per_minute == 0 {
             env.invalid("CONFIRM_RATE_LIMIT_PER_MINUTE must be at least 1".into());
+        }
+        if config.crossmint.is_none() && config.stripe.is_none() {
+            env.invalid(
+                "no payment provider: set CROSSMINT_SERVER_API_KEY (with CROSSMINT_COLLECTION_ID) \
+                 or STRIPE_SECRET_KEY, or both"
+                    .into(),
+            );
         }
         CaFile::check_ssl_cert_file(&mut env);
         env.finish()?;
@@ -209,10 +235,27 @@ mod tests {
         for name in [
             "AUTH_JWT_SECRET",
             "CROSSMINT_SERVER_API_KEY",
-            "CROSSMINT_COLLECTION_ID",
+            "STRIPE_SECRET_KEY",
         ] {
             assert!(error.contains(name), "{error}");
         }
+        let error = from(&[("CROSSMINT_SERVER_API_KEY", "sk_staging_fake")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("CROSSMINT_COLLECTION_ID"), "{error}");
+        assert!(!error.contains("sk_staging_fake"), "{error}");
+    }
+
+    #[test]
+    fn either_provider_alone_is_enough() {
+        let stripe_only = from(&[
+            ("AUTH_JWT_SECRET", "test-only-jwt-secret-0123456789abcdef"),
+            ("STRIPE_SECRET_KEY", "sk_test_fake"),
+            ("STRIPE_SUCCESS_URL", "https://shop.example/ok"),
+            ("STRIPE_CANCEL_URL", "https://shop.example/cancel"),
+        ])
+        .unwrap();
+        assert!(stripe_only.crossmint.is_none() && stripe_only.stripe.is_some());
     }
 
     #[test]
@@ -236,7 +279,7 @@ mod tests {
             ("CROSSMINT_COLLECTION_ID", "fake"),
         ])
         .unwrap();
-        assert_eq!(config.crossmint_api_url, DEFAULT_CROSSMINT_API_URL);
+        assert_eq!(config.crossmint.unwrap().api_url, DEFAULT_CROSSMINT_API_URL);
         assert_eq!(config.confirm_per_minute, 10);
         assert_eq!(config.metrics_addr.port(), 9190);
         assert!(config.stripe.is_none(), "Stripe is off without a key");

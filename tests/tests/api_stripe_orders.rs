@@ -320,6 +320,23 @@ async fn a_failing_stripe_a_missing_key_and_an_unknown_provider_are_refused_and_
         "{page}"
     );
 
+    // A Stripe-only API (no CROSSMINT_SERVER_API_KEY) starts, and answers
+    // a Crossmint order the same way, Crossmint never called.
+    let stripe_only = api_with_stripe(
+        &env,
+        &crossmint,
+        &stripe,
+        &[("CROSSMINT_SERVER_API_KEY", "")],
+    )
+    .await;
+    let calls = crossmint.requests().len();
+    let no_crossmint = stripe_only
+        .post(ORDERS, Some("buyer"), &json!({"packageId": "pro"}))
+        .await;
+    assert_eq!(no_crossmint.status, 422, "{no_crossmint:?}");
+    assert_eq!(no_crossmint.body["details"]["provider"], "crossmint");
+    assert_eq!(crossmint.requests().len(), calls);
+
     // An unknown provider: 400 INVALID_PROVIDER naming it, nobody called.
     let before = (stripe.requests().len(), crossmint.requests().len());
     let unknown = api

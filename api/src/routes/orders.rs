@@ -6,8 +6,9 @@
 //! `provider` is `crossmint` (the default: a Headless Checkout order paid
 //! in USDT, answered with its `clientSecret`) or `stripe` (a hosted
 //! Checkout Session paid by card in USD: the `cs_...` id is the order id,
-//! answered with the `checkoutUrl` to send the buyer to). Stripe without
-//! `STRIPE_SECRET_KEY` is `422 PROVIDER_UNAVAILABLE`: well-formed, but not
+//! answered with the `checkoutUrl` to send the buyer to). A provider this
+//! deployment has no key for (`CROSSMINT_SERVER_API_KEY`,
+//! `STRIPE_SECRET_KEY`) is `422 PROVIDER_UNAVAILABLE`: well-formed, but not
 //! something this deployment does, now or on a retry (a 503 would invite
 //! retries and count as an outage). Anything else is `400 INVALID_PROVIDER`.
 //!
@@ -83,7 +84,11 @@ async fn create(
             "payerAddress must be 1 to 128 characters",
         ));
     }
-    if provider == PaymentProvider::Stripe && state.stripe.is_none() {
+    let configured = match provider {
+        PaymentProvider::Crossmint => state.crossmint.is_some(),
+        PaymentProvider::Stripe => state.stripe.is_some(),
+    };
+    if !configured {
         metrics::provider_unavailable(provider.as_str());
         return Err(ApiError::ProviderUnavailable {
             provider: provider.as_str(),
@@ -188,8 +193,13 @@ async fn create_and_record(
     });
     let provider_order_id = match attempt.provider {
         PaymentProvider::Crossmint => {
-            let created = state
+            let crossmint = state
                 .crossmint
+                .as_ref()
+                .ok_or(ApiError::ProviderUnavailable {
+                    provider: attempt.provider.as_str(),
+                })?;
+            let created = crossmint
                 .create_order(package, attempt.payer_address)
                 .await
                 .map_err(|e| {
