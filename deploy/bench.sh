@@ -83,6 +83,7 @@ case "$mode" in
     # first started; its CPU time is read from /proc. The load is printed
     # before and after because other builds on this 2-core machine skew
     # the figures.
+    url="http://${addr}/webhooks/crossmint"   # Svix's headers: the Crossmint route, whatever PROVIDER says
     echo "# hostile headers: ENTRIES=${ENTRIES:-8000} HOSTILE_COUNT=${HOSTILE_COUNT:-20} HONEST_COUNT=${HONEST_COUNT:-200} COST_SECS=${COST_SECS:-45} RATE=${RATE:-200}/s PHASE_SECS=${PHASE_SECS:-30} CONCURRENCY=${CONCURRENCY:-16} SENDERS=${SENDERS:-4}"
     echo "# load before: $(uptime | sed 's/.*load average/load average/')"
     target/release/ledgerhook-hostile --url "$url" --ingester-pid "${pids[0]}" --clk-tck "$(getconf CLK_TCK)" \
