@@ -204,15 +204,8 @@ impl Processor {
         reversal: &PaymentReversal,
         message: &Message<'_>,
     ) -> Verdict {
-        let result = (|| ledger::apply_reversal(&self.pool, row, reversal))
-            .retry(Backoff::new(DATABASE_RETRY_INITIAL, MAX_RETRY_INTERVAL))
-            .sleep(backon::TokioSleeper)
-            .when(|e| matches!(e, ApplyError::Database(e) if db::is_transient(e)))
-            .notify(|e, _| {
-                tracing::warn!(error = %e, "database unavailable; will retry");
-                metrics::retry("database");
-            })
-            .await;
+        let result =
+            with_database_retries(|| ledger::apply_reversal(&self.pool, row, reversal)).await;
         match result {
             Ok(applied) => {
                 let provider = Provider::Stripe.as_str();
@@ -237,25 +230,32 @@ impl Processor {
         }
     }
 
-    /// Retries in place, with exponential backoff and jitter, without limit
-    /// while the database is unreachable: the message is safe in the queue,
-    /// holding it keeps this worker from taking more, and the database alert
-    /// pages a person.
     async fn apply_with_retries(
         &self,
         row: i64,
         event: &OrderEvent,
     ) -> Result<Applied, ApplyError> {
-        (|| ledger::apply_event(&self.pool, row, event, &self.terms))
-            .retry(Backoff::new(DATABASE_RETRY_INITIAL, MAX_RETRY_INTERVAL))
-            .sleep(backon::TokioSleeper)
-            .when(|e| matches!(e, ApplyError::Database(e) if db::is_transient(e)))
-            .notify(|e, _| {
-                tracing::warn!(error = %e, "database unavailable; will retry");
-                metrics::retry("database");
-            })
-            .await
+        with_database_retries(|| ledger::apply_event(&self.pool, row, event, &self.terms)).await
     }
+}
+
+/// Retries `apply` in place, with exponential backoff and jitter, without
+/// limit while the database is unreachable: the message is safe in the
+/// queue, holding it keeps this worker from taking more, and the database
+/// alert pages a person. Any other error is returned at once.
+async fn with_database_retries<Fut>(apply: impl FnMut() -> Fut) -> Result<Applied, ApplyError>
+where
+    Fut: Future<Output = Result<Applied, ApplyError>>,
+{
+    apply
+        .retry(Backoff::new(DATABASE_RETRY_INITIAL, MAX_RETRY_INTERVAL))
+        .sleep(backon::TokioSleeper)
+        .when(|e| matches!(e, ApplyError::Database(e) if db::is_transient(e)))
+        .notify(|e, _| {
+            tracing::warn!(error = %e, "database unavailable; will retry");
+            metrics::retry("database");
+        })
+        .await
 }
 
 /// What a message's body says, read by its provider's parser.

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::{CrossmintError, OrdersApi};
+use crate::http::capped_answer::{CappedReadError, read_capped};
 
 /// The most of an answer read: an order object is a few kilobytes.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
@@ -48,17 +49,12 @@ impl OrdersApi {
                 })
                 .collect(),
         );
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_capped(&mut response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| self.transport_error(e))?
-        {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(CrossmintError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| match e {
+                CappedReadError::TooLarge => CrossmintError::TooLarge,
+                CappedReadError::Transport(e) => self.transport_error(e),
+            })?;
         Ok(Answer {
             body: Bytes::from(body),
             headers,

@@ -8,10 +8,13 @@
 //! - [`connection`]: one connection, its phase and its watchdog;
 //! - [`deadline`]: the request body that fails once its deadline passes;
 //! - [`layers`]: what every request goes through (request id, span, access
-//!   line, latency histogram), shared by the ingester and the API.
+//!   line, latency histogram), shared by the ingester and the API;
+//! - [`capped_answer`]: the one client-side piece, reading a provider's
+//!   answer up to a size cap.
 //!
 //! Every cut is counted in `ledgerhook_http_connections_cut_total{reason}`.
 
+pub mod capped_answer;
 pub mod connection;
 pub mod deadline;
 pub mod layers;

@@ -20,6 +20,7 @@ use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
 use crate::domain::Package;
+use crate::http::capped_answer::{CappedReadError, read_capped};
 use crate::secret_text::SecretText;
 
 /// Stripe's API.
@@ -185,17 +186,12 @@ impl CheckoutApi {
             .await
             .map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_capped(&mut response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| self.transport_error(e))?
-        {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(StripeError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| match e {
+                CappedReadError::TooLarge => StripeError::TooLarge,
+                CappedReadError::Transport(e) => self.transport_error(e),
+            })?;
         if !status.is_success() {
             let error = serde_json::from_slice::<ErrorAnswer>(&body).ok();
             return Err(StripeError::Refused {
