@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-ingest}
+deploy/prerequisites.sh
 deploy/services.sh >/dev/null
 cargo build --release --workspace --bins -q
 

@@ -18,6 +18,7 @@ if [ -z "${CROSSMINT_WEBHOOK_SECRET:-}${STRIPE_WEBHOOK_SECRET:-}" ] && [ "${FAKE
   echo "For a local try, Svix's public test secret works: export CROSSMINT_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" >&2
   exit 2
 fi
+deploy/prerequisites.sh
 deploy/services.sh
 cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker -p ledgerhook-api \
   -p ledgerhook-notifier -p ledgerhook-tests

@@ -21,7 +21,10 @@ if ! port_open 5432; then
   version=$(ls /etc/postgresql | sort -V | tail -1)
   # Trust local TCP connections for the postgres user (a development machine).
   hba=/etc/postgresql/$version/main/pg_hba.conf
-  if ! grep -q "ledgerhook" "$hba"; then
+  # Read with root rights: the file is the postgres user's alone, and a
+  # failed read must not look like "not there yet" (the lines would be
+  # added again on every run).
+  if ! as_root grep -q "ledgerhook" "$hba"; then
     as_root sed -i '1i # ledgerhook: trust loopback for development\nhost all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
   fi
   # Start it, or (if the package's install already started it) reload the

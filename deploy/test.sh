@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+deploy/prerequisites.sh
 deploy/services.sh
 # promtool (from Debian's prometheus package) tests the alert rules; python3
 # with venv runs schemathesis against the API (tests/tests/api_schemathesis.rs).
