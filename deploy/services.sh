@@ -40,4 +40,8 @@ if ! port_open 5672; then
   as_root rabbitmq-server -detached || true
   wait_port 5672 RabbitMQ
 fi
+# Its own metrics, per queue, for Prometheus (deploy/prometheus/prometheus.yml).
+if ! port_open 15692; then
+  as_root rabbitmq-plugins enable --quiet rabbitmq_prometheus >/dev/null || true
+fi
 echo "RabbitMQ is up on 127.0.0.1:5672"

@@ -21,6 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts_test.yml
+(cd deploy/prometheus && promtool check config prometheus.yml >/dev/null)
+# Every alert rule has a unit test.
+untested=$(comm -23 <(grep -o 'alert: [A-Za-z]*' deploy/prometheus/alerts.yml | cut -d' ' -f2 | sort -u) \
+                    <(grep -o 'alertname: [A-Za-z]*' deploy/prometheus/alerts_test.yml | cut -d' ' -f2 | sort -u))
+[ -z "$untested" ] || { echo "alert rules without a promtool test: $untested" >&2; exit 1; }
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 # The integration tests run the real binaries, found beside the test executables.
