@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Keeps the deployment files honest, offline: the Kubernetes manifests
+# validate against the API's schemas (kubernetes-validate, from PyPI, in a
+# virtualenv under target/; KEDA's and kustomize's own kinds have no schema
+# there and are only parsed), and every environment variable they set is
+# one some binary reads.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=target/deploy-lint-venv
+[ -x "$venv/bin/kubernetes-validate" ] \
+  || { python3 -m venv "$venv" && "$venv/bin/pip" install -q kubernetes-validate==1.37.0; }
+"$venv/bin/kubernetes-validate" --strict --quiet --no-warn deploy/k8s/*.yaml
+
+# Variables set: env entries' names, and the ConfigMap's keys.
+set_vars=$( { grep -ohE 'name: [A-Z][A-Z0-9_]+' deploy/k8s/*.yaml | cut -d' ' -f2
+              sed -n '/^data:/,$p' deploy/k8s/config.yaml | grep -oE '^  [A-Z][A-Z0-9_]+' | tr -d ' '; } | sort -u)
+unread=()
+for var in $set_vars; do
+  grep -rqF "\"$var\"" --include='*.rs' ingester worker api notifier shared || unread+=("$var")
+done
+if [ ${#unread[@]} -gt 0 ]; then
+  echo "deploy/k8s sets variables no binary reads: ${unread[*]}" >&2
+  exit 1
+fi
+echo "deploy/k8s: manifests valid; $(echo "$set_vars" | wc -l) variables, each read by a binary"
