@@ -1,9 +1,34 @@
 use anyhow::Context as _;
+use clap::Parser;
 use ledgerhook_ingester::{App, Config};
 use ledgerhook_shared::{shutdown, telemetry};
 
+/// Receives signed payment webhooks (Crossmint, Stripe) and queues them for the worker.
+///
+/// Receives payment webhooks from Crossmint and Stripe over HTTP, checks their signatures, records each delivery in PostgreSQL and publishes it to RabbitMQ for ledgerhook-worker.
+///
+/// Configuration comes from environment variables, not flags; the main
+/// ones:
+///
+///   LISTEN_ADDR
+///   METRICS_ADDR
+///   DATABASE_URL
+///   AMQP_URL
+///   CROSSMINT_WEBHOOK_SECRET
+///   STRIPE_WEBHOOK_SECRET
+///   WEBHOOK_MAX_BODY_BYTES
+///   RUST_LOG
+///
+/// See the README's "Configuration" section for all of them and their
+/// defaults.
+#[derive(Parser)]
+#[command(name = "ledgerhook-ingester", version, verbatim_doc_comment)]
+struct Cli {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // First, before any side effect: --help and --version exit here.
+    Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
     let metrics = telemetry::install_metrics_recorder()?;

@@ -1,9 +1,38 @@
 use anyhow::Context as _;
+use clap::Parser;
 use ledgerhook_shared::{shutdown, telemetry};
 use ledgerhook_worker::{App, Config};
 
+/// Turns queued payment deliveries into ledger grants, reversals and orders.
+///
+/// Consumes the deliveries the ingester queues in RabbitMQ and applies them to the ledger in PostgreSQL: orders, credit grants, refunds and disputes; also runs reconciliation, payment timeouts, credit expiry and the outbox relay.
+///
+/// Configuration comes from environment variables, not flags; the main
+/// ones:
+///
+///   DATABASE_URL
+///   DATABASE_POOL_SIZE
+///   AMQP_URL
+///   QUEUE_PREFIX
+///   METRICS_ADDR
+///   WORKER_CONCURRENCY
+///   WORKER_BATCH_SIZE
+///   CROSSMINT_API_URL
+///   CROSSMINT_SERVER_API_KEY
+///   STRIPE_SECRET_KEY
+///   RECONCILE_INTERVAL_SECS
+///   RUST_LOG
+///
+/// See the README's "Configuration" section for all of them and their
+/// defaults.
+#[derive(Parser)]
+#[command(name = "ledgerhook-worker", version, verbatim_doc_comment)]
+struct Cli {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // First, before any side effect: --help and --version exit here.
+    Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
     let metrics = telemetry::install_metrics_recorder()?;

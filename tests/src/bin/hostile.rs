@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use clap::Parser;
 use ledgerhook_shared::domain::PACKAGES;
 use ledgerhook_shared::svix::SigningSecret;
 use ledgerhook_tests::webhook::{
@@ -55,42 +56,80 @@ struct Options {
     senders: usize,
 }
 
+/// Hostile-header benchmark: what one unauthenticated request with a huge
+/// svix-signature costs the ingester (its CPU time, from /proc/PID/stat),
+/// and what a few such senders do to honest deliveries' latency.
+///
+/// Only a loopback URL is accepted. The secret for honest deliveries is the
+/// first of CROSSMINT_WEBHOOK_SECRET (the Svix test secret if unset). The
+/// phases are described at the top of tests/src/bin/hostile.rs.
+#[derive(Parser)]
+#[command(name = "ledgerhook-hostile", version)]
+struct Cli {
+    /// The ingester's Crossmint webhook route (loopback only).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080/webhooks/crossmint"
+    )]
+    url: String,
+    /// The ingester's process id, whose CPU time is measured (required).
+    #[arg(
+        long,
+        value_name = "PID",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    ingester_pid: u32,
+    /// `getconf CLK_TCK`: the unit of utime and stime in /proc/PID/stat.
+    #[arg(long, value_name = "N", default_value_t = 100.0)]
+    clk_tck: f64,
+    /// Random `v1,` entries in each hostile signature header (1..=20000).
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    entries: usize,
+    /// Size of each hostile request's body, just under the ingester's
+    /// default limit so it is read and hashed (at most 1 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 262_000)]
+    body_bytes: usize,
+    /// Hostile requests in the cost batch (1..=1000).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    hostile_count: usize,
+    /// Honest requests in the cost batch (1..=10000).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    honest_count: usize,
+    /// Cap on each cost batch, in seconds (1..=300).
+    #[arg(long, value_name = "SECS", default_value_t = 45)]
+    cost_secs: u64,
+    /// Honest deliveries per second in the attack phases (at most 5000).
+    #[arg(long, value_name = "PER_SEC", default_value_t = 200.0)]
+    rate: f64,
+    /// Length of each attack phase, in seconds (1..=120).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    phase_secs: u64,
+    /// Honest requests in flight at once (1..=256).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    concurrency: usize,
+    /// Hostile senders looping in phase B (1..=16).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    senders: usize,
+}
+
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options {
-        url: "http://127.0.0.1:8080/webhooks/crossmint".into(),
-        ingester_pid: 0,
-        clk_tck: 100.0,
-        entries: 8000,
-        // The ingester's default limit is 262,144 bytes: stay just under it,
-        // so the body is read and hashed rather than refused with 413.
-        body_bytes: 262_000,
-        hostile_count: 20,
-        honest_count: 200,
-        cost_secs: 45,
-        rate: 200.0,
-        phase_secs: 30,
-        concurrency: 16,
-        senders: 4,
+    let cli = Cli::parse();
+    let o = Options {
+        url: cli.url,
+        ingester_pid: cli.ingester_pid,
+        clk_tck: cli.clk_tck,
+        entries: cli.entries,
+        body_bytes: cli.body_bytes,
+        hostile_count: cli.hostile_count,
+        honest_count: cli.honest_count,
+        cost_secs: cli.cost_secs,
+        rate: cli.rate,
+        phase_secs: cli.phase_secs,
+        concurrency: cli.concurrency,
+        senders: cli.senders,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--url" => o.url = value()?,
-            "--ingester-pid" => o.ingester_pid = value()?.parse()?,
-            "--clk-tck" => o.clk_tck = value()?.parse()?,
-            "--entries" => o.entries = value()?.parse()?,
-            "--body-bytes" => o.body_bytes = value()?.parse()?,
-            "--hostile-count" => o.hostile_count = value()?.parse()?,
-            "--honest-count" => o.honest_count = value()?.parse()?,
-            "--cost-secs" => o.cost_secs = value()?.parse()?,
-            "--rate" => o.rate = value()?.parse()?,
-            "--phase-secs" => o.phase_secs = value()?.parse()?,
-            "--concurrency" => o.concurrency = value()?.parse()?,
-            "--senders" => o.senders = value()?.parse()?,
-            _ => bail!("unknown argument {arg}; see the top of tests/src/bin/hostile.rs"),
-        }
-    }
     if o.ingester_pid == 0 {
         bail!("--ingester-pid is required: the ingester's CPU time is what is measured");
     }

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use clap::Parser;
 use ledgerhook_shared::domain::PACKAGES;
 use ledgerhook_shared::svix::SigningSecret;
 use ledgerhook_tests::eventually::{seen, within};
@@ -49,42 +50,74 @@ struct Options {
     stripe: bool,
 }
 
+/// Sends N uniquely signed webhook deliveries to an ingester, then reports
+/// accepted/s, ack latency and delivery-to-credit latency and checks the
+/// ledger invariant in the database.
+///
+/// The secret is the first of CROSSMINT_WEBHOOK_SECRET (the Svix test secret
+/// if unset); with --provider stripe, the first of STRIPE_WEBHOOK_SECRET
+/// (the tests' fake secret if unset). Bounded in count and time; only talks
+/// to the given URL and database.
+#[derive(Parser)]
+#[command(name = "ledgerhook-loadgen", version)]
+struct Cli {
+    /// The ingester's webhook route.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080/webhooks/crossmint"
+    )]
+    url: String,
+    /// The database the worker writes to, for latencies and the invariant.
+    #[arg(long, value_name = "URL", default_value = ledgerhook_shared::config::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// How many deliveries to send (1..=1000000).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    count: usize,
+    /// How many requests in flight at once (1..=1024).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    concurrency: usize,
+    /// Pace the sends to this many per second (default: as fast as possible).
+    #[arg(long, value_name = "PER_SEC")]
+    rate: Option<f64>,
+    /// Do not wait for the worker to process the deliveries.
+    #[arg(long)]
+    no_wait: bool,
+    /// How long to wait for processing.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    wait_timeout_secs: u64,
+    /// Extra copies of each delivery under new ids (duplicate orders).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    duplicates: usize,
+    /// Send nothing: wait for everything in the database to be processed and
+    /// check the invariant over all of it (after a run with --no-wait).
+    #[arg(long)]
+    check_only: bool,
+    /// Send a refused delivery again (200 ms later) until accepted, as a
+    /// webhook sender does, within the wait timeout.
+    #[arg(long)]
+    retry_refused: bool,
+    /// Send Crossmint's deliveries or Stripe's.
+    #[arg(long, value_name = "PROVIDER", default_value = "crossmint",
+          value_parser = ["crossmint", "stripe"])]
+    provider: String,
+}
+
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options {
-        url: "http://127.0.0.1:8080/webhooks/crossmint".into(),
-        database_url: ledgerhook_shared::config::DEFAULT_DATABASE_URL.into(),
-        count: 10_000,
-        concurrency: 64,
-        rate: None,
-        wait: true,
-        wait_timeout: Duration::from_secs(300),
-        duplicates: 0,
-        check_only: false,
-        retry_refused: false,
-        stripe: false,
+    let cli = Cli::parse();
+    let o = Options {
+        url: cli.url,
+        database_url: cli.database_url,
+        count: cli.count,
+        concurrency: cli.concurrency,
+        rate: cli.rate,
+        wait: !cli.no_wait,
+        wait_timeout: Duration::from_secs(cli.wait_timeout_secs),
+        duplicates: cli.duplicates,
+        check_only: cli.check_only,
+        retry_refused: cli.retry_refused,
+        stripe: cli.provider == "stripe",
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--url" => o.url = value()?,
-            "--database-url" => o.database_url = value()?,
-            "--count" => o.count = value()?.parse()?,
-            "--concurrency" => o.concurrency = value()?.parse()?,
-            "--rate" => o.rate = Some(value()?.parse()?),
-            "--no-wait" => o.wait = false,
-            "--wait-timeout-secs" => o.wait_timeout = Duration::from_secs(value()?.parse()?),
-            "--duplicates" => o.duplicates = value()?.parse()?,
-            "--check-only" => o.check_only = true,
-            "--retry-refused" => o.retry_refused = true,
-            "--provider" => match value()?.as_str() {
-                "crossmint" => o.stripe = false,
-                "stripe" => o.stripe = true,
-                other => bail!("--provider is crossmint or stripe, not {other:?}"),
-            },
-            _ => bail!("unknown argument {arg}; see the top of tests/src/bin/loadgen.rs"),
-        }
-    }
     if o.count == 0 || o.count > 1_000_000 || o.concurrency == 0 || o.concurrency > 1024 {
         bail!("--count must be 1..=1000000 and --concurrency 1..=1024");
     }

@@ -3,6 +3,7 @@
 //! ```text
 //! ledgerhook-sign [--provider crossmint|stripe] [--url URL] [--id MSG_ID]
 //!                 [--timestamp SECS] [--key whsk_...] FILE
+//! ledgerhook-sign --public-key-of whsk_...
 //! ```
 //! Crossmint (the default): the secret is the first `whsec_` key of
 //! `CROSSMINT_WEBHOOK_SECRET` (space-separated); `--key whsk_...` signs as
@@ -15,52 +16,72 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
+use clap::Parser;
 use ledgerhook_shared::stripe::signature::StripeSecret;
 use ledgerhook_shared::svix::{SecretKey, SigningSecret};
 
-const USAGE: &str =
-    "usage: ledgerhook-sign [--url URL] [--id MSG_ID] [--timestamp SECS] [--key whsk_...] FILE
-  signs FILE's exact bytes with the first whsec_ secret in CROSSMINT_WEBHOOK_SECRET
-  (or, with --key, an Ed25519 whsk_ key) and prints a curl command that delivers it
-       ledgerhook-sign --provider stripe [--url URL] [--timestamp SECS] FILE
-  the same for Stripe: the first secret in STRIPE_WEBHOOK_SECRET, to /webhooks/stripe
-       ledgerhook-sign --public-key-of whsk_...
-  prints the whpk_ public key to add to CROSSMINT_WEBHOOK_SECRET";
+const USAGE: &str = "see ledgerhook-sign --help";
+
+/// Prints a curl command that sends a correctly signed test delivery.
+///
+/// Crossmint (the default): signs FILE's exact bytes with the first whsec_
+/// secret in CROSSMINT_WEBHOOK_SECRET (or, with --key, an Ed25519 whsk_
+/// key, whose whpk_ public key the ingester must hold).
+///
+/// Stripe (--provider stripe): the first secret in STRIPE_WEBHOOK_SECRET, a
+/// Stripe-Signature header, to /webhooks/stripe; the delivery id is the
+/// event's own id in FILE, so --id and --key do not apply.
+///
+/// --public-key-of whsk_... prints the whpk_ public key to add to
+/// CROSSMINT_WEBHOOK_SECRET instead.
+///
+/// Run the output, or `eval "$(ledgerhook-sign FILE)"`.
+#[derive(Parser)]
+#[command(name = "ledgerhook-sign", version)]
+struct Cli {
+    /// Who the delivery is from.
+    #[arg(long, value_name = "PROVIDER", default_value = "crossmint",
+          value_parser = ["crossmint", "stripe"])]
+    provider: String,
+    /// Where to send it (default the local ingester's /webhooks/crossmint or
+    /// /webhooks/stripe).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The svix-id (default a fresh msg_...).
+    #[arg(long = "id", value_name = "MSG_ID")]
+    id: Option<String>,
+    /// The signature's timestamp, in seconds since the epoch (default now).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    timestamp: Option<i64>,
+    /// Sign as an Ed25519 (v1a) sender with this whsk_ secret key.
+    #[arg(long = "key", value_name = "whsk_...")]
+    key: Option<String>,
+    /// Print the whpk_ public key of this whsk_ secret key, and nothing else.
+    #[arg(long, value_name = "whsk_...")]
+    public_key_of: Option<String>,
+    /// The delivery's body, sent byte for byte.
+    #[arg(value_name = "FILE", required_unless_present = "public_key_of")]
+    file: Option<String>,
+}
 
 fn main() -> anyhow::Result<()> {
-    let mut provider = "crossmint".to_owned();
-    let mut url = None;
-    let mut id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let mut timestamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
-    let mut file = None;
-    let mut ed25519_key = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--provider" => provider = value()?,
-            "--url" => url = Some(value()?),
-            "--id" => id = value()?,
-            "--timestamp" => timestamp = value()?.parse().context("--timestamp takes seconds")?,
-            "--key" => ed25519_key = Some(value()?),
-            "--public-key-of" => {
-                let key =
-                    SecretKey::parse(&value()?).context("--public-key-of takes a whsk_ key")?;
-                println!("{}", key.public_key().encoded());
-                return Ok(());
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            _ if arg.starts_with('-') => bail!("unknown option {arg}\n{USAGE}"),
-            _ => file = Some(arg),
-        }
+    let cli = Cli::parse();
+    if let Some(key) = cli.public_key_of {
+        let key = SecretKey::parse(&key).context("--public-key-of takes a whsk_ key")?;
+        println!("{}", key.public_key().encoded());
+        return Ok(());
     }
-    let file = file.context(USAGE)?;
+    let provider = cli.provider;
+    let url = cli.url;
+    let id = cli
+        .id
+        .unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
+    let timestamp = match cli.timestamp {
+        Some(timestamp) => timestamp,
+        None => SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64,
+    };
+    let ed25519_key = cli.key;
+    let file = cli.file.context(USAGE)?;
     let body = std::fs::read(&file).with_context(|| format!("reading {file}"))?;
     match provider.as_str() {
         "crossmint" => {}

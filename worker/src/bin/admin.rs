@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, Parser as _};
+use clap::{CommandFactory as _, FromArgMatches as _};
 use ledgerhook_worker::admin::{self, Peers, cli::Cli};
 
 /// Exit status of a refusal (a code is printed); 1 is a failure, 2 bad usage.
@@ -15,7 +15,11 @@ const REFUSED: u8 = 3;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The version is added here, not in `admin::cli`, which stays as it is.
+    let matches = Cli::command()
+        .version(env!("CARGO_PKG_VERSION"))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if admin::changes_something(&cli.command) && cli.operator.is_none() {
         Cli::command()
             .error(

@@ -1,0 +1,164 @@
+//! Every binary parses its command line before doing anything: `--help` and
+//! `--version` exit 0, print the binary's name, and touch neither PostgreSQL
+//! nor RabbitMQ (issue 12). Needs the binaries built
+//! (`cargo build --workspace --bins`); no services are used.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARIES: &[&str] = &[
+    "ledgerhook-ingester",
+    "ledgerhook-worker",
+    "ledgerhook-api",
+    "ledgerhook-notifier",
+    "ledgerhook-admin",
+    "ledgerhook-token",
+    "ledgerhook-sign",
+    "ledgerhook-loadgen",
+    "ledgerhook-hostile",
+    "ledgerhook-fake-crossmint",
+    "ledgerhook-fake-stripe",
+];
+
+/// Where the binaries are (beside the test executable, as the harness finds them).
+fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("LEDGERHOOK_BIN_DIR") {
+        return dir.into();
+    }
+    let mut dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// A port on 127.0.0.1 nothing listens on: any connection attempt fails.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Runs `name arg` with the database and the broker pointed at a closed
+/// port and the secrets a service would want set; kills it after 5 s.
+fn run(name: &str, arg: &str) -> Output {
+    let port = closed_port();
+    let path = bin_dir().join(name);
+    let mut child = Command::new(&path)
+        .arg(arg)
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{port}/nothing"),
+        )
+        .env(
+            "AMQP_URL",
+            format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+        )
+        .env(
+            "AUTH_JWT_SECRET",
+            "a-secret-of-at-least-thirty-two-bytes-long",
+        )
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} is built (cargo build --workspace --bins): {e}",
+                path.display()
+            )
+        });
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            child.kill().ok();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{name} {arg} still running after 5 s: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn check(name: &str, arg: &str) -> String {
+    let output = run(name, arg);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{name} {arg} exited {:?}: {stdout}{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains(name),
+        "{name} {arg} does not print its name: {stdout}{stderr}"
+    );
+    // Nothing logged, nothing connected: tracing and connection errors go to
+    // stderr, which a --help or --version leaves empty.
+    assert!(
+        stderr.trim().is_empty(),
+        "{name} {arg} wrote to stderr: {stderr}"
+    );
+    stdout
+}
+
+#[test]
+fn every_binary_answers_help_without_side_effects() {
+    for name in BINARIES {
+        let help = check(name, "--help");
+        assert!(
+            help.contains("Usage:"),
+            "{name} --help prints no usage: {help}"
+        );
+        assert!(
+            !help.contains("eyJ"),
+            "{name} --help printed a token: {help}"
+        );
+    }
+}
+
+#[test]
+fn every_binary_answers_version_without_side_effects() {
+    for name in BINARIES {
+        let version = check(name, "--version");
+        assert!(
+            version.contains(env!("CARGO_PKG_VERSION")),
+            "{name} --version prints no version: {version}"
+        );
+    }
+}
+
+#[test]
+fn services_say_their_configuration_is_the_environment() {
+    for name in [
+        "ledgerhook-ingester",
+        "ledgerhook-worker",
+        "ledgerhook-api",
+        "ledgerhook-notifier",
+    ] {
+        let help = check(name, "--help");
+        assert!(
+            help.contains("environment") && help.contains("DATABASE_URL"),
+            "{name} --help does not point at its environment variables: {help}"
+        );
+    }
+}
+
+#[test]
+fn token_help_mints_nothing() {
+    let help = check("ledgerhook-token", "--help");
+    assert!(!help.contains("eyJ"), "a token in {help}");
+    assert!(help.contains("USER_ID"), "{help}");
+}
