@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Keeps the deployment files honest, offline: the Kubernetes manifests
+# Keeps the deployment files honest, offline. The Kubernetes manifests
 # validate against the API's schemas (kubernetes-validate, from PyPI, in a
 # virtualenv under target/; KEDA's and kustomize's own kinds have no schema
 # there and are only parsed), and every environment variable they set is
-# one some binary reads.
+# one some binary reads; every metric the alerts and the dashboard name is
+# one some binary defines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +25,17 @@ if [ ${#unread[@]} -gt 0 ]; then
   exit 1
 fi
 echo "deploy/k8s: manifests valid; $(echo "$set_vars" | wc -l) variables, each read by a binary"
+
+# Every ledgerhook metric the alert rules and the dashboard name is one a
+# binary defines (RabbitMQ's own and Prometheus's `up` are theirs).
+named=$(grep -ohE 'ledgerhook_[a-z_]+' deploy/prometheus/alerts.yml deploy/grafana/ledgerhook.json \
+          | sed -E 's/_(bucket|count|sum)$//' | sort -u)
+undefined=()
+for metric in $named; do
+  grep -rqF "\"$metric\"" --include='*.rs' ingester worker api notifier shared || undefined+=("$metric")
+done
+if [ ${#undefined[@]} -gt 0 ]; then
+  echo "alerts or dashboard name metrics no binary defines: ${undefined[*]}" >&2
+  exit 1
+fi
+echo "alerts and dashboard: $(echo "$named" | wc -l) ledgerhook metrics, each defined by a binary"
