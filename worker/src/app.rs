@@ -34,10 +34,11 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
-        let pool = db::connect_and_migrate(
+        let pool = db::connect(
             config.database_url.expose(),
             config.pool_size,
             "ledgerhook-worker",
+            config.migrations,
         )
         .await?;
         let broker_up = Arc::new(AtomicBool::new(false));
