@@ -49,10 +49,11 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
-        let pool = db::connect_and_migrate(
+        let pool = db::connect(
             config.database_url.expose(),
             config.pool_size,
             "ledgerhook-api",
+            config.migrations,
         )
         .await?;
         let listener = TcpListener::bind(config.listen_addr)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
+use ledgerhook_shared::db::Migrations;
 use ledgerhook_shared::domain::CreditTerms;
 use ledgerhook_shared::http::ServerLimits;
 use ledgerhook_shared::secret_text::SecretText;
@@ -46,6 +47,10 @@ pub struct Config {
     pub credit_terms: CreditTerms,
     /// `DATABASE_POOL_SIZE` (default 16).
     pub pool_size: u32,
+    /// `RUN_MIGRATIONS` (default true): `false` or `0` leaves migrating to
+    /// `ledgerhook-admin migrate` and refuses to start on a schema that is
+    /// behind.
+    pub migrations: Migrations,
 }
 
 /// Crossmint's settings; present only with a server key.
@@ -195,6 +200,7 @@ impl Config {
             confirm_per_minute: env.parsed_or("CONFIRM_RATE_LIMIT_PER_MINUTE", 10),
             credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 16),
+            migrations: env.parsed_or("RUN_MIGRATIONS", Migrations::Apply),
         };
         if config.confirm_per_minute == 0 {
             env.invalid("CONFIRM_RATE_LIMIT_PER_MINUTE must be at least 1".into());

@@ -52,10 +52,11 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
-        let pool = db::connect_and_migrate(
+        let pool = db::connect(
             config.database_url.expose(),
             config.pool_size,
             "ledgerhook-ingester",
+            config.migrations,
         )
         .await?;
         let listener = TcpListener::bind(config.listen_addr)

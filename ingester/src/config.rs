@@ -8,6 +8,7 @@ use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
+use ledgerhook_shared::db::Migrations;
 use ledgerhook_shared::http::ServerLimits;
 use ledgerhook_shared::secret_text::SecretText;
 
@@ -41,6 +42,10 @@ pub struct Config {
     pub http: ServerLimits,
     /// `DATABASE_POOL_SIZE` (default 16).
     pub pool_size: u32,
+    /// `RUN_MIGRATIONS` (default true): `false` or `0` leaves migrating to
+    /// `ledgerhook-admin migrate` and refuses to start on a schema that is
+    /// behind.
+    pub migrations: Migrations,
     /// `OUTBOX_RELAY_INTERVAL_MS` (default 2000): how often unpublished
     /// deliveries are looked for.
     pub relay_interval: Duration,
@@ -70,6 +75,7 @@ impl Config {
             record_timeout: Duration::from_millis(env.parsed_or("RECORD_TIMEOUT_MS", 5000)),
             http: ServerLimits::from_env(&mut env),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 16),
+            migrations: env.parsed_or("RUN_MIGRATIONS", Migrations::Apply),
             relay_interval: Duration::from_millis(env.parsed_or("OUTBOX_RELAY_INTERVAL_MS", 2000)),
             relay_grace: Duration::from_millis(env.parsed_or("OUTBOX_RELAY_GRACE_MS", 5000)),
         };

@@ -42,10 +42,11 @@ impl App {
         };
         senders.discord = hook(Channel::Discord, &config.discord_url)?;
         senders.feishu = hook(Channel::Feishu, &config.feishu_url)?;
-        let pool = db::connect_and_migrate(
+        let pool = db::connect(
             config.database_url.expose(),
             config.pool_size,
             "ledgerhook-notifier",
+            config.migrations,
         )
         .await?;
         let listener = TcpListener::bind(config.metrics_addr)

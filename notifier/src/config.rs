@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
+use ledgerhook_shared::db::Migrations;
 use ledgerhook_shared::notifications::channels::{DISCORD_URL_VAR, FEISHU_URL_VAR, SMTP_URL_VAR};
 use ledgerhook_shared::secret_text::SecretText;
 
@@ -14,6 +15,10 @@ pub struct Config {
     pub database_url: SecretText,
     /// `DATABASE_POOL_SIZE` (default 4).
     pub pool_size: u32,
+    /// `RUN_MIGRATIONS` (default true): `false` or `0` leaves migrating to
+    /// `ledgerhook-admin migrate` and refuses to start on a schema that is
+    /// behind.
+    pub migrations: Migrations,
     /// `METRICS_ADDR` (default 127.0.0.1:9195): `/metrics` and `/healthz`.
     pub metrics_addr: SocketAddr,
     /// `NOTIFY_SMTP_URL` and `NOTIFY_EMAIL_FROM` (required with the URL):
@@ -97,6 +102,7 @@ impl Config {
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL).into(),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 4),
+            migrations: env.parsed_or("RUN_MIGRATIONS", Migrations::Apply),
             metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9195).into()),
             email,
             discord_url,

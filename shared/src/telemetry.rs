@@ -3,10 +3,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::Context as _;
-use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
+use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde_json::{Value, json};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -48,6 +54,9 @@ pub fn install_metrics_recorder() -> anyhow::Result<PrometheusHandle> {
 pub struct MetricsServer {
     listener: TcpListener,
     handle: PrometheusHandle,
+    /// Served beside `/metrics`: a process without an HTTP port of its own
+    /// (the worker) answers its health probes here.
+    extra: Router,
 }
 
 impl MetricsServer {
@@ -55,7 +64,11 @@ impl MetricsServer {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the metrics listener on {addr}"))?;
-        Ok(Self { listener, handle })
+        Ok(Self {
+            listener,
+            handle,
+            extra: Router::new(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -64,7 +77,23 @@ impl MetricsServer {
             .expect("a bound listener has an address")
     }
 
-    /// Serves `GET /metrics` until `shutdown`; keeps histograms drained.
+    /// Adds `/healthz` (200 while the process runs) and `/readyz` (200 only
+    /// while `pool` answers and `broker_up` is set; else 503), for a process
+    /// whose only port is this one. The body has the ingester's shape:
+    /// `{"database": bool, "broker": bool}`.
+    #[must_use]
+    pub fn with_health(mut self, pool: PgPool, broker_up: Arc<AtomicBool>) -> Self {
+        let health = Router::new()
+            .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+            .route(
+                "/readyz",
+                get(move || ready(pool.clone(), broker_up.clone())),
+            );
+        self.extra = self.extra.merge(health);
+        self
+    }
+
+    /// Serves `GET /metrics` (and any added routes) until `shutdown`; keeps histograms drained.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let upkeep = self.handle.clone();
         let upkeep_stop = shutdown.clone();
@@ -78,10 +107,36 @@ impl MetricsServer {
             }
         });
         let handle = self.handle;
-        let app = Router::new().route("/metrics", get(move || async move { handle.render() }));
+        let app = Router::new()
+            .route("/metrics", get(move || async move { handle.render() }))
+            .merge(self.extra);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
             .context("serving metrics")
     }
+}
+
+/// How long the database may take to answer a readiness probe.
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ready means "can process a message": the database answers a `select 1`
+/// in time and the broker session holds a channel.
+async fn ready(pool: PgPool, broker_up: Arc<AtomicBool>) -> (StatusCode, Json<Value>) {
+    let database = tokio::time::timeout(
+        DATABASE_CHECK_TIMEOUT,
+        sqlx::query("select 1").execute(&pool),
+    )
+    .await
+    .is_ok_and(|answer| answer.is_ok());
+    let broker = broker_up.load(Ordering::Relaxed);
+    let status = if database && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"database": database, "broker": broker})),
+    )
 }

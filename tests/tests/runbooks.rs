@@ -628,6 +628,7 @@ async fn every_help_runs_without_touching_the_database_or_the_broker() {
         "audit",
         "reconcile",
         "notifications",
+        "migrate",
     ] {
         assert!(
             top.stdout.contains(command),

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use ledgerhook_shared::amqp::Topology;
@@ -33,13 +34,17 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
-        let pool = db::connect_and_migrate(
+        let pool = db::connect(
             config.database_url.expose(),
             config.pool_size,
             "ledgerhook-worker",
+            config.migrations,
         )
         .await?;
-        let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
+        let broker_up = Arc::new(AtomicBool::new(false));
+        let metrics = MetricsServer::bind(config.metrics_addr, metrics)
+            .await?
+            .with_health(pool.clone(), broker_up.clone());
         let topology = Topology::new(&config.queue_prefix);
         let reconcile = config.reconcile.map(|settings| {
             let schedule = reconcile::job::Schedule {
@@ -70,6 +75,7 @@ impl App {
             batch_size: config.batch_size,
             shutdown_grace: config.shutdown_grace,
             paused,
+            broker_up,
         };
         let payment_timeout = config
             .payment_timeout_interval

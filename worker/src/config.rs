@@ -10,6 +10,7 @@ use ledgerhook_shared::ca_file::CaFile;
 use ledgerhook_shared::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader, process_env,
 };
+use ledgerhook_shared::db::Migrations;
 use ledgerhook_shared::domain::CreditTerms;
 use ledgerhook_shared::notifications::NotifyChannels;
 use ledgerhook_shared::notifications::channels::CHANNELS_VAR;
@@ -34,6 +35,10 @@ pub struct Config {
     pub batch_size: usize,
     /// `DATABASE_POOL_SIZE` (default: concurrency + 2).
     pub pool_size: u32,
+    /// `RUN_MIGRATIONS` (default true): `false` or `0` leaves migrating to
+    /// `ledgerhook-admin migrate` and refuses to start on a schema that is
+    /// behind.
+    pub migrations: Migrations,
     /// `WORKER_RETRY_ATTEMPTS` (default 6), `WORKER_RETRY_INITIAL_MS` (default
     /// 1000) and `WORKER_RETRY_MULTIPLIER` (default 4): for a payment whose
     /// order is not known yet, waits of 1 s, 4 s, 16 s, 64 s and 256 s in
@@ -102,6 +107,7 @@ impl Config {
             concurrency,
             batch_size,
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", concurrency as u32 + 2),
+            migrations: env.parsed_or("RUN_MIGRATIONS", Migrations::Apply),
             retry: RetrySchedule {
                 attempts: env.parsed_or("WORKER_RETRY_ATTEMPTS", 6),
                 initial: Duration::from_millis(env.parsed_or("WORKER_RETRY_INITIAL_MS", 1000)),

@@ -8,6 +8,7 @@
 //! close: unacknowledged prefetched messages go back to the queue), then the
 //! consumer stays off the broker until the switch is turned off again.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -57,6 +58,9 @@ pub struct Consumer {
     pub shutdown_grace: Duration,
     /// Whether the operator has paused processing ([`crate::pause::watch`]).
     pub paused: watch::Receiver<bool>,
+    /// Set while a session is consuming, cleared when it ends: what the
+    /// worker's `/readyz` reports as `broker`.
+    pub broker_up: Arc<AtomicBool>,
 }
 
 impl Consumer {
@@ -146,6 +150,7 @@ impl Consumer {
             .await
             .context("starting to consume")?;
         tracing::info!(queue = %self.topology.queue, prefetch, "consuming");
+        self.broker_up.store(true, Ordering::Relaxed);
 
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut in_process = JoinSet::new();
@@ -207,6 +212,7 @@ impl Consumer {
             }
         };
 
+        self.broker_up.store(false, Ordering::Relaxed);
         // Stop taking messages, finish what we hold (within the grace), then
         // close: anything still unacknowledged goes back to the queue.
         amqp::say_goodbye(channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()))

@@ -147,6 +147,11 @@ pub enum Command {
         #[command(flatten)]
         wait: Wait,
     },
+    /// Apply the database migrations this build embeds (creating the
+    /// database if missing), for services started with
+    /// RUN_MIGRATIONS=false. Prints what it applied; a second run applies
+    /// nothing.
+    Migrate,
 }
 
 /// How long a redrive or replay waits for outcomes.
@@ -219,6 +224,7 @@ impl Command {
             Self::Audit { .. } => "audit",
             Self::Reconcile { .. } => "reconcile",
             Self::Notifications { .. } => "notifications",
+            Self::Migrate => "migrate",
         }
     }
 }

@@ -6,7 +6,8 @@
 //! (duplicates, revoke, manual grant, a user's audit), [`replay`] (the
 //! broker side of redrive and replay), [`notifications`] (the grant
 //! notifications: parked ones, resending), [`reconcile`] (asking Crossmint about
-//! orders whose payment never arrived), [`audit_log`] (the
+//! orders whose payment never arrived), [`migrate`] (the schema as a deploy
+//! step of its own), [`audit_log`] (the
 //! `operator_actions` table every command writes to).
 //!
 //! Each command returns a [`Printout`]: a JSON document for `--json` and the
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod control;
 pub mod credits;
 pub mod deliveries;
+pub mod migrate;
 pub mod notifications;
 pub mod reconcile;
 pub mod replay;
@@ -127,6 +129,10 @@ pub fn changes_something(command: &Command) -> bool {
 
 /// Runs the parsed command against its peers.
 pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
+    if let Command::Migrate = cli.command {
+        // Before the usual connect: the database may not exist yet.
+        return migrate::migrate(&peers.database_url, cli.operator.as_deref()).await;
+    }
     // An operator waiting on a dead database gets the error in seconds, not
     // after sqlx's default 30 s.
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -212,6 +218,7 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             };
             reconcile::reconcile(&pool, peers, operator, scope, wait).await?
         }
+        Command::Migrate => unreachable!("migrate returns before the usual connect"),
     };
     pool.close().await;
     Ok(printout)

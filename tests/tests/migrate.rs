@@ -1,0 +1,170 @@
+//! Migrations as a deploy step of their own: `ledgerhook-admin migrate`
+//! brings a database (created if missing) up to the build's schema and
+//! records what it applied; a service started with `RUN_MIGRATIONS=false`
+//! migrates nothing, refuses a schema that is behind (naming the command
+//! that fixes it), and runs on a migrated one.
+
+use ledgerhook_tests::harness::TestEnv;
+use sqlx::PgPool;
+
+/// The migrations in `migrations/` (every one is embedded in the binaries).
+const MIGRATIONS: usize = 8;
+
+/// A database beside the test's own that nothing has created or migrated
+/// yet; dropped again by [`Fresh::drop_it`] (or, named under the test
+/// stem, by the leftovers sweep if a failed test left it).
+struct Fresh {
+    name: String,
+    url: String,
+}
+
+impl Fresh {
+    fn beside(env: &TestEnv) -> Self {
+        let (base, query) = env
+            .database_url
+            .split_once('?')
+            .map_or((env.database_url.as_str(), None), |(b, q)| (b, Some(q)));
+        let name = format!("{}_fresh", base.rsplit('/').next().unwrap());
+        let server = &base[..base.rfind('/').unwrap()];
+        let url = match query {
+            Some(query) => format!("{server}/{name}?{query}"),
+            None => format!("{server}/{name}"),
+        };
+        Self { name, url }
+    }
+
+    async fn create(&self, env: &TestEnv) {
+        sqlx::query(&format!("create database \"{}\"", self.name))
+            .execute(&env.pool)
+            .await
+            .unwrap();
+    }
+
+    async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.url).await.unwrap()
+    }
+
+    async fn drop_it(self, env: &TestEnv) {
+        sqlx::query(&format!(
+            "drop database if exists \"{}\" with (force)",
+            self.name
+        ))
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    }
+}
+
+async fn has_migrations_table(pool: &PgPool) -> bool {
+    sqlx::query_scalar::<_, Option<String>>("select to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test]
+async fn migrate_creates_and_migrates_a_fresh_database_and_a_second_run_applies_nothing() {
+    // Arrange: a database that does not exist yet.
+    let env = TestEnv::new().await.unwrap();
+    let fresh = Fresh::beside(&env);
+    let on_fresh = [("DATABASE_URL", fresh.url.as_str())];
+
+    // Act
+    let first = env
+        .admin_run(&["--json", "--operator", "deployer", "migrate"], &on_fresh)
+        .await
+        .unwrap();
+    let second = env
+        .admin_run(&["--json", "migrate"], &on_fresh)
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(first.code, Some(0), "{first:?}");
+    let applied = first.json()["applied"].as_array().unwrap().clone();
+    assert_eq!(applied.len(), MIGRATIONS, "{first:?}");
+    assert_eq!(applied[0]["version"], 20_261_122_000_001_i64);
+    assert_eq!(applied[0]["description"], "webhook deliveries");
+    assert_eq!(second.code, Some(0), "{second:?}");
+    assert_eq!(
+        second.json()["applied"],
+        serde_json::json!([]),
+        "{second:?}"
+    );
+    let pool = fresh.pool().await;
+    let audit: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "select operator, jsonb_array_length(result -> 'applied')::bigint
+         from operator_actions where command = 'migrate' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        audit,
+        vec![(Some("deployer".to_owned()), MIGRATIONS as i64), (None, 0)]
+    );
+    pool.close().await;
+    fresh.drop_it(&env).await;
+}
+
+#[tokio::test]
+async fn a_service_without_run_migrations_refuses_a_schema_behind_and_runs_on_a_migrated_one() {
+    // Arrange: an empty database.
+    let env = TestEnv::new().await.unwrap();
+    let fresh = Fresh::beside(&env);
+    fresh.create(&env).await;
+    let pool = fresh.pool().await;
+
+    // Act / Assert: behind, it stops, names the command, and migrates nothing.
+    let refused = env
+        .start_worker(&[
+            ("DATABASE_URL", fresh.url.as_str()),
+            ("RUN_MIGRATIONS", "false"),
+        ])
+        .await
+        .err()
+        .expect("a worker on an un-migrated database with RUN_MIGRATIONS=false must not start");
+    let refused = format!("{refused:#}");
+    assert!(refused.contains("ledgerhook-admin migrate"), "{refused}");
+    assert!(refused.contains("RUN_MIGRATIONS=false"), "{refused}");
+    assert!(!has_migrations_table(&pool).await);
+
+    // A value that is neither true nor false is a configuration error.
+    let misconfigured = env
+        .start_worker(&[
+            ("DATABASE_URL", fresh.url.as_str()),
+            ("RUN_MIGRATIONS", "no"),
+        ])
+        .await
+        .err()
+        .expect("RUN_MIGRATIONS=no must be refused");
+    assert!(
+        format!("{misconfigured:#}").contains("RUN_MIGRATIONS=\"no\""),
+        "{misconfigured:#}"
+    );
+
+    // Once migrated as its own step, the same service starts.
+    let migrated = env
+        .admin_run(&["migrate"], &[("DATABASE_URL", fresh.url.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(migrated.code, Some(0), "{migrated:?}");
+    let worker = env
+        .start_worker(&[
+            ("DATABASE_URL", fresh.url.as_str()),
+            ("RUN_MIGRATIONS", "false"),
+        ])
+        .await
+        .unwrap();
+    let ingester = env
+        .start_ingester(&[
+            ("DATABASE_URL", fresh.url.as_str()),
+            ("RUN_MIGRATIONS", "0"),
+        ])
+        .await
+        .unwrap();
+    drop((worker, ingester));
+    pool.close().await;
+    fresh.drop_it(&env).await;
+}
