@@ -26,6 +26,32 @@ if [ ${#unread[@]} -gt 0 ]; then
 fi
 echo "deploy/k8s: manifests valid; $(echo "$set_vars" | wc -l) variables, each read by a binary"
 
+# deploy/compose.yaml: it parses, and every variable it gives our image's
+# services is one some binary reads (the other images' are theirs). Its
+# Prometheus configuration is valid.
+[ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import yaml' 2>/dev/null \
+  || "$venv/bin/pip" install -q pyyaml==6.0.2
+compose_vars=$("$venv/bin/python" - <<'PY'
+import yaml
+compose = yaml.safe_load(open("deploy/compose.yaml"))
+names = set()
+for name, service in compose["services"].items():
+    if service.get("image") == "ledgerhook:local":
+        names.update(service.get("environment", {}))
+print("\n".join(sorted(names)))
+PY
+)
+for var in $compose_vars; do
+  grep -rqF "\"$var\"" --include='*.rs' ingester worker api notifier shared || unread+=("$var")
+done
+if [ ${#unread[@]} -gt 0 ]; then
+  echo "deploy/compose.yaml sets variables no binary reads: ${unread[*]}" >&2
+  exit 1
+fi
+(cd deploy/compose && cp ../prometheus/alerts.yml . && trap 'rm -f alerts.yml' EXIT \
+  && promtool check config prometheus.yml >/dev/null)
+echo "deploy/compose.yaml: $(echo "$compose_vars" | wc -l) variables, each read by a binary; its Prometheus configuration is valid"
+
 # Every ledgerhook metric the alert rules and the dashboard name is one a
 # binary defines (RabbitMQ's own and Prometheus's `up` are theirs).
 named=$(grep -ohE 'ledgerhook_[a-z_]+' deploy/prometheus/alerts.yml deploy/grafana/ledgerhook.json \
