@@ -39,14 +39,31 @@ pub fn init_tracing() {
     }
 }
 
+/// Gauge, always 1: which build a process runs, by `service`, `version`
+/// (the crates' version) and `commit` (git's, or `unknown`).
+pub const BUILD_INFO: &str = "ledgerhook_build_info";
+
 /// Installs the process-wide Prometheus recorder (the `metrics` crate's
-/// design: one per process) and returns the handle that renders it.
-pub fn install_metrics_recorder() -> anyhow::Result<PrometheusHandle> {
-    PrometheusBuilder::new()
+/// design: one per process) and returns the handle that renders it. The
+/// first series it holds is `service`'s [`BUILD_INFO`].
+pub fn install_metrics_recorder(service: &'static str) -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
         .context("configuring histogram buckets")?
         .install_recorder()
-        .context("installing the metrics recorder")
+        .context("installing the metrics recorder")?;
+    metrics::describe_gauge!(
+        BUILD_INFO,
+        "Always 1: the build this process runs (service, version, commit)"
+    );
+    metrics::gauge!(
+        BUILD_INFO,
+        "service" => service,
+        "version" => env!("CARGO_PKG_VERSION"),
+        "commit" => env!("LEDGERHOOK_COMMIT"),
+    )
+    .set(1.0);
+    Ok(handle)
 }
 
 /// A bound metrics listener; bind first so the address (port 0 allowed) can

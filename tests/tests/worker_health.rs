@@ -35,6 +35,19 @@ async fn a_consuming_worker_is_live_and_ready_and_not_ready_without_its_broker()
 
     let (status, body) = probe(at, "/healthz").await.unwrap();
     assert_eq!(status, 200, "{body}");
+    // Which build it runs, from the start, with its help text.
+    let page = worker.metrics().await;
+    let info = page
+        .lines()
+        .find(|line| line.starts_with("ledgerhook_build_info{"))
+        .unwrap_or_else(|| panic!("no build info: {page}"));
+    assert!(info.contains(r#"service="worker""#), "{info}");
+    assert!(info.ends_with(" 1"), "{info}");
+    assert!(
+        !info.contains(r#"commit="""#) && info.contains("version=\""),
+        "{info}"
+    );
+    assert!(page.contains("# HELP ledgerhook_build_info"), "{page}");
     let ready = eventually(WAIT, async || {
         let answer = probe(at, "/readyz").await?;
         seen(answer.clone(), answer.0 == 200)
