@@ -4,6 +4,7 @@
 #   deploy/bench.sh ingest      accepted/s and ack latency, workers stopped
 #   deploy/bench.sh e2e         sustained end to end at a paced rate
 #   deploy/bench.sh drain       queue COUNT deliveries, then time the workers alone
+#   deploy/bench.sh scaling     the same drain with 1, 2 and 3 workers, ROUNDS (2) times each
 #   deploy/bench.sh hostile     issue 8: ingester CPU per hostile vs honest request,
 #                               honest ack p99 alone and beside SENDERS hostile senders
 # Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY,
@@ -13,6 +14,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-ingest}
+if [ "$mode" = scaling ]; then
+  # The same backlog drained by 1, 2 and 3 workers, ROUNDS times each in
+  # turn (each run its own database and queue prefix), so that what adding
+  # a worker buys on this machine is measured, not assumed.
+  for round in $(seq "${ROUNDS:-2}"); do
+    for workers in 1 2 3; do
+      result=$(WORKERS=$workers "$0" drain | grep '^drained')
+      echo "round $round, $workers worker(s): $result"
+    done
+  done
+  exit 0
+fi
 deploy/prerequisites.sh
 deploy/services.sh >/dev/null
 cargo build --release --workspace --bins -q
