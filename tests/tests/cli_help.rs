@@ -22,20 +22,9 @@ const BINARIES: &[&str] = &[
     "ledgerhook-fake-stripe",
 ];
 
-/// Where the binaries are (beside the test executable, as the harness finds them).
+/// Where the binaries are (the harness's answer).
 fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("LEDGERHOOK_BIN_DIR") {
-        return dir.into();
-    }
-    let mut dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir
+    ledgerhook_tests::harness::processes::bin_dir().expect("the binaries' folder")
 }
 
 /// A port on 127.0.0.1 nothing listens on: any connection attempt fails.

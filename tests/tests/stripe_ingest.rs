@@ -602,20 +602,9 @@ fn python(python: &Path, script: &str, args: &[&str]) -> (bool, String) {
     (output.status.success(), text.trim().to_owned())
 }
 
-/// Where the binaries are (beside the test executable, as the harness finds them).
+/// Where the binaries are (the harness's answer).
 fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("LEDGERHOOK_BIN_DIR") {
-        return dir.into();
-    }
-    let mut dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir
+    ledgerhook_tests::harness::processes::bin_dir().expect("the binaries' folder")
 }
 
 /// The bodies to try: a small event, and every example payload in

@@ -156,7 +156,9 @@ pub struct Service {
     env: Vec<(String, String)>,
 }
 
-fn bin_dir() -> anyhow::Result<PathBuf> {
+/// Where the binaries are: beside the test executable (or
+/// `LEDGERHOOK_BIN_DIR`), where `cargo build --workspace --bins` puts them.
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = process_env("LEDGERHOOK_BIN_DIR") {
         return Ok(dir.into());
     }
