@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/deploy-lint-venv
+# Whether some binary's source names this string literally (a variable it
+# reads, a metric it defines).
+named_in_code() { grep -rqF "\"$1\"" --include='*.rs' ingester worker api notifier shared; }
 [ -x "$venv/bin/kubernetes-validate" ] \
   || { python3 -m venv "$venv" && "$venv/bin/pip" install -q kubernetes-validate==1.37.0; }
 "$venv/bin/kubernetes-validate" --strict --quiet --no-warn deploy/k8s/*.yaml
@@ -18,7 +21,7 @@ set_vars=$( { grep -ohE 'name: [A-Z][A-Z0-9_]+' deploy/k8s/*.yaml | cut -d' ' -f
               sed -n '/^data:/,$p' deploy/k8s/config.yaml | grep -oE '^  [A-Z][A-Z0-9_]+' | tr -d ' '; } | sort -u)
 unread=()
 for var in $set_vars; do
-  grep -rqF "\"$var\"" --include='*.rs' ingester worker api notifier shared || unread+=("$var")
+  named_in_code "$var" || unread+=("$var")
 done
 if [ ${#unread[@]} -gt 0 ]; then
   echo "deploy/k8s sets variables no binary reads: ${unread[*]}" >&2
@@ -42,7 +45,7 @@ print("\n".join(sorted(names)))
 PY
 )
 for var in $compose_vars; do
-  grep -rqF "\"$var\"" --include='*.rs' ingester worker api notifier shared || unread+=("$var")
+  named_in_code "$var" || unread+=("$var")
 done
 if [ ${#unread[@]} -gt 0 ]; then
   echo "deploy/compose.yaml sets variables no binary reads: ${unread[*]}" >&2
@@ -58,7 +61,7 @@ named=$(grep -ohE 'ledgerhook_[a-z_]+' deploy/prometheus/alerts.yml deploy/grafa
           | sed -E 's/_(bucket|count|sum)$//' | sort -u)
 undefined=()
 for metric in $named; do
-  grep -rqF "\"$metric\"" --include='*.rs' ingester worker api notifier shared || undefined+=("$metric")
+  named_in_code "$metric" || undefined+=("$metric")
 done
 if [ ${#undefined[@]} -gt 0 ]; then
   echo "alerts or dashboard name metrics no binary defines: ${undefined[*]}" >&2
