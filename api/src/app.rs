@@ -76,7 +76,7 @@ impl App {
                 .transpose()
                 .context("building the HTTPS client for Stripe")?,
             confirm_limit: RateLimit {
-                action: "confirm",
+                action: crate::metrics::CONFIRM,
                 limit: config.confirm_per_minute,
                 window: Duration::from_secs(60),
             },

@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder("api")?;
+    let metrics = telemetry::install_metrics_recorder("api", ledgerhook_api::metrics::describe)?;
     let app = App::build(config, metrics)
         .await
         .context("starting the API")?;

@@ -1,8 +1,11 @@
-//! The API's metric names, in one place so the README can list them.
+//! The API's metric names, in one place so the README can list them. Its
+//! request latency is the shared
+//! `ledgerhook_http_request_duration_seconds{service="api"}`.
 
-/// Histogram: HTTP request latency by route and status (the request count
-/// is its `_count`), recorded by `ledgerhook_shared::http::with_http_layers`.
-pub const HTTP_DURATION: &str = "ledgerhook_api_request_duration_seconds";
+use ledgerhook_shared::crossmint::CrossmintError;
+use ledgerhook_shared::domain::PaymentProvider;
+use ledgerhook_shared::http;
+use ledgerhook_shared::stripe::checkout::StripeError;
 /// Counter: requests refused by a rate limit, by action.
 pub const RATE_LIMITED: &str = "ledgerhook_api_rate_limited_total";
 /// Counter: Crossmint calls that failed, by reason (timeout, unreachable,
@@ -45,6 +48,62 @@ pub const ORDER_KEY_REUSES: &str = "ledgerhook_api_order_idempotency_total";
 pub const USAGE_WRITE_FAILURES: &str = "ledgerhook_usage_write_failures_total";
 /// Counter: confirm requests answered PAYMENT_TIMEOUT (the order expired).
 pub const PAYMENT_TIMEOUTS: &str = "ledgerhook_api_payment_timeouts_total";
+/// [`ORDER_KEY_REUSES`]' outcomes.
+pub const KEY_REPLAYED: &str = "replayed";
+pub const KEY_DUPLICATE_ORDER: &str = "duplicate_order";
+/// [`RATE_LIMITED`]'s actions.
+pub const CONFIRM: &str = "confirm";
+
+/// HELP text for every metric of the API, and every counter at zero (see
+/// `ledgerhook_shared::telemetry::install_metrics_recorder`).
+pub fn describe() {
+    http::describe_metrics();
+    metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by action");
+    metrics::describe_counter!(
+        CROSSMINT_FAILURES,
+        "Crossmint order creations that failed, by reason"
+    );
+    metrics::describe_counter!(
+        STRIPE_FAILURES,
+        "Stripe Checkout Session creations that failed, by reason (how the call failed, or Stripe's error type)"
+    );
+    metrics::describe_counter!(
+        PROVIDER_UNAVAILABLE,
+        "Orders refused because their provider is not configured here, by provider"
+    );
+    metrics::describe_counter!(
+        ORDERS_CREATED,
+        "Orders created and recorded pending, by provider (a replay is not a new order)"
+    );
+    metrics::describe_counter!(
+        ORDER_KEY_REUSES,
+        "Order requests answered from an earlier one with the same Idempotency-Key, by outcome (replayed, duplicate_order)"
+    );
+    metrics::describe_counter!(
+        USAGE_WRITE_FAILURES,
+        "Usage records that could not be written after a successful spend (the spend still stood)"
+    );
+    metrics::describe_counter!(
+        PAYMENT_TIMEOUTS,
+        "Confirm requests answered PAYMENT_TIMEOUT (the order expired unpaid)"
+    );
+    metrics::counter!(RATE_LIMITED, "action" => CONFIRM).increment(0);
+    for reason in CrossmintError::REASONS {
+        metrics::counter!(CROSSMINT_FAILURES, "reason" => reason).increment(0);
+    }
+    for reason in StripeError::REASONS {
+        metrics::counter!(STRIPE_FAILURES, "reason" => reason).increment(0);
+    }
+    for provider in PaymentProvider::ALL.map(PaymentProvider::as_str) {
+        metrics::counter!(PROVIDER_UNAVAILABLE, "provider" => provider).increment(0);
+        metrics::counter!(ORDERS_CREATED, "provider" => provider).increment(0);
+    }
+    for outcome in [KEY_REPLAYED, KEY_DUPLICATE_ORDER] {
+        metrics::counter!(ORDER_KEY_REUSES, "outcome" => outcome).increment(0);
+    }
+    metrics::counter!(USAGE_WRITE_FAILURES).increment(0);
+    metrics::counter!(PAYMENT_TIMEOUTS).increment(0);
+}
 
 pub fn order_created(provider: &'static str) {
     metrics::counter!(ORDERS_CREATED, "provider" => provider).increment(1);

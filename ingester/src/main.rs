@@ -31,7 +31,8 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder("ingester")?;
+    let metrics =
+        telemetry::install_metrics_recorder("ingester", ledgerhook_ingester::metrics::describe)?;
     let app = App::build(config, metrics)
         .await
         .context("starting the ingester")?;

@@ -1,14 +1,14 @@
 //! The ingester's metric names, in one place so the README can list them.
 
 use ledgerhook_shared::deliveries::Provider;
+use ledgerhook_shared::http;
+
+use crate::rejection::Rejection;
 
 /// Counter: deliveries by `provider` (the route's: `crossmint`, `stripe`)
 /// and `outcome` (`accepted`, `duplicate`, or a rejection code in lower
 /// case such as `signature_verification_failed`).
 pub const DELIVERIES: &str = "ledgerhook_webhook_deliveries_total";
-/// Histogram: HTTP request latency by route and status (recorded by
-/// `ledgerhook_shared::http::with_http_layers`).
-pub const HTTP_DURATION: &str = "ledgerhook_http_request_duration_seconds";
 /// Counter: publishes confirmed by the broker.
 pub const PUBLISHED: &str = "ledgerhook_outbox_published_total";
 /// Counter: publishes that failed (nacked, returned, or the channel died);
@@ -22,6 +22,65 @@ pub const UNPUBLISHED: &str = "ledgerhook_outbox_unpublished";
 pub const UNPUBLISHED_AGE: &str = "ledgerhook_outbox_oldest_unpublished_seconds";
 /// Gauge: 1 while the publisher holds a live broker channel.
 pub const BROKER_CONNECTED: &str = "ledgerhook_broker_connected";
+
+/// [`DELIVERIES`]' outcomes besides the rejections (and the `status` the
+/// sender reads in a 200).
+pub const ACCEPTED: &str = "accepted";
+pub const DUPLICATE: &str = "duplicate";
+/// The providers with a webhook route here.
+const ROUTES: [Provider; 2] = [Provider::Crossmint, Provider::Stripe];
+/// [`PUBLISH_FAILURES`]' reasons: the broker nacked or returned the message,
+/// or the channel died before it confirmed.
+pub const PUBLISH_REJECTED: &str = "rejected";
+pub const PUBLISH_CHANNEL_LOST: &str = "channel_lost";
+
+/// HELP text for every metric of the ingester, and every counter at zero
+/// (see `ledgerhook_shared::telemetry::install_metrics_recorder`).
+pub fn describe() {
+    http::describe_metrics();
+    metrics::describe_counter!(
+        DELIVERIES,
+        "Webhook deliveries by provider and outcome (accepted, duplicate, or the rejection code in lower case)"
+    );
+    metrics::describe_counter!(
+        PUBLISHED,
+        "Publishes of recorded deliveries confirmed by the broker"
+    );
+    metrics::describe_counter!(
+        PUBLISH_FAILURES,
+        "Publishes that failed (rejected by the broker, or channel_lost); the delivery stays in the outbox for the relay"
+    );
+    metrics::describe_counter!(RELAYED, "Deliveries re-sent from the outbox by the relay");
+    metrics::describe_gauge!(
+        UNPUBLISHED,
+        "Deliveries recorded but not yet confirmed by the broker"
+    );
+    metrics::describe_gauge!(
+        UNPUBLISHED_AGE,
+        "Age in seconds of the oldest unpublished delivery (0 when none)"
+    );
+    metrics::describe_gauge!(
+        BROKER_CONNECTED,
+        "1 while the publisher holds a live broker channel"
+    );
+    for provider in ROUTES {
+        for outcome in [ACCEPTED, DUPLICATE]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(Rejection::ALL.map(Rejection::outcome))
+        {
+            metrics::counter!(DELIVERIES, "provider" => provider.as_str(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    metrics::counter!(PUBLISHED).increment(0);
+    for reason in [PUBLISH_REJECTED, PUBLISH_CHANNEL_LOST] {
+        metrics::counter!(PUBLISH_FAILURES, "reason" => reason).increment(0);
+    }
+    metrics::counter!(RELAYED).increment(0);
+    backlog(0, 0.0);
+    gauge_broker_connected(false);
+}
 
 pub fn delivery_outcome(provider: Provider, outcome: &str) {
     metrics::counter!(

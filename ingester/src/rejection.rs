@@ -62,6 +62,26 @@ pub const ABORT_HEADER: &str = "webhook-delivery";
 pub const ABORT_MESSAGE: &str = "abort-message";
 
 impl Rejection {
+    /// Every rejection, so that each can be counted from zero.
+    pub const ALL: [Self; 16] = [
+        Self::ProviderNotConfigured,
+        Self::SignatureMissing,
+        Self::AmbiguousHeaders,
+        Self::SignatureMalformed,
+        Self::SignatureHeaderTooLarge,
+        Self::SignatureMismatch,
+        Self::TimestampTooOld,
+        Self::TimestampInFuture,
+        Self::InvalidDeliveryId,
+        Self::PayloadTooLarge,
+        Self::VerifiedPayloadTooLarge,
+        Self::RequestTimeout,
+        Self::BodyIncomplete,
+        Self::InvalidJson,
+        Self::JsonTooDeep,
+        Self::StorageUnavailable,
+    ];
+
     pub fn status(self) -> StatusCode {
         match self {
             Self::SignatureMissing
@@ -245,5 +265,36 @@ impl IntoResponse for Refusal {
             headers.insert(ABORT_HEADER, HeaderValue::from_static(ABORT_MESSAGE));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_holds_every_rejection_once() {
+        // Exhaustive: a new variant does not compile here until it has a
+        // place, and the assertion then asks for it in `ALL`.
+        let place = |rejection: Rejection| match rejection {
+            Rejection::ProviderNotConfigured => 0,
+            Rejection::SignatureMissing => 1,
+            Rejection::AmbiguousHeaders => 2,
+            Rejection::SignatureMalformed => 3,
+            Rejection::SignatureHeaderTooLarge => 4,
+            Rejection::SignatureMismatch => 5,
+            Rejection::TimestampTooOld => 6,
+            Rejection::TimestampInFuture => 7,
+            Rejection::InvalidDeliveryId => 8,
+            Rejection::PayloadTooLarge => 9,
+            Rejection::VerifiedPayloadTooLarge => 10,
+            Rejection::RequestTimeout => 11,
+            Rejection::BodyIncomplete => 12,
+            Rejection::InvalidJson => 13,
+            Rejection::JsonTooDeep => 14,
+            Rejection::StorageUnavailable => 15,
+        };
+        let places: Vec<usize> = Rejection::ALL.into_iter().map(place).collect();
+        assert_eq!(places, (0..Rejection::ALL.len()).collect::<Vec<_>>());
     }
 }

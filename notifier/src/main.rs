@@ -33,7 +33,8 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder("notifier")?;
+    let metrics =
+        telemetry::install_metrics_recorder("notifier", ledgerhook_notifier::metrics::describe)?;
     let app = App::build(config, metrics)
         .await
         .context("starting the notifier")?;

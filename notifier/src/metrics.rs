@@ -11,20 +11,57 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::notifications::outbox::Counts;
+use ledgerhook_shared::notifications::Channel;
+use ledgerhook_shared::notifications::outbox::{Counts, Outcome};
+
+pub const ATTEMPTS: &str = "ledgerhook_notifications_total";
+pub const SEND_SECONDS: &str = "ledgerhook_notification_send_seconds";
+pub const CLAIMS: &str = "ledgerhook_notifier_claims_total";
+pub const PENDING: &str = "ledgerhook_notifications_pending";
+pub const PARKED: &str = "ledgerhook_notifications_parked";
+
+/// HELP text for every metric of the notifier, and every counter at zero
+/// (see `ledgerhook_shared::telemetry::install_metrics_recorder`).
+pub fn describe() {
+    metrics::describe_counter!(
+        ATTEMPTS,
+        "Notification send attempts, by channel and outcome (sent, retried, parked)"
+    );
+    metrics::describe_histogram!(
+        SEND_SECONDS,
+        "How long a notification send took, by channel"
+    );
+    metrics::describe_counter!(
+        CLAIMS,
+        "Looks at the notification outbox (one per poll, due rows or not): the notifier is alive"
+    );
+    metrics::describe_gauge!(
+        PENDING,
+        "Notifications waiting to be sent (due or backing off)"
+    );
+    metrics::describe_gauge!(
+        PARKED,
+        "Notifications parked for a person after their last attempt"
+    );
+    for channel in Channel::ALL {
+        for outcome in Outcome::LABELS {
+            metrics::counter!(ATTEMPTS, "channel" => channel.as_str(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    metrics::counter!(CLAIMS).increment(0);
+}
 
 pub fn attempt(channel: &'static str, outcome: &'static str, took: Duration) {
-    metrics::counter!("ledgerhook_notifications_total", "channel" => channel, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("ledgerhook_notification_send_seconds", "channel" => channel)
-        .record(took.as_secs_f64());
+    metrics::counter!(ATTEMPTS, "channel" => channel, "outcome" => outcome).increment(1);
+    metrics::histogram!(SEND_SECONDS, "channel" => channel).record(took.as_secs_f64());
 }
 
 pub fn claimed() {
-    metrics::counter!("ledgerhook_notifier_claims_total").increment(1);
+    metrics::counter!(CLAIMS).increment(1);
 }
 
 pub fn counts(counts: Counts) {
-    metrics::gauge!("ledgerhook_notifications_pending").set(counts.pending as f64);
-    metrics::gauge!("ledgerhook_notifications_parked").set(counts.parked as f64);
+    metrics::gauge!(PENDING).set(counts.pending as f64);
+    metrics::gauge!(PARKED).set(counts.parked as f64);
 }

@@ -45,8 +45,15 @@ pub const BUILD_INFO: &str = "ledgerhook_build_info";
 
 /// Installs the process-wide Prometheus recorder (the `metrics` crate's
 /// design: one per process) and returns the handle that renders it. The
-/// first series it holds is `service`'s [`BUILD_INFO`].
-pub fn install_metrics_recorder(service: &'static str) -> anyhow::Result<PrometheusHandle> {
+/// first series it holds is `service`'s [`BUILD_INFO`]; then `describe`
+/// gives every metric of the service its HELP text and starts its counters
+/// at zero, so that the first event shows in `increase()` and `rate()` (a
+/// series born at 1 has no increase) and a fresh process already exports
+/// every name its dashboards and alerts read.
+pub fn install_metrics_recorder(
+    service: &'static str,
+    describe: impl FnOnce(),
+) -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
         .context("configuring histogram buckets")?
@@ -63,6 +70,7 @@ pub fn install_metrics_recorder(service: &'static str) -> anyhow::Result<Prometh
         "commit" => env!("LEDGERHOOK_COMMIT"),
     )
     .set(1.0);
+    describe();
     Ok(handle)
 }
 

@@ -64,8 +64,8 @@ async fn assert_refused_without_server_error(api: &Api, refused: f64) {
     let answered = |status: &str| {
         scrape::sum(
             &metrics,
-            "ledgerhook_api_request_duration_seconds_count",
-            &[&format!("status=\"{status}\"")],
+            "ledgerhook_http_request_duration_seconds_count",
+            &[r#"service="api""#, &format!("status=\"{status}\"")],
         )
     };
     assert_eq!(answered("400"), refused, "{metrics}");

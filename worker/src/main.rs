@@ -35,7 +35,8 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder("worker")?;
+    let metrics =
+        telemetry::install_metrics_recorder("worker", ledgerhook_worker::metrics::describe)?;
     let app = App::build(config, metrics)
         .await
         .context("starting the worker")?;

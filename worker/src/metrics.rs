@@ -2,11 +2,19 @@
 
 use std::time::Duration;
 
+use ledgerhook_shared::domain::{PaymentProvider, ReversalKind};
+use ledgerhook_shared::ledger::Applied;
+
+use crate::reconcile::FindingResult;
+
 /// Histogram: delivery received by the ingester → its effects committed, by outcome.
 pub const PROCESSING: &str = "ledgerhook_webhook_processing_seconds";
 /// Counter: processed deliveries by outcome (granted, duplicate, conflict,
 /// recorded, ignored, already_processed, parked).
 pub const PROCESSED: &str = "ledgerhook_worker_deliveries_total";
+/// [`PROCESSED`]'s outcome for a message given up on (the others are
+/// `ledgerhook_shared::ledger::Applied::outcome`'s).
+pub const PARKED_OUTCOME: &str = "parked";
 /// Counter: credit grants committed, and the credits they added.
 pub const GRANTS: &str = "ledgerhook_grants_total";
 pub const CREDITS_GRANTED: &str = "ledgerhook_credits_granted_total";
@@ -25,6 +33,35 @@ pub const RETRIES: &str = "ledgerhook_worker_retries_total";
 pub const CREDITS_EXPIRED: &str = "ledgerhook_credits_expired_total";
 /// Counter: messages given up on and parked, by reason.
 pub const PARKED: &str = "ledgerhook_parked_total";
+
+/// Why a message is retried or parked: the `reason` of [`RETRIES`] and
+/// [`PARKED`].
+pub mod reason {
+    /// The database refused or could not be reached (retried in place).
+    pub const DATABASE: &str = "database";
+    /// A payment or refund for an order not known yet (retried, then parked).
+    pub const ORDER_UNKNOWN: &str = "order_unknown";
+    /// The message names no delivery row, or not a valid one.
+    pub const MALFORMED_MESSAGE: &str = "malformed_message";
+    /// The order names a package the catalogue no longer has.
+    pub const UNKNOWN_PACKAGE: &str = "unknown_package";
+    /// The database refused the write for good (a constraint, say).
+    pub const DATABASE_REFUSED: &str = "database_refused";
+    /// The message's provider header names no provider this build knows.
+    pub const UNKNOWN_PROVIDER: &str = "unknown_provider";
+    /// The delivery's body could not be read as the provider's event.
+    pub const UNPARSEABLE: &str = "unparseable";
+
+    pub const RETRIED: [&str; 2] = [DATABASE, ORDER_UNKNOWN];
+    pub const PARKED: [&str; 6] = [
+        ORDER_UNKNOWN,
+        MALFORMED_MESSAGE,
+        UNKNOWN_PACKAGE,
+        DATABASE_REFUSED,
+        UNKNOWN_PROVIDER,
+        UNPARSEABLE,
+    ];
+}
 
 /// `provider` is who took the payment (`crossmint`, `stripe`), or
 /// `unknown` for a message parked before it could be read.
@@ -99,6 +136,112 @@ pub const ORDERS_EXPIRED: &str = "ledgerhook_orders_expired_total";
 
 pub fn orders_expired(orders: u64) {
     metrics::counter!(ORDERS_EXPIRED).increment(orders);
+}
+
+/// HELP text for every metric of the worker, and every counter at zero
+/// (see `ledgerhook_shared::telemetry::install_metrics_recorder`).
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        PROCESSING,
+        "Seconds from a delivery's arrival at the ingester to its effects committed, by outcome and provider"
+    );
+    describe_counter!(
+        PROCESSED,
+        "Deliveries processed, by outcome (granted, duplicate, conflict, recorded, ignored, reversed, already_processed, parked) and provider"
+    );
+    describe_counter!(GRANTS, "Credit grants committed, by provider");
+    describe_counter!(CREDITS_GRANTED, "Credits added by grants, by provider");
+    describe_counter!(
+        DUPLICATE_ORDERS,
+        "Payment events for orders already granted (granted once, never twice), by provider"
+    );
+    describe_counter!(
+        CONFLICTS,
+        "Events that contradict their order (amount, currency, user, package, provider), held for review"
+    );
+    describe_counter!(
+        ANOMALIES,
+        "Events that make no sense in their order's state (paid after cancel, ...), recorded"
+    );
+    describe_counter!(
+        PAYMENTS,
+        "Payment events applied, by provider and result (succeeded, failed)"
+    );
+    describe_counter!(
+        RETRIES,
+        "Processing attempts that will be retried, by reason"
+    );
+    describe_counter!(
+        PARKED,
+        "Messages given up on and parked for a person, by reason"
+    );
+    describe_counter!(
+        CREDITS_EXPIRED,
+        "Credits removed because they expired unspent"
+    );
+    describe_counter!(
+        REVERSALS,
+        "Refunds and chargebacks applied, by provider and kind"
+    );
+    describe_counter!(
+        REVERSED_CREDITS,
+        "Credits refunds and chargebacks took back (part=taken) or could not, already spent (part=shortfall), by kind"
+    );
+    describe_counter!(
+        RECONCILED,
+        "Orders reconcile asked Crossmint about, by result (recorded, already_recorded, not_paid, failed)"
+    );
+    describe_counter!(
+        ORDERS_EXPIRED,
+        "Orders marked expired, unpaid after PAYMENT_TIMEOUT_MINUTES"
+    );
+    describe_gauge!(
+        PAUSED,
+        "1 while this worker is paused by the operator's switch and has left the broker"
+    );
+    describe_gauge!(
+        REVOKE_SHORTFALL_ORDERS,
+        "Orders whose revoke, refund or chargeback fell short (credits already spent)"
+    );
+    describe_gauge!(
+        REVOKE_SHORTFALL_CREDITS,
+        "Credits that could not be taken back because they were already spent"
+    );
+
+    for provider in PaymentProvider::ALL.map(PaymentProvider::as_str) {
+        for outcome in Applied::OUTCOMES.into_iter().chain([PARKED_OUTCOME]) {
+            metrics::counter!(PROCESSED, "outcome" => outcome, "provider" => provider).increment(0);
+        }
+        metrics::counter!(GRANTS, "provider" => provider).increment(0);
+        metrics::counter!(CREDITS_GRANTED, "provider" => provider).increment(0);
+        metrics::counter!(DUPLICATE_ORDERS, "provider" => provider).increment(0);
+        for result in ["succeeded", "failed"] {
+            metrics::counter!(PAYMENTS, "provider" => provider, "result" => result).increment(0);
+        }
+        for kind in ReversalKind::ALL.map(ReversalKind::as_str) {
+            metrics::counter!(REVERSALS, "provider" => provider, "kind" => kind).increment(0);
+        }
+    }
+    for kind in ReversalKind::ALL.map(ReversalKind::as_str) {
+        for part in ["taken", "shortfall"] {
+            metrics::counter!(REVERSED_CREDITS, "kind" => kind, "part" => part).increment(0);
+        }
+    }
+    metrics::counter!(CONFLICTS).increment(0);
+    metrics::counter!(ANOMALIES).increment(0);
+    for reason in reason::RETRIED {
+        metrics::counter!(RETRIES, "reason" => reason).increment(0);
+    }
+    for reason in reason::PARKED {
+        metrics::counter!(PARKED, "reason" => reason).increment(0);
+    }
+    metrics::counter!(CREDITS_EXPIRED).increment(0);
+    for result in FindingResult::ALL.map(FindingResult::as_str) {
+        metrics::counter!(RECONCILED, "result" => result).increment(0);
+    }
+    metrics::counter!(ORDERS_EXPIRED).increment(0);
+    paused(false);
 }
 
 /// Gauge: 1 while this worker is paused by the operator's switch and has

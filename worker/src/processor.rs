@@ -164,7 +164,7 @@ impl Processor {
             }
             Err(e) => {
                 if db::is_transient(&e) {
-                    metrics::retry("database");
+                    metrics::retry(metrics::reason::DATABASE);
                 }
                 tracing::warn!(error = %e, count = work.len(), "batch not applied; processing its messages one by one");
             }
@@ -176,21 +176,21 @@ impl Processor {
         match self.apply_with_retries(row, event).await {
             Ok(applied) => settled(&applied, event, message),
             Err(ApplyError::OrderUnknown(order)) => Verdict::Retry {
-                label: "order_unknown",
+                label: metrics::reason::ORDER_UNKNOWN,
                 reason: format!(
                     "order {order:?} unknown and the event carries no usable userId/packageId"
                 ),
             },
             Err(ApplyError::DeliveryMissing(row)) => Verdict::Park {
-                label: "malformed_message",
+                label: metrics::reason::MALFORMED_MESSAGE,
                 reason: format!("delivery row {row} does not exist"),
             },
             Err(ApplyError::UnknownPackage(package)) => Verdict::Park {
-                label: "unknown_package",
+                label: metrics::reason::UNKNOWN_PACKAGE,
                 reason: format!("order names unknown package {package:?}"),
             },
             Err(ApplyError::Database(e)) => Verdict::Park {
-                label: "database_refused",
+                label: metrics::reason::DATABASE_REFUSED,
                 reason: format!("database refused the change: {e}"),
             },
         }
@@ -216,15 +216,15 @@ impl Processor {
             // The payment it reverses is not applied yet (events arrive in
             // any order): wait for it like for an order not known yet.
             Err(ApplyError::OrderUnknown(intent)) => Verdict::Retry {
-                label: "order_unknown",
+                label: metrics::reason::ORDER_UNKNOWN,
                 reason: format!("no granted order holds payment {intent:?} yet"),
             },
             Err(ApplyError::DeliveryMissing(row)) => Verdict::Park {
-                label: "malformed_message",
+                label: metrics::reason::MALFORMED_MESSAGE,
                 reason: format!("delivery row {row} does not exist"),
             },
             Err(e) => Verdict::Park {
-                label: "database_refused",
+                label: metrics::reason::DATABASE_REFUSED,
                 reason: format!("reversal not applied: {e}"),
             },
         }
@@ -253,7 +253,7 @@ where
         .when(|e| matches!(e, ApplyError::Database(e) if db::is_transient(e)))
         .notify(|e, _| {
             tracing::warn!(error = %e, "database unavailable; will retry");
-            metrics::retry("database");
+            metrics::retry(metrics::reason::DATABASE);
         })
         .await
 }
@@ -268,7 +268,7 @@ enum Parsed {
 fn prepare(message: &Message<'_>) -> Result<(i64, Parsed), Verdict> {
     let Some(row) = message.delivery_row else {
         return Err(Verdict::Park {
-            label: "malformed_message",
+            label: metrics::reason::MALFORMED_MESSAGE,
             reason: "message has no delivery row header".into(),
         });
     };
@@ -284,7 +284,7 @@ fn prepare(message: &Message<'_>) -> Result<(i64, Parsed), Verdict> {
         }),
         None => {
             return Err(Verdict::Park {
-                label: "unknown_provider",
+                label: metrics::reason::UNKNOWN_PROVIDER,
                 reason: format!(
                     "message from provider {:?}, which this worker cannot read",
                     message.provider.unwrap_or_default()
@@ -295,7 +295,7 @@ fn prepare(message: &Message<'_>) -> Result<(i64, Parsed), Verdict> {
     parsed
         .map(|parsed| (row, parsed))
         .map_err(|e| Verdict::Park {
-            label: "unparseable",
+            label: metrics::reason::UNPARSEABLE,
             reason: e.to_string(),
         })
 }

@@ -272,7 +272,7 @@ impl Settler {
                 deliveries::Provider::from_name,
             )
             .map_or("unknown", |p| p.payment_provider().as_str());
-        metrics::processed("parked", provider, None);
+        metrics::processed(metrics::PARKED_OUTCOME, provider, None);
         Ok(())
     }
 }

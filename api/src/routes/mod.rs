@@ -27,5 +27,5 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() });
-    http::with_http_layers(routes, crate::metrics::HTTP_DURATION).with_state(state)
+    http::with_http_layers(routes, "api").with_state(state)
 }

@@ -124,13 +124,13 @@ async fn create(
                 }
                 let first_provider = body["provider"].as_str().unwrap_or("crossmint");
                 if first_provider != provider.as_str() {
-                    metrics::order_key_reused("duplicate_order");
+                    metrics::order_key_reused(metrics::KEY_DUPLICATE_ORDER);
                     return Err(ApiError::DuplicateOrder {
                         first_package_id: package.id.to_owned(),
                         first_provider: Some(first_provider.to_owned()),
                     });
                 }
-                metrics::order_key_reused("replayed");
+                metrics::order_key_reused(metrics::KEY_REPLAYED);
                 let mut response = (StatusCode::CREATED, Json(body)).into_response();
                 response
                     .headers_mut()
@@ -138,7 +138,7 @@ async fn create(
                 return Ok(response);
             }
             Claim::OtherPackage(first_package) => {
-                metrics::order_key_reused("duplicate_order");
+                metrics::order_key_reused(metrics::KEY_DUPLICATE_ORDER);
                 return Err(ApiError::DuplicateOrder {
                     first_package_id: first_package,
                     first_provider: None,

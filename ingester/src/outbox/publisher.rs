@@ -104,7 +104,7 @@ impl Publisher {
                             // a success. The row stays unpublished for the relay.
                             let delivery_id: String = delivery_id;
                             tracing::warn!(row, delivery_id = delivery_id.as_str(), confirmation = ?other, "publish not accepted by the broker");
-                            metrics::publish_failed("rejected");
+                            metrics::publish_failed(metrics::PUBLISH_REJECTED);
                         }
                         Err(e) => failure = Some(anyhow::Error::new(e).context("awaiting a publisher confirm")),
                     }
@@ -123,7 +123,7 @@ impl Publisher {
             }
         }
         if failure.is_some() {
-            metrics::publish_failed("channel_lost");
+            metrics::publish_failed(metrics::PUBLISH_CHANNEL_LOST);
         }
         self.mark(&mut confirmed);
         failure.map_or(Ok(()), Err)

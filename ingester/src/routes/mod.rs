@@ -13,5 +13,5 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(webhook::router())
         .merge(health::router());
-    http::with_http_layers(routes, crate::metrics::HTTP_DURATION).with_state(state)
+    http::with_http_layers(routes, "ingester").with_state(state)
 }

@@ -105,8 +105,8 @@ async fn record(
         })?
         .map_err(|_| refuse(Rejection::StorageUnavailable))?;
     let status = match recorded {
-        Recorded::Duplicate => "duplicate",
-        Recorded::New { .. } => "accepted",
+        Recorded::Duplicate => metrics::DUPLICATE,
+        Recorded::New { .. } => metrics::ACCEPTED,
     };
     metrics::delivery_outcome(provider, status);
     Ok(Json(Accepted { status }))

@@ -46,6 +46,16 @@ pub enum CrossmintError {
 }
 
 impl CrossmintError {
+    /// Every [`Self::reason`], so each can be counted from zero.
+    pub const REASONS: [&'static str; 6] = [
+        "timeout",
+        "unreachable",
+        "refused",
+        "unreadable",
+        "too_large",
+        "unusable_key",
+    ];
+
     /// The metric label.
     pub fn reason(&self) -> &'static str {
         match self {

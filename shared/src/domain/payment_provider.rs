@@ -11,6 +11,8 @@ pub enum PaymentProvider {
 }
 
 impl PaymentProvider {
+    pub const ALL: [Self; 2] = [Self::Crossmint, Self::Stripe];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Crossmint => "crossmint",

@@ -19,6 +19,8 @@ pub enum ReversalKind {
 }
 
 impl ReversalKind {
+    pub const ALL: [Self; 2] = [Self::Refund, Self::Chargeback];
+
     /// The ledger kind written, and the metric label.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -15,7 +15,8 @@
 //!    target [`ACCESS_TARGET`];
 //! 4. [`PropagateRequestIdLayer`]: the response carries the same
 //!    `x-request-id`;
-//! 5. the latency histogram, named by the app, labelled `route` and `status`.
+//! 5. the latency histogram, [`super::REQUEST_DURATION`], labelled with the
+//!    app's `service`, the `route` and the `status`.
 //!
 //! Why a well-formed client id is kept: a proxy or load balancer in front
 //! (or the frontend) can then tie its own logs to ours. On the public
@@ -48,20 +49,16 @@ pub const REQUEST_SPAN: &str = "http_request";
 /// own (`RUST_LOG=info,ledgerhook::access=warn`) without losing the span.
 pub const ACCESS_TARGET: &str = "ledgerhook::access";
 
-/// `router` with the layers above; `latency_metric` names its histogram
-/// (`route` and `status` labels). Call it after every route and fallback is
-/// added, so that all of them are covered.
-pub fn with_http_layers<S>(router: Router<S>, latency_metric: &'static str) -> Router<S>
+/// `router` with the layers above; `service` labels its latency. Call it
+/// after every route and fallback is added, so that all of them are covered.
+pub fn with_http_layers<S>(router: Router<S>, service: &'static str) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     // `Router::layer` wraps what is already there: the last one added is
     // the outermost.
     router
-        .layer(middleware::from_fn_with_state(
-            latency_metric,
-            record_latency,
-        ))
+        .layer(middleware::from_fn_with_state(service, record_latency))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(
             TraceLayer::new_for_http()
@@ -108,7 +105,7 @@ fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
 }
 
 async fn record_latency(
-    State(metric): State<&'static str>,
+    State(service): State<&'static str>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -118,8 +115,13 @@ async fn record_latency(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
-    metrics::histogram!(metric, "route" => route, "status" => response.status().as_u16().to_string())
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(
+        super::REQUEST_DURATION,
+        "service" => service,
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
     response
 }
 

@@ -37,6 +37,29 @@ pub use limits::ServerLimits;
 pub const CONNECTIONS_CUT: &str = "ledgerhook_http_connections_cut_total";
 /// Connections held open right now.
 pub const CONNECTIONS_OPEN: &str = "ledgerhook_http_connections_open";
+/// Request latency, by `service` (ingester, api), `route` and `status`
+/// (recorded by [`layers`]). One name for both services, so one query (and
+/// one dashboard panel) covers either; the request count is its `_count`.
+pub const REQUEST_DURATION: &str = "ledgerhook_http_request_duration_seconds";
+
+/// Describes the HTTP metrics, and starts every cut reason at zero, so that
+/// `increase()` sees the first cut of each (a series born at 1 has no
+/// increase to show).
+pub fn describe_metrics() {
+    metrics::describe_histogram!(
+        REQUEST_DURATION,
+        "HTTP request latency by service, route (the matched one, or unmatched) and status"
+    );
+    metrics::describe_counter!(
+        CONNECTIONS_CUT,
+        "Connections or requests cut by a bound (slow headers or body, idle, too large, connection limit), by reason"
+    );
+    metrics::describe_gauge!(CONNECTIONS_OPEN, "HTTP connections held open right now");
+    for cut in Cut::ALL {
+        metrics::counter!(CONNECTIONS_CUT, "reason" => cut.label()).increment(0);
+    }
+    metrics::gauge!(CONNECTIONS_OPEN).set(0.0);
+}
 
 /// Why a connection or request was cut; the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +72,14 @@ pub enum Cut {
 }
 
 impl Cut {
+    pub const ALL: [Self; 5] = [
+        Self::HeaderTimeout,
+        Self::HeaderTooLarge,
+        Self::BodyTimeout,
+        Self::IdleTimeout,
+        Self::ConnectionLimit,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Self::HeaderTimeout => "header_timeout",

@@ -71,6 +71,17 @@ pub enum Applied {
 
 impl Applied {
     /// The value stored in `webhook_deliveries.outcome`.
+    /// Every [`Self::outcome`], so each can be counted from zero.
+    pub const OUTCOMES: [&'static str; 7] = [
+        "already_processed",
+        "granted",
+        "duplicate",
+        "conflict",
+        "recorded",
+        "ignored",
+        "reversed",
+    ];
+
     pub fn outcome(&self) -> &'static str {
         match self {
             Self::AlreadyProcessed => "already_processed",

@@ -55,6 +55,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every [`Self::label`], so each can be counted from zero.
+    pub const LABELS: [&'static str; 3] = ["sent", "retried", "parked"];
+
     /// The metric label and the stored kind.
     pub fn label(&self) -> &'static str {
         match self {

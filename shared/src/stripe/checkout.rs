@@ -106,6 +106,22 @@ pub enum StripeError {
 }
 
 impl StripeError {
+    /// Every [`Self::reason`], so each can be counted from zero.
+    pub const REASONS: [&'static str; 12] = [
+        "timeout",
+        "unreachable",
+        "api_error",
+        "card_error",
+        "idempotency_error",
+        "authentication",
+        "invalid_request_error",
+        "rate_limited",
+        "refused",
+        "unreadable",
+        "too_large",
+        "unusable_key",
+    ];
+
     /// The metric label: Stripe's error type for a refusal (a known,
     /// bounded set; anything else is `refused`), else how the call failed.
     pub fn reason(&self) -> &'static str {
@@ -272,6 +288,37 @@ fn session_form(session: NewSession<'_>, urls: &ReturnUrls) -> Vec<(&'static str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reason_is_listed_for_counting_from_zero() {
+        let mut errors = vec![
+            StripeError::Timeout(Duration::from_secs(1)),
+            StripeError::Unreadable,
+            StripeError::TooLarge,
+            StripeError::UnusableKey,
+        ];
+        for (status, kind) in [
+            (500, "api_error"),
+            (402, "card_error"),
+            (400, "idempotency_error"),
+            (401, "invalid_request_error"),
+            (400, "invalid_request_error"),
+            (429, "something_new"),
+            (400, "something_new"),
+        ] {
+            errors.push(StripeError::Refused {
+                status,
+                kind: kind.to_owned(),
+                code: None,
+            });
+        }
+        let mut reasons: Vec<&str> = errors.iter().map(StripeError::reason).collect();
+        reasons.push("unreachable"); // needs a reqwest::Error to build
+        reasons.sort_unstable();
+        let mut listed = StripeError::REASONS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(reasons, listed);
+    }
     use crate::domain::find_package;
 
     #[test]

@@ -79,6 +79,13 @@ pub enum FindingResult {
 }
 
 impl FindingResult {
+    pub const ALL: [Self; 4] = [
+        Self::Recorded,
+        Self::AlreadyRecorded,
+        Self::NotPaid,
+        Self::Failed,
+    ];
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
