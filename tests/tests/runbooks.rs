@@ -629,6 +629,8 @@ async fn every_help_runs_without_touching_the_database_or_the_broker() {
         "reconcile",
         "notifications",
         "migrate",
+        "completions",
+        "man",
     ] {
         assert!(
             top.stdout.contains(command),

@@ -1,9 +1,24 @@
 //! `ledgerhook-admin`'s command line: one subcommand per runbook, each with
 //! its own `--help`. Parsing touches nothing: the database and the broker
 //! are reached only once a command runs, and only by commands that need them.
+//!
+//! [`command`] is the parser the binary uses; the shell completions and the
+//! manual pages (`completions`, `man`) are generated from it too, so they
+//! cannot differ from what the binary takes.
+
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
+
+/// The version `--version` prints and the manual pages carry.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The command line as the binary parses it: [`Cli`] with `--version`.
+/// Completions and manual pages are generated from this, never from a copy.
+pub fn command() -> clap::Command {
+    Cli::command().version(VERSION)
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -12,7 +27,7 @@ use clap::{Args, Parser, Subcommand};
     long_about = "What an operator does with ledgerhook: deliveries, the pause switch, revokes, \
                   manual grants, reconcile, audits.\n\nUses DATABASE_URL, and for commands that talk to the \
                   broker AMQP_URL, AMQP_CA_FILE and QUEUE_PREFIX, like the worker. Every command \
-                  writes a row to operator_actions (who, why, when, what changed); a command that \
+                  but completions and man writes a row to operator_actions (who, why, when, what changed); a command that \
                   changes something writes it in the same transaction as the change.\n\nExit \
                   status: 0 done (or nothing to do), 1 failed, 2 bad usage, 3 refused (the \
                   printout names the code)."
@@ -31,8 +46,51 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommands, by what they need: the runbooks' commands share one
+/// connection to the database; `migrate` makes its own (the database may
+/// not exist yet); `completions` and `man` need nothing but the command
+/// line. The help lists them in this order.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Database(DatabaseCommand),
+    /// Apply the database migrations this build embeds (creating the
+    /// database if missing), for services started with
+    /// RUN_MIGRATIONS=false. Prints what it applied; a second run applies
+    /// nothing.
+    Migrate,
+    /// Print the shell completion script for SHELL to standard output.
+    ///
+    /// Generated from this build's command line, so it completes exactly
+    /// the subcommands and options this binary takes. Touches nothing: no
+    /// database, no broker, no audit row. Install it where the shell looks,
+    /// e.g. `ledgerhook-admin completions bash >
+    /// ~/.local/share/bash-completion/completions/ledgerhook-admin`.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, or write every page
+    /// to a folder.
+    ///
+    /// Without --dir: the page of ledgerhook-admin itself
+    /// (`ledgerhook-admin man | man -l -`). With --dir: that page
+    /// (ledgerhook-admin.1) and one per subcommand
+    /// (ledgerhook-admin-SUBCOMMAND.1), the folder made if missing, and the
+    /// paths written printed. Touches nothing else: no database, no broker,
+    /// no audit row.
+    Man {
+        /// Write every page into this folder, e.g. ~/.local/share/man/man1.
+        #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The commands that run against the database through one connection pool
+/// (some talk to the broker too).
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
     /// List parked (dead-letter) deliveries, newest first.
     Parked {
         #[arg(long, default_value_t = 50)]
@@ -147,11 +205,6 @@ pub enum Command {
         #[command(flatten)]
         wait: Wait,
     },
-    /// Apply the database migrations this build embeds (creating the
-    /// database if missing), for services started with
-    /// RUN_MIGRATIONS=false. Prints what it applied; a second run applies
-    /// nothing.
-    Migrate,
 }
 
 /// How long a redrive or replay waits for outcomes.
@@ -207,6 +260,19 @@ fn parse_age(text: &str) -> Result<std::time::Duration, String> {
 }
 
 impl Command {
+    /// The subcommand's name (recorded in the audit row by the commands
+    /// that write one).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Database(command) => command.name(),
+            Self::Migrate => "migrate",
+            Self::Completions { .. } => "completions",
+            Self::Man { .. } => "man",
+        }
+    }
+}
+
+impl DatabaseCommand {
     /// The name recorded in the audit row.
     pub fn name(&self) -> &'static str {
         match self {
@@ -224,7 +290,6 @@ impl Command {
             Self::Audit { .. } => "audit",
             Self::Reconcile { .. } => "reconcile",
             Self::Notifications { .. } => "notifications",
-            Self::Migrate => "migrate",
         }
     }
 }
@@ -233,11 +298,65 @@ impl Command {
 mod tests {
     use clap::{CommandFactory as _, Parser as _};
 
-    use super::{Cli, Command};
+    use super::{Cli, Command, DatabaseCommand};
 
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+        super::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_is_named_as_clap_names_it() {
+        let mut command = super::command();
+        command.build();
+        let clap_names: Vec<&str> = command
+            .get_subcommands()
+            .map(clap::Command::get_name)
+            .filter(|name| *name != "help")
+            .collect();
+        for name in &clap_names {
+            let args: &[&str] = match *name {
+                "show" | "audit" => &["x"],
+                "revoke" => &["x", "--reason", "r"],
+                "replay" => &["msg_1"],
+                "grant" => &[
+                    "--user",
+                    "u",
+                    "--credits",
+                    "1",
+                    "--idempotency-key",
+                    "k",
+                    "--reason",
+                    "r",
+                ],
+                "pause" | "resume" => &["--reason", "r"],
+                "completions" => &["bash"],
+                _ => &[],
+            };
+            let cli = Cli::try_parse_from(["a", name].iter().chain(args))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(cli.command.name(), *name);
+        }
+        assert!(clap_names.contains(&"migrate") && clap_names.contains(&"man"));
+    }
+
+    #[test]
+    fn the_migration_and_documentation_commands_parse() {
+        let cli = Cli::try_parse_from(["a", "migrate"]).unwrap();
+        assert!(matches!(cli.command, Command::Migrate));
+        let cli = Cli::try_parse_from(["a", "completions", "zsh"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Completions {
+                shell: clap_complete::Shell::Zsh
+            }
+        ));
+        assert!(Cli::try_parse_from(["a", "completions", "tcsh"]).is_err());
+        let cli = Cli::try_parse_from(["a", "man", "--dir", "/tmp/x"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Man { dir: Some(ref dir) } if dir.as_os_str() == "/tmp/x")
+        );
     }
 
     #[test]
@@ -260,13 +379,16 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["a", "--json", "revoke", "o1", "--reason", "dup"]).unwrap();
         assert!(cli.json);
-        assert!(matches!(cli.command, Command::Revoke { ref order, .. } if order == "o1"));
+        assert!(matches!(
+            cli.command,
+            Command::Database(DatabaseCommand::Revoke { ref order, .. }) if order == "o1"
+        ));
     }
 
     #[test]
     fn since_takes_an_age_or_a_time() {
         let cli = Cli::try_parse_from(["a", "duplicates", "--since", "2h"]).unwrap();
-        let Command::Duplicates { since } = cli.command else {
+        let Command::Database(DatabaseCommand::Duplicates { since }) = cli.command else {
             panic!("duplicates")
         };
         let age = chrono::Utc::now() - since.0;
@@ -280,9 +402,9 @@ mod tests {
     #[test]
     fn reconcile_takes_ages() {
         let cli = Cli::try_parse_from(["a", "reconcile", "--older-than", "90s"]).unwrap();
-        let Command::Reconcile {
+        let Command::Database(DatabaseCommand::Reconcile {
             older_than, within, ..
-        } = cli.command
+        }) = cli.command
         else {
             panic!("reconcile")
         };

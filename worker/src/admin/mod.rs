@@ -7,8 +7,9 @@
 //! broker side of redrive and replay), [`notifications`] (the grant
 //! notifications: parked ones, resending), [`reconcile`] (asking Crossmint about
 //! orders whose payment never arrived), [`migrate`] (the schema as a deploy
-//! step of its own), [`audit_log`] (the
-//! `operator_actions` table every command writes to).
+//! step of its own), [`docs`] (shell completions and manual pages, from the
+//! command line alone), [`audit_log`] (the `operator_actions` table every
+//! other command writes to).
 //!
 //! Each command returns a [`Printout`]: a JSON document for `--json` and the
 //! same facts as text, plus a refusal code when it refused. A new command
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod control;
 pub mod credits;
 pub mod deliveries;
+pub mod docs;
 pub mod migrate;
 pub mod notifications;
 pub mod reconcile;
@@ -30,7 +32,7 @@ use ledgerhook_shared::config::{DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvR
 pub use replay::{Action, Admin, DeliveryRow, Replayed, Selection};
 use serde_json::Value;
 
-use self::cli::{Cli, Command};
+use self::cli::{Cli, Command, DatabaseCommand};
 
 /// How long a command waits to reach PostgreSQL.
 const DATABASE_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -99,14 +101,14 @@ impl Peers {
 
 /// Whether `command` talks to the broker (redrive and replay publish;
 /// status reads the work queue's depth).
-pub fn needs_broker(command: &Command) -> bool {
+pub fn needs_broker(command: &DatabaseCommand) -> bool {
     matches!(
         command,
-        Command::Redrive(_)
-            | Command::Replay { .. }
-            | Command::Status
-            | Command::Reconcile { .. }
-            | Command::Pause { .. }
+        DatabaseCommand::Redrive(_)
+            | DatabaseCommand::Replay { .. }
+            | DatabaseCommand::Status
+            | DatabaseCommand::Reconcile { .. }
+            | DatabaseCommand::Pause { .. }
     )
 }
 
@@ -115,24 +117,47 @@ pub fn needs_broker(command: &Command) -> bool {
 pub fn changes_something(command: &Command) -> bool {
     matches!(
         command,
-        Command::Pause { .. }
-            | Command::Resume(_)
-            | Command::Revoke { .. }
-            | Command::Grant { .. }
-            | Command::Reconcile { .. }
-            | Command::Notifications {
-                resend_parked: true,
-                ..
-            }
+        Command::Database(
+            DatabaseCommand::Pause { .. }
+                | DatabaseCommand::Resume(_)
+                | DatabaseCommand::Revoke { .. }
+                | DatabaseCommand::Grant { .. }
+                | DatabaseCommand::Reconcile { .. }
+                | DatabaseCommand::Notifications {
+                    resend_parked: true,
+                    ..
+                }
+        )
     )
 }
 
-/// Runs the parsed command against its peers.
-pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
-    if let Command::Migrate = cli.command {
-        // Before the usual connect: the database may not exist yet.
-        return migrate::migrate(&peers.database_url, cli.operator.as_deref()).await;
+/// Runs the parsed command. The environment is read only by the commands
+/// that reach a peer: `completions` and `man` work from the command line
+/// alone; `migrate` connects on its own, since the database may not exist
+/// yet; the rest share one pool ([`run_on_database`]).
+pub async fn run(cli: Cli) -> anyhow::Result<Printout> {
+    let operator = cli.operator.as_deref();
+    match &cli.command {
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
+        Command::Migrate => {
+            let peers = Peers::from_env(false)?;
+            migrate::migrate(&peers.database_url, operator).await
+        }
+        Command::Database(command) => {
+            let peers = Peers::from_env(needs_broker(command))?;
+            run_on_database(command, operator, &peers).await
+        }
     }
+}
+
+/// Runs one of the runbooks' commands against the database (and the
+/// broker, for those that need it).
+async fn run_on_database(
+    command: &DatabaseCommand,
+    operator: Option<&str>,
+    peers: &Peers,
+) -> anyhow::Result<Printout> {
     // An operator waiting on a dead database gets the error in seconds, not
     // after sqlx's default 30 s.
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -141,14 +166,15 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
         .connect(&peers.database_url)
         .await
         .context("connecting to PostgreSQL")?;
-    let operator = cli.operator.as_deref();
-    let printout = match &cli.command {
-        Command::Parked { limit } => deliveries::parked(&pool, operator, *limit).await?,
-        Command::Show { delivery_id } => deliveries::show(&pool, operator, delivery_id).await?,
-        Command::Redrive(wait) => {
+    let printout = match command {
+        DatabaseCommand::Parked { limit } => deliveries::parked(&pool, operator, *limit).await?,
+        DatabaseCommand::Show { delivery_id } => {
+            deliveries::show(&pool, operator, delivery_id).await?
+        }
+        DatabaseCommand::Redrive(wait) => {
             deliveries::replay(&pool, peers, operator, Selection::Parked, wait).await?
         }
-        Command::Replay {
+        DatabaseCommand::Replay {
             delivery_ids,
             from,
             to,
@@ -160,8 +186,8 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             };
             deliveries::replay(&pool, peers, operator, selection, wait).await?
         }
-        Command::ExpireCredits => deliveries::expire_credits(&pool, operator).await?,
-        Command::Pause { why, wait_secs } => {
+        DatabaseCommand::ExpireCredits => deliveries::expire_credits(&pool, operator).await?,
+        DatabaseCommand::Pause { why, wait_secs } => {
             let mut printout = control::switch(&pool, operator, true, &why.reason).await?;
             if *wait_secs > 0 {
                 control::wait_for_workers_to_leave(
@@ -173,13 +199,17 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             }
             printout
         }
-        Command::Resume(why) => control::switch(&pool, operator, false, &why.reason).await?,
-        Command::Status => control::status(&pool, peers, operator).await?,
-        Command::Duplicates { since } => credits::duplicates(&pool, operator, since.0).await?,
-        Command::Revoke { order, why } => {
+        DatabaseCommand::Resume(why) => {
+            control::switch(&pool, operator, false, &why.reason).await?
+        }
+        DatabaseCommand::Status => control::status(&pool, peers, operator).await?,
+        DatabaseCommand::Duplicates { since } => {
+            credits::duplicates(&pool, operator, since.0).await?
+        }
+        DatabaseCommand::Revoke { order, why } => {
             credits::revoke(&pool, operator, order, &why.reason).await?
         }
-        Command::Grant {
+        DatabaseCommand::Grant {
             user,
             credits,
             idempotency_key,
@@ -196,8 +226,8 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             };
             credits::grant(&pool, request).await?
         }
-        Command::Audit { user } => credits::audit(&pool, operator, user).await?,
-        Command::Notifications {
+        DatabaseCommand::Audit { user } => credits::audit(&pool, operator, user).await?,
+        DatabaseCommand::Notifications {
             resend_parked,
             reason,
             limit,
@@ -205,7 +235,7 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             let resend = resend_parked.then_some(reason.as_deref().unwrap_or_default());
             notifications::notifications(&pool, operator, resend, *limit).await?
         }
-        Command::Reconcile {
+        DatabaseCommand::Reconcile {
             older_than,
             within,
             limit,
@@ -218,7 +248,6 @@ pub async fn run(cli: Cli, peers: &Peers) -> anyhow::Result<Printout> {
             };
             reconcile::reconcile(&pool, peers, operator, scope, wait).await?
         }
-        Command::Migrate => unreachable!("migrate returns before the usual connect"),
     };
     pool.close().await;
     Ok(printout)
