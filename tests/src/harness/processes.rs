@@ -188,8 +188,11 @@ impl Bound {
         (http.is_some() == serves_http).then_some(Self { http, metrics })
     }
 
-    /// Where readiness is asked: `/readyz` where there is one, else the
-    /// metrics page (the worker's only endpoint).
+    /// Where readiness is asked: the HTTP port's `/readyz` where there is
+    /// one, else the metrics page (the worker, the notifier). The worker's
+    /// own `/readyz` (database and broker session) is not waited on here:
+    /// its messages wait in the queue until it consumes, and
+    /// `worker_health.rs` tests that probe itself.
     fn probe_url(&self) -> String {
         match self.http {
             Some(http) => format!("http://{http}/readyz"),
