@@ -14,69 +14,33 @@
 //! Needs the binaries built (`cargo build --workspace --bins`); no services.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ledgerhook_tests::offline;
 
 const ADMIN: &str = "ledgerhook-admin";
 
 /// The subcommands `complete` lists for `ledgerhook-admin re<TAB>`.
 const RE: &[&str] = &["redrive", "replay", "revoke", "reconcile", "resume"];
 
-/// A port on 127.0.0.1 nothing listens on: any connection attempt fails.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Runs `program args`, killed after 20 s.
-fn run_with_timeout(mut command: Command, what: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            child.kill().ok();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "{what} still running after 20 s: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Runs `command`, killed after 20 s.
+fn run_with_timeout(command: Command, what: &str) -> Output {
+    offline::output_within(command, Duration::from_secs(20), what)
 }
 
 /// `ledgerhook-admin args` with the database and the broker at a closed
 /// port and no operator; its standard output, once it exited 0 with an
 /// empty standard error.
 fn admin(args: &[&str]) -> String {
-    let port = closed_port();
     let path = ledgerhook_tests::harness::processes::bin_dir()
         .expect("the binaries' folder")
         .join(ADMIN);
     let mut command = Command::new(&path);
-    command
+    offline::without_services(&mut command)
         .args(args)
-        .env(
-            "DATABASE_URL",
-            format!("postgres://postgres@127.0.0.1:{port}/nothing"),
-        )
-        .env(
-            "AMQP_URL",
-            format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
-        )
-        .env_remove("LEDGERHOOK_OPERATOR")
-        .env("RUST_BACKTRACE", "0");
+        .env_remove("LEDGERHOOK_OPERATOR");
     let what = format!(
         "{} {} (cargo build --workspace --bins)",
         path.display(),

@@ -3,10 +3,11 @@
 //! nor RabbitMQ (issue 12). Needs the binaries built
 //! (`cargo build --workspace --bins`); no services are used.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use ledgerhook_tests::offline;
 
 const BINARIES: &[&str] = &[
     "ledgerhook-ingester",
@@ -27,58 +28,17 @@ fn bin_dir() -> PathBuf {
     ledgerhook_tests::harness::processes::bin_dir().expect("the binaries' folder")
 }
 
-/// A port on 127.0.0.1 nothing listens on: any connection attempt fails.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// Runs `name arg` with the database and the broker pointed at a closed
 /// port and the secrets a service would want set; kills it after 5 s.
 fn run(name: &str, arg: &str) -> Output {
-    let port = closed_port();
     let path = bin_dir().join(name);
-    let mut child = Command::new(&path)
-        .arg(arg)
-        .env(
-            "DATABASE_URL",
-            format!("postgres://postgres@127.0.0.1:{port}/nothing"),
-        )
-        .env(
-            "AMQP_URL",
-            format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
-        )
-        .env(
-            "AUTH_JWT_SECRET",
-            "a-secret-of-at-least-thirty-two-bytes-long",
-        )
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{} is built (cargo build --workspace --bins): {e}",
-                path.display()
-            )
-        });
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if started.elapsed() > Duration::from_secs(5) {
-            child.kill().ok();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "{name} {arg} still running after 5 s: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut command = Command::new(&path);
+    offline::without_services(&mut command).arg(arg).env(
+        "AUTH_JWT_SECRET",
+        "a-secret-of-at-least-thirty-two-bytes-long",
+    );
+    let what = format!("{} {arg} (cargo build --workspace --bins)", path.display());
+    offline::output_within(command, Duration::from_secs(5), &what)
 }
 
 fn check(name: &str, arg: &str) -> String {

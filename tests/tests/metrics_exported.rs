@@ -16,12 +16,14 @@
 use std::time::Duration;
 
 use ledgerhook_tests::fake_crossmint::FakeCrossmint;
-use ledgerhook_tests::harness::{TestEnv, eventually, seen};
+use ledgerhook_tests::harness::{Service, TestEnv, eventually, seen};
 use ledgerhook_tests::scrape::{self, Selector};
 use ledgerhook_tests::webhook::{payment_succeeded, price_of};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// The stack scraped, in this order.
+const SERVICES: [&str; 4] = ["ingester", "worker", "api", "notifier"];
 const RULES: &str = include_str!("../../deploy/prometheus/alerts.yml");
 const DASHBOARD: &str = include_str!("../../deploy/grafana/ledgerhook.json");
 const SCRAPE_CONFIG: &str = include_str!("../../deploy/prometheus/prometheus.yml");
@@ -62,6 +64,36 @@ fn collect_exprs(value: &Value, into: &mut Vec<String>) {
     }
 }
 
+/// The services' pages, in [`SERVICES`]' order, once together they hold
+/// every one of `wanted`; `when` names the moment in the failure.
+async fn exported(services: &[&Service], wanted: &[Selector], when: &str) -> Vec<String> {
+    eventually(WAIT, async || {
+        let mut pages = Vec::new();
+        for service in services {
+            pages.push(service.metrics().await);
+        }
+        let absent: Vec<String> = missing(wanted, &pages)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        seen(pages, absent.is_empty()).map_err(|_| format!("not exported {when}: {absent:?}"))
+    })
+    .await
+}
+
+/// Every metric on every page has its HELP text, and each page names its
+/// service in `ledgerhook_build_info`.
+fn assert_described(pages: &[String]) {
+    for (service, page) in SERVICES.iter().zip(pages) {
+        let undescribed = scrape::undescribed(page);
+        assert!(
+            undescribed.is_empty(),
+            "{service} exports metrics without HELP: {undescribed:?}"
+        );
+        assert!(page.contains(&format!(r#"service="{service}""#)), "{page}");
+    }
+}
+
 /// Those of `wanted` that no page holds.
 fn missing<'a>(wanted: &'a [Selector], pages: &[String]) -> Vec<&'a Selector> {
     wanted
@@ -88,34 +120,11 @@ async fn every_metric_the_rules_and_dashboard_read_is_exported_by_a_running_stac
     let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
     let notifier = env.start_notifier(&[]).await.unwrap();
     let services = [&ingester.service, &worker, &api.service, &notifier];
-    let scrape_all = async || {
-        let mut pages = Vec::new();
-        for service in services {
-            pages.push(service.metrics().await);
-        }
-        pages
-    };
 
     // 1. Fresh. The gauges read from the database are set by each
     //    process's first look, a moment after start.
-    let fresh = eventually(WAIT, async || {
-        let pages = scrape_all().await;
-        let absent: Vec<String> = missing(&others, &pages)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        seen(pages, absent.is_empty())
-            .map_err(|_| format!("not exported before traffic: {absent:?}"))
-    })
-    .await;
-    for (service, page) in ["ingester", "worker", "api", "notifier"].iter().zip(&fresh) {
-        let undescribed = scrape::undescribed(page);
-        assert!(
-            undescribed.is_empty(),
-            "{service} exports metrics without HELP: {undescribed:?}"
-        );
-        assert!(page.contains(&format!(r#"service="{service}""#)), "{page}");
-    }
+    let fresh = exported(&services, &others, "before traffic").await;
+    assert_described(&fresh);
     // Counters start at zero: nothing has happened yet.
     let payments = scrape::sum(&fresh[1], "ledgerhook_payments_total", &[]);
     assert_eq!(payments, 0.0);
@@ -143,23 +152,8 @@ async fn every_metric_the_rules_and_dashboard_read_is_exported_by_a_running_stac
     assert_eq!(confirmed.body["status"], "completed", "{confirmed:?}");
 
     let everything: Vec<Selector> = histograms.iter().chain(&others).cloned().collect();
-    let after = eventually(WAIT, async || {
-        let pages = scrape_all().await;
-        let absent: Vec<String> = missing(&everything, &pages)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        seen(pages, absent.is_empty())
-            .map_err(|_| format!("not exported after traffic: {absent:?}"))
-    })
-    .await;
-    for (service, page) in ["ingester", "worker", "api", "notifier"].iter().zip(&after) {
-        let undescribed = scrape::undescribed(page);
-        assert!(
-            undescribed.is_empty(),
-            "{service} exports metrics without HELP: {undescribed:?}"
-        );
-    }
+    let after = exported(&services, &everything, "after traffic").await;
+    assert_described(&after);
     assert_eq!(
         scrape::sum(
             &after[1],
