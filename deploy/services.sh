@@ -36,8 +36,13 @@ fi
 echo "PostgreSQL is up on 127.0.0.1:5432"
 
 if ! port_open 5672; then
-  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
-  as_root rabbitmq-server -detached || true
+  # In /usr/sbin, which is not on a Debian user's PATH.
+  [ -x /usr/sbin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null \
+    || apt_install rabbitmq-server
+  # The open-file limit Debian's systemd unit gives it (a shell's is often
+  # 1024: every queue holds file handles, and at the limit RabbitMQ stops
+  # answering new connections).
+  as_root sh -c 'ulimit -n 65536 2>/dev/null; PATH="$PATH:/usr/sbin"; exec rabbitmq-server -detached' || true
   wait_port 5672 RabbitMQ
 fi
 # Its own metrics, per queue, for Prometheus (deploy/prometheus/prometheus.yml).

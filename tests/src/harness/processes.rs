@@ -76,6 +76,13 @@ impl TestEnv {
     }
 
     pub async fn start_worker(&self, extra: &[(&str, &str)]) -> anyhow::Result<Service> {
+        let mut env = self.base_env();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        self.note_wait_queues(&env);
         Service::spawn("ledgerhook-worker", self.base_env(), extra).await
     }
 

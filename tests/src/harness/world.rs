@@ -16,6 +16,8 @@ const ADMIN_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// How long [`TestEnv::count`] keeps retrying a query that fails (a fault
 /// test's own server may just have restarted under the pool's connections).
 const COUNT_RETRIES_FOR: Duration = Duration::from_secs(20);
+/// How long drop may spend deleting a test's queues and exchange.
+const BROKER_CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One test's database and queue prefix. Dropped last (declare it first):
 /// its drop removes the database and the queues.
@@ -27,6 +29,9 @@ pub struct TestEnv {
     db_name: String,
     admin_url: String,
     pub(super) http: reqwest::Client,
+    /// The wait queues the workers started here declare, deleted on drop
+    /// (see [`TestEnv::note_wait_queues`]).
+    wait_queues: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl TestEnv {
@@ -55,10 +60,44 @@ impl TestEnv {
             db_name,
             admin_url: admin.to_owned(),
             http: reqwest::Client::new(),
+            wait_queues: std::sync::Mutex::default(),
         })
     }
 
     /// The environment every binary of this world runs with.
+    /// Notes the wait queues a worker started with `env` declares, read off
+    /// its own configuration, so that drop can delete them. They are named by
+    /// delay, and AMQP cannot list queues; `rabbitmqctl` can, but only for
+    /// root (a developer's own account on Debian cannot run it, and leaked
+    /// wait queues, five per test, once piled up until RabbitMQ's file
+    /// handles ran out and it stopped answering handshakes).
+    pub(super) fn note_wait_queues(&self, env: &[(String, String)]) {
+        let lookup = |name: &str| {
+            env.iter()
+                .rev()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        };
+        let config = match ledgerhook_worker::config::Config::from_reader(
+            ledgerhook_shared::config::EnvReader::new(lookup),
+        ) {
+            Ok(config) => config,
+            // The worker refuses it too, and declares nothing.
+            Err(e) => {
+                return eprintln!("the worker's settings do not read ({e}): no wait queues noted");
+            }
+        };
+        let topology = ledgerhook_shared::amqp::Topology::new(&config.queue_prefix);
+        let mut noted = self.wait_queues.lock().expect("wait queue list");
+        noted.extend(
+            config
+                .retry
+                .delays()
+                .into_iter()
+                .map(|delay| topology.wait_queue(delay)),
+        );
+    }
+
     pub(super) fn base_env(&self) -> Vec<(String, String)> {
         [
             ("DATABASE_URL", self.database_url.as_str()),
@@ -164,6 +203,8 @@ impl Drop for TestEnv {
         let amqp_url = self.amqp_url.clone();
         let topology = ledgerhook_shared::amqp::Topology::new(&self.queue_prefix);
         let prefix = self.queue_prefix.clone();
+        let mut noted_wait_queues =
+            std::mem::take(&mut *self.wait_queues.lock().expect("wait queue list"));
         // Drop cannot await; clean up on a runtime of our own.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -176,21 +217,36 @@ impl Drop for TestEnv {
                         .execute(&pool)
                         .await?;
                 }
-                let connection =
-                    ledgerhook_shared::amqp::connect(&amqp_url, "ledgerhook-tests").await?;
-                let channel = connection.create_channel().await?;
-                // The work and parked queues, and the wait queues the workers
-                // declared (named by delay, so listed rather than guessed).
-                let mut queues = vec![topology.queue.clone(), topology.parked_queue.clone()];
-                queues.extend(wait_queues(&prefix));
-                for queue in queues {
+                // Bounded: a broker that stops answering fails the cleanup
+                // loudly instead of holding the test forever.
+                tokio::time::timeout(BROKER_CLEANUP_TIMEOUT, async {
+                    let connection =
+                        ledgerhook_shared::amqp::connect(&amqp_url, "ledgerhook-tests").await?;
+                    let mut channel = connection.create_channel().await?;
+                    // The work and parked queues, and the wait queues: those
+                    // noted from the workers' settings, and any other
+                    // `rabbitmqctl` lists (where it can run).
+                    noted_wait_queues.extend(wait_queues(&prefix));
+                    let queues = [topology.queue.clone(), topology.parked_queue.clone()]
+                        .into_iter()
+                        .chain(noted_wait_queues);
+                    for queue in queues {
+                        let deleted = channel
+                            .queue_delete(queue.as_str().into(), Default::default())
+                            .await;
+                        if deleted.is_err() {
+                            // A queue the worker never got to declare: the
+                            // refusal closed the channel.
+                            channel = connection.create_channel().await?;
+                        }
+                    }
                     channel
-                        .queue_delete(queue.as_str().into(), Default::default())
+                        .exchange_delete(topology.exchange.as_str().into(), Default::default())
                         .await?;
-                }
-                channel
-                    .exchange_delete(topology.exchange.as_str().into(), Default::default())
-                    .await?;
+                    anyhow::Ok(())
+                })
+                .await
+                .context("the broker did not answer the cleanup in time")??;
                 anyhow::Ok(())
             })
         });
@@ -200,8 +256,8 @@ impl Drop for TestEnv {
     }
 }
 
-/// The wait queues under `prefix`, as `rabbitmqctl` lists them (none if it
-/// is not available: then they stay behind, empty).
+/// The wait queues under `prefix`, as `rabbitmqctl` lists them (none where
+/// it cannot run): any a worker declared beyond those noted from settings.
 fn wait_queues(prefix: &str) -> Vec<String> {
     let wait_prefix = format!("{prefix}.wait.");
     let mut queues = leftovers::rabbitmqctl_names("list_queues");
