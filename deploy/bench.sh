@@ -28,6 +28,9 @@ if [ "$mode" = scaling ]; then
 fi
 deploy/prerequisites.sh
 deploy/services.sh >/dev/null
+# The commit each binary names in ledgerhook_build_info, read at compile
+# time by its main alone (so a new commit rebuilds only the binaries).
+export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
 cargo build --release --workspace --bins -q
 
 tag=$(date +%s)$$

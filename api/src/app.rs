@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ledgerhook_shared::domain::CreditTerms;
-use ledgerhook_shared::telemetry::MetricsServer;
-use ledgerhook_shared::{db, http};
+use ledgerhook_domain::CreditTerms;
+use ledgerhook_runtime::http;
+use ledgerhook_runtime::telemetry::MetricsServer;
+use ledgerhook_store::db;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::net::TcpListener;

@@ -4,19 +4,19 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ledgerhook_shared::ca_file::CaFile;
-use ledgerhook_shared::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
-use ledgerhook_shared::db::Migrations;
-use ledgerhook_shared::domain::CreditTerms;
-use ledgerhook_shared::http::ServerLimits;
-use ledgerhook_shared::secret_text::SecretText;
-pub use ledgerhook_shared::stripe::checkout::DEFAULT_STRIPE_API_URL;
-use ledgerhook_shared::stripe::checkout::ReturnUrls;
+use ledgerhook_domain::CreditTerms;
+pub use ledgerhook_providers::stripe::checkout::DEFAULT_STRIPE_API_URL;
+use ledgerhook_providers::stripe::checkout::ReturnUrls;
+use ledgerhook_runtime::ca_file::CaFile;
+use ledgerhook_runtime::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
+use ledgerhook_runtime::http::ServerLimits;
+use ledgerhook_runtime::secret_text::SecretText;
+use ledgerhook_store::db::Migrations;
 
 use crate::auth::{DEFAULT_MAX_LIFETIME_SECS, JwtSecret, MIN_SECRET_BYTES};
 
 /// Crossmint's staging API; production is `https://www.crossmint.com/api`.
-pub use ledgerhook_shared::config::DEFAULT_CROSSMINT_API_URL;
+pub use ledgerhook_runtime::config::DEFAULT_CROSSMINT_API_URL;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -1,13 +1,13 @@
 //! The API's use of Crossmint's orders API: creating an order for a package
 //! of our collection (`CROSSMINT_COLLECTION_ID`). The client itself is
-//! `ledgerhook_shared::crossmint`, shared with reconcile.
+//! `ledgerhook_providers::crossmint`, shared with reconcile.
 
 use std::time::Duration;
 
-use ledgerhook_shared::crossmint::OrdersApi;
-pub use ledgerhook_shared::crossmint::{CreatedOrder, CrossmintError};
-use ledgerhook_shared::domain::Package;
-use ledgerhook_shared::secret_text::SecretText;
+use ledgerhook_domain::Package;
+use ledgerhook_providers::crossmint::OrdersApi;
+pub use ledgerhook_providers::crossmint::{CreatedOrder, CrossmintError};
+use ledgerhook_runtime::secret_text::SecretText;
 
 #[derive(Clone)]
 pub struct Crossmint {

@@ -4,8 +4,8 @@
 //! did not arrive in time, `413` for one too large.
 
 use axum::extract::{FromRequest, Request};
-use ledgerhook_shared::http::is_body_timeout;
-use ledgerhook_shared::json;
+use ledgerhook_domain::json;
+use ledgerhook_runtime::http::is_body_timeout;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -7,7 +7,7 @@
 //! sliding windows in PostgreSQL), [`order_keys`] (the `Idempotency-Key`
 //! of order creation), [`error`] (`{error, code, details?}`),
 //! [`extract`], [`app`] (wiring), [`config`], [`metrics`]. Spending and
-//! expiry live in `ledgerhook_shared::credits`, shared with the worker.
+//! expiry live in `ledgerhook_store::credits`, shared with the worker.
 
 pub mod app;
 pub mod auth;

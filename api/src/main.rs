@@ -1,7 +1,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use ledgerhook_api::{App, Config};
-use ledgerhook_shared::{shutdown, telemetry};
+use ledgerhook_runtime::{shutdown, telemetry};
 
 /// The frontend's API: packages, orders, confirmation, history, balance and spending.
 ///
@@ -36,7 +36,11 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder("api", ledgerhook_api::metrics::describe)?;
+    let metrics = telemetry::install_metrics_recorder(
+        "api",
+        ledgerhook_runtime::build!(),
+        ledgerhook_api::metrics::describe,
+    )?;
     let app = App::build(config, metrics)
         .await
         .context("starting the API")?;

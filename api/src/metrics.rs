@@ -2,10 +2,10 @@
 //! request latency is the shared
 //! `ledgerhook_http_request_duration_seconds{service="api"}`.
 
-use ledgerhook_shared::crossmint::CrossmintError;
-use ledgerhook_shared::domain::PaymentProvider;
-use ledgerhook_shared::http;
-use ledgerhook_shared::stripe::checkout::StripeError;
+use ledgerhook_domain::PaymentProvider;
+use ledgerhook_providers::crossmint::CrossmintError;
+use ledgerhook_providers::stripe::checkout::StripeError;
+use ledgerhook_runtime::http;
 /// Counter: requests refused by a rate limit, by action.
 pub const RATE_LIMITED: &str = "ledgerhook_api_rate_limited_total";
 /// Counter: Crossmint calls that failed, by reason (timeout, unreachable,
@@ -55,7 +55,7 @@ pub const KEY_DUPLICATE_ORDER: &str = "duplicate_order";
 pub const CONFIRM: &str = "confirm";
 
 /// HELP text for every metric of the API, and every counter at zero (see
-/// `ledgerhook_shared::telemetry::install_metrics_recorder`).
+/// `ledgerhook_runtime::telemetry::install_metrics_recorder`).
 pub fn describe() {
     http::describe_metrics();
     metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by action");

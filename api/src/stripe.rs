@@ -1,6 +1,6 @@
 //! The API's use of Stripe Checkout: a hosted Checkout Session per order,
 //! with the return URLs of `STRIPE_SUCCESS_URL` / `STRIPE_CANCEL_URL`. The
-//! client itself is `ledgerhook_shared::stripe::checkout`.
+//! client itself is `ledgerhook_providers::stripe::checkout`.
 //!
 //! Stripe's `Idempotency-Key` is the order attempt: with the caller's own
 //! `Idempotency-Key`, the reservation this request holds (so concurrent
@@ -12,11 +12,13 @@
 //! timed out, or whose holder died, may leave a session behind that nobody
 //! was shown; it is never paid, and Stripe expires it.
 
-use ledgerhook_shared::domain::Package;
+use ledgerhook_domain::Package;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ledgerhook_shared::stripe::checkout::{CheckoutApi, NewSession, ReturnUrls, session_lifetime};
-pub use ledgerhook_shared::stripe::checkout::{CreatedSession, StripeError};
+use ledgerhook_providers::stripe::checkout::{
+    CheckoutApi, NewSession, ReturnUrls, session_lifetime,
+};
+pub use ledgerhook_providers::stripe::checkout::{CreatedSession, StripeError};
 
 use crate::config::StripeConfig;
 use crate::order_keys::Reservation;

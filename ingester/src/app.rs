@@ -7,10 +7,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ledgerhook_shared::amqp::Topology;
-use ledgerhook_shared::deliveries::Delivery;
-use ledgerhook_shared::telemetry::MetricsServer;
-use ledgerhook_shared::{db, http};
+use ledgerhook_domain::Delivery;
+use ledgerhook_runtime::amqp::Topology;
+use ledgerhook_runtime::http;
+use ledgerhook_runtime::telemetry::MetricsServer;
+use ledgerhook_store::db;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio::net::TcpListener;

@@ -9,8 +9,8 @@
 
 use axum::body::{Body, Bytes};
 use futures_util::StreamExt as _;
-use ledgerhook_shared::http::is_body_timeout;
-use ledgerhook_shared::{stripe, svix};
+use ledgerhook_providers::{stripe, svix};
+use ledgerhook_runtime::http::is_body_timeout;
 
 /// How far past the limit a body is still read to verify its signature.
 pub const OVERSIZE_VERIFY_FACTOR: usize = 4;

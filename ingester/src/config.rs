@@ -3,14 +3,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ledgerhook_shared::amqp::Broker;
-use ledgerhook_shared::ca_file::CaFile;
-use ledgerhook_shared::config::{
+use ledgerhook_runtime::amqp::Broker;
+use ledgerhook_runtime::ca_file::CaFile;
+use ledgerhook_runtime::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
 };
-use ledgerhook_shared::db::Migrations;
-use ledgerhook_shared::http::ServerLimits;
-use ledgerhook_shared::secret_text::SecretText;
+use ledgerhook_runtime::http::ServerLimits;
+use ledgerhook_runtime::secret_text::SecretText;
+use ledgerhook_store::db::Migrations;
 
 use crate::webhook_keys::WebhookKeys;
 

@@ -5,7 +5,7 @@
 //! Layout: [`routes`] (HTTP), [`delivery`] (unverified → verified), [`body`]
 //! (reading a body within bounds),
 //! [`rejection`] (every refusal, mapped to HTTP), [`recorder`] (group commit; the SQL is
-//! `ledgerhook_shared::deliveries`),
+//! `ledgerhook_store::deliveries`),
 //! [`outbox`] (publisher and relay), [`app`] (wiring), [`config`] and
 //! [`webhook_keys`] (each provider's keys), [`metrics`].
 

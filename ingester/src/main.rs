@@ -1,7 +1,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use ledgerhook_ingester::{App, Config};
-use ledgerhook_shared::{shutdown, telemetry};
+use ledgerhook_runtime::{shutdown, telemetry};
 
 /// Receives signed payment webhooks (Crossmint, Stripe) and queues them for the worker.
 ///
@@ -31,8 +31,11 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
-    let metrics =
-        telemetry::install_metrics_recorder("ingester", ledgerhook_ingester::metrics::describe)?;
+    let metrics = telemetry::install_metrics_recorder(
+        "ingester",
+        ledgerhook_runtime::build!(),
+        ledgerhook_ingester::metrics::describe,
+    )?;
     let app = App::build(config, metrics)
         .await
         .context("starting the ingester")?;

@@ -1,7 +1,7 @@
 //! The ingester's metric names, in one place so the README can list them.
 
-use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::http;
+use ledgerhook_domain::Provider;
+use ledgerhook_runtime::http;
 
 use crate::rejection::Rejection;
 
@@ -35,7 +35,7 @@ pub const PUBLISH_REJECTED: &str = "rejected";
 pub const PUBLISH_CHANNEL_LOST: &str = "channel_lost";
 
 /// HELP text for every metric of the ingester, and every counter at zero
-/// (see `ledgerhook_shared::telemetry::install_metrics_recorder`).
+/// (see `ledgerhook_runtime::telemetry::install_metrics_recorder`).
 pub fn describe() {
     http::describe_metrics();
     metrics::describe_counter!(

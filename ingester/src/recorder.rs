@@ -16,7 +16,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ledgerhook_shared::deliveries::{self, Delivery, Provider, record::NewDelivery};
+use ledgerhook_domain::{Delivery, Provider};
+use ledgerhook_store::deliveries::{self, record::NewDelivery};
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{Instrument as _, Span};
@@ -171,7 +172,7 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pendin
     drop(records);
     if let Err(e) = &result
         && arrivals.len() > 1
-        && !ledgerhook_shared::db::is_transient(e)
+        && !ledgerhook_store::db::is_transient(e)
     {
         // One bad row must not fail its neighbours: retry each alone.
         tracing::warn!(error = %e, "batch refused; recording its deliveries one by one");
@@ -194,7 +195,7 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pendin
                     Some(row) => {
                         // Never wait on the broker: if the publisher is
                         // behind or away, the outbox row stays for the relay.
-                        let provider = arrival.delivery.provider().as_str().to_owned();
+                        let provider = arrival.delivery.provider();
                         let (delivery_id, body) = arrival.delivery.into_id_and_body();
                         let item = Delivery {
                             row,

@@ -12,9 +12,9 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::stripe::signature as stripe_signature;
-use ledgerhook_shared::svix::VerifyError;
+use ledgerhook_domain::Provider;
+use ledgerhook_providers::stripe::signature as stripe_signature;
+use ledgerhook_providers::svix::VerifyError;
 use serde::Serialize;
 
 use crate::metrics;
@@ -48,7 +48,7 @@ pub enum Rejection {
     BodyIncomplete,
     /// Verified, but the body is not JSON (including invalid UTF-8).
     InvalidJson,
-    /// Verified JSON, nested deeper than [`ledgerhook_shared::json::MAX_NESTING_DEPTH`].
+    /// Verified JSON, nested deeper than [`ledgerhook_domain::json::MAX_NESTING_DEPTH`].
     JsonTooDeep,
     /// The delivery could not be recorded; the sender must retry.
     StorageUnavailable,

@@ -3,9 +3,9 @@
 //! `404 PROVIDER_NOT_CONFIGURED`. At least one provider must be set up, or
 //! the ingester would refuse everything it receives.
 
-use ledgerhook_shared::config::EnvReader;
-use ledgerhook_shared::stripe::signature::StripeSecret;
-use ledgerhook_shared::svix::VerificationKeys;
+use ledgerhook_providers::stripe::signature::StripeSecret;
+use ledgerhook_providers::svix::VerificationKeys;
+use ledgerhook_runtime::config::EnvReader;
 
 pub const CROSSMINT_VAR: &str = "CROSSMINT_WEBHOOK_SECRET";
 pub const STRIPE_VAR: &str = "STRIPE_WEBHOOK_SECRET";

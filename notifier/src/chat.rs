@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::notifications::Channel;
-use ledgerhook_shared::secret_text::SecretText;
+use ledgerhook_domain::Channel;
+use ledgerhook_runtime::secret_text::SecretText;
 use serde_json::{Value, json};
 
 use crate::SendError;

@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ledgerhook_shared::ca_file::CaFile;
-use ledgerhook_shared::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
-use ledgerhook_shared::db::Migrations;
-use ledgerhook_shared::notifications::channels::{DISCORD_URL_VAR, FEISHU_URL_VAR, SMTP_URL_VAR};
-use ledgerhook_shared::secret_text::SecretText;
+use ledgerhook_domain::notification_channels::{DISCORD_URL_VAR, FEISHU_URL_VAR, SMTP_URL_VAR};
+use ledgerhook_runtime::ca_file::CaFile;
+use ledgerhook_runtime::config::{ConfigError, DEFAULT_DATABASE_URL, EnvReader};
+use ledgerhook_runtime::secret_text::SecretText;
+use ledgerhook_store::db::Migrations;
 
 #[derive(Debug, Clone)]
 pub struct Config {

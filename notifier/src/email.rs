@@ -12,8 +12,8 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::notifications::GrantFacts;
-use ledgerhook_shared::secret_text::SecretText;
+use ledgerhook_domain::GrantFacts;
+use ledgerhook_runtime::secret_text::SecretText;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};

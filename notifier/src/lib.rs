@@ -8,7 +8,7 @@
 //! back off, park), [`email`] (SMTP through lettre), [`chat`] (Discord and
 //! Feishu webhooks), [`render`] (the words), [`app`] (wiring and the
 //! `/metrics` and `/healthz` listener), [`config`], [`metrics`]. The table
-//! and its statements are `ledgerhook_shared::notifications`.
+//! and its statements are `ledgerhook_store::notifications`.
 
 pub mod app;
 pub mod chat;

@@ -1,7 +1,7 @@
 use anyhow::Context as _;
 use clap::Parser;
 use ledgerhook_notifier::{App, Config};
-use ledgerhook_shared::{shutdown, telemetry};
+use ledgerhook_runtime::{shutdown, telemetry};
 
 /// Sends the notifications grants leave in the outbox: the buyer's email, the team's chat.
 ///
@@ -33,8 +33,11 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
-    let metrics =
-        telemetry::install_metrics_recorder("notifier", ledgerhook_notifier::metrics::describe)?;
+    let metrics = telemetry::install_metrics_recorder(
+        "notifier",
+        ledgerhook_runtime::build!(),
+        ledgerhook_notifier::metrics::describe,
+    )?;
     let app = App::build(config, metrics)
         .await
         .context("starting the notifier")?;

@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::notifications::Channel;
-use ledgerhook_shared::notifications::outbox::{Counts, Outcome};
+use ledgerhook_domain::Channel;
+use ledgerhook_store::notifications::outbox::{Counts, Outcome};
 
 pub const ATTEMPTS: &str = "ledgerhook_notifications_total";
 pub const SEND_SECONDS: &str = "ledgerhook_notification_send_seconds";
@@ -21,7 +21,7 @@ pub const PENDING: &str = "ledgerhook_notifications_pending";
 pub const PARKED: &str = "ledgerhook_notifications_parked";
 
 /// HELP text for every metric of the notifier, and every counter at zero
-/// (see `ledgerhook_shared::telemetry::install_metrics_recorder`).
+/// (see `ledgerhook_runtime::telemetry::install_metrics_recorder`).
 pub fn describe() {
     metrics::describe_counter!(
         ATTEMPTS,

@@ -8,7 +8,7 @@
 //! value can add a line that looks like ours; and each chat service gets
 //! its own treatment of its markup (see [`chat`]).
 
-use ledgerhook_shared::notifications::{Channel, GrantFacts, format_credits};
+use ledgerhook_domain::{Channel, GrantFacts, format_credits};
 
 /// The buyer's email: subject and plain-text body.
 pub fn email(facts: &GrantFacts) -> (String, String) {

@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use futures_util::{StreamExt as _, stream};
-use ledgerhook_shared::notifications::outbox::{self, Claimed, Outcome};
-use ledgerhook_shared::notifications::{Channel, GrantFacts, NotifyChannels};
-use ledgerhook_shared::retry::{jittered, random_unit};
+use ledgerhook_domain::{Channel, GrantFacts, NotifyChannels};
+use ledgerhook_runtime::retry::{jittered, random_unit};
+use ledgerhook_store::notifications::outbox::{self, Claimed, Outcome};
 use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

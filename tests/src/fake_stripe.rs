@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ledgerhook_shared::stripe::signature::sign;
+use ledgerhook_providers::stripe::signature::sign;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 

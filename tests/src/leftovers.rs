@@ -103,7 +103,7 @@ async fn sweep(admin: &str, amqp_url: &str) -> anyhow::Result<usize> {
     if stale_queues.is_empty() && stale_exchanges.is_empty() {
         return Ok(removed);
     }
-    let connection = ledgerhook_shared::amqp::connect(amqp_url, "ledgerhook-tests-sweep").await?;
+    let connection = ledgerhook_runtime::amqp::connect(amqp_url, "ledgerhook-tests-sweep").await?;
     let channel = connection.create_channel().await?;
     for queue in stale_queues {
         channel

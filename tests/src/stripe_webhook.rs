@@ -1,5 +1,5 @@
 //! Sending deliveries as Stripe does: `POST /webhooks/stripe`, signed with
-//! `Stripe-Signature` by `ledgerhook_shared::stripe::signature::sign`, the
+//! `Stripe-Signature` by `ledgerhook_providers::stripe::signature::sign`, the
 //! same code the fake Stripe and `ledgerhook-sign --provider stripe` use.
 
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ pub const STRIPE_TEST_SECRET: &str = "whsec_test_ledgerhook_fake_stripe_secret";
 
 /// The `Stripe-Signature` value for `body`, signed with `secret` at `timestamp`.
 pub fn sign_stripe(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    ledgerhook_shared::stripe::signature::sign(secret, timestamp, body)
+    ledgerhook_providers::stripe::signature::sign(secret, timestamp, body)
 }
 
 /// A fresh `evt_...` id, unique per call.

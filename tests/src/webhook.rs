@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_providers::svix::SigningSecret;
 use serde_json::{Value, json};
 
 /// Svix's published documentation secret: a public test value.
@@ -81,7 +81,7 @@ pub fn delivery_completed(order_id: &str, user_id: &str, package_id: &str) -> Va
 
 /// The price of a catalogue package as a decimal string.
 pub fn price_of(package_id: &str) -> String {
-    ledgerhook_shared::domain::find_package(package_id)
+    ledgerhook_domain::find_package(package_id)
         .expect("a catalogue package")
         .price
         .to_string()

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use ledgerhook_shared::stripe::signature::sign;
+use ledgerhook_providers::stripe::signature::sign;
 use ledgerhook_tests::api_client::Api;
 use ledgerhook_tests::fake_crossmint::FakeCrossmint;
 use ledgerhook_tests::fake_stripe::{Behaviour, FAKE_SECRET_KEY, FakeStripe};

@@ -145,8 +145,8 @@ async fn an_unroutable_publish_is_a_failure_kept_in_the_outbox_until_it_can_be_r
         }
     })
     .await;
-    let topology = ledgerhook_shared::amqp::Topology::new(&env.queue_prefix);
-    let connection = ledgerhook_shared::amqp::connect(&env.amqp_url, "ledgerhook-tests")
+    let topology = ledgerhook_runtime::amqp::Topology::new(&env.queue_prefix);
+    let connection = ledgerhook_runtime::amqp::connect(&env.amqp_url, "ledgerhook-tests")
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();

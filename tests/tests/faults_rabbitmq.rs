@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::amqp::Topology;
+use ledgerhook_runtime::amqp::Topology;
 use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::own_rabbitmq::OwnRabbitMq;
 use ledgerhook_tests::webhook::{payment_succeeded, price_of};

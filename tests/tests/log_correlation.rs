@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::http::layers::{MAX_CLIENT_REQUEST_ID, REQUEST_SPAN};
+use ledgerhook_runtime::http::layers::{MAX_CLIENT_REQUEST_ID, REQUEST_SPAN};
 use ledgerhook_tests::fake_crossmint::FakeCrossmint;
 use ledgerhook_tests::harness::{Service, TestEnv, eventually, seen};
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded, price_of};
@@ -17,9 +17,8 @@ use serde_json::Value;
 const WAIT: Duration = Duration::from_secs(30);
 /// Debug for our crates and for each SQL statement, so that the lines of
 /// the tasks a request or a message hands work to show up too.
-const INGESTER_LOG: &str =
-    "info,ledgerhook_ingester=debug,ledgerhook_shared=debug,sqlx::query=debug";
-const WORKER_LOG: &str = "info,ledgerhook_worker=debug,ledgerhook_shared=debug,sqlx::query=debug";
+const INGESTER_LOG: &str = "info,ledgerhook_ingester=debug,ledgerhook_store=debug,ledgerhook_runtime=debug,sqlx::query=debug";
+const WORKER_LOG: &str = "info,ledgerhook_worker=debug,ledgerhook_store=debug,ledgerhook_runtime=debug,sqlx::query=debug";
 
 /// Every line of a service's log, parsed; all of them must be JSON.
 fn json_lines(service: &Service) -> Vec<Value> {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use ledgerhook_shared::amqp::Topology;
+use ledgerhook_runtime::amqp::Topology;
 use ledgerhook_tests::harness::TestEnv;
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
 

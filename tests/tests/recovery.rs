@@ -169,7 +169,7 @@ async fn several_processes_starting_at_once_create_and_migrate_the_database_once
             .fetch_all(&pool)
             .await
             .unwrap();
-    let known: Vec<(i64, bool, Vec<u8>)> = ledgerhook_shared::db::MIGRATOR
+    let known: Vec<(i64, bool, Vec<u8>)> = ledgerhook_store::db::MIGRATOR
         .iter()
         .map(|m| (m.version, true, m.checksum.to_vec()))
         .collect();

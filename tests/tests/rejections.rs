@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::svix::{SecretKey, SigningSecret};
+use ledgerhook_providers::svix::{SecretKey, SigningSecret};
 use ledgerhook_tests::harness::{Answer, TestEnv, eventually, seen};
 use ledgerhook_tests::scrape;
 use ledgerhook_tests::webhook::{

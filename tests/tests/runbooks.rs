@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ledgerhook_shared::credits::{Spend, SpendOutcome, spend};
+use ledgerhook_store::credits::{Spend, SpendOutcome, spend};
 use ledgerhook_tests::harness::processes::run_admin;
 use ledgerhook_tests::harness::{Service, TestEnv, eventually, seen};
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lapin::options::BasicGetOptions;
-use ledgerhook_shared::amqp::{self, Topology};
-use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::deliveries::record::{self, NewDelivery};
-use ledgerhook_shared::stripe::signature::StripeSecret;
+use ledgerhook_domain::Provider;
+use ledgerhook_providers::stripe::signature::StripeSecret;
+use ledgerhook_runtime::amqp::{self, Topology};
+use ledgerhook_store::deliveries::record::{self, NewDelivery};
 use ledgerhook_tests::harness::{Answer, Ingester, TestEnv};
 use ledgerhook_tests::python_venv;
 use ledgerhook_tests::stripe_webhook::{

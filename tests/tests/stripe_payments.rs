@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::credits::{self, Spend, SpendOutcome};
-use ledgerhook_shared::domain::PaymentProvider;
+use ledgerhook_domain::PaymentProvider;
+use ledgerhook_store::credits::{self, Spend, SpendOutcome};
 use ledgerhook_tests::harness::{Answer, Ingester, TestEnv};
 use ledgerhook_tests::scrape;
 use serde_json::{Value, json};

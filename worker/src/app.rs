@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use ledgerhook_shared::amqp::Topology;
-use ledgerhook_shared::db;
-use ledgerhook_shared::ledger::GrantTerms;
-use ledgerhook_shared::telemetry::MetricsServer;
+use ledgerhook_runtime::amqp::Topology;
+use ledgerhook_runtime::telemetry::MetricsServer;
+use ledgerhook_store::db;
+use ledgerhook_store::ledger::GrantTerms;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +44,16 @@ impl App {
         let broker_up = Arc::new(AtomicBool::new(false));
         let metrics = MetricsServer::bind(config.metrics_addr, metrics)
             .await?
-            .with_health(pool.clone(), broker_up.clone());
+            .with_health(
+                {
+                    let pool = pool.clone();
+                    Arc::new(move || {
+                        let pool = pool.clone();
+                        Box::pin(async move { db::answers(&pool).await })
+                    })
+                },
+                broker_up.clone(),
+            );
         let topology = Topology::new(&config.queue_prefix);
         let reconcile = config.reconcile.map(|settings| {
             let schedule = reconcile::job::Schedule {

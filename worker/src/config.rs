@@ -5,16 +5,16 @@ use std::time::Duration;
 
 use crate::reconcile;
 use crate::retry::RetrySchedule;
-use ledgerhook_shared::amqp::Broker;
-use ledgerhook_shared::ca_file::CaFile;
-use ledgerhook_shared::config::{
+use ledgerhook_domain::CreditTerms;
+use ledgerhook_domain::NotifyChannels;
+use ledgerhook_domain::notification_channels::CHANNELS_VAR;
+use ledgerhook_runtime::amqp::Broker;
+use ledgerhook_runtime::ca_file::CaFile;
+use ledgerhook_runtime::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader, process_env,
 };
-use ledgerhook_shared::db::Migrations;
-use ledgerhook_shared::domain::CreditTerms;
-use ledgerhook_shared::notifications::NotifyChannels;
-use ledgerhook_shared::notifications::channels::CHANNELS_VAR;
-use ledgerhook_shared::secret_text::SecretText;
+use ledgerhook_runtime::secret_text::SecretText;
+use ledgerhook_store::db::Migrations;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -128,7 +128,7 @@ impl Config {
             payment_timeout_interval: Some(env.parsed_or("PAYMENT_TIMEOUT_INTERVAL_SECS", 60u64))
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),
-            notify: NotifyChannels::from_env(&mut env),
+            notify: crate::notify_channels::from_env(&mut env),
         };
         if config.payment_timeout.is_zero() {
             env.invalid("PAYMENT_TIMEOUT_MINUTES must be at least 1".into());
@@ -159,7 +159,7 @@ fn reconcile_settings<F: Fn(&str) -> Option<String>>(
             within: reconcile::DEFAULT_WITHIN,
             limit: reconcile::DEFAULT_LIMIT,
         },
-        crossmint: ledgerhook_shared::crossmint::OrdersApi::from_env(env)?,
+        crossmint: ledgerhook_providers::crossmint::OrdersApi::from_env(env)?,
     })
 }
 

@@ -17,8 +17,9 @@ use futures_util::{FutureExt as _, StreamExt as _};
 use lapin::message::Delivery;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use ledgerhook_shared::amqp::{self, Broker, Topology};
-use ledgerhook_shared::retry;
+use ledgerhook_domain::Provider;
+use ledgerhook_runtime::amqp::{self, Broker, Topology};
+use ledgerhook_runtime::retry;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +39,7 @@ fn message_of(delivery: &Delivery) -> Message<'_> {
             .as_ref()
             .map(lapin::types::ShortString::as_str),
         delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
-        provider: amqp::header_str(headers, amqp::HEADER_PROVIDER),
+        provider: Provider::from_label(amqp::header_str(headers, amqp::HEADER_PROVIDER)),
         received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
         body: &delivery.data,
         destination: delivery.exchange.as_str(),

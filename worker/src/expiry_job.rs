@@ -1,11 +1,11 @@
 //! The scheduled credit expiry: every interval, remove what has expired and
 //! was not spent. Safe with any number of workers running it (see
-//! `ledgerhook_shared::credits::expire_due`); `ledgerhook-admin
+//! `ledgerhook_store::credits::expire_due`); `ledgerhook-admin
 //! expire-credits` runs the same on demand.
 
 use std::time::Duration;
 
-use ledgerhook_shared::credits::expire_due;
+use ledgerhook_store::credits::expire_due;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

@@ -10,7 +10,7 @@
 //! [`config`], [`metrics`], and the scheduled jobs: [`expiry_job`] (credit
 //! expiry), [`payment_timeout_job`] (orders left unpaid expire),
 //! [`reconcile`] (asking Crossmint about orders whose payment never
-//! arrived). The transaction itself is `ledgerhook_shared::ledger`.
+//! arrived). The transaction itself is `ledgerhook_store::ledger`.
 //! [`admin`] backs the `ledgerhook-admin` operator command (parked
 //! deliveries, redrive, replay, and the runbooks: pause, status, duplicates,
 //! revoke, grant, reconcile, audit); [`pause`] is the switch every worker
@@ -22,6 +22,7 @@ pub mod config;
 pub mod consumer;
 pub mod expiry_job;
 pub mod metrics;
+pub mod notify_channels;
 pub mod pause;
 pub mod payment_timeout_job;
 pub mod processor;

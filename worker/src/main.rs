@@ -1,6 +1,6 @@
 use anyhow::Context as _;
 use clap::Parser;
-use ledgerhook_shared::{shutdown, telemetry};
+use ledgerhook_runtime::{shutdown, telemetry};
 use ledgerhook_worker::{App, Config};
 
 /// Turns queued payment deliveries into ledger grants, reversals and orders.
@@ -35,8 +35,11 @@ async fn main() -> anyhow::Result<()> {
     Cli::parse();
     telemetry::init_tracing();
     let config = Config::from_env()?;
-    let metrics =
-        telemetry::install_metrics_recorder("worker", ledgerhook_worker::metrics::describe)?;
+    let metrics = telemetry::install_metrics_recorder(
+        "worker",
+        ledgerhook_runtime::build!(),
+        ledgerhook_worker::metrics::describe,
+    )?;
     let app = App::build(config, metrics)
         .await
         .context("starting the worker")?;

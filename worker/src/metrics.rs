@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::domain::{PaymentProvider, ReversalKind};
-use ledgerhook_shared::ledger::Applied;
+use ledgerhook_domain::{PaymentProvider, ReversalKind};
+use ledgerhook_store::ledger::Applied;
 
 use crate::reconcile::FindingResult;
 
@@ -13,7 +13,7 @@ pub const PROCESSING: &str = "ledgerhook_webhook_processing_seconds";
 /// recorded, ignored, already_processed, parked).
 pub const PROCESSED: &str = "ledgerhook_worker_deliveries_total";
 /// [`PROCESSED`]'s outcome for a message given up on (the others are
-/// `ledgerhook_shared::ledger::Applied::outcome`'s).
+/// `ledgerhook_store::ledger::Applied::outcome`'s).
 pub const PARKED_OUTCOME: &str = "parked";
 /// Counter: credit grants committed, and the credits they added.
 pub const GRANTS: &str = "ledgerhook_grants_total";
@@ -139,7 +139,7 @@ pub fn orders_expired(orders: u64) {
 }
 
 /// HELP text for every metric of the worker, and every counter at zero
-/// (see `ledgerhook_shared::telemetry::install_metrics_recorder`).
+/// (see `ledgerhook_runtime::telemetry::install_metrics_recorder`).
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_histogram!(

@@ -1,6 +1,6 @@
 //! The payment timeout: every interval, orders still pending
 //! `PAYMENT_TIMEOUT_MINUTES` after they were created are marked `expired`
-//! (`ledgerhook_shared::ledger::orders::expire_stale`, one statement, safe
+//! (`ledgerhook_store::ledger::orders::expire_stale`, one statement, safe
 //! with any number of workers running it). Confirm then answers
 //! `PAYMENT_TIMEOUT`; a payment that still arrives wins and is counted as an
 //! anomaly by the state machine.
@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ledgerhook_shared::ledger::orders::expire_stale;
+use ledgerhook_store::ledger::orders::expire_stale;
 use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

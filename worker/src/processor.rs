@@ -8,12 +8,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::Retryable as _;
-use ledgerhook_shared::db;
-use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::domain::{EventKind, OrderEvent, PaymentReversal};
-use ledgerhook_shared::ledger::{self, Applied, ApplyError, Work};
-use ledgerhook_shared::retry::Backoff;
-use ledgerhook_shared::stripe::event::StripeEvent;
+use ledgerhook_domain::Provider;
+use ledgerhook_domain::{EventKind, OrderEvent, PaymentEvent, PaymentReversal};
+use ledgerhook_runtime::retry::Backoff;
+use ledgerhook_store::db;
+use ledgerhook_store::ledger::{self, Applied, ApplyError, Work};
 use sqlx::PgPool;
 use tracing::{Instrument as _, Span};
 
@@ -39,9 +38,9 @@ pub struct Message<'a> {
     /// The sender's delivery id (the AMQP message id), for logs.
     pub delivery_id: Option<&'a str>,
     pub delivery_row: Option<i64>,
-    /// Who sent it (a `Provider` name); none on messages published before
-    /// the header existed, which were all Crossmint webhooks.
-    pub provider: Option<&'a str>,
+    /// Who sent it, read once from its header ([`Provider::from_label`]);
+    /// the name, when this build does not know it.
+    pub provider: Result<Provider, &'a str>,
     pub received_at_us: Option<i64>,
     pub body: &'a [u8],
     /// The exchange it was published to (`messaging.destination.name`).
@@ -97,11 +96,11 @@ impl Processor {
         let mut reversals = Vec::new();
         for (index, message) in messages.iter().enumerate() {
             match prepare(message) {
-                Ok((row, Parsed::Order(event))) => {
+                Ok((row, PaymentEvent::Order(event))) => {
                     events.push((index, row, event));
                     verdicts.push(None);
                 }
-                Ok((row, Parsed::Reversal(reversal))) => {
+                Ok((row, PaymentEvent::Reversal(reversal))) => {
                     reversals.push((index, row, reversal));
                     verdicts.push(None);
                 }
@@ -208,7 +207,9 @@ impl Processor {
             with_database_retries(|| ledger::apply_reversal(&self.pool, row, reversal)).await;
         match result {
             Ok(applied) => {
-                let provider = Provider::Stripe.as_str();
+                let provider = message
+                    .provider
+                    .map_or("unknown", |p| p.payment_provider().as_str());
                 record_metrics(&applied, provider, || message.span(None));
                 metrics::processed(applied.outcome(), provider, since(message.received_at_us));
                 Verdict::Done(applied.outcome())
@@ -258,41 +259,20 @@ where
         .await
 }
 
-/// What a message's body says, read by its provider's parser.
-enum Parsed {
-    Order(OrderEvent),
-    Reversal(PaymentReversal),
-}
-
-/// The delivery row and parsed event, or the reason to park the message.
-fn prepare(message: &Message<'_>) -> Result<(i64, Parsed), Verdict> {
+/// The delivery row and what its body says, or the reason to park the
+/// message.
+fn prepare(message: &Message<'_>) -> Result<(i64, PaymentEvent), Verdict> {
     let Some(row) = message.delivery_row else {
         return Err(Verdict::Park {
             label: metrics::reason::MALFORMED_MESSAGE,
             reason: "message has no delivery row header".into(),
         });
     };
-    let parsed = match message
-        .provider
-        .map_or(Some(Provider::Crossmint), Provider::from_name)
-    {
-        Some(Provider::Crossmint) => OrderEvent::parse(message.body).map(Parsed::Order),
-        Some(Provider::Reconcile) => OrderEvent::from_order_answer(message.body).map(Parsed::Order),
-        Some(Provider::Stripe) => StripeEvent::parse(message.body).map(|event| match event {
-            StripeEvent::Order(event) => Parsed::Order(event),
-            StripeEvent::Reversal(reversal) => Parsed::Reversal(reversal),
-        }),
-        None => {
-            return Err(Verdict::Park {
-                label: metrics::reason::UNKNOWN_PROVIDER,
-                reason: format!(
-                    "message from provider {:?}, which this worker cannot read",
-                    message.provider.unwrap_or_default()
-                ),
-            });
-        }
-    };
-    parsed
+    let provider = message.provider.map_err(|name| Verdict::Park {
+        label: metrics::reason::UNKNOWN_PROVIDER,
+        reason: format!("message from provider {name:?}, which this worker cannot read"),
+    })?;
+    ledgerhook_providers::parse(provider, message.body)
         .map(|parsed| (row, parsed))
         .map_err(|e| Verdict::Park {
             label: metrics::reason::UNPARSEABLE,

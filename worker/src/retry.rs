@@ -21,9 +21,9 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, ShortString};
 use lapin::{Channel, Confirmation, Connection};
-use ledgerhook_shared::amqp::{self, Topology};
-use ledgerhook_shared::deliveries;
-use ledgerhook_shared::retry::{jittered, random_unit};
+use ledgerhook_runtime::amqp::{self, Topology};
+use ledgerhook_runtime::retry::{jittered, random_unit};
+use ledgerhook_store::deliveries;
 use sqlx::PgPool;
 use tracing::Instrument as _;
 
@@ -152,7 +152,7 @@ impl Settler {
                 copy
             }
             Verdict::Park { label, reason } => {
-                self.park(channel, delivery, delivery_row, attempt, label, reason)
+                self.park(channel, delivery, message, attempt, label, reason)
                     .await
             }
         };
@@ -241,11 +241,12 @@ impl Settler {
         &self,
         channel: &Channel,
         delivery: &Delivery,
-        delivery_row: Option<i64>,
+        message: &Message<'_>,
         attempt: u32,
         label: &'static str,
         reason: &str,
     ) -> anyhow::Result<()> {
+        let delivery_row = message.delivery_row;
         // The message's span carries its delivery_id.
         tracing::warn!(label, reason, attempt, delivery_row, "parking a message");
         self.copy(
@@ -264,13 +265,8 @@ impl Settler {
             tracing::warn!(error = %e, row, "could not note the parking on the delivery row");
         }
         metrics::parked(label);
-        // Messages from before the header existed were all Crossmint's.
-        let headers = delivery.properties.headers().as_ref();
-        let provider = amqp::header_str(headers, amqp::HEADER_PROVIDER)
-            .map_or(
-                Some(deliveries::Provider::Crossmint),
-                deliveries::Provider::from_name,
-            )
+        let provider = message
+            .provider
             .map_or("unknown", |p| p.payment_provider().as_str());
         metrics::processed(metrics::PARKED_OUTCOME, provider, None);
         Ok(())
@@ -343,7 +339,7 @@ mod tests {
         for attempt in 1..s.attempts {
             let step = s.delay_after(attempt);
             let longest = jittered(step, 0.999_999);
-            assert!(longest <= step.mul_f64(1.0 + ledgerhook_shared::retry::MAX_JITTER));
+            assert!(longest <= step.mul_f64(1.0 + ledgerhook_runtime::retry::MAX_JITTER));
             assert!(jittered(step, 0.0) >= step.mul_f64(0.9));
         }
     }

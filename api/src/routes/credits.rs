@@ -1,6 +1,6 @@
 //! `GET /api/v1/user/credits` (the balance, and what expires soon) and
 //! `POST /api/v1/user/credits/consume` (spending, once per idempotency key).
-//! A spend is then counted in the day's usage (`ledgerhook_shared::usage`),
+//! A spend is then counted in the day's usage (`ledgerhook_store::usage`),
 //! which may fail without failing the spend.
 
 use axum::extract::State;
@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ledgerhook_shared::credits::{self, Spend, SpendOutcome};
+use ledgerhook_store::credits::{self, Spend, SpendOutcome};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -128,7 +128,7 @@ async fn consume(
 /// Counts the committed spend in the day's usage. Not critical: a failure is
 /// logged and counted, and the spend answers as usual.
 async fn record_usage(state: &AppState, user_id: &str, credits: i64) {
-    if let Err(e) = ledgerhook_shared::usage::record_spend(&state.pool, user_id, credits).await {
+    if let Err(e) = ledgerhook_store::usage::record_spend(&state.pool, user_id, credits).await {
         metrics::usage_write_failed();
         tracing::warn!(error = %Chain(&e), "usage not recorded; the spend itself succeeded");
     }

@@ -11,7 +11,7 @@ pub mod packages;
 
 use axum::Router;
 use axum::response::IntoResponse;
-use ledgerhook_shared::http;
+use ledgerhook_runtime::http;
 
 use crate::app::AppState;
 use crate::error::ApiError;

@@ -26,8 +26,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use ledgerhook_shared::domain::{Package, PaymentProvider, find_package};
-use ledgerhook_shared::ledger::orders::{self, CreatedFrom, PendingOrder};
+use ledgerhook_domain::{Package, PaymentProvider, find_package};
+use ledgerhook_store::ledger::orders::{self, CreatedFrom, PendingOrder};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

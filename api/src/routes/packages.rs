@@ -3,7 +3,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
-use ledgerhook_shared::domain::{CURRENCY, PACKAGES, Package};
+use ledgerhook_domain::{CURRENCY, PACKAGES, Package};
 use serde_json::{Value, json};
 
 use crate::app::AppState;

@@ -2,8 +2,8 @@
 //! Webhooks' `webhook-*`) headers, the id among them.
 
 use axum::http::HeaderMap;
-use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::svix::{self, SignedHeaders, VerificationKeys};
+use ledgerhook_domain::Provider;
+use ledgerhook_providers::svix::{self, SignedHeaders, VerificationKeys};
 
 use super::{
     UnverifiedDelivery, VerifiedDelivery, check_delivery_id, parse_json, read_body, single_header,
@@ -78,7 +78,7 @@ mod tests {
     use crate::delivery::headers_json;
     use axum::body::Body;
     use axum::http::HeaderValue;
-    use ledgerhook_shared::svix::SigningSecret;
+    use ledgerhook_providers::svix::SigningSecret;
 
     const LIMIT: usize = 1024;
 

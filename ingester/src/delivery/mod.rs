@@ -11,8 +11,8 @@ mod stripe;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
-use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::json::{self, JsonError};
+use ledgerhook_domain::Provider;
+use ledgerhook_domain::json::{self, JsonError};
 use serde_json::Value;
 
 use crate::body::{self, BodyError, StreamingVerifier};

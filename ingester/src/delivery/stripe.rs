@@ -1,8 +1,8 @@
 //! Stripe's deliveries: one `Stripe-Signature` header; the delivery id is
 //! the event's own `id` (`evt_...`), which Stripe keeps across its retries.
 
-use ledgerhook_shared::deliveries::Provider;
-use ledgerhook_shared::stripe::signature::{self, StripeSecret};
+use ledgerhook_domain::Provider;
+use ledgerhook_providers::stripe::signature::{self, StripeSecret};
 use serde_json::Value;
 
 use super::{

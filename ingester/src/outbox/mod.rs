@@ -8,8 +8,8 @@
 //! broker down, a nack, a crash) stays in the outbox, and the [`relay`] finds
 //! it and publishes it again. A delivery may therefore be
 //! published twice; workers are idempotent per delivery, so that is harmless.
-//! What travels is a [`ledgerhook_shared::deliveries::Delivery`]; the
-//! outbox's SQL is `ledgerhook_shared::deliveries::outbox`.
+//! What travels is a [`ledgerhook_domain::Delivery`]; the
+//! outbox's SQL is `ledgerhook_store::deliveries::outbox`.
 
 pub mod publisher;
 pub mod relay;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ledgerhook_shared::deliveries::{Delivery, outbox};
+use ledgerhook_domain::Delivery;
+use ledgerhook_store::deliveries::outbox;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -5,7 +5,7 @@ mod health;
 mod webhook;
 
 use axum::Router;
-use ledgerhook_shared::http;
+use ledgerhook_runtime::http;
 
 use crate::app::AppState;
 

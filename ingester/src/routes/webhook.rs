@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use ledgerhook_shared::deliveries::Provider;
+use ledgerhook_domain::Provider;
 use serde::Serialize;
 
 use crate::app::AppState;
@@ -35,7 +35,7 @@ struct Accepted {
     status: &'static str,
 }
 
-/// Runs in the request's span (`ledgerhook_shared::http::layers`), which
+/// Runs in the request's span (`ledgerhook_runtime::http::layers`), which
 /// gets the delivery id once the signature vouches for it; the recorder's
 /// tasks inherit that span.
 async fn crossmint(

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use ledgerhook_shared::config::process_env;
+use ledgerhook_runtime::config::process_env;
 use ledgerhook_tests::fake_stripe::{FAKE_SECRET_KEY, FAKE_WEBHOOK_SECRET, FakeStripe};
 
 /// The tests' Stripe stand-in as a process: prints the STRIPE_API_URL and

@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use ledgerhook_shared::domain::PACKAGES;
-use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_domain::PACKAGES;
+use ledgerhook_providers::svix::SigningSecret;
 use ledgerhook_tests::webhook::{
     TEST_SECRET, new_delivery_id, now_secs, payment_succeeded, svix_headers,
 };
@@ -678,7 +678,7 @@ fn ms(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledgerhook_shared::svix::{MAX_SIGNATURE_ENTRIES, parse_entries};
+    use ledgerhook_providers::svix::{MAX_SIGNATURE_ENTRIES, parse_entries};
 
     #[test]
     fn base64_matches_the_rfc_4648_vectors() {

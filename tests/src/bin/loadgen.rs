@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use ledgerhook_shared::domain::PACKAGES;
-use ledgerhook_shared::svix::SigningSecret;
+use ledgerhook_domain::PACKAGES;
+use ledgerhook_providers::svix::SigningSecret;
 use ledgerhook_tests::eventually::{seen, within};
 use ledgerhook_tests::stripe_webhook::{STRIPE_TEST_SECRET, checkout_completed, sign_stripe};
 use ledgerhook_tests::webhook::{
@@ -69,7 +69,7 @@ struct Cli {
     )]
     url: String,
     /// The database the worker writes to, for latencies and the invariant.
-    #[arg(long, value_name = "URL", default_value = ledgerhook_shared::config::DEFAULT_DATABASE_URL)]
+    #[arg(long, value_name = "URL", default_value = ledgerhook_runtime::config::DEFAULT_DATABASE_URL)]
     database_url: String,
     /// How many deliveries to send (1..=1000000).
     #[arg(long, value_name = "N", default_value_t = 10_000)]

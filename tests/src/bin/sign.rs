@@ -17,8 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use ledgerhook_shared::stripe::signature::StripeSecret;
-use ledgerhook_shared::svix::{SecretKey, SigningSecret};
+use ledgerhook_providers::stripe::signature::StripeSecret;
+use ledgerhook_providers::svix::{SecretKey, SigningSecret};
 
 const USAGE: &str = "see ledgerhook-sign --help";
 

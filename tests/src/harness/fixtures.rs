@@ -1,8 +1,8 @@
 //! What a test puts in its world's database before the binaries see it, the
 //! way other parts of the system would have.
 
-use ledgerhook_shared::domain::{PaymentProvider, find_package};
-use ledgerhook_shared::ledger::orders::{self, CreatedFrom, PendingOrder};
+use ledgerhook_domain::{PaymentProvider, find_package};
+use ledgerhook_store::ledger::orders::{self, CreatedFrom, PendingOrder};
 
 use super::world::TestEnv;
 

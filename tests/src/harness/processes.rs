@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use ledgerhook_shared::config::process_env;
+use ledgerhook_runtime::config::process_env;
 
 use super::client::Ingester;
 use super::world::TestEnv;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use ledgerhook_shared::config::{DEFAULT_AMQP_URL, process_env};
+use ledgerhook_runtime::config::{DEFAULT_AMQP_URL, process_env};
 use sqlx::PgPool;
 
 use crate::eventually::{eventually, seen, within};
@@ -50,8 +50,8 @@ impl TestEnv {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let db_name = leftovers::world_name(leftovers::DATABASE_STEM, '_', &tag[..12]);
         let database_url = database_url_beside(admin, &db_name)?;
-        let pool = ledgerhook_shared::db::connect_and_migrate(&database_url, 8, "ledgerhook-tests")
-            .await?;
+        let pool =
+            ledgerhook_store::db::connect_and_migrate(&database_url, 8, "ledgerhook-tests").await?;
         Ok(Self {
             database_url,
             amqp_url,
@@ -79,7 +79,7 @@ impl TestEnv {
                 .map(|(_, value)| value.clone())
         };
         let config = match ledgerhook_worker::config::Config::from_reader(
-            ledgerhook_shared::config::EnvReader::new(lookup),
+            ledgerhook_runtime::config::EnvReader::new(lookup),
         ) {
             Ok(config) => config,
             // The worker refuses it too, and declares nothing.
@@ -87,7 +87,7 @@ impl TestEnv {
                 return eprintln!("the worker's settings do not read ({e}): no wait queues noted");
             }
         };
-        let topology = ledgerhook_shared::amqp::Topology::new(&config.queue_prefix);
+        let topology = ledgerhook_runtime::amqp::Topology::new(&config.queue_prefix);
         let mut noted = self.wait_queues.lock().expect("wait queue list");
         noted.extend(
             config
@@ -118,7 +118,7 @@ impl TestEnv {
     /// unacknowledged ones are not counted).
     pub async fn queue_depth(&self, queue: &str) -> anyhow::Result<u32> {
         let connection =
-            ledgerhook_shared::amqp::connect(&self.amqp_url, "ledgerhook-tests").await?;
+            ledgerhook_runtime::amqp::connect(&self.amqp_url, "ledgerhook-tests").await?;
         let channel = connection.create_channel().await?;
         let declared = channel
             .queue_declare(
@@ -201,7 +201,7 @@ impl Drop for TestEnv {
         let db_name = self.db_name.clone();
         let admin = self.admin_url.clone();
         let amqp_url = self.amqp_url.clone();
-        let topology = ledgerhook_shared::amqp::Topology::new(&self.queue_prefix);
+        let topology = ledgerhook_runtime::amqp::Topology::new(&self.queue_prefix);
         let prefix = self.queue_prefix.clone();
         let mut noted_wait_queues =
             std::mem::take(&mut *self.wait_queues.lock().expect("wait queue list"));
@@ -221,7 +221,7 @@ impl Drop for TestEnv {
                 // loudly instead of holding the test forever.
                 tokio::time::timeout(BROKER_CLEANUP_TIMEOUT, async {
                     let connection =
-                        ledgerhook_shared::amqp::connect(&amqp_url, "ledgerhook-tests").await?;
+                        ledgerhook_runtime::amqp::connect(&amqp_url, "ledgerhook-tests").await?;
                     let mut channel = connection.create_channel().await?;
                     // The work and parked queues, and the wait queues: those
                     // noted from the workers' settings, and any other

@@ -7,7 +7,7 @@ use std::time::Duration;
 use lapin::options::QueueDeclareOptions;
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
-use ledgerhook_shared::amqp::{self, Topology};
+use ledgerhook_runtime::amqp::{self, Topology};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -69,7 +69,7 @@ pub async fn status(
     operator: Option<&str>,
 ) -> anyhow::Result<Printout> {
     let control = pause::read(pool).await?;
-    let (unprocessed, parked) = ledgerhook_shared::deliveries::operator::backlog(pool).await?;
+    let (unprocessed, parked) = ledgerhook_store::deliveries::operator::backlog(pool).await?;
     let (held_for_review, shortfall_orders, shortfall_credits): (i64, i64, i64) = sqlx::query_as(
         "select (select count(*) from payment_orders where review_reason is not null),
                 (select count(*) from payment_orders where revoke_shortfall > 0),

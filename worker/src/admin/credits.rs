@@ -1,16 +1,16 @@
 //! Commands on credits: finding duplicates (runbook 5.2 step 2), revoking
 //! a grant (5.2 step 3), granting by hand (5.3) and a user's audit (5.3
-//! steps 1 and 2). The ledger work is `ledgerhook_shared::credits`; here is
+//! steps 1 and 2). The ledger work is `ledgerhook_store::credits`; here is
 //! the audit row in the same transaction, and the printout.
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use ledgerhook_shared::credits::{
+use ledgerhook_store::credits::{
     self, ManualGrant, ManualGrantOutcome, OrderRef, Share, TakeBack, TakeBackCause,
     TakeBackOutcome,
 };
-use ledgerhook_shared::deliveries::operator;
+use ledgerhook_store::deliveries::operator;
 use serde_json::json;
 use sqlx::PgPool;
 

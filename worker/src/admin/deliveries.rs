@@ -23,7 +23,7 @@ fn read_entry<'a>(operator: Option<&'a str>, command: &'a str, arguments: Value)
 }
 
 pub async fn parked(pool: &PgPool, operator: Option<&str>, limit: i64) -> anyhow::Result<Printout> {
-    let rows = ledgerhook_shared::deliveries::operator::parked(pool, limit).await?;
+    let rows = ledgerhook_store::deliveries::operator::parked(pool, limit).await?;
     let mut text = String::new();
     let mut listed = Vec::new();
     for row in &rows {
@@ -47,7 +47,7 @@ pub async fn show(
     operator: Option<&str>,
     delivery_id: &str,
 ) -> anyhow::Result<Printout> {
-    let found = ledgerhook_shared::deliveries::operator::find(pool, delivery_id).await?;
+    let found = ledgerhook_store::deliveries::operator::find(pool, delivery_id).await?;
     let mut entry = read_entry(operator, "show", json!({"deliveryId": delivery_id}));
     entry.result = json!({"found": found.is_some()});
     audit_log::record(pool, entry).await?;
@@ -151,7 +151,7 @@ pub async fn replay(
 
 pub async fn expire_credits(pool: &PgPool, operator: Option<&str>) -> anyhow::Result<Printout> {
     // The database is all this needs; the same job the workers run.
-    let run = ledgerhook_shared::credits::expire_due(pool).await?;
+    let run = ledgerhook_store::credits::expire_due(pool).await?;
     let result = json!({"credits": run.credits, "grants": run.grants, "users": run.users});
     let mut entry = read_entry(operator, "expire-credits", json!({}));
     entry.result = result.clone();

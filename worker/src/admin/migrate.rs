@@ -4,7 +4,7 @@
 //! build, and records what it applied in `operator_actions`.
 
 use anyhow::Context as _;
-use ledgerhook_shared::db::{self, MIGRATOR};
+use ledgerhook_store::db::{self, MIGRATOR};
 use serde_json::json;
 
 use super::Printout;

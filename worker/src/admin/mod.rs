@@ -27,8 +27,8 @@ pub mod reconcile;
 pub mod replay;
 
 use anyhow::Context as _;
-use ledgerhook_shared::amqp::Broker;
-use ledgerhook_shared::config::{DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader};
+use ledgerhook_runtime::amqp::Broker;
+use ledgerhook_runtime::config::{DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader};
 pub use replay::{Action, Admin, DeliveryRow, Replayed, Selection};
 use serde_json::Value;
 
@@ -216,7 +216,7 @@ async fn run_on_database(
             order,
             why,
         } => {
-            let request = ledgerhook_shared::credits::ManualGrant {
+            let request = ledgerhook_store::credits::ManualGrant {
                 user_id: user,
                 credits: *credits,
                 reason: &why.reason,

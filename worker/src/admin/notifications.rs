@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use ledgerhook_shared::notifications::operator;
+use ledgerhook_store::notifications::operator;
 use serde_json::json;
 use sqlx::PgPool;
 

@@ -6,15 +6,15 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use ledgerhook_shared::config::EnvReader;
-use ledgerhook_shared::deliveries::operator;
+use ledgerhook_runtime::config::EnvReader;
+use ledgerhook_store::deliveries::operator;
 use serde_json::json;
 use sqlx::PgPool;
 
 use super::audit_log::{self, Entry};
 use super::cli::Wait;
 use super::{Admin, Peers, Printout};
-use ledgerhook_shared::crossmint::OrdersApi;
+use ledgerhook_providers::crossmint::OrdersApi;
 
 use crate::reconcile::{self, FindingResult, Scope};
 

@@ -8,7 +8,7 @@
 //! (its effects are committed), so a replay cannot grant twice. A parked one
 //! is reset to unprocessed first, and its copy leaves the parked queue.
 //!
-//! The SQL on the deliveries is `ledgerhook_shared::deliveries::operator`.
+//! The SQL on the deliveries is `ledgerhook_store::deliveries::operator`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
-use ledgerhook_shared::amqp::{self, Broker, Topology};
-use ledgerhook_shared::deliveries::operator;
-pub use ledgerhook_shared::deliveries::operator::DeliveryRow;
+use ledgerhook_runtime::amqp::{self, Broker, Topology};
+use ledgerhook_store::deliveries::operator;
+pub use ledgerhook_store::deliveries::operator::DeliveryRow;
 use sqlx::PgPool;
 
 /// Which deliveries to replay.
@@ -92,7 +92,7 @@ impl Admin {
     /// outbox rows once confirmed.
     pub async fn publish_recorded(
         &self,
-        recorded: &[ledgerhook_shared::deliveries::Delivery],
+        recorded: &[ledgerhook_domain::Delivery],
     ) -> anyhow::Result<()> {
         crate::reconcile::publish(&self.pool, &self.channel, &self.topology, recorded).await
     }

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use ledgerhook_shared::amqp::{self, Broker, Topology};
+use ledgerhook_runtime::amqp::{self, Broker, Topology};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use ledgerhook_shared::crossmint::OrdersApi;
+use ledgerhook_providers::crossmint::OrdersApi;
 
 use super::{FindingResult, Scope};
 use crate::metrics;

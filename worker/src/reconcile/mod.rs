@@ -18,14 +18,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lapin::{Channel, Confirmation};
-use ledgerhook_shared::amqp::{self, Topology};
-use ledgerhook_shared::deliveries::{self, Delivery, Provider, record::NewDelivery};
-use ledgerhook_shared::domain::{EventKind, OrderEvent, order_answer};
-use ledgerhook_shared::ledger::orders::{self, AwaitingPayment};
+use ledgerhook_domain::{Delivery, EventKind, Provider};
+use ledgerhook_providers::crossmint::order_answer;
+use ledgerhook_runtime::amqp::{self, Topology};
+use ledgerhook_store::deliveries::{self, record::NewDelivery};
+use ledgerhook_store::ledger::orders::{self, AwaitingPayment};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use ledgerhook_shared::crossmint::OrdersApi;
+use ledgerhook_providers::crossmint::OrdersApi;
 
 /// What `verified_by` says for a reconciled delivery: there is no signature;
 /// the answer came over TLS from Crossmint's API, asked with our key.
@@ -144,7 +145,7 @@ async fn reconcile_one(
             return Ok(finding);
         }
     };
-    let event = match OrderEvent::from_order_answer(&answer.body) {
+    let event = match order_answer::parse(&answer.body) {
         Ok(event) => event,
         Err(e) => {
             finding.detail = Some(format!("Crossmint's answer could not be read: {e}"));
@@ -184,7 +185,7 @@ async fn reconcile_one(
         Some(row) => {
             recorded.push(Delivery {
                 row,
-                provider: Provider::Reconcile.as_str().to_owned(),
+                provider: Provider::Reconcile,
                 delivery_id,
                 received_at: now,
                 body: answer.body,

@@ -1,0 +1,387 @@
+//! RabbitMQ: names, topology and the message contract between the ingester
+//! and the workers.
+//!
+//! Every exchange and queue name derives from `QUEUE_PREFIX`, so several
+//! deployments, or several test runs, share one broker without touching each
+//! other.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::tcp::OwnedTLSConfig;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{
+    BasicProperties, Channel, Connection, ConnectionProperties, DefaultConnectionBuilder,
+    ExchangeKind, PublisherConfirm,
+};
+
+use crate::ca_file::CaFile;
+use crate::config::{DEFAULT_AMQP_URL, EnvReader};
+use crate::retry::MAX_JITTER;
+use ledgerhook_domain::Delivery;
+
+/// Routing key of verified deliveries on the deliveries exchange.
+pub const DELIVERY_ROUTING_KEY: &str = "delivery";
+
+/// AMQP header: the delivery's primary key in `webhook_deliveries`.
+pub const HEADER_DELIVERY_ROW: &str = "ledgerhook-delivery-row";
+/// Who the delivery came from (a `deliveries::Provider` name), so the worker
+/// reads the body with the right parser. Messages without it are Crossmint
+/// webhooks (published before the header existed).
+pub const HEADER_PROVIDER: &str = "ledgerhook-provider";
+/// AMQP header: when the ingester received the delivery, in microseconds
+/// since the Unix epoch; the worker measures delivery-to-credit latency from it.
+pub const HEADER_RECEIVED_AT_US: &str = "ledgerhook-received-at-us";
+/// AMQP header on parked messages: why the worker gave up on it.
+pub const HEADER_PARK_REASON: &str = "ledgerhook-park-reason";
+/// AMQP header: which attempt at processing this copy is (absent means 1).
+pub const HEADER_ATTEMPT: &str = "ledgerhook-attempt";
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Direct exchange the ingester publishes verified deliveries to.
+    pub exchange: String,
+    /// Work queue the workers consume.
+    pub queue: String,
+    /// The dead-letter queue: messages a worker gave up on, kept with their
+    /// reason and attempt count for a person (`ledgerhook-admin`).
+    pub parked_queue: String,
+    prefix: String,
+}
+
+impl Topology {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            exchange: format!("{prefix}.deliveries"),
+            queue: format!("{prefix}.deliveries"),
+            parked_queue: format!("{prefix}.parked"),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The wait queue for one retry delay. Named by its delay, so a changed
+    /// schedule declares new queues instead of clashing with the old ones.
+    pub fn wait_queue(&self, delay: Duration) -> String {
+        format!("{}.wait.{}ms", self.prefix, delay.as_millis())
+    }
+
+    /// Declares the wait queue for `delay`: messages sit there until their
+    /// time is up, then dead-letter back to the work queue.
+    pub async fn declare_wait_queue(
+        &self,
+        channel: &Channel,
+        delay: Duration,
+    ) -> anyhow::Result<String> {
+        let name = self.wait_queue(delay);
+        let mut arguments = quorum_arguments();
+        let mut set = |key: &str, value: AMQPValue| {
+            arguments.insert(ShortString::from(key), value);
+        };
+        // The queue's TTL is the longest a message waits; each message's own
+        // expiration (the jittered delay) is shorter.
+        let ttl =
+            i64::try_from(delay.mul_f64(1.0 + MAX_JITTER).as_millis()).unwrap_or(i64::MAX) + 1;
+        set("x-message-ttl", AMQPValue::LongLongInt(ttl));
+        set(
+            "x-dead-letter-exchange",
+            AMQPValue::LongString(self.exchange.as_str().into()),
+        );
+        set(
+            "x-dead-letter-routing-key",
+            AMQPValue::LongString(DELIVERY_ROUTING_KEY.into()),
+        );
+        // At-least-once dead-lettering: a message leaves the wait queue only
+        // once the work queue has confirmed it (requires reject-publish).
+        set(
+            "x-dead-letter-strategy",
+            AMQPValue::LongString("at-least-once".into()),
+        );
+        set("x-overflow", AMQPValue::LongString("reject-publish".into()));
+        channel
+            .queue_declare(name.as_str().into(), durable_queue(), arguments)
+            .await
+            .with_context(|| format!("declaring wait queue {name}"))?;
+        Ok(name)
+    }
+
+    /// Declares everything; idempotent, so both binaries call it on every
+    /// (re)connection and neither depends on the other having started.
+    pub async fn declare(&self, channel: &Channel) -> anyhow::Result<()> {
+        channel
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                ExchangeKind::Direct,
+                // Durable: the binding must survive a broker restart, or
+                // mandatory publishes would come back unroutable.
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .context("declaring the deliveries exchange")?;
+        for queue in [&self.queue, &self.parked_queue] {
+            channel
+                .queue_declare(queue.as_str().into(), durable_queue(), quorum_arguments())
+                .await
+                .with_context(|| format!("declaring queue {queue}"))?;
+        }
+        channel
+            .queue_bind(
+                self.queue.as_str().into(),
+                self.exchange.as_str().into(),
+                DELIVERY_ROUTING_KEY.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("binding the work queue")?;
+        Ok(())
+    }
+}
+
+fn durable_queue() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    }
+}
+
+/// Quorum queues: replicated, always durable, and here about twice as fast
+/// as a classic queue for persistent publishes with confirms.
+fn quorum_arguments() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString("quorum".into()),
+    );
+    arguments
+}
+
+/// AMQP delivery mode 2: the broker writes the message to disk.
+pub const PERSISTENT: u8 = 2;
+
+/// Publishes a delivery to the work queue: persistent and mandatory (an
+/// unroutable message comes back instead of vanishing), with the sender's
+/// delivery id as the message id and the row and receipt time as headers. The caller awaits
+/// the returned confirm, or pipelines it.
+pub async fn publish_delivery(
+    channel: &Channel,
+    topology: &Topology,
+    delivery: &Delivery,
+) -> anyhow::Result<PublisherConfirm> {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        ShortString::from(HEADER_DELIVERY_ROW),
+        AMQPValue::LongLongInt(delivery.row),
+    );
+    headers.insert(
+        ShortString::from(HEADER_RECEIVED_AT_US),
+        AMQPValue::LongLongInt(delivery.received_at_us()),
+    );
+    headers.insert(
+        ShortString::from(HEADER_PROVIDER),
+        AMQPValue::LongString(delivery.provider.as_str().into()),
+    );
+    let properties = BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_content_type("application/json".into())
+        .with_message_id(delivery.delivery_id.as_str().into())
+        .with_headers(headers);
+    channel
+        .basic_publish(
+            topology.exchange.as_str().into(),
+            DELIVERY_ROUTING_KEY.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            &delivery.body,
+            properties,
+        )
+        .await
+        .context("publishing a delivery")
+}
+
+/// Where the broker is, and for `amqps://` which CAs to trust besides the
+/// system's roots (`AMQP_CA_FILE`; the system's roots honour `SSL_CERT_FILE`
+/// and `SSL_CERT_DIR`). lapin has no URL parameter for a CA file, hence the
+/// variable.
+#[derive(Clone)]
+pub struct Broker {
+    url: String,
+    ca: Option<CaFile>,
+}
+
+impl Broker {
+    pub fn new(url: impl Into<String>, ca: Option<CaFile>) -> Self {
+        Self {
+            url: url.into(),
+            ca,
+        }
+    }
+
+    /// `AMQP_URL` (default: the local broker) and `AMQP_CA_FILE` (checked
+    /// at start), as every process that talks to the broker reads them.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Self {
+        Self::new(
+            env.or_default("AMQP_URL", DEFAULT_AMQP_URL),
+            CaFile::from_env(env, "AMQP_CA_FILE"),
+        )
+    }
+
+    /// One connection, named `name` in the broker's connection list.
+    pub async fn connect(&self, name: &str) -> anyhow::Result<Connection> {
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        let mut builder = DefaultConnectionBuilder::new()
+            .context("finding the async runtime for lapin")?
+            .with_uri_str(self.url.clone())
+            .with_properties(properties);
+        if let Some(ca) = &self.ca {
+            // Added to the system's roots, not instead of them.
+            builder = builder.with_tls_config(OwnedTLSConfig {
+                identity: None,
+                cert_chain: Some(ca.pem().to_owned()),
+            });
+        }
+        builder.connect().await.context("connecting to RabbitMQ")
+    }
+}
+
+/// Without the URL's password.
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("url", &without_password(&self.url))
+            .field("ca", &self.ca)
+            .finish()
+    }
+}
+
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!(
+                "{scheme}://{user}:[redacted]@{host}{}",
+                &rest[authority_end..]
+            ),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// How long a goodbye to the broker may take. lapin sends a close (or a
+/// consumer cancel) and waits for the broker's reply; if the connection dies
+/// at that moment the reply never comes and the wait never ends. CI once saw
+/// a broker restart leave the ingester and the worker both stuck there, so
+/// every goodbye is bounded. Walking away is safe: unacknowledged messages
+/// return to the queue and unconfirmed publishes stay in the outbox.
+pub const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs a goodbye (close, cancel) for at most [`GOODBYE_TIMEOUT`], ignoring
+/// its outcome: the link is being abandoned either way.
+pub async fn say_goodbye<T>(goodbye: impl Future<Output = T>) {
+    if tokio::time::timeout(GOODBYE_TIMEOUT, goodbye)
+        .await
+        .is_err()
+    {
+        tracing::debug!("the broker did not answer a goodbye; abandoning the link");
+    }
+}
+
+/// How often a long wait on the broker (a consumer waiting for messages, a
+/// publisher waiting for work) checks that its channel is still open. lapin
+/// normally reports a lost connection through the waits themselves; this
+/// catches the rare loss that it reports nowhere, instead of waiting forever.
+pub const LIVENESS_CHECK: Duration = Duration::from_secs(1);
+
+/// Whether every channel is still open, for the [`LIVENESS_CHECK`].
+fn all_open(channels: &[&Channel]) -> bool {
+    channels.iter().all(|channel| channel.status().connected())
+}
+
+/// Resolves once one of the channels is no longer open, looking every
+/// [`LIVENESS_CHECK`]: a branch for any wait that must not outlive them.
+pub async fn until_closed(channels: &[&Channel]) {
+    let mut tick = tokio::time::interval(LIVENESS_CHECK);
+    loop {
+        tick.tick().await;
+        if !all_open(channels) {
+            return;
+        }
+    }
+}
+
+/// How long an acknowledgement or a confirmed copy may take. lapin waits
+/// for the frame to be written (and for a copy, for the broker's confirm);
+/// on a connection that died under it that wait may never end, and a task
+/// stuck there holds a worker's batch slot. A message not acknowledged in
+/// time comes again once the connection is gone, and processing it again
+/// changes nothing.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A broker trusted through the system's roots alone (tests, tools).
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
+    Broker::new(url, None).connect(name).await
+}
+
+/// A new channel on `connection` with publisher confirms on: every publish
+/// of a delivery (the ingester's, a retry copy, a replay, a reconciled
+/// delivery) is confirmed before anything counts it as sent.
+pub async fn confirmed_channel(connection: &Connection) -> anyhow::Result<Channel> {
+    let channel = connection
+        .create_channel()
+        .await
+        .context("opening a channel")?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .context("enabling publisher confirms")?;
+    Ok(channel)
+}
+
+/// Reads an integer header, whatever integer width the sender used.
+pub fn header_i64(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongLongInt(v) => Some(*v),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::Timestamp(v) => i64::try_from(*v).ok(),
+        _ => None,
+    }
+}
+
+/// Reads a text header (a long or short string of UTF-8).
+pub fn header_str<'h>(headers: Option<&'h FieldTable>, name: &str) -> Option<&'h str> {
+    match headers?.inner().get(name)? {
+        AMQPValue::LongString(v) => std::str::from_utf8(v.as_bytes()).ok(),
+        AMQPValue::ShortString(v) => Some(v.as_str()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_brokers_debug_text_hides_the_password() {
+        let broker = Broker::new("amqps://ledger:s3cret@mq.internal:5671/%2f", None);
+        let text = format!("{broker:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains("amqps://ledger:[redacted]@mq.internal:5671/%2f"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Recording verified deliveries (the ingester).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use ledgerhook_domain::Provider;
+
+/// A verified delivery about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    /// The sender's message id, stable across its retries.
+    pub delivery_id: &'a str,
+    /// The exact bytes that were signed.
+    pub body: &'a [u8],
+    /// Every request header as `[[name, value], ...]`.
+    pub headers: serde_json::Value,
+    /// The signed timestamp from the signature headers.
+    pub signed_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    /// Fingerprint of the key that verified it (never the key).
+    pub verified_by: &'a str,
+}
+
+/// Inserts a batch of deliveries from one `provider` (see [`record_mixed`]).
+pub async fn record_batch(
+    pool: &PgPool,
+    provider: &str,
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    let providers = vec![provider; deliveries.len()];
+    insert(pool, &providers, deliveries).await
+}
+
+/// Inserts a batch of deliveries, each from its own provider (the
+/// ingester's group commit mixes them), and their outbox rows in one
+/// statement (one transaction, one WAL flush). Returns, for each delivery
+/// in order, its new row id, or `None` when the (provider, delivery id) was
+/// already recorded (a retry by the sender, or the same one twice in this
+/// batch).
+pub async fn record_mixed(
+    pool: &PgPool,
+    deliveries: &[(Provider, NewDelivery<'_>)],
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    let providers: Vec<&str> = deliveries.iter().map(|(p, _)| p.as_str()).collect();
+    let rows: Vec<NewDelivery<'_>> = deliveries.iter().map(|(_, d)| d.clone()).collect();
+    insert(pool, &providers, &rows).await
+}
+
+async fn insert(
+    pool: &PgPool,
+    providers: &[&str],
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<Option<i64>>, sqlx::Error> {
+    debug_assert_eq!(providers.len(), deliveries.len());
+    let mut ids = Vec::with_capacity(deliveries.len());
+    let mut bodies = Vec::with_capacity(deliveries.len());
+    let mut headers = Vec::with_capacity(deliveries.len());
+    let mut signed = Vec::with_capacity(deliveries.len());
+    let mut received = Vec::with_capacity(deliveries.len());
+    let mut verified_by = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        ids.push(delivery.delivery_id);
+        bodies.push(delivery.body);
+        headers.push(&delivery.headers);
+        signed.push(delivery.signed_at);
+        received.push(delivery.received_at);
+        verified_by.push(delivery.verified_by);
+    }
+    let inserted: Vec<(i64, String, String)> = sqlx::query_as(
+        "with inserted as (
+             insert into webhook_deliveries
+                 (provider, delivery_id, body, headers, signed_at, received_at, verified_by)
+             select * from unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[],
+                                  $5::timestamptz[], $6::timestamptz[], $7::text[])
+             on conflict on constraint webhook_deliveries_provider_delivery_id_key do nothing
+             returning id, provider, delivery_id
+         ), queued as (
+             insert into delivery_outbox (delivery_row) select id from inserted
+         )
+         select id, provider, delivery_id from inserted",
+    )
+    .bind(providers)
+    .bind(&ids)
+    .bind(&bodies)
+    .bind(&headers)
+    .bind(&signed)
+    .bind(&received)
+    .bind(&verified_by)
+    .fetch_all(pool)
+    .await?;
+
+    // Hand each new row to the first delivery with its provider and id; any
+    // other one with the same pair in this batch is a duplicate. (The same
+    // id from two providers is two deliveries.)
+    let mut new_rows: HashMap<(String, String), i64> = inserted
+        .into_iter()
+        .map(|(row, provider, id)| ((provider, id), row))
+        .collect();
+    Ok(providers
+        .iter()
+        .zip(deliveries)
+        .map(|(provider, d)| new_rows.remove(&((*provider).to_owned(), d.delivery_id.to_owned())))
+        .collect())
+}

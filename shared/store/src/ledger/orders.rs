@@ -1,0 +1,421 @@
+//! Orders (`payment_orders`): recording them pending, finding the orders a
+//! batch is about, locked for the transaction, and expiring the ones nobody
+//! paid in time.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use ledgerhook_domain::{
+    CreditTerms, OrderEvent, OrderStatus, Package, PaymentProvider, find_package,
+};
+
+/// Who recorded an order, before its payment or from the payment itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreatedFrom {
+    /// The API, when the buyer started the purchase.
+    Api,
+    /// The worker, from a payment event's metadata (`userId`, `packageId`)
+    /// for an order the API had not recorded (yet).
+    Webhook,
+}
+
+impl CreatedFrom {
+    /// The value stored in `payment_orders.created_from`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    /// The reason given in the first entry of the order's status history.
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Api => "order created",
+            Self::Webhook => "created from webhook metadata",
+        }
+    }
+}
+
+/// An order to record as pending: who buys which package, on what terms.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingOrder<'a> {
+    /// Who takes the payment; the order's currency follows from it.
+    pub provider: PaymentProvider,
+    /// The order's id at its provider.
+    pub provider_order_id: &'a str,
+    pub user_id: &'a str,
+    pub package: &'a Package,
+    /// Days the credits stay valid after the grant (none: forever). Fixed
+    /// now, so a later change of policy never changes what was bought.
+    pub credits_valid_days: Option<i32>,
+}
+
+/// Records orders as pending, in one statement: the package as it is now
+/// (its snapshot, with the credit validity), the expected price and the
+/// credits. An order whose provider id is already recorded is left as it
+/// is. Rows are inserted in provider-id order, so that concurrent inserts
+/// take their locks in the same order. Returns the provider ids of the
+/// orders this call created.
+pub async fn insert_pending<'e>(
+    executor: impl PgExecutor<'e>,
+    created_from: CreatedFrom,
+    orders: &[PendingOrder<'_>],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut orders: Vec<&PendingOrder<'_>> = orders.iter().collect();
+    orders.sort_by_key(|o| o.provider_order_id);
+    orders.dedup_by_key(|o| o.provider_order_id);
+    let mut ids = Vec::with_capacity(orders.len());
+    let mut order_ids = Vec::with_capacity(orders.len());
+    let mut users = Vec::with_capacity(orders.len());
+    let mut packages = Vec::with_capacity(orders.len());
+    let mut snapshots = Vec::with_capacity(orders.len());
+    let mut prices = Vec::with_capacity(orders.len());
+    let mut base = Vec::with_capacity(orders.len());
+    let mut bonus = Vec::with_capacity(orders.len());
+    let mut valid_days = Vec::with_capacity(orders.len());
+    let mut providers = Vec::with_capacity(orders.len());
+    let mut currencies = Vec::with_capacity(orders.len());
+    for order in orders {
+        let package = order.package;
+        let mut snapshot = package.snapshot();
+        snapshot["creditValidityDays"] = json!(order.credits_valid_days);
+        snapshot["currency"] = json!(order.provider.currency());
+        ids.push(Uuid::now_v7());
+        order_ids.push(order.provider_order_id);
+        users.push(order.user_id);
+        packages.push(package.id);
+        snapshots.push(snapshot);
+        prices.push(package.price.to_string());
+        base.push(package.credits);
+        bonus.push(package.bonus_credits);
+        valid_days.push(order.credits_valid_days);
+        providers.push(order.provider.as_str());
+        currencies.push(order.provider.currency());
+    }
+    sqlx::query_scalar(
+        "insert into payment_orders
+             (id, provider_order_id, user_id, package_id, package_snapshot, amount, currency,
+              base_credits, bonus_credits, total_credits, status, status_history, created_from,
+              credits_valid_days, provider)
+         select id, order_id, user_id, package_id, snapshot, price::numeric, currency, base,
+                bonus, base + bonus, 'pending',
+                jsonb_build_array(jsonb_build_object(
+                    'status', 'pending', 'at', now(), 'reason', $11::text)),
+                $12, valid_days, provider
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
+                     $7::int8[], $8::int8[], $9::text[], $10::int4[], $13::text[])
+              as n(id, order_id, user_id, package_id, snapshot, price, base, bonus, currency,
+                   valid_days, provider)
+         on conflict on constraint payment_orders_provider_order_id_key do nothing
+         returning provider_order_id",
+    )
+    .bind(&ids)
+    .bind(&order_ids)
+    .bind(&users)
+    .bind(&packages)
+    .bind(&snapshots)
+    .bind(&prices)
+    .bind(&base)
+    .bind(&bonus)
+    .bind(&currencies)
+    .bind(&valid_days)
+    .bind(created_from.reason())
+    .bind(created_from.as_str())
+    .bind(&providers)
+    .fetch_all(executor)
+    .await
+}
+
+/// The user an order belongs to, if it is recorded.
+pub async fn owner<'e>(
+    executor: impl PgExecutor<'e>,
+    provider_order_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select user_id from payment_orders where provider_order_id = $1")
+        .bind(provider_order_id)
+        .fetch_optional(executor)
+        .await
+}
+
+/// An order still waiting for its payment, as `reconcile` sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AwaitingPayment {
+    pub id: Uuid,
+    pub provider_order_id: String,
+    pub user_id: String,
+    pub package_id: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Crossmint orders created at least `older_than` and at most `within`
+/// ago whose payment never arrived: still pending, or expired by the
+/// payment timeout (a payment may have come without its webhook). Oldest
+/// first, at most `limit`.
+pub async fn awaiting_payment<'e>(
+    executor: impl PgExecutor<'e>,
+    older_than: std::time::Duration,
+    within: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<AwaitingPayment>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, provider_order_id, user_id, package_id, status, created_at
+         from payment_orders
+         where status in ('pending', 'expired') and provider = 'crossmint'
+           and created_at < now() - $1::interval
+           and created_at > now() - $2::interval
+         order by created_at
+         limit $3",
+    )
+    .bind(older_than)
+    .bind(within)
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredOrder {
+    pub id: Uuid,
+    pub provider: PaymentProvider,
+    pub user_id: String,
+    pub package_id: String,
+    pub status: OrderStatus,
+    pub review_reason: Option<String>,
+    /// Days the credits of this order stay valid after the grant (none: forever).
+    pub credits_valid_days: Option<i32>,
+}
+
+/// The orders a batch is about, locked, by provider order id; and which of
+/// them already hold a payment reference (Stripe's PaymentIntent), so an
+/// event announcing that payment under another object's id (an invoice
+/// after its Checkout Session) finds the order that was paid.
+#[derive(Debug, Default)]
+pub(crate) struct LockedOrders {
+    pub by_id: HashMap<String, StoredOrder>,
+    by_payment_intent: HashMap<String, String>,
+}
+
+impl LockedOrders {
+    /// The order `event` is about: the one holding its payment, else the
+    /// one with its id.
+    pub fn key_for<'e>(&'e self, event: &'e OrderEvent) -> &'e str {
+        event
+            .payment_intent
+            .as_ref()
+            .and_then(|intent| self.by_payment_intent.get(intent))
+            .map_or(event.order_id.as_str(), String::as_str)
+    }
+}
+
+/// Creates the orders that do not exist yet but whose events name a user and
+/// a known package in their metadata (`created_from = 'webhook'`), then locks
+/// every order the events refer to, in order-id order so that concurrent
+/// batches take locks in the same order. An order missing from the result is
+/// one we cannot know. An order created here takes its credit validity from
+/// `terms`, as the API's would.
+///
+/// An event whose payment (`payment_intent`) an order already holds is
+/// about that order: none is created for it.
+pub(crate) async fn find_or_create_locked(
+    tx: &mut PgConnection,
+    events: &[&OrderEvent],
+    terms: &CreditTerms,
+) -> Result<LockedOrders, sqlx::Error> {
+    let mut intents: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.payment_intent.as_deref())
+        .collect();
+    intents.sort_unstable();
+    intents.dedup();
+    // Only Stripe events carry one; Crossmint batches skip this statement.
+    let paid: Vec<String> = if intents.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(
+            "select payment_intent from payment_orders where payment_intent = any($1)",
+        )
+        .bind(&intents)
+        .fetch_all(&mut *tx)
+        .await?
+    };
+    // Of the events in this batch announcing one payment not yet held by
+    // any order (a session and its invoice), only the first creates an
+    // order from metadata; the rest find it through the payment below.
+    let mut creating_for: HashMap<&str, &str> = HashMap::new();
+    let creatable: Vec<PendingOrder<'_>> = events
+        .iter()
+        .filter(|e| match e.payment_intent.as_deref() {
+            None => true,
+            Some(intent) if paid.iter().any(|p| p == intent) => false,
+            Some(intent) => *creating_for.entry(intent).or_insert(&e.order_id) == e.order_id,
+        })
+        .filter_map(|e| {
+            let package = e.package_id.as_deref().and_then(find_package)?;
+            Some(PendingOrder {
+                provider: e.provider,
+                provider_order_id: &e.order_id,
+                user_id: e.user_id.as_deref()?,
+                package,
+                credits_valid_days: terms.valid_days(package.id),
+            })
+        })
+        .collect();
+    if !creatable.is_empty() {
+        insert_pending(&mut *tx, CreatedFrom::Webhook, &creatable).await?;
+    }
+
+    let mut wanted: Vec<&str> = events.iter().map(|e| e.order_id.as_str()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    type Row = (
+        Uuid,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i32>,
+        Option<String>,
+    );
+    // The `or` only when a payment is held already: Crossmint's batches
+    // keep the plain index lookup on the provider's id.
+    let by_payment = if paid.is_empty() {
+        ""
+    } else {
+        "or payment_intent = any($2)"
+    };
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "select id, provider_order_id, provider, user_id, package_id, status, review_reason,
+                credits_valid_days, payment_intent
+         from payment_orders
+         where provider_order_id = any($1) {by_payment}
+         order by provider_order_id
+         for update"
+    ))
+    .bind(&wanted)
+    .bind(&paid)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut locked = LockedOrders::default();
+    for (
+        id,
+        order_id,
+        provider,
+        user_id,
+        package_id,
+        status,
+        review_reason,
+        credits_valid_days,
+        payment_intent,
+    ) in rows
+    {
+        // The check constraints admit only known values; anything else is
+        // refused rather than guessed, since a guess could grant.
+        let status = OrderStatus::parse(&status).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown order status {status:?}").into())
+        })?;
+        let provider = PaymentProvider::parse(&provider).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown order provider {provider:?}").into())
+        })?;
+        if let Some(intent) = payment_intent {
+            locked.by_payment_intent.insert(intent, order_id.clone());
+        }
+        locked.by_id.insert(
+            order_id,
+            StoredOrder {
+                id,
+                provider,
+                user_id,
+                package_id,
+                status,
+                review_reason,
+                credits_valid_days,
+            },
+        );
+    }
+    // A payment no order holds yet is about the first order, in this
+    // batch, that an event announcing it names.
+    for event in events {
+        if let Some(intent) = &event.payment_intent
+            && !locked.by_payment_intent.contains_key(intent)
+            && locked.by_id.contains_key(&event.order_id)
+        {
+            locked
+                .by_payment_intent
+                .insert(intent.clone(), event.order_id.clone());
+        }
+    }
+    Ok(locked)
+}
+
+/// What one run of the payment timeout did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryRun {
+    /// Orders marked `expired` by this run.
+    pub expired: u64,
+    /// Orders created before this were due; the next run need not look
+    /// further back than this (less a margin, see [`expire_stale`]).
+    pub cutoff: DateTime<Utc>,
+}
+
+/// Marks `expired` every pending order created more than `timeout` ago (and
+/// after `scan_from`, when given), with a status-history entry and an
+/// `order.expired` event, in one statement.
+///
+/// Safe with any number of workers running it at once: rows are locked
+/// `for update skip locked`, so each order is expired by one run, and one
+/// that a grant holds is skipped (under read committed a row whose grant
+/// committed meanwhile is re-checked and no longer pending). Orders held for
+/// review are left alone: a person decides those, and their confirm answer
+/// should keep saying "under review".
+///
+/// `scan_from` bounds the index scan from below: without it every run would
+/// walk every order ever created. The caller passes the previous run's
+/// cutoff less a margin that covers transactions that were still open (an
+/// order's `created_at` is its transaction's start, which may commit later).
+pub async fn expire_stale<'e>(
+    executor: impl PgExecutor<'e>,
+    timeout: std::time::Duration,
+    scan_from: Option<DateTime<Utc>>,
+) -> Result<ExpiryRun, sqlx::Error> {
+    let timeout_secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+    let reason = format!("no payment within {} minutes", timeout.as_secs() / 60);
+    let (expired, cutoff): (i64, DateTime<Utc>) = sqlx::query_as(
+        "with due as (
+             select id from payment_orders
+             where status = 'pending' and review_reason is null
+               and created_at < now() - make_interval(secs => $1::int8)
+               and ($2::timestamptz is null or created_at >= $2)
+             order by created_at
+             for update skip locked
+         ), expired as (
+             update payment_orders o
+             set status = 'expired', expired_at = now(), updated_at = now(),
+                 status_history = o.status_history || jsonb_build_array(jsonb_build_object(
+                     'status', 'expired', 'at', now(), 'reason', $3::text))
+             from due where o.id = due.id
+             returning o.id
+         ), events as (
+             insert into payment_order_events (order_id, event_type, event_data)
+             select id, 'order.expired', jsonb_build_object('timeoutSeconds', $1::int8)
+             from expired
+         )
+         select (select count(*) from expired), now() - make_interval(secs => $1::int8)",
+    )
+    .bind(timeout_secs)
+    .bind(scan_from)
+    .bind(reason)
+    .fetch_one(executor)
+    .await?;
+    Ok(ExpiryRun {
+        expired: expired.unsigned_abs(),
+        cutoff,
+    })
+}
