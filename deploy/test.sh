@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 deploy/prerequisites.sh
 deploy/services.sh
 # promtool (from Debian's prometheus package) tests the alert rules; python3
-# with venv runs schemathesis against the API (tests/tests/api_schemathesis.rs).
+# with venv runs schemathesis against the API (tests/it/api_schemathesis.rs).
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)

@@ -1,5 +1,5 @@
 //! The `Idempotency-Key` of `POST /api/payments/orders` and its table,
-//! `order_idempotency_keys` (this module is its only user).
+//! `order_idempotency_keys` (its statements are `ledgerhook_store::order_keys`).
 //!
 //! A retried purchase (a double click, a lost answer) must not create a
 //! second order. The key is reserved before Crossmint is called, so that of
@@ -19,6 +19,7 @@
 use std::time::Duration;
 
 use axum::http::HeaderMap;
+use ledgerhook_store::order_keys as store;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -90,6 +91,14 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    fn hold(&self) -> store::KeyHold<'_> {
+        store::KeyHold {
+            user_id: &self.user_id,
+            key: self.key.as_str(),
+            token: self.token,
+        }
+    }
+
     /// This hold's own id: a new one for every reservation, a takeover
     /// included. The provider's idempotency key of the attempt.
     pub fn attempt(&self) -> Uuid {
@@ -129,28 +138,17 @@ pub async fn claim(
         // Taken over: a reservation past its lease, or any key past its
         // retention (whether or not the purge got to it yet), which starts
         // afresh, for any package, as a new order.
-        let reserved: Option<Uuid> = sqlx::query_scalar(
-            "insert into order_idempotency_keys (user_id, idempotency_key, package_id, reservation)
-             values ($1, $2, $3, $4)
-             on conflict (user_id, idempotency_key) do update
-                 set reservation = excluded.reservation, reserved_at = now(),
-                     package_id = excluded.package_id,
-                     provider_order_id = null, response = null
-                 where (order_idempotency_keys.provider_order_id is null
-                        and order_idempotency_keys.package_id = excluded.package_id
-                        and order_idempotency_keys.reserved_at
-                            < now() - make_interval(secs => $5::int8 / 1000.0))
-                    or order_idempotency_keys.reserved_at
-                            < now() - make_interval(secs => $6::int8)
-             returning reservation",
+        let reserved = store::try_reserve(
+            pool,
+            store::KeyHold {
+                user_id,
+                key: key.as_str(),
+                token,
+            },
+            package_id,
+            lease_ms,
+            retention_secs,
         )
-        .bind(user_id)
-        .bind(key.as_str())
-        .bind(package_id)
-        .bind(token)
-        .bind(lease_ms)
-        .bind(retention_secs)
-        .fetch_optional(pool)
         .await?;
         if reserved == Some(token) {
             return Ok(Claim::Reserved(Reservation {
@@ -159,14 +157,7 @@ pub async fn claim(
                 token,
             }));
         }
-        let existing: Option<(String, Option<Value>)> = sqlx::query_as(
-            "select package_id, response from order_idempotency_keys
-             where user_id = $1 and idempotency_key = $2",
-        )
-        .bind(user_id)
-        .bind(key.as_str())
-        .fetch_optional(pool)
-        .await?;
+        let existing = store::existing(pool, user_id, key.as_str()).await?;
         match existing {
             Some((first, _)) if first != package_id => return Ok(Claim::OtherPackage(first)),
             Some((_, Some(response))) => return Ok(Claim::Done(response)),
@@ -193,19 +184,7 @@ pub async fn bind(
     provider_order_id: &str,
     response: &Value,
 ) -> Result<bool, sqlx::Error> {
-    let bound = sqlx::query(
-        "update order_idempotency_keys set provider_order_id = $4, response = $5
-         where user_id = $1 and idempotency_key = $2 and reservation = $3
-           and provider_order_id is null",
-    )
-    .bind(&reservation.user_id)
-    .bind(reservation.key.as_str())
-    .bind(reservation.token)
-    .bind(provider_order_id)
-    .bind(response)
-    .execute(tx)
-    .await?;
-    Ok(bound.rows_affected() == 1)
+    store::bind(tx, reservation.hold(), provider_order_id, response).await
 }
 
 /// Deletes up to [`PURGE_BATCH`] keys older than [`RETENTION`], oldest
@@ -217,25 +196,10 @@ pub async fn bind(
 /// the next reservation tries again.
 pub async fn purge_expired(pool: &PgPool) {
     let retention_secs = i64::try_from(RETENTION.as_secs()).unwrap_or(i64::MAX);
-    let purged = sqlx::query(
-        "delete from order_idempotency_keys k
-         using (select user_id, idempotency_key from order_idempotency_keys
-                where reserved_at < now() - make_interval(secs => $1::int8)
-                order by reserved_at
-                limit $2
-                for update skip locked) expired
-         where k.user_id = expired.user_id and k.idempotency_key = expired.idempotency_key",
-    )
-    .bind(retention_secs)
-    .bind(PURGE_BATCH)
-    .execute(pool)
-    .await;
+    let purged = store::purge_expired(pool, retention_secs, PURGE_BATCH).await;
     match purged {
-        Ok(done) if done.rows_affected() > 0 => {
-            tracing::debug!(
-                keys = done.rows_affected(),
-                "expired Idempotency-Keys deleted"
-            );
+        Ok(keys) if keys > 0 => {
+            tracing::debug!(keys, "expired Idempotency-Keys deleted");
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "deleting expired Idempotency-Keys failed"),
@@ -245,16 +209,7 @@ pub async fn purge_expired(pool: &PgPool) {
 /// Frees the key after this request failed, so a retry can use it at once.
 /// A failure to free it is only logged: the lease frees it later.
 pub async fn release(pool: &PgPool, reservation: &Reservation) {
-    let released = sqlx::query(
-        "delete from order_idempotency_keys
-         where user_id = $1 and idempotency_key = $2 and reservation = $3
-           and provider_order_id is null",
-    )
-    .bind(&reservation.user_id)
-    .bind(reservation.key.as_str())
-    .bind(reservation.token)
-    .execute(pool)
-    .await;
+    let released = store::release(pool, reservation.hold()).await;
     if let Err(e) = released {
         tracing::warn!(error = %e, "releasing an Idempotency-Key failed; it frees itself after its lease");
     }

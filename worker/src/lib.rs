@@ -11,12 +11,9 @@
 //! expiry), [`payment_timeout_job`] (orders left unpaid expire),
 //! [`reconcile`] (asking Crossmint about orders whose payment never
 //! arrived). The transaction itself is `ledgerhook_store::ledger`.
-//! [`admin`] backs the `ledgerhook-admin` operator command (parked
-//! deliveries, redrive, replay, and the runbooks: pause, status, duplicates,
-//! revoke, grant, reconcile, audit); [`pause`] is the switch every worker
-//! watches.
+//! [`pause`] is the switch every worker watches (the operator's command,
+//! `ledgerhook-admin`, is its own crate: `admin/`).
 
-pub mod admin;
 pub mod app;
 pub mod config;
 pub mod consumer;

@@ -18,11 +18,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ledgerhook_store::ledger::orders::expire_stale;
+use ledgerhook_store::{control, deliveries};
 use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{metrics, pause};
+use crate::metrics;
 
 /// How far before the previous run's cutoff the next run looks again: an
 /// order's `created_at` is its transaction's start, and a transaction open
@@ -117,30 +118,20 @@ pub async fn run(pool: PgPool, timeout: Duration, every: Duration, stop: Cancell
 }
 
 /// Whether this run must do nothing. The pause switch is read just before
-/// the expiry statement, through its owner ([`pause::read`]), rather than
+/// the expiry statement, through its owner (`control::read`), rather than
 /// inside it: a read in the same statement would be no stronger (a pause
 /// committed a moment after that statement's snapshot is not seen either),
 /// and the switch's SQL stays in one module. What a pause promises is that
 /// nothing is expired from the next run on, which either way holds.
 async fn hold(pool: &PgPool) -> Result<Option<Hold>, sqlx::Error> {
-    if pause::read(pool).await?.paused {
+    if control::read(pool).await?.paused {
         return Ok(Some(Hold::Paused));
     }
     let max_age_secs = i64::try_from(BACKLOG_MAX_AGE.as_secs()).unwrap_or(i64::MAX);
     // Behind when a delivery in the window waits too long, or when every
     // delivery of a full window waits (the backlog goes further back than
     // the window, so its true age is unknown).
-    let behind: bool = sqlx::query_scalar(
-        "select coalesce(min(received_at) filter (where processed_at is null)
-                             < now() - make_interval(secs => $2::int8), false)
-                or (count(*) = $1 and count(*) filter (where processed_at is null) = $1)
-         from (select received_at, processed_at from webhook_deliveries
-               order by id desc limit $1) newest",
-    )
-    .bind(BACKLOG_WINDOW)
-    .bind(max_age_secs)
-    .fetch_one(pool)
-    .await?;
+    let behind = deliveries::processing::backlog_behind(pool, BACKLOG_WINDOW, max_age_secs).await?;
     Ok(behind.then_some(Hold::Backlog))
 }
 

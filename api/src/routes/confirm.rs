@@ -10,7 +10,7 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use ledgerhook_store::user_orders::{self, OrderProgress};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -30,17 +30,6 @@ struct Confirm {
     order_id: String,
 }
 
-type OrderRow = (
-    String,
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-);
-
 async fn confirm(
     State(state): State<AppState>,
     user: User,
@@ -53,24 +42,16 @@ async fn confirm(
         });
     }
     // Another user's order is indistinguishable from no order at all.
-    let order: Option<OrderRow> = sqlx::query_as(
-        "select provider, currency, status, total_credits, review_reason, paid_at, completed_at, expired_at
-         from payment_orders where provider_order_id = $1 and user_id = $2",
-    )
-    .bind(&request.order_id)
-    .bind(&user.id)
-    .fetch_optional(&state.pool)
-    .await?;
-    let Some((
+    let Some(OrderProgress {
         provider,
         currency,
         status,
-        credits,
+        total_credits: credits,
         review_reason,
         paid_at,
         completed_at,
         expired_at,
-    )) = order
+    }) = user_orders::progress(&state.pool, &request.order_id, &user.id).await?
     else {
         return Err(ApiError::OrderNotFound);
     };

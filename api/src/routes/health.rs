@@ -6,6 +6,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use ledgerhook_store::db;
+
 use crate::app::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -15,7 +17,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = sqlx::query("select 1").execute(&state.pool).await.is_ok();
+    let database = db::answers(&state.pool).await;
     let status = if database {
         StatusCode::OK
     } else {

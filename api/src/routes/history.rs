@@ -10,7 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use ledgerhook_store::user_orders::{self, OrderRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,42 +32,6 @@ struct Page {
     page_size: Option<i64>,
 }
 
-#[derive(sqlx::FromRow)]
-struct OrderRow {
-    provider_order_id: String,
-    provider: String,
-    package_id: String,
-    package_snapshot: Value,
-    amount: String,
-    currency: String,
-    status: String,
-    status_history: Value,
-    total_credits: i64,
-    base_credits: i64,
-    bonus_credits: i64,
-    review_reason: Option<String>,
-    chain_used: Option<String>,
-    transaction_hash: Option<String>,
-    created_at: DateTime<Utc>,
-    paid_at: Option<DateTime<Utc>>,
-    completed_at: Option<DateTime<Utc>>,
-}
-
-#[derive(sqlx::FromRow)]
-struct Statistics {
-    total_orders: i64,
-    successful_orders: i64,
-    failed_orders: i64,
-    total_spent: String,
-    total_spent_by_currency: Value,
-    total_credits_earned: i64,
-    average_order_value: String,
-    first_purchase_at: Option<DateTime<Utc>>,
-    last_purchase_at: Option<DateTime<Utc>>,
-    pending_orders: i64,
-    credits_awaiting_confirmation: i64,
-}
-
 async fn history(
     State(state): State<AppState>,
     user: User,
@@ -81,45 +45,8 @@ async fn history(
             "page starts at 1; pageSize is 1 to {MAX_PAGE_SIZE}"
         )));
     }
-    let orders: Vec<OrderRow> = sqlx::query_as(
-        "select provider_order_id, provider, package_id, package_snapshot, round(amount, 6)::text as amount,
-                currency, status, status_history, total_credits, base_credits, bonus_credits,
-                review_reason, chain_used, transaction_hash, created_at, paid_at, completed_at
-         from payment_orders where user_id = $1
-         order by created_at desc, id desc
-         limit $2 offset $3",
-    )
-    .bind(&user.id)
-    .bind(size)
-    .bind((number - 1) * size)
-    .fetch_all(&state.pool)
-    .await?;
-    let stats: Statistics = sqlx::query_as(
-        "with mine as (
-             select * from payment_orders where user_id = $1
-         ), paid as (
-             select * from mine where status in ('paid', 'completed')
-         )
-         select (select count(*) from mine) as total_orders,
-                (select count(*) from paid) as successful_orders,
-                (select count(*) from mine where status = 'failed') as failed_orders,
-                round(coalesce((select sum(amount) from paid), 0), 6)::text as total_spent,
-                coalesce((select jsonb_object_agg(currency, spent)
-                          from (select currency, round(sum(amount), 6)::text as spent
-                                from paid group by currency) by_currency), '{}'::jsonb)
-                    as total_spent_by_currency,
-                coalesce((select sum(total_credits) from paid where status = 'completed'), 0)::int8
-                    as total_credits_earned,
-                round(coalesce((select avg(amount) from paid), 0), 6)::text as average_order_value,
-                (select min(coalesce(paid_at, created_at)) from paid) as first_purchase_at,
-                (select max(coalesce(paid_at, created_at)) from paid) as last_purchase_at,
-                (select count(*) from mine where status = 'pending') as pending_orders,
-                coalesce((select sum(total_credits) from mine where status in ('pending', 'paid')), 0)::int8
-                    as credits_awaiting_confirmation",
-    )
-    .bind(&user.id)
-    .fetch_one(&state.pool)
-    .await?;
+    let orders = user_orders::page(&state.pool, &user.id, size, (number - 1) * size).await?;
+    let stats = user_orders::statistics(&state.pool, &user.id).await?;
     let total_pages = (stats.total_orders + size - 1) / size;
     Ok(Json(json!({
         "userId": user.id,

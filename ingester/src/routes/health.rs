@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use ledgerhook_store::db;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -26,12 +27,9 @@ const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// outbox exists to absorb. Its state is in the body (and in
 /// `ledgerhook_broker_connected`), so an operator sees it.
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = tokio::time::timeout(
-        DATABASE_CHECK_TIMEOUT,
-        sqlx::query("select 1").execute(&state.pool),
-    )
-    .await
-    .is_ok_and(|answer| answer.is_ok());
+    let database = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, db::answers(&state.pool))
+        .await
+        .unwrap_or(false);
     let broker = state.broker_connected.load(Ordering::Relaxed);
     let status = if database {
         StatusCode::OK

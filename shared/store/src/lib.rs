@@ -3,17 +3,26 @@
 //! migrations. One module per table family, each the only writer of its
 //! tables:
 //!
+//! - [`audit`]: the operator's audit trail; [`control`]: the pause switch;
 //! - [`db`]: connecting, migrating, telling a transient failure;
 //! - [`deliveries`]: `webhook_deliveries` and `delivery_outbox`;
 //! - [`ledger`]: applying order events exactly once (orders, their events,
 //!   grants); [`credits`]: spending, expiry, taking back, granting by hand;
+//! - [`user_orders`]: what a user reads of their orders;
+//! - [`order_keys`]: the `Idempotency-Key` of order creation;
+//!   [`rate_limits`]: the API's per-user sliding windows;
 //! - [`usage`]: spends per user per day, never failing a spend;
 //! - [`notifications`]: the grant notifications' outbox.
 #![allow(clippy::disallowed_methods)]
 
+pub mod audit;
+pub mod control;
 pub mod credits;
 pub mod db;
 pub mod deliveries;
 pub mod ledger;
 pub mod notifications;
+pub mod order_keys;
+pub mod rate_limits;
 pub mod usage;
+pub mod user_orders;

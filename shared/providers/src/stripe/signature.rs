@@ -288,7 +288,7 @@ mod tests {
     // A fixed vector computed once with Stripe's own Python library
     // (PyPI `stripe` 16.1.0), not with this code:
     //   stripe.WebhookSignature._compute_signature(f"{TIMESTAMP}.{BODY}", SECRET)
-    // tests/tests/stripe_ingest.rs checks against the same library live.
+    // tests/it/stripe_ingest.rs checks against the same library live.
     const SECRET: &str = "whsec_test_ledgerhook_fake_stripe_secret";
     const TIMESTAMP: i64 = 1_700_000_000;
     const BODY: &[u8] = br#"{"id":"evt_fixed_vector","object":"event","type":"invoice.paid"}"#;

@@ -63,3 +63,25 @@ pub async fn mark_processed(
     .await?;
     Ok(())
 }
+
+/// Whether the worker is behind, looking at the newest `window` deliveries:
+/// one of them unprocessed for longer than `max_age_secs`, or all of them
+/// unprocessed (the backlog then goes further back than the window, so its
+/// true age is unknown). What the payment timeout job waits on.
+pub async fn backlog_behind(
+    pool: &PgPool,
+    window: i64,
+    max_age_secs: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select coalesce(min(received_at) filter (where processed_at is null)
+                             < now() - make_interval(secs => $2::int8), false)
+                or (count(*) = $1 and count(*) filter (where processed_at is null) = $1)
+         from (select received_at, processed_at from webhook_deliveries
+               order by id desc limit $1) newest",
+    )
+    .bind(window)
+    .bind(max_age_secs)
+    .fetch_one(pool)
+    .await
+}

@@ -419,3 +419,41 @@ pub async fn expire_stale<'e>(
         cutoff,
     })
 }
+
+/// One order event a delivery caused, for the operator: `head` is its time
+/// and type, `data` its payload (and `data_text` that payload as
+/// PostgreSQL prints it).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventLine {
+    pub head: String,
+    pub data: serde_json::Value,
+    pub data_text: String,
+}
+
+/// The order events delivery row `delivery_row` caused, oldest first.
+pub async fn events_of_delivery(
+    pool: &sqlx::PgPool,
+    delivery_row: i64,
+) -> Result<Vec<EventLine>, sqlx::Error> {
+    sqlx::query_as(
+        "select e.created_at::text || ' ' || e.event_type as head,
+                e.event_data as data, e.event_data::text as data_text
+         from payment_order_events e where e.delivery_id = $1 order by e.id",
+    )
+    .bind(delivery_row)
+    .fetch_all(pool)
+    .await
+}
+
+/// Orders held for review, and those whose revoke fell short with the
+/// credits they still owe (`ledgerhook-admin status`).
+pub async fn review_counts(pool: &sqlx::PgPool) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "select (select count(*) from payment_orders where review_reason is not null),
+                (select count(*) from payment_orders where revoke_shortfall > 0),
+                (select coalesce(sum(revoke_shortfall), 0)::int8 from payment_orders
+                 where revoke_shortfall > 0)",
+    )
+    .fetch_one(pool)
+    .await
+}

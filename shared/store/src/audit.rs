@@ -1,6 +1,6 @@
 //! The operator's audit trail (`operator_actions`): who ran which command,
-//! why, with what arguments, and what it changed. This module is the
-//! table's one owner.
+//! why, with what arguments, and what it changed (`ledgerhook-admin`
+//! writes it).
 //!
 //! A command that changes something writes its row in the transaction of
 //! the change, so the change and its record commit together or not at all.

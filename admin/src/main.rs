@@ -1,6 +1,6 @@
 //! `ledgerhook-admin`: the operator's command, one subcommand per runbook
 //! (`ledgerhook-admin --help`, and `--help` on each subcommand). See
-//! `ledgerhook_worker::admin`.
+//! the `ledgerhook_admin` library.
 //!
 //! The command line is parsed before anything else: `--help`, a usage
 //! error, `completions` and `man` touch neither the database nor the broker.
@@ -8,10 +8,7 @@
 use std::process::ExitCode;
 
 use clap::FromArgMatches as _;
-use ledgerhook_worker::admin::{
-    self,
-    cli::{self, Cli},
-};
+use ledgerhook_admin::cli::{self, Cli};
 
 /// Exit status of a refusal (a code is printed); 1 is a failure, 2 bad usage.
 const REFUSED: u8 = 3;
@@ -21,7 +18,7 @@ async fn main() -> ExitCode {
     // The same command the completions and the manual pages come from.
     let matches = cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if admin::changes_something(&cli.command) && cli.operator.is_none() {
+    if ledgerhook_admin::changes_something(&cli.command) && cli.operator.is_none() {
         cli::command()
             .error(
                 clap::error::ErrorKind::MissingRequiredArgument,
@@ -33,7 +30,7 @@ async fn main() -> ExitCode {
             .exit();
     }
     let json = cli.json;
-    let result = admin::run(cli).await;
+    let result = ledgerhook_admin::run(cli).await;
     match result {
         Ok(printout) => {
             if json {

@@ -8,14 +8,13 @@
 //! notifications: parked ones, resending), [`reconcile`] (asking Crossmint about
 //! orders whose payment never arrived), [`migrate`] (the schema as a deploy
 //! step of its own), [`docs`] (shell completions and manual pages, from the
-//! command line alone), [`audit_log`] (the `operator_actions` table every
-//! other command writes to).
+//! command line alone). Every command that changes something records it in
+//! the audit trail (`ledgerhook_store::audit`) in the change's transaction.
 //!
 //! Each command returns a [`Printout`]: a JSON document for `--json` and the
 //! same facts as text, plus a refusal code when it refused. A new command
 //! is a variant in [`cli::Command`] and a handler returning a [`Printout`].
 
-pub mod audit_log;
 pub mod cli;
 pub mod control;
 pub mod credits;
@@ -241,7 +240,7 @@ async fn run_on_database(
             limit,
             wait,
         } => {
-            let scope = crate::reconcile::Scope {
+            let scope = ledgerhook_worker::reconcile::Scope {
                 older_than: *older_than,
                 within: *within,
                 limit: *limit,

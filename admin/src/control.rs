@@ -8,12 +8,13 @@ use lapin::options::QueueDeclareOptions;
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
 use ledgerhook_runtime::amqp::{self, Topology};
+use ledgerhook_store::control;
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::audit_log::{self, Entry};
 use super::{Peers, Printout};
-use crate::pause;
+use ledgerhook_store::audit::{self as audit_log, Entry};
+use ledgerhook_worker::pause;
 
 /// How long `status` waits for the broker before reporting the queue as
 /// unknown (the rest of the status comes from the database).
@@ -30,7 +31,7 @@ pub async fn switch(
     let command = if paused { "pause" } else { "resume" };
     let by = operator.unwrap_or("unknown");
     let mut tx = pool.begin().await?;
-    let (before, changed) = pause::set(&mut tx, paused, by, reason).await?;
+    let (before, changed) = control::set(&mut tx, paused, by, reason).await?;
     let result = json!({"paused": paused, "changed": changed, "before": before});
     let audit_id = audit_log::record(
         &mut *tx,
@@ -68,16 +69,10 @@ pub async fn status(
     peers: &Peers,
     operator: Option<&str>,
 ) -> anyhow::Result<Printout> {
-    let control = pause::read(pool).await?;
+    let control = control::read(pool).await?;
     let (unprocessed, parked) = ledgerhook_store::deliveries::operator::backlog(pool).await?;
-    let (held_for_review, shortfall_orders, shortfall_credits): (i64, i64, i64) = sqlx::query_as(
-        "select (select count(*) from payment_orders where review_reason is not null),
-                (select count(*) from payment_orders where revoke_shortfall > 0),
-                (select coalesce(sum(revoke_shortfall), 0)::int8 from payment_orders
-                 where revoke_shortfall > 0)",
-    )
-    .fetch_one(pool)
-    .await?;
+    let (held_for_review, shortfall_orders, shortfall_credits) =
+        ledgerhook_store::ledger::orders::review_counts(pool).await?;
     let queue = tokio::time::timeout(BROKER_LOOK_TIMEOUT, work_queue(peers))
         .await
         .map_err(anyhow::Error::from)

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::Printout;
-use super::audit_log::{self, Entry};
+use ledgerhook_store::audit::{self as audit_log, Entry};
 
 /// Lists the outbox; with `resend` (the reason), first makes every parked
 /// row due again.

@@ -7,10 +7,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::audit_log::{self, Entry};
 use super::cli::Wait;
 use super::replay::{Action, Admin, Selection};
 use super::{Peers, Printout};
+use ledgerhook_store::audit::{self as audit_log, Entry};
+use ledgerhook_store::ledger::orders::events_of_delivery;
 
 fn read_entry<'a>(operator: Option<&'a str>, command: &'a str, arguments: Value) -> Entry<'a> {
     Entry {
@@ -58,13 +59,11 @@ pub async fn show(
             json!({"deliveryId": delivery_id}),
         ));
     };
-    let events: Vec<(String, Value)> = sqlx::query_as(
-        "select e.created_at::text || ' ' || e.event_type, e.event_data
-         from payment_order_events e where e.delivery_id = $1 order by e.id",
-    )
-    .bind(row.id)
-    .fetch_all(pool)
-    .await?;
+    let events: Vec<(String, Value)> = events_of_delivery(pool, row.id)
+        .await?
+        .into_iter()
+        .map(|line| (line.head, line.data))
+        .collect();
     let body_text = String::from_utf8_lossy(&body).into_owned();
     let mut text = format!(
         "delivery {} (row {}) received {}\nprocessed: {:?}, outcome: {:?}, detail: {:?}\nbody: {body_text}\n",

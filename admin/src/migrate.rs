@@ -8,7 +8,7 @@ use ledgerhook_store::db::{self, MIGRATOR};
 use serde_json::json;
 
 use super::Printout;
-use super::audit_log::{self, Entry};
+use ledgerhook_store::audit::{self as audit_log, Entry};
 
 /// Brings `url`'s database up to this build's schema.
 pub async fn migrate(url: &str, operator: Option<&str>) -> anyhow::Result<Printout> {

@@ -21,6 +21,7 @@ use lapin::{Channel, Confirmation, Connection};
 use ledgerhook_runtime::amqp::{self, Broker, Topology};
 use ledgerhook_store::deliveries::operator;
 pub use ledgerhook_store::deliveries::operator::DeliveryRow;
+use ledgerhook_store::ledger::orders::events_of_delivery;
 use sqlx::PgPool;
 
 /// Which deliveries to replay.
@@ -94,7 +95,8 @@ impl Admin {
         &self,
         recorded: &[ledgerhook_domain::Delivery],
     ) -> anyhow::Result<()> {
-        crate::reconcile::publish(&self.pool, &self.channel, &self.topology, recorded).await
+        ledgerhook_worker::reconcile::publish(&self.pool, &self.channel, &self.topology, recorded)
+            .await
     }
 
     /// Parked deliveries, newest first.
@@ -110,13 +112,11 @@ impl Admin {
         let Some((row, body)) = operator::find(&self.pool, delivery_id).await? else {
             return Ok(None);
         };
-        let events: Vec<String> = sqlx::query_scalar(
-            "select e.created_at::text || ' ' || e.event_type || ' ' || e.event_data::text
-             from payment_order_events e where e.delivery_id = $1 order by e.id",
-        )
-        .bind(row.id)
-        .fetch_all(&self.pool)
-        .await?;
+        let events: Vec<String> = events_of_delivery(&self.pool, row.id)
+            .await?
+            .into_iter()
+            .map(|line| format!("{} {}", line.head, line.data_text))
+            .collect();
         Ok(Some((row, body, events)))
     }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::Printout;
-use super::audit_log::{self, Entry};
+use ledgerhook_store::audit::{self as audit_log, Entry};
 
 pub async fn duplicates(
     pool: &PgPool,

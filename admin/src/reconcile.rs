@@ -1,4 +1,4 @@
-//! `ledgerhook-admin reconcile`: the on-demand run of [`crate::reconcile`],
+//! `ledgerhook-admin reconcile`: the on-demand run of `ledgerhook_worker::reconcile`,
 //! printing what Crossmint said about each order and, unless told not to,
 //! waiting for the workers' outcome of each payment it found.
 
@@ -11,12 +11,12 @@ use ledgerhook_store::deliveries::operator;
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::audit_log::{self, Entry};
 use super::cli::Wait;
 use super::{Admin, Peers, Printout};
 use ledgerhook_providers::crossmint::OrdersApi;
+use ledgerhook_store::audit::{self as audit_log, Entry};
 
-use crate::reconcile::{self, FindingResult, Scope};
+use ledgerhook_worker::reconcile::{self, FindingResult, Scope};
 
 pub async fn reconcile(
     pool: &PgPool,
