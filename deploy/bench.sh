@@ -7,6 +7,11 @@
 #   deploy/bench.sh scaling     the same drain with 1, 2 and 3 workers, ROUNDS (2) times each
 #   deploy/bench.sh hostile     issue 8: ingester CPU per hostile vs honest request,
 #                               honest ack p99 alone and beside SENDERS hostile senders
+#   deploy/bench.sh ab REV      REV (built in a git worktree under target/bench-ab) against
+#                               the working tree, interleaved: ROUNDS (3) rounds of
+#                               ingest then drain, A then B each round; medians and B/A
+# BIN_DIR runs the ingester and worker from another build (the tools,
+# loadgen included, always come from this tree's target/release).
 # Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY,
 # PROVIDER (crossmint, the default, or stripe: ingest, e2e and drain send
 # Stripe's checkout.session.completed to /webhooks/stripe instead);
@@ -26,12 +31,52 @@ if [ "$mode" = scaling ]; then
   done
   exit 0
 fi
+if [ "$mode" = ab ]; then
+  # Only same-run ratios count on these noisy machines: both builds take
+  # turns on the same box, the same services, the same load generator.
+  rev=${2:?usage: $0 ab REV}
+  deploy/prerequisites.sh
+  deploy/services.sh >/dev/null
+  export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
+  cargo build --release --workspace --bins -q
+  base=$(git rev-parse --short=12 "$rev^{commit}")
+  tree=target/bench-ab/$base
+  [ -d "$tree" ] || git worktree add --detach "$tree" "$base" >/dev/null
+  # Its own target folder, shared by every REV built this way.
+  (cd "$tree" && LEDGERHOOK_COMMIT=$base CARGO_TARGET_DIR="$PWD/../target" \
+     cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker)
+  a_bins=$PWD/target/bench-ab/target/release
+  b_bins=$PWD/target/release
+  results=$(mktemp)
+  echo "# A = $base, B = working tree ($(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . ':!target' || echo ', with changes')); ROUNDS=${ROUNDS:-3}; COUNT=${COUNT:-20000}"
+  for round in $(seq "${ROUNDS:-3}"); do
+    for side in A B; do
+      bins=$a_bins; [ "$side" = B ] && bins=$b_bins
+      ingest=$(BIN_DIR=$bins COUNT=${COUNT:-20000} "$0" ingest)
+      rate=$(echo "$ingest" | sed -n 's/.*: \([0-9]*\) accepted\/s/\1/p')
+      p99=$(echo "$ingest" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')
+      drain=$(BIN_DIR=$bins COUNT=${COUNT:-20000} "$0" drain | sed -n 's/.*: \([0-9.]*\) processed\/s.*/\1/p')
+      echo "round $round $side: ingest ${rate}/s p99 ${p99} ms, drain ${drain}/s"
+      echo "$side $rate $p99 $drain" >> "$results"
+    done
+  done
+  median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+  for column in 2:ingest/s 3:p99_ms 4:drain/s; do
+    index=${column%%:*}; name=${column#*:}
+    a=$(awk -v c="$index" '$1=="A" {print $c}' "$results" | median)
+    b=$(awk -v c="$index" '$1=="B" {print $c}' "$results" | median)
+    echo "median $name: A $a, B $b, B/A $(echo "scale=3; $b / $a" | bc)"
+  done
+  rm -f "$results"
+  exit 0
+fi
 deploy/prerequisites.sh
 deploy/services.sh >/dev/null
 # The commit each binary names in ledgerhook_build_info, read at compile
 # time by its main alone (so a new commit rebuilds only the binaries).
 export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
-cargo build --release --workspace --bins -q
+[ -n "${BIN_DIR:-}" ] || cargo build --release --workspace --bins -q
+bins=${BIN_DIR:-target/release}
 
 tag=$(date +%s)$$
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/ledgerhook_bench_${tag}"
@@ -60,7 +105,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/release/ledgerhook-ingester 2>"$log/ingester.log" & pids+=($!)
+"$bins/ledgerhook-ingester" 2>"$log/ingester.log" & pids+=($!)
 for _ in $(seq 100); do grep -q "ingester listening" "$log/ingester.log" && break; sleep 0.1; done
 addr=$(grep -o 'http=[0-9.:]*' "$log/ingester.log" | head -1 | cut -d= -f2)
 [ -n "$addr" ] || { cat "$log/ingester.log"; exit 1; }
@@ -68,7 +113,7 @@ url="http://${addr}/webhooks/${provider}"
 
 start_workers() {
   for i in $(seq "${WORKERS:-1}"); do
-    WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4} target/release/ledgerhook-worker 2>"$log/worker$i.log" & pids+=($!)
+    WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4} "$bins/ledgerhook-worker" 2>"$log/worker$i.log" & pids+=($!)
   done
 }
 
@@ -109,5 +154,5 @@ case "$mode" in
       --concurrency "${CONCURRENCY:-16}" --senders "${SENDERS:-4}"
     echo "# load after: $(uptime | sed 's/.*load average/load average/')"
     ;;
-  *) echo "usage: $0 ingest|e2e|drain|hostile" >&2; exit 2 ;;
+  *) echo "usage: $0 ingest|e2e|drain|scaling|hostile|ab REV" >&2; exit 2 ;;
 esac

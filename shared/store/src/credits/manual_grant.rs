@@ -14,7 +14,9 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::book::{self, HandGrant, HandGranted};
 use super::order_grant::order_grant;
+use crate::ledger::orders;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ManualGrant<'a> {
@@ -100,17 +102,10 @@ pub async fn grant_by_hand(
             }
         }
     };
-    sqlx::query(
-        "insert into user_credits (user_id, balance) values ($1, 0) on conflict do nothing",
-    )
-    .bind(request.user_id)
-    .execute(&mut *tx)
-    .await?;
-    let balance: i64 =
-        sqlx::query_scalar("select balance from user_credits where user_id = $1 for update")
-            .bind(request.user_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    book::open_account(tx, request.user_id).await?;
+    let balance = book::lock_balance(tx, request.user_id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     if let Some(first) = by_key(tx, request.idempotency_key).await? {
         return Ok(replay(first, &request, balance));
     }
@@ -135,23 +130,25 @@ async fn insert(
     status: Option<&str>,
     valid_days: Option<i32>,
 ) -> Result<ManualGrantOutcome, sqlx::Error> {
-    let inserted: Option<(i64, Option<DateTime<Utc>>, DateTime<Utc>)> = sqlx::query_as(
-        "insert into credit_ledger
-             (user_id, credits, kind, order_id, idempotency_key, description, expires_at)
-         values ($1, $2, 'manual_grant', $3, $4, $5,
-                 now() + make_interval(days => $6))
-         on conflict (idempotency_key) where kind = 'manual_grant' do nothing
-         returning id, expires_at, created_at",
+    let written = book::grant_by_hand(
+        tx,
+        HandGrant {
+            user_id: request.user_id,
+            credits: request.credits,
+            order_id,
+            idempotency_key: request.idempotency_key,
+            description: request.reason,
+            valid_days,
+        },
     )
-    .bind(request.user_id)
-    .bind(request.credits)
-    .bind(order_id)
-    .bind(request.idempotency_key)
-    .bind(request.reason)
-    .bind(valid_days)
-    .fetch_optional(&mut *tx)
     .await?;
-    let Some((ledger_id, expires_at, granted_at)) = inserted else {
+    let Some(HandGranted {
+        ledger_id,
+        expires_at,
+        granted_at,
+        balance_after,
+    }) = written
+    else {
         // The same key committed by a concurrent run since our look (it
         // locked another user's balance, or none): the database kept one.
         let first = by_key(tx, request.idempotency_key)
@@ -159,46 +156,12 @@ async fn insert(
             .ok_or(sqlx::Error::RowNotFound)?;
         return Ok(replay(first, request, 0));
     };
-    if let Some(expires_at) = expires_at {
-        sqlx::query(
-            "insert into credit_lots (grant_id, user_id, expires_at, granted, remaining)
-             values ($1, $2, $3, $4, $4)",
-        )
-        .bind(ledger_id)
-        .bind(request.user_id)
-        .bind(expires_at)
-        .bind(request.credits)
-        .execute(&mut *tx)
-        .await?;
-    }
-    let balance_after: i64 = sqlx::query_scalar(
-        "update user_credits set balance = balance + $2, updated_at = now()
-         where user_id = $1 returning balance",
-    )
-    .bind(request.user_id)
-    .bind(request.credits)
-    .fetch_one(&mut *tx)
-    .await?;
     if let (Some(order_id), Some(status)) = (order_id, status) {
         let reason = format!(
             "manual grant: {} credits by {}: {}",
             request.credits, request.actor, request.reason
         );
-        sqlx::query(
-            "with o as (
-                 update payment_orders
-                 set status = 'completed', completed_at = coalesce(completed_at, now()),
-                     status_history = status_history || jsonb_build_array(jsonb_build_object(
-                         'status', 'completed', 'at', now(), 'reason', $2::text)),
-                     updated_at = now()
-                 where id = $1
-             )
-             insert into payment_order_events (order_id, event_type, event_data)
-             values ($1, 'credits.granted_manually', $3)",
-        )
-        .bind(order_id)
-        .bind(reason)
-        .bind(json!({
+        let event = json!({
             "ledgerId": ledger_id,
             "credits": request.credits,
             "userId": request.user_id,
@@ -206,9 +169,8 @@ async fn insert(
             "actor": request.actor,
             "reason": request.reason,
             "idempotencyKey": request.idempotency_key,
-        }))
-        .execute(&mut *tx)
-        .await?;
+        });
+        orders::complete_by_hand(tx, order_id, &reason, &event).await?;
     }
     Ok(ManualGrantOutcome::Granted(Granted {
         ledger_id,

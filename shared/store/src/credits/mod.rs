@@ -1,10 +1,13 @@
 //! Credits after the grant: spending, expiry and the balance the user sees.
 //!
-//! Grants are written by the worker (see [`crate::ledger`]); everything here
-//! is a ledger entry too, so the balance is always the sum of the ledger.
-//! Lock order wherever credits move: the user's balance row, then their lots.
+//! [`book`] is the one writer of the credit tables (`credit_ledger`,
+//! `credit_lots`, `user_credits`) and keeps their invariants; the worker's
+//! grants ([`crate::ledger`]), spends, expiry, take-backs and grants by hand
+//! all move credits through it, so the balance is always the sum of the
+//! ledger and the lots never hold more than the balance.
 
 pub mod balance;
+pub mod book;
 pub mod expiry;
 pub mod spend;
 

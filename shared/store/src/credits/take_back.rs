@@ -13,17 +13,17 @@
 //! an earlier take-back of the grant already asked for: a refund and then a
 //! dispute of the rest never take the same credits twice.
 //!
-//! The lots invariant (unexpired lots never hold more than the balance) is
-//! kept: the take comes out of the order's own lot first; other lots shrink
-//! only by what would otherwise exceed the new balance, earliest-expiring
-//! first.
+//! The credits move through [`super::book`] ([`Draw::OwnGrantFirst`]),
+//! which keeps the lots invariant; the order's revoke columns, history and
+//! event through [`crate::ledger::orders::record_take_back`].
 
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::expiry::expire_user_locked;
+use super::book::{self, Debit, Draw};
 use super::order_grant::order_grant;
+use crate::ledger::orders;
 
 /// The ledger kinds that take back a grant (`reverses_grant_id` set).
 const TAKE_BACK_KINDS: [&str; 3] = ["revoke", "refund", "chargeback"];
@@ -158,12 +158,7 @@ pub async fn take_back(
         return Ok(TakeBackOutcome::NotGranted);
     };
     let (grant_id, granted) = (grant.ledger_id, grant.credits);
-    let balance: i64 =
-        sqlx::query_scalar("select balance from user_credits where user_id = $1 for update")
-            .bind(&user_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(0);
+    let balance = book::lock_balance(tx, &user_id).await?.unwrap_or(0);
     if let Some(earlier) = earlier(tx, request.cause, grant_id, order_id, &user_id, granted).await?
     {
         return Ok(TakeBackOutcome::AlreadyTaken(TakenBack {
@@ -172,7 +167,7 @@ pub async fn take_back(
         }));
     }
 
-    let (_, expired) = expire_user_locked(tx, &user_id).await?;
+    let (_, expired) = book::expire_due(tx, &user_id).await?;
     let balance = balance - expired;
     // What expired of this grant (just now or earlier) is gone already: it
     // was neither spent nor is it there to take, so it is not asked for.
@@ -212,38 +207,19 @@ pub async fn take_back(
     let taken = asked.min(balance).max(0);
     let shortfall = asked - taken;
 
-    let lots: Vec<(i64, i64)> = sqlx::query_as(
-        "select grant_id, remaining from credit_lots
-         where user_id = $1 and remaining > 0
-         order by expires_at, grant_id
-         for update",
-    )
-    .bind(&user_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let (lot_ids, lot_takes): (Vec<i64>, Vec<i64>) = lot_takes(&lots, grant_id, taken, balance)
-        .into_iter()
-        .unzip();
-
-    let ledger_id: Option<i64> = sqlx::query_scalar(
-        "insert into credit_ledger
-             (user_id, credits, kind, order_id, reverses_grant_id, shortfall, description,
-              provider_reference)
-         values ($1, -$2::int8, $3, $4, $5, $6, $7, $8)
-         on conflict do nothing
-         returning id",
-    )
-    .bind(&user_id)
-    .bind(taken)
-    .bind(request.cause.kind())
-    .bind(order_id)
-    .bind(grant_id)
-    .bind(shortfall)
-    .bind(request.reason)
-    .bind(request.cause.reference())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(ledger_id) = ledger_id else {
+    let debit = Debit {
+        user_id: &user_id,
+        credits: taken,
+        kind: request.cause.kind(),
+        description: Some(request.reason),
+        order_id: Some(order_id),
+        reverses_grant_id: Some(grant_id),
+        shortfall: Some(shortfall),
+        provider_reference: request.cause.reference(),
+        draw: Draw::OwnGrantFirst { grant_id },
+    };
+    let written = book::debit(tx, debit).await?;
+    let Some((ledger_id, balance_after)) = written else {
         // Another take-back committed between our look and our insert (it
         // did not lock the order); the database kept it to one.
         let earlier = earlier(tx, request.cause, grant_id, order_id, &user_id, granted)
@@ -254,53 +230,13 @@ pub async fn take_back(
             ..earlier
         }));
     };
-    let balance_after: i64 = sqlx::query_scalar(
-        "update user_credits set balance = balance - $2, updated_at = now()
-         where user_id = $1 returning balance",
-    )
-    .bind(&user_id)
-    .bind(taken)
-    .fetch_optional(&mut *tx)
-    .await?
-    .unwrap_or(0);
-    if !lot_ids.is_empty() {
-        sqlx::query(
-            "update credit_lots l set remaining = l.remaining - t.take
-             from unnest($1::int8[], $2::int8[]) as t(grant_id, take)
-             where l.grant_id = t.grant_id",
-        )
-        .bind(&lot_ids)
-        .bind(&lot_takes)
-        .execute(&mut *tx)
-        .await?;
-    }
     let history_reason = format!(
         "{}: {taken} credits taken back, {shortfall} short, by {}: {}",
         request.cause.kind(),
         request.actor,
         request.reason
     );
-    sqlx::query(
-        "with o as (
-             update payment_orders
-             set revoked_at = now(),
-                 revoked_credits = coalesce(revoked_credits, 0) + $2,
-                 revoke_shortfall = coalesce(revoke_shortfall, 0) + $3,
-                 status_history = status_history || jsonb_build_array(jsonb_build_object(
-                     'status', $4::text, 'at', now(), 'reason', $5::text)),
-                 updated_at = now()
-             where id = $1
-         )
-         insert into payment_order_events (order_id, event_type, event_data)
-         values ($1, $6, $7)",
-    )
-    .bind(order_id)
-    .bind(taken)
-    .bind(shortfall)
-    .bind(&status)
-    .bind(history_reason)
-    .bind(request.cause.event_type())
-    .bind(json!({
+    let event = json!({
         "ledgerId": ledger_id,
         "grantId": grant_id,
         "asked": asked,
@@ -310,8 +246,19 @@ pub async fn take_back(
         "actor": request.actor,
         "reason": request.reason,
         "reference": request.cause.reference(),
-    }))
-    .execute(&mut *tx)
+    });
+    orders::record_take_back(
+        tx,
+        orders::TakeBackOnOrder {
+            order_id,
+            taken,
+            shortfall,
+            status: &status,
+            history_reason: &history_reason,
+            event_type: request.cause.event_type(),
+            event: &event,
+        },
+    )
     .await?;
     Ok(TakeBackOutcome::Taken(TakenBack {
         ledger_id,
@@ -373,62 +320,4 @@ async fn earlier(
             balance_after: 0,
         }
     }))
-}
-
-/// What to take from each lot (given earliest-expiring first) when `taken`
-/// credits leave a balance of `balance`: first from the grant's own lot,
-/// then from the others only what keeps the lots within the new balance.
-fn lot_takes(lots: &[(i64, i64)], own_grant: i64, taken: i64, balance: i64) -> Vec<(i64, i64)> {
-    let mut takes = Vec::new();
-    let mut held: i64 = lots.iter().map(|&(_, remaining)| remaining).sum();
-    if let Some(&(_, remaining)) = lots.iter().find(|&&(id, _)| id == own_grant) {
-        let take = remaining.min(taken);
-        if take > 0 {
-            takes.push((own_grant, take));
-            held -= take;
-        }
-    }
-    let mut excess = held - (balance - taken);
-    for &(id, remaining) in lots.iter().filter(|&&(id, _)| id != own_grant) {
-        if excess <= 0 {
-            break;
-        }
-        let take = remaining.min(excess);
-        takes.push((id, take));
-        excess -= take;
-    }
-    takes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lot_takes;
-
-    #[test]
-    fn the_orders_own_lot_goes_first() {
-        // Balance 900: lot 1 (own) 300, lot 2 200, 400 that never expire.
-        let lots = [(2, 200), (1, 300)];
-        assert_eq!(lot_takes(&lots, 1, 300, 900), vec![(1, 300)]);
-    }
-
-    #[test]
-    fn other_lots_shrink_only_past_the_new_balance() {
-        // Balance 500, all in lots: own lot 100 left (200 of it spent).
-        // Taking 300 leaves 200; the other lots must come down to it.
-        let lots = [(2, 250), (3, 150), (1, 100)];
-        assert_eq!(lot_takes(&lots, 1, 300, 500), vec![(1, 100), (2, 200)]);
-    }
-
-    #[test]
-    fn credits_that_never_expire_are_taken_before_other_lots() {
-        // Balance 1000: lot 2 holds 300, 700 never expire; the grant had no lot.
-        let lots = [(2, 300)];
-        assert_eq!(lot_takes(&lots, 1, 500, 1000), vec![]);
-        assert_eq!(lot_takes(&lots, 1, 900, 1000), vec![(2, 200)]);
-    }
-
-    #[test]
-    fn nothing_taken_touches_no_lot() {
-        assert_eq!(lot_takes(&[(1, 0)], 1, 0, 0), vec![]);
-    }
 }

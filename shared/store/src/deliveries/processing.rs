@@ -5,6 +5,19 @@ use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgPool};
 
+/// The batch grant's last clause: each delivery's `processed_at` and
+/// outcome (`$18` rows, `$19` outcomes, `$20` details), in the statement
+/// that commits its effects, for `ledger::writes` to compose.
+macro_rules! batch_mark_processed {
+    () => {
+        "update webhook_deliveries d
+         set processed_at = now(), outcome = u.outcome, outcome_detail = u.detail
+         from unnest($18::int8[], $19::text[], $20::text[]) as u(id, outcome, detail)
+         where d.id = u.id"
+    };
+}
+pub(crate) use batch_mark_processed;
+
 /// Locks the delivery rows `rows` (in id order, so concurrent batches do not
 /// deadlock) for the rest of the transaction; for each row found, whether it
 /// is still unprocessed.

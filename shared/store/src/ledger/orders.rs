@@ -1,6 +1,10 @@
-//! Orders (`payment_orders`): recording them pending, finding the orders a
-//! batch is about, locked for the transaction, and expiring the ones nobody
-//! paid in time.
+//! Orders (`payment_orders`, with their events in `payment_order_events`):
+//! the only module whose statements write them. Recording them pending,
+//! finding the orders a batch is about, locked for the transaction,
+//! expiring the ones nobody paid in time, completing one by hand and
+//! recording a take-back on one; and the batch grant's order part
+//! ([`batch_order_ctes!`], composed by `ledger::writes` into its one
+//! statement).
 
 use std::collections::HashMap;
 
@@ -12,6 +16,37 @@ use uuid::Uuid;
 use ledgerhook_domain::{
     CreditTerms, OrderEvent, OrderStatus, Package, PaymentProvider, find_package,
 };
+
+/// The batch grant's common table expressions on orders: `orders` (each
+/// changed order's status, review, history, payment facts: `$7` ids, `$8`
+/// statuses, `$9` review reasons, `$10` histories, `$11` completed, `$12`
+/// chains, `$13` transaction hashes, `$26` payment ids) and `events` (`$14`
+/// orders, `$15` deliveries, `$16` types, `$17` data).
+macro_rules! batch_order_ctes {
+    () => {
+        "orders as (
+             update payment_orders o
+             set status = c.status,
+                 review_reason = coalesce(o.review_reason, c.review_reason),
+                 status_history = o.status_history || c.history,
+                 paid_at = case when c.completed then coalesce(o.paid_at, now()) else o.paid_at end,
+                 completed_at = case when c.completed then now() else o.completed_at end,
+                 chain_used = coalesce(c.chain, o.chain_used),
+                 transaction_hash = coalesce(c.tx_hash, o.transaction_hash),
+                 payment_intent = coalesce(o.payment_intent, c.payment_intent),
+                 updated_at = now()
+             from unnest($7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::bool[],
+                         $12::text[], $13::text[], $26::text[])
+                  as c(id, status, review_reason, history, completed, chain, tx_hash,
+                       payment_intent)
+             where o.id = c.id
+         ), events as (
+             insert into payment_order_events (order_id, delivery_id, event_type, event_data)
+             select * from unnest($14::uuid[], $15::int8[], $16::text[], $17::jsonb[])
+         )"
+    };
+}
+pub(crate) use batch_order_ctes;
 
 /// Who recorded an order, before its payment or from the payment itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -456,4 +491,78 @@ pub async fn review_counts(pool: &sqlx::PgPool) -> Result<(i64, i64, i64), sqlx:
     )
     .fetch_one(pool)
     .await
+}
+
+/// Completes order `order_id` by hand (a manual grant stands in for its
+/// purchase grant): its status, a history entry with `reason`, and the
+/// `credits.granted_manually` event.
+pub async fn complete_by_hand(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    reason: &str,
+    event: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "with o as (
+             update payment_orders
+             set status = 'completed', completed_at = coalesce(completed_at, now()),
+                 status_history = status_history || jsonb_build_array(jsonb_build_object(
+                     'status', 'completed', 'at', now(), 'reason', $2::text)),
+                 updated_at = now()
+             where id = $1
+         )
+         insert into payment_order_events (order_id, event_type, event_data)
+         values ($1, 'credits.granted_manually', $3)",
+    )
+    .bind(order_id)
+    .bind(reason)
+    .bind(event)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A take-back, as the order records it.
+#[derive(Debug, Clone, Copy)]
+pub struct TakeBackOnOrder<'a> {
+    pub order_id: Uuid,
+    pub taken: i64,
+    pub shortfall: i64,
+    /// The order's status, kept in the history entry.
+    pub status: &'a str,
+    pub history_reason: &'a str,
+    pub event_type: &'a str,
+    pub event: &'a serde_json::Value,
+}
+
+/// Records a take-back on its order: the revoke columns (credits taken,
+/// the shortfall already spent), a history entry and its event.
+pub async fn record_take_back(
+    tx: &mut PgConnection,
+    take: TakeBackOnOrder<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "with o as (
+             update payment_orders
+             set revoked_at = now(),
+                 revoked_credits = coalesce(revoked_credits, 0) + $2,
+                 revoke_shortfall = coalesce(revoke_shortfall, 0) + $3,
+                 status_history = status_history || jsonb_build_array(jsonb_build_object(
+                     'status', $4::text, 'at', now(), 'reason', $5::text)),
+                 updated_at = now()
+             where id = $1
+         )
+         insert into payment_order_events (order_id, event_type, event_data)
+         values ($1, $6, $7)",
+    )
+    .bind(take.order_id)
+    .bind(take.taken)
+    .bind(take.shortfall)
+    .bind(take.status)
+    .bind(take.history_reason)
+    .bind(take.event_type)
+    .bind(take.event)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Applied, StoredOrder};
+use super::{Applied, StoredOrder, orders};
+use crate::credits::book;
+use crate::deliveries::processing;
+use crate::notifications::outbox;
 use ledgerhook_domain::{Decision, EventKind, OrderEvent, OrderStatus, find_package};
 use ledgerhook_domain::{GrantFacts, NotifyChannels};
 
@@ -232,8 +235,7 @@ impl Changes {
     /// whole statement fails and nothing is granted (the worker then takes
     /// the deliveries one by one and parks the offending one for a person).
     ///
-    /// Its last clause sets each delivery's `processed_at` and outcome: the
-    /// one statement on `webhook_deliveries` outside `crate::deliveries`, so
+    /// Its last clause sets each delivery's `processed_at` and outcome, so
     /// that a delivery is marked in the very statement that commits its
     /// effects (the first guard in `ledger`).
     pub async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
@@ -261,54 +263,20 @@ impl Changes {
             intents.push(change.payment_intent);
         }
         sqlx::query(
-            "with ledger as (
-                 insert into credit_ledger (user_id, credits, kind, order_id, delivery_id, expires_at)
-                 select user_id, credits, 'purchase_grant', order_id, delivery_id, expires_at
-                 from unnest($1::text[], $2::int8[], $3::uuid[], $4::int8[], $21::timestamptz[])
-                      as g(user_id, credits, order_id, delivery_id, expires_at)
-                 returning id, user_id, credits, expires_at
-             ), lots as (
-                 insert into credit_lots (grant_id, user_id, expires_at, granted, remaining)
-                 select id, user_id, expires_at, credits, credits from ledger
-                 where expires_at is not null
-             ), balances as (
-                 insert into user_credits (user_id, balance)
-                 select * from unnest($5::text[], $6::int8[])
-                 on conflict (user_id) do update
-                     set balance = user_credits.balance + excluded.balance, updated_at = now()
-             ), orders as (
-                 update payment_orders o
-                 set status = c.status,
-                     review_reason = coalesce(o.review_reason, c.review_reason),
-                     status_history = o.status_history || c.history,
-                     paid_at = case when c.completed then coalesce(o.paid_at, now()) else o.paid_at end,
-                     completed_at = case when c.completed then now() else o.completed_at end,
-                     chain_used = coalesce(c.chain, o.chain_used),
-                     transaction_hash = coalesce(c.tx_hash, o.transaction_hash),
-                     payment_intent = coalesce(o.payment_intent, c.payment_intent),
-                     updated_at = now()
-                 from unnest($7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::bool[],
-                             $12::text[], $13::text[], $26::text[])
-                      as c(id, status, review_reason, history, completed, chain, tx_hash,
-                           payment_intent)
-                 where o.id = c.id
-             ), events as (
-                 insert into payment_order_events (order_id, delivery_id, event_type, event_data)
-                 select * from unnest($14::uuid[], $15::int8[], $16::text[], $17::jsonb[])
-             ), notices as (
-                 -- the id is derived from (order, channel): one message per
-                 -- order and channel, and on conflict because a notification
-                 -- must never be what fails a grant
-                 insert into notifications (id, channel, order_id, recipient, facts)
-                 select md5(order_id::text || '/' || channel)::uuid, channel, order_id, recipient, facts
-                 from unnest($22::text[], $23::uuid[], $24::text[], $25::jsonb[])
-                      as n(channel, order_id, recipient, facts)
-                 on conflict (id) do nothing
-             )
-             update webhook_deliveries d
-             set processed_at = now(), outcome = u.outcome, outcome_detail = u.detail
-             from unnest($18::int8[], $19::text[], $20::text[]) as u(id, outcome, detail)
-             where d.id = u.id",
+            // One statement for the whole batch, each table's part written
+            // by its owner: the credit book, the orders, the notifications'
+            // outbox, and the deliveries (marked in the statement that
+            // commits their effects: the first guard in `ledger`).
+            concat!(
+                "with ",
+                book::batch_grant_ctes!(),
+                ", ",
+                orders::batch_order_ctes!(),
+                ", ",
+                outbox::batch_notice_cte!(),
+                " ",
+                processing::batch_mark_processed!()
+            ),
         )
         .bind(&self.ledger_users)
         .bind(&self.ledger_credits)

@@ -22,6 +22,25 @@ use uuid::Uuid;
 
 use ledgerhook_domain::Channel;
 
+/// The batch grant's common table expression on `notifications`: `notices`,
+/// one row per grant and configured channel (`$22` channels, `$23` orders,
+/// `$24` recipients, `$25` facts), for `ledger::writes` to compose into its
+/// one statement. The id is derived from (order, channel): one message per
+/// order and channel, and `on conflict` because a notification must never
+/// be what fails a grant.
+macro_rules! batch_notice_cte {
+    () => {
+        "notices as (
+             insert into notifications (id, channel, order_id, recipient, facts)
+             select md5(order_id::text || '/' || channel)::uuid, channel, order_id, recipient, facts
+             from unnest($22::text[], $23::uuid[], $24::text[], $25::jsonb[])
+                  as n(channel, order_id, recipient, facts)
+             on conflict (id) do nothing
+         )"
+    };
+}
+pub(crate) use batch_notice_cte;
+
 /// The longest `last_error` kept; a chat service's error page is not needed whole.
 const MAX_ERROR_LEN: usize = 500;
 
