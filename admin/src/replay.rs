@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Confirmation, Connection};
+use lapin::{Channel, Connection};
 use ledgerhook_runtime::amqp::{self, Broker, Topology};
 use ledgerhook_store::deliveries::operator;
 pub use ledgerhook_store::deliveries::operator::DeliveryRow;
@@ -192,17 +192,9 @@ impl Admin {
 
     async fn publish(&self, row: i64) -> anyhow::Result<()> {
         let delivery = operator::load(&self.pool, row).await?;
-        let confirmation = amqp::publish_delivery(&self.channel, &self.topology, &delivery)
-            .await?
+        amqp::publish_delivery_confirmed(&self.channel, &self.topology, &delivery)
             .await
-            .context("awaiting the broker's confirm")?;
-        if !matches!(confirmation, Confirmation::Ack(None)) {
-            anyhow::bail!(
-                "the broker did not accept delivery {}: {confirmation:?}",
-                delivery.delivery_id
-            );
-        }
-        Ok(())
+            .with_context(|| format!("publishing delivery {}", delivery.delivery_id))
     }
 
     /// Takes the parked queue's copies of redriven deliveries out of it; the

@@ -19,7 +19,7 @@ use crate::expiry_job;
 use crate::payment_timeout_job;
 use crate::processor::Processor;
 use crate::reconcile;
-use crate::retry::Settler;
+use crate::settler::Settler;
 
 pub struct App {
     consumer: Consumer,
@@ -78,7 +78,6 @@ impl App {
             settler: Settler {
                 schedule: config.retry,
                 topology,
-                pool: pool.clone(),
             },
             concurrency: config.concurrency,
             batch_size: config.batch_size,

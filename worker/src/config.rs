@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::reconcile;
-use crate::retry::RetrySchedule;
+use crate::settler::RetrySchedule;
 use ledgerhook_domain::CreditTerms;
 use ledgerhook_domain::NotifyChannels;
 use ledgerhook_domain::notification_channels::CHANNELS_VAR;

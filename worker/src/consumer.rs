@@ -27,7 +27,7 @@ use tracing::Instrument as _;
 
 use crate::metrics;
 use crate::processor::{Message, Processor};
-use crate::retry::Settler;
+use crate::settler::Settler;
 
 /// The processor's view of a message.
 fn message_of(delivery: &Delivery) -> Message<'_> {
@@ -255,11 +255,18 @@ impl Consumer {
             .process_batch(&messages)
             .instrument(batch_span)
             .await;
+        let mut parked = Vec::new();
         for ((delivery, message), verdict) in batch.iter().zip(&messages).zip(verdicts) {
-            self.settler
-                .settle(park_channel, delivery, message, verdict)
-                .await;
+            parked.extend(
+                self.settler
+                    .settle(park_channel, delivery, message, verdict)
+                    .await,
+            );
         }
+        // Noted only now that their parked copies are confirmed: a note
+        // written first would make a message returned to the queue look
+        // processed, and the next worker would drop it.
+        self.processor.note_parked(&parked).await;
     }
 }
 

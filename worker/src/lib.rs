@@ -4,8 +4,8 @@
 //!
 //! Layout: [`consumer`] (the broker session: prefetch, batching,
 //! reconnection), [`processor`] (messages: parse once, apply in batches,
-//! fall back to one by one; a verdict per message), [`retry`] (the
-//! [`retry::Settler`]: acks, retries on a schedule kept in RabbitMQ wait
+//! fall back to one by one; a verdict per message), [`settler`] (the
+//! [`settler::Settler`]: acks, retries on a schedule kept in RabbitMQ wait
 //! queues, parking), [`app`] (wiring),
 //! [`config`], [`metrics`], and the scheduled jobs: [`expiry_job`] (credit
 //! expiry), [`payment_timeout_job`] (orders left unpaid expire),
@@ -24,7 +24,7 @@ pub mod pause;
 pub mod payment_timeout_job;
 pub mod processor;
 pub mod reconcile;
-pub mod retry;
+pub mod settler;
 
 pub use app::App;
 pub use config::Config;

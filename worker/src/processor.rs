@@ -2,7 +2,7 @@
 //! transaction, fall back to one transaction each (with retries while the
 //! database is away) for those the batch could not settle, and say for each
 //! whether to acknowledge, retry or park it. Acting on the verdicts is the
-//! [`crate::retry::Settler`]'s job.
+//! [`crate::settler::Settler`]'s job.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,12 +11,13 @@ use backon::Retryable as _;
 use ledgerhook_domain::Provider;
 use ledgerhook_domain::{EventKind, OrderEvent, PaymentEvent, PaymentReversal};
 use ledgerhook_runtime::retry::Backoff;
-use ledgerhook_store::db;
 use ledgerhook_store::ledger::{self, Applied, ApplyError, Work};
+use ledgerhook_store::{db, deliveries};
 use sqlx::PgPool;
 use tracing::{Instrument as _, Span};
 
 use crate::metrics;
+use crate::settler::Parked;
 
 /// First and longest wait between two attempts while the database is unreachable.
 const DATABASE_RETRY_INITIAL: Duration = Duration::from_millis(100);
@@ -228,6 +229,22 @@ impl Processor {
                 label: metrics::reason::DATABASE_REFUSED,
                 reason: format!("reversal not applied: {e}"),
             },
+        }
+    }
+
+    /// Notes parked messages on their delivery rows (one statement), so an
+    /// operator finds them in the database as well as in the parked queue.
+    /// A failure costs only the note: the parked queue holds the messages.
+    pub async fn note_parked(&self, parked: &[Parked]) {
+        if parked.is_empty() {
+            return;
+        }
+        let (rows, reasons): (Vec<i64>, Vec<&str>) = parked
+            .iter()
+            .map(|p| (p.delivery_row, p.reason.as_str()))
+            .unzip();
+        if let Err(e) = deliveries::processing::mark_parked(&self.pool, &rows, &reasons).await {
+            tracing::warn!(error = %e, count = rows.len(), "could not note parkings on their delivery rows");
         }
     }
 

@@ -8,9 +8,8 @@ use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use lapin::Channel;
-use lapin::Confirmation;
 use ledgerhook_domain::Delivery;
-use ledgerhook_runtime::amqp::{self, Broker, Topology};
+use ledgerhook_runtime::amqp::{self, Broker, NotPublished, PendingConfirm, Topology};
 use ledgerhook_runtime::retry;
 use ledgerhook_store::deliveries;
 use sqlx::PgPool;
@@ -99,20 +98,20 @@ impl Publisher {
             tokio::select! {
                 Some((row, delivery_id, confirmation)) = in_flight.next(), if !in_flight.is_empty() => {
                     match confirmation {
-                        Ok(Confirmation::Ack(None)) => confirmed.push(row),
-                        Ok(other) => {
+                        Ok(()) => confirmed.push(row),
+                        Err(NotPublished::Channel(e)) => failure = Some(anyhow::Error::new(e).context("awaiting a publisher confirm")),
+                        Err(refused) => {
                             // Nacked, or returned as unroutable: a failure, not
                             // a success. The row stays unpublished for the relay.
                             let delivery_id: String = delivery_id;
-                            tracing::warn!(row, delivery_id = delivery_id.as_str(), confirmation = ?other, "publish not accepted by the broker");
+                            tracing::warn!(row, delivery_id = delivery_id.as_str(), error = %refused, "publish not accepted by the broker");
                             metrics::publish_failed(metrics::PUBLISH_REJECTED);
                         }
-                        Err(e) => failure = Some(anyhow::Error::new(e).context("awaiting a publisher confirm")),
                     }
                 }
                 item = items.recv(), if !closed && in_flight.len() < MAX_IN_FLIGHT => match item {
                     Some(item) => match publish(channel, &self.topology, &item).await {
-                        Ok(confirm) => in_flight.push(async move { (item.row, item.delivery_id, confirm.await) }),
+                        Ok(confirm) => in_flight.push(async move { (item.row, item.delivery_id, confirm.outcome().await) }),
                         Err(e) => failure = Some(e),
                     },
                     None => closed = true,
@@ -151,9 +150,10 @@ async fn publish(
     channel: &Channel,
     topology: &Topology,
     item: &Delivery,
-) -> anyhow::Result<lapin::PublisherConfirm> {
+) -> anyhow::Result<PendingConfirm> {
     let publishing = amqp::publish_delivery(channel, topology, item);
     tokio::time::timeout(PUBLISH_TIMEOUT, publishing)
         .await
         .context("handing a delivery to the broker timed out")?
+        .context("publishing a delivery")
 }

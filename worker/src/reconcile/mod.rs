@@ -17,7 +17,7 @@ pub mod job;
 use std::time::Duration;
 
 use chrono::Utc;
-use lapin::{Channel, Confirmation};
+use lapin::Channel;
 use ledgerhook_domain::{Delivery, EventKind, Provider};
 use ledgerhook_providers::crossmint::order_answer;
 use ledgerhook_runtime::amqp::{self, Topology};
@@ -208,28 +208,12 @@ pub async fn publish(
 ) -> anyhow::Result<()> {
     let mut confirmed = Vec::with_capacity(recorded.len());
     for delivery in recorded {
-        let confirmation = tokio::time::timeout(amqp::SETTLE_TIMEOUT, async {
-            amqp::publish_delivery(channel, topology, delivery)
-                .await?
-                .await
-                .map_err(anyhow::Error::from)
-        })
-        .await;
-        match confirmation {
-            Ok(Ok(Confirmation::Ack(None))) => confirmed.push(delivery.row),
-            Ok(Ok(other)) => tracing::warn!(
+        match amqp::publish_delivery_confirmed(channel, topology, delivery).await {
+            Ok(()) => confirmed.push(delivery.row),
+            Err(e) => tracing::warn!(
                 delivery_id = %delivery.delivery_id,
-                confirmation = ?other,
+                error = %e,
                 "the broker did not take a reconciled delivery; the outbox relay will send it"
-            ),
-            Ok(Err(e)) => tracing::warn!(
-                delivery_id = %delivery.delivery_id,
-                error = format!("{e:#}"),
-                "publishing a reconciled delivery failed; the outbox relay will send it"
-            ),
-            Err(_) => tracing::warn!(
-                delivery_id = %delivery.delivery_id,
-                "the broker did not confirm a reconciled delivery in time; the outbox relay will send it"
             ),
         }
     }

@@ -38,20 +38,19 @@ pub async fn lock_fresh(
     Ok(found.into_iter().collect())
 }
 
-/// Marks a delivery the worker gave up on, with the reason, so an operator
-/// finds it in the database as well as in the parked queue.
-pub async fn mark_parked(
-    pool: &PgPool,
-    delivery_row: i64,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
+/// Marks deliveries the worker gave up on (`rows`, each with its reason),
+/// so an operator finds them in the database as well as in the parked
+/// queue. A delivery already processed otherwise keeps its outcome.
+pub async fn mark_parked(pool: &PgPool, rows: &[i64], reasons: &[&str]) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "update webhook_deliveries
-         set processed_at = coalesce(processed_at, now()), outcome = 'parked', outcome_detail = $2
-         where id = $1 and (outcome is null or outcome = 'parked')",
+        "update webhook_deliveries d
+         set processed_at = coalesce(d.processed_at, now()), outcome = 'parked',
+             outcome_detail = p.reason
+         from unnest($1::int8[], $2::text[]) as p(id, reason)
+         where d.id = p.id and (d.outcome is null or d.outcome = 'parked')",
     )
-    .bind(delivery_row)
-    .bind(reason)
+    .bind(rows)
+    .bind(reasons)
     .execute(pool)
     .await?;
     Ok(())

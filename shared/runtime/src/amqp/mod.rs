@@ -1,29 +1,29 @@
 //! RabbitMQ: names, topology and the message contract between the ingester
-//! and the workers.
+//! and the workers; [`publish`] is the one way to publish with confirms.
 //!
 //! Every exchange and queue name derives from `QUEUE_PREFIX`, so several
 //! deployments, or several test runs, share one broker without touching each
 //! other.
 
+mod publish;
+
+pub use publish::{
+    Destination, NotPublished, PERSISTENT, PendingConfirm, confirmed_channel, delivery_properties,
+    publish_confirmed, publish_delivery, publish_delivery_confirmed, start_publish,
+};
+
 use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{
-    BasicProperties, Channel, Connection, ConnectionProperties, DefaultConnectionBuilder,
-    ExchangeKind, PublisherConfirm,
-};
+use lapin::{Channel, Connection, ConnectionProperties, DefaultConnectionBuilder, ExchangeKind};
 
 use crate::ca_file::CaFile;
 use crate::config::{DEFAULT_AMQP_URL, EnvReader};
 use crate::retry::MAX_JITTER;
-use ledgerhook_domain::Delivery;
 
 /// Routing key of verified deliveries on the deliveries exchange.
 pub const DELIVERY_ROUTING_KEY: &str = "delivery";
@@ -164,51 +164,6 @@ fn quorum_arguments() -> FieldTable {
     arguments
 }
 
-/// AMQP delivery mode 2: the broker writes the message to disk.
-pub const PERSISTENT: u8 = 2;
-
-/// Publishes a delivery to the work queue: persistent and mandatory (an
-/// unroutable message comes back instead of vanishing), with the sender's
-/// delivery id as the message id and the row and receipt time as headers. The caller awaits
-/// the returned confirm, or pipelines it.
-pub async fn publish_delivery(
-    channel: &Channel,
-    topology: &Topology,
-    delivery: &Delivery,
-) -> anyhow::Result<PublisherConfirm> {
-    let mut headers = FieldTable::default();
-    headers.insert(
-        ShortString::from(HEADER_DELIVERY_ROW),
-        AMQPValue::LongLongInt(delivery.row),
-    );
-    headers.insert(
-        ShortString::from(HEADER_RECEIVED_AT_US),
-        AMQPValue::LongLongInt(delivery.received_at_us()),
-    );
-    headers.insert(
-        ShortString::from(HEADER_PROVIDER),
-        AMQPValue::LongString(delivery.provider.as_str().into()),
-    );
-    let properties = BasicProperties::default()
-        .with_delivery_mode(PERSISTENT)
-        .with_content_type("application/json".into())
-        .with_message_id(delivery.delivery_id.as_str().into())
-        .with_headers(headers);
-    channel
-        .basic_publish(
-            topology.exchange.as_str().into(),
-            DELIVERY_ROUTING_KEY.into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            &delivery.body,
-            properties,
-        )
-        .await
-        .context("publishing a delivery")
-}
-
 /// Where the broker is, and for `amqps://` which CAs to trust besides the
 /// system's roots (`AMQP_CA_FILE`; the system's roots honour `SSL_CERT_FILE`
 /// and `SSL_CERT_DIR`). lapin has no URL parameter for a CA file, hence the
@@ -334,21 +289,6 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A broker trusted through the system's roots alone (tests, tools).
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     Broker::new(url, None).connect(name).await
-}
-
-/// A new channel on `connection` with publisher confirms on: every publish
-/// of a delivery (the ingester's, a retry copy, a replay, a reconciled
-/// delivery) is confirmed before anything counts it as sent.
-pub async fn confirmed_channel(connection: &Connection) -> anyhow::Result<Channel> {
-    let channel = connection
-        .create_channel()
-        .await
-        .context("opening a channel")?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .context("enabling publisher confirms")?;
-    Ok(channel)
 }
 
 /// Reads an integer header, whatever integer width the sender used.

@@ -11,20 +11,19 @@
 //! [`RetrySchedule`] is the arithmetic; the [`Settler`] acts on a
 //! [`Verdict`]: it counts attempts, turns a retry past the last attempt into
 //! parking, copies the message where it goes (confirmed by the broker), and
-//! only then acknowledges it. The database is touched only to note a
-//! parking on the delivery row.
+//! only then acknowledges it. It acts on the broker alone: the parkings it
+//! made are handed back ([`Parked`]) for the processor to note on their
+//! delivery rows, once their copies are confirmed.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
+use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, ShortString};
-use lapin::{Channel, Confirmation, Connection};
-use ledgerhook_runtime::amqp::{self, Topology};
+use lapin::{Channel, Connection};
+use ledgerhook_runtime::amqp::{self, Destination, Topology};
 use ledgerhook_runtime::retry::{jittered, random_unit};
-use ledgerhook_store::deliveries;
-use sqlx::PgPool;
 use tracing::Instrument as _;
 
 use crate::metrics;
@@ -69,8 +68,14 @@ impl RetrySchedule {
 pub struct Settler {
     pub schedule: RetrySchedule,
     pub topology: Topology,
-    /// Where parkings are noted on the delivery rows.
-    pub pool: PgPool,
+}
+
+/// A message parked (its copy confirmed by the broker), to be noted on its
+/// delivery row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parked {
+    pub delivery_row: i64,
+    pub reason: String,
 }
 
 impl Settler {
@@ -98,16 +103,16 @@ impl Settler {
         delivery: &Delivery,
         message: &Message<'_>,
         verdict: Verdict,
-    ) {
+    ) -> Option<Parked> {
         if let Verdict::Done(_) = verdict {
             if let Err(e) = bounded(delivery.ack(BasicAckOptions::default())).await {
                 message.span(None).in_scope(|| not_acknowledged(&e));
             }
-            return;
+            return None;
         }
         self.copy_and_ack(channel, delivery, message, verdict)
             .instrument(message.span(None).clone())
-            .await;
+            .await
     }
 
     /// Settles a message to retry or park: the copy first, then the ack.
@@ -117,7 +122,7 @@ impl Settler {
         delivery: &Delivery,
         message: &Message<'_>,
         verdict: Verdict,
-    ) {
+    ) -> Option<Parked> {
         let attempt = attempt_of(delivery);
         let verdict = match verdict {
             Verdict::Retry { label, reason } if !self.schedule.should_retry(attempt) => {
@@ -130,7 +135,7 @@ impl Settler {
         };
         let delivery_row = message.delivery_row;
         let copied = match &verdict {
-            Verdict::Done(_) => Ok(()),
+            Verdict::Done(_) => Ok(None),
             Verdict::Retry { label, reason } => {
                 let step = self.schedule.delay_after(attempt);
                 let delay = jittered(step, random_unit());
@@ -149,15 +154,18 @@ impl Settler {
                 if copy.is_ok() {
                     metrics::retry(label);
                 }
-                copy
+                copy.map(|()| None)
             }
             Verdict::Park { label, reason } => {
                 self.park(channel, delivery, message, attempt, label, reason)
                     .await
             }
         };
-        let acked = match copied {
-            Ok(()) => bounded(delivery.ack(BasicAckOptions::default())).await,
+        let (acked, parked) = match copied {
+            Ok(parked) => (
+                bounded(delivery.ack(BasicAckOptions::default())).await,
+                parked,
+            ),
             Err(e) => {
                 // Not copied, so not acknowledged: back to the queue, after a
                 // pause so that a broker refusing copies is not hammered.
@@ -166,16 +174,18 @@ impl Settler {
                     "could not retry or park a message; returning it to the queue"
                 );
                 tokio::time::sleep(COPY_FAILURE_PAUSE).await;
-                bounded(delivery.nack(BasicNackOptions {
+                let nacked = bounded(delivery.nack(BasicNackOptions {
                     requeue: true,
                     ..Default::default()
                 }))
-                .await
+                .await;
+                (nacked, None)
             }
         };
         if let Err(e) = acked {
             not_acknowledged(&e);
         }
+        parked
     }
 
     /// Publishes a copy of the message to `queue` (confirmed by the broker),
@@ -200,39 +210,19 @@ impl Settler {
                 AMQPValue::LongString(reason.into()),
             );
         }
-        let mut properties = delivery
-            .properties
-            .clone()
-            .with_headers(headers)
-            .with_delivery_mode(amqp::PERSISTENT);
+        let mut properties = delivery.properties.clone().with_headers(headers);
         if let Some(expiration) = expiration {
             properties =
                 properties.with_expiration(expiration.as_millis().to_string().as_str().into());
         }
-        let publishing = async {
-            channel
-                .basic_publish(
-                    "".into(),
-                    queue.into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..Default::default()
-                    },
-                    &delivery.data,
-                    properties,
-                )
-                .await
-                .with_context(|| format!("publishing to {queue}"))?
-                .await
-                .with_context(|| format!("awaiting {queue}'s confirm"))
-        };
-        let confirmation = tokio::time::timeout(amqp::SETTLE_TIMEOUT, publishing)
-            .await
-            .with_context(|| format!("{queue}'s confirm did not come in time"))??;
-        if !matches!(confirmation, Confirmation::Ack(None)) {
-            anyhow::bail!("{queue} did not accept the message: {confirmation:?}");
-        }
-        Ok(())
+        amqp::publish_confirmed(
+            channel,
+            Destination::queue(queue),
+            &delivery.data,
+            properties,
+        )
+        .await
+        .with_context(|| format!("copying to {queue}"))
     }
 
     /// Copies the message to the parked queue with its reason, then records
@@ -245,7 +235,7 @@ impl Settler {
         attempt: u32,
         label: &'static str,
         reason: &str,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<Parked>> {
         let delivery_row = message.delivery_row;
         // The message's span carries its delivery_id.
         tracing::warn!(label, reason, attempt, delivery_row, "parking a message");
@@ -258,18 +248,15 @@ impl Settler {
             None,
         )
         .await?;
-        if let Some(row) = delivery_row
-            && let Err(e) = deliveries::processing::mark_parked(&self.pool, row, reason).await
-        {
-            // The parked queue holds it; the row just lacks the note.
-            tracing::warn!(error = %e, row, "could not note the parking on the delivery row");
-        }
         metrics::parked(label);
         let provider = message
             .provider
             .map_or("unknown", |p| p.payment_provider().as_str());
         metrics::processed(metrics::PARKED_OUTCOME, provider, None);
-        Ok(())
+        Ok(delivery_row.map(|delivery_row| Parked {
+            delivery_row,
+            reason: reason.to_owned(),
+        }))
     }
 }
 
