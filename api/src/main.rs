@@ -34,13 +34,12 @@ struct Cli {}
 async fn main() -> anyhow::Result<()> {
     // First, before any side effect: --help and --version exit here.
     Cli::parse();
-    telemetry::init_tracing();
-    let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder(
+    let metrics = telemetry::start_service(
         "api",
         ledgerhook_runtime::build!(),
         ledgerhook_api::metrics::describe,
     )?;
+    let config = Config::from_env()?;
     let app = App::build(config, metrics)
         .await
         .context("starting the API")?;
@@ -49,10 +48,5 @@ async fn main() -> anyhow::Result<()> {
         metrics = %app.metrics_addr(),
         "api listening"
     );
-    let result = app.run_until_stopped(shutdown::on_signal()).await;
-    match &result {
-        Ok(()) => tracing::info!("api stopped"),
-        Err(e) => tracing::error!(error = format!("{e:#}"), "api failed"),
-    }
-    result
+    shutdown::report("api", app.run_until_stopped(shutdown::on_signal()).await)
 }

@@ -29,13 +29,12 @@ struct Cli {}
 async fn main() -> anyhow::Result<()> {
     // First, before any side effect: --help and --version exit here.
     Cli::parse();
-    telemetry::init_tracing();
-    let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder(
+    let metrics = telemetry::start_service(
         "ingester",
         ledgerhook_runtime::build!(),
         ledgerhook_ingester::metrics::describe,
     )?;
+    let config = Config::from_env()?;
     let app = App::build(config, metrics)
         .await
         .context("starting the ingester")?;
@@ -44,10 +43,8 @@ async fn main() -> anyhow::Result<()> {
         metrics = %app.metrics_addr(),
         "ingester listening"
     );
-    let result = app.run_until_stopped(shutdown::on_signal()).await;
-    match &result {
-        Ok(()) => tracing::info!("ingester stopped"),
-        Err(e) => tracing::error!(error = format!("{e:#}"), "ingester failed"),
-    }
-    result
+    shutdown::report(
+        "ingester",
+        app.run_until_stopped(shutdown::on_signal()).await,
+    )
 }

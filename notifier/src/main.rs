@@ -31,21 +31,18 @@ struct Cli {}
 async fn main() -> anyhow::Result<()> {
     // First, before any side effect: --help and --version exit here.
     Cli::parse();
-    telemetry::init_tracing();
-    let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder(
+    let metrics = telemetry::start_service(
         "notifier",
         ledgerhook_runtime::build!(),
         ledgerhook_notifier::metrics::describe,
     )?;
+    let config = Config::from_env()?;
     let app = App::build(config, metrics)
         .await
         .context("starting the notifier")?;
     tracing::info!(metrics = %app.metrics_addr(), channels = %app.channels(), "notifier started");
-    let result = app.run_until_stopped(shutdown::on_signal()).await;
-    match &result {
-        Ok(()) => tracing::info!("notifier stopped"),
-        Err(e) => tracing::error!(error = format!("{e:#}"), "notifier failed"),
-    }
-    result
+    shutdown::report(
+        "notifier",
+        app.run_until_stopped(shutdown::on_signal()).await,
+    )
 }

@@ -33,21 +33,15 @@ struct Cli {}
 async fn main() -> anyhow::Result<()> {
     // First, before any side effect: --help and --version exit here.
     Cli::parse();
-    telemetry::init_tracing();
-    let config = Config::from_env()?;
-    let metrics = telemetry::install_metrics_recorder(
+    let metrics = telemetry::start_service(
         "worker",
         ledgerhook_runtime::build!(),
         ledgerhook_worker::metrics::describe,
     )?;
+    let config = Config::from_env()?;
     let app = App::build(config, metrics)
         .await
         .context("starting the worker")?;
     tracing::info!(metrics = %app.metrics_addr(), "worker started");
-    let result = app.run_until_stopped(shutdown::on_signal()).await;
-    match &result {
-        Ok(()) => tracing::info!("worker stopped"),
-        Err(e) => tracing::error!(error = format!("{e:#}"), "worker failed"),
-    }
-    result
+    shutdown::report("worker", app.run_until_stopped(shutdown::on_signal()).await)
 }

@@ -1,4 +1,5 @@
-//! Turning SIGTERM and ctrl-c into a cancellation token the app is given.
+//! Turning SIGTERM and ctrl-c into a cancellation token the app is given,
+//! and saying how a service ended.
 
 use tokio_util::sync::CancellationToken;
 
@@ -18,4 +19,15 @@ pub fn on_signal() -> CancellationToken {
         cancel.cancel();
     });
     token
+}
+
+/// How a service's run ended, in its log: `{service} stopped`, or
+/// `{service} failed` with the error; the result is passed on for `main`
+/// to return.
+pub fn report(service: &str, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match &result {
+        Ok(()) => tracing::info!("{service} stopped"),
+        Err(e) => tracing::error!(error = format!("{e:#}"), "{service} failed"),
+    }
+    result
 }

@@ -44,6 +44,18 @@ pub fn init_tracing() {
 /// (the crates' version) and `commit` (git's, or `unknown`).
 pub const BUILD_INFO: &str = "ledgerhook_build_info";
 
+/// What every service's `main` does first once its command line is
+/// parsed: logs ([`init_tracing`]), then its metrics recorder
+/// ([`install_metrics_recorder`]).
+pub fn start_service(
+    service: &'static str,
+    build: Build,
+    describe: impl FnOnce(),
+) -> anyhow::Result<PrometheusHandle> {
+    init_tracing();
+    install_metrics_recorder(service, build, describe)
+}
+
 /// The build a binary runs, for [`BUILD_INFO`]: read where the binary is
 /// compiled (see [`build!`](crate::build)).
 #[derive(Debug, Clone, Copy)]
