@@ -192,7 +192,11 @@ impl Admin {
 
     async fn publish(&self, row: i64) -> anyhow::Result<()> {
         let delivery = operator::load(&self.pool, row).await?;
-        amqp::publish_delivery_confirmed(&self.channel, &self.topology, &delivery)
+        // Waits for the confirm however long the broker takes, as replay
+        // always has: the operator sees it finish or interrupts it.
+        amqp::publish_delivery(&self.channel, &self.topology, &delivery)
+            .await?
+            .outcome()
             .await
             .with_context(|| format!("publishing delivery {}", delivery.delivery_id))
     }

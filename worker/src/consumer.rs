@@ -27,7 +27,7 @@ use tracing::Instrument as _;
 
 use crate::metrics;
 use crate::processor::{Message, Processor};
-use crate::settler::Settler;
+use crate::settler::{Parked, Settlement, Settler};
 
 /// The processor's view of a message.
 fn message_of(delivery: &Delivery) -> Message<'_> {
@@ -255,18 +255,30 @@ impl Consumer {
             .process_batch(&messages)
             .instrument(batch_span)
             .await;
-        let mut parked = Vec::new();
+        // Copies first, then the parked ones noted on their rows (one
+        // statement), then the acks: a parking is noted only once its copy
+        // is confirmed (a note before it would make a message returned to
+        // the queue look processed), and before its ack (so a worker that
+        // dies in between leaves a redelivery, not an unnoted parking).
+        let mut settlements = Vec::with_capacity(messages.len());
         for ((delivery, message), verdict) in batch.iter().zip(&messages).zip(verdicts) {
-            parked.extend(
+            settlements.push(
                 self.settler
-                    .settle(park_channel, delivery, message, verdict)
+                    .copy(park_channel, delivery, message, verdict)
                     .await,
             );
         }
-        // Noted only now that their parked copies are confirmed: a note
-        // written first would make a message returned to the queue look
-        // processed, and the next worker would drop it.
+        let parked: Vec<&Parked> = settlements
+            .iter()
+            .filter_map(|settlement| match settlement {
+                Settlement::Parked(parked) => Some(parked),
+                _ => None,
+            })
+            .collect();
         self.processor.note_parked(&parked).await;
+        for ((delivery, message), settlement) in batch.iter().zip(&messages).zip(&settlements) {
+            self.settler.finish(delivery, message, settlement).await;
+        }
     }
 }
 

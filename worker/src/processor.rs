@@ -235,7 +235,7 @@ impl Processor {
     /// Notes parked messages on their delivery rows (one statement), so an
     /// operator finds them in the database as well as in the parked queue.
     /// A failure costs only the note: the parked queue holds the messages.
-    pub async fn note_parked(&self, parked: &[Parked]) {
+    pub async fn note_parked(&self, parked: &[&Parked]) {
         if parked.is_empty() {
             return;
         }

@@ -11,9 +11,9 @@
 //! [`RetrySchedule`] is the arithmetic; the [`Settler`] acts on a
 //! [`Verdict`]: it counts attempts, turns a retry past the last attempt into
 //! parking, copies the message where it goes (confirmed by the broker), and
-//! only then acknowledges it. It acts on the broker alone: the parkings it
-//! made are handed back ([`Parked`]) for the processor to note on their
-//! delivery rows, once their copies are confirmed.
+//! only then acknowledges it. It acts on the broker alone, in two steps
+//! ([`Settler::copy`], then [`Settler::finish`]); between them the consumer
+//! has the processor note the parkings ([`Parked`]) on their delivery rows.
 
 use std::time::Duration;
 
@@ -70,6 +70,17 @@ pub struct Settler {
     pub topology: Topology,
 }
 
+/// What becomes of a message once its copy (if any) is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Done, or copied to a wait queue: acknowledge.
+    Ack,
+    /// Copied to the parked queue: note it on its row, then acknowledge.
+    Parked(Parked),
+    /// Its copy failed: return it to the queue.
+    Return,
+}
+
 /// A message parked (its copy confirmed by the broker), to be noted on its
 /// delivery row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,38 +102,64 @@ impl Settler {
         Ok(channel)
     }
 
-    /// Acknowledges a processed message, after copying it to a wait queue
-    /// (a retry) or to the parked queue (given up) where its verdict says
-    /// so. A message whose copy fails is returned to the queue instead.
+    /// Copies a processed message where its verdict sends it: to a wait
+    /// queue (a retry) or to the parked queue (given up); nothing for one
+    /// that is done. Returns what [`Settler::finish`] must then do with it:
+    /// acknowledge it, or return it to the queue when its copy failed. The
+    /// caller notes the parked ones on their rows between the two, so that
+    /// a parking is noted after its copy is confirmed and before its ack.
     ///
     /// What it logs is written in the message's span (which an
     /// acknowledgement without a word never creates).
-    pub async fn settle(
+    pub async fn copy(
         &self,
         channel: &Channel,
         delivery: &Delivery,
         message: &Message<'_>,
         verdict: Verdict,
-    ) -> Option<Parked> {
+    ) -> Settlement {
         if let Verdict::Done(_) = verdict {
-            if let Err(e) = bounded(delivery.ack(BasicAckOptions::default())).await {
-                message.span(None).in_scope(|| not_acknowledged(&e));
-            }
-            return None;
+            return Settlement::Ack;
         }
-        self.copy_and_ack(channel, delivery, message, verdict)
+        self.copy_where_it_goes(channel, delivery, message, verdict)
             .instrument(message.span(None).clone())
             .await
     }
 
-    /// Settles a message to retry or park: the copy first, then the ack.
-    async fn copy_and_ack(
+    /// Acknowledges the message, or returns it to the queue after a pause
+    /// (so that a broker refusing copies is not hammered).
+    pub async fn finish(
+        &self,
+        delivery: &Delivery,
+        message: &Message<'_>,
+        settlement: &Settlement,
+    ) {
+        let settled = match settlement {
+            Settlement::Ack | Settlement::Parked(_) => {
+                bounded(delivery.ack(BasicAckOptions::default())).await
+            }
+            Settlement::Return => {
+                tokio::time::sleep(COPY_FAILURE_PAUSE).await;
+                bounded(delivery.nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }))
+                .await
+            }
+        };
+        if let Err(e) = settled {
+            message.span(None).in_scope(|| not_acknowledged(&e));
+        }
+    }
+
+    /// The copy of a message to retry or park.
+    async fn copy_where_it_goes(
         &self,
         channel: &Channel,
         delivery: &Delivery,
         message: &Message<'_>,
         verdict: Verdict,
-    ) -> Option<Parked> {
+    ) -> Settlement {
         let attempt = attempt_of(delivery);
         let verdict = match verdict {
             Verdict::Retry { label, reason } if !self.schedule.should_retry(attempt) => {
@@ -149,7 +186,7 @@ impl Settler {
                 );
                 let queue = self.topology.wait_queue(step);
                 let copy = self
-                    .copy(channel, delivery, &queue, attempt + 1, None, Some(delay))
+                    .copy_to(channel, delivery, &queue, attempt + 1, None, Some(delay))
                     .await;
                 if copy.is_ok() {
                     metrics::retry(label);
@@ -161,36 +198,23 @@ impl Settler {
                     .await
             }
         };
-        let (acked, parked) = match copied {
-            Ok(parked) => (
-                bounded(delivery.ack(BasicAckOptions::default())).await,
-                parked,
-            ),
+        match copied {
+            Ok(Some(parked)) => Settlement::Parked(parked),
+            Ok(None) => Settlement::Ack,
             Err(e) => {
-                // Not copied, so not acknowledged: back to the queue, after a
-                // pause so that a broker refusing copies is not hammered.
+                // Not copied, so not acknowledged: back to the queue.
                 tracing::error!(
                     error = format!("{e:#}"),
                     "could not retry or park a message; returning it to the queue"
                 );
-                tokio::time::sleep(COPY_FAILURE_PAUSE).await;
-                let nacked = bounded(delivery.nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                }))
-                .await;
-                (nacked, None)
+                Settlement::Return
             }
-        };
-        if let Err(e) = acked {
-            not_acknowledged(&e);
         }
-        parked
     }
 
     /// Publishes a copy of the message to `queue` (confirmed by the broker),
     /// with its attempt number and, for a parked copy, the reason.
-    async fn copy(
+    async fn copy_to(
         &self,
         channel: &Channel,
         delivery: &Delivery,
@@ -239,7 +263,7 @@ impl Settler {
         let delivery_row = message.delivery_row;
         // The message's span carries its delivery_id.
         tracing::warn!(label, reason, attempt, delivery_row, "parking a message");
-        self.copy(
+        self.copy_to(
             channel,
             delivery,
             &self.topology.parked_queue,
