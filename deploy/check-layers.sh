@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 io_crates='^(sqlx|sqlx-[a-z-]+|tokio|tokio-[a-z-]+|lapin|reqwest|axum|axum-core|hyper|hyper-util|mio|socket2) '
-found=$(cargo tree --offline -q -p ledgerhook-domain -e normal --prefix none | sort -u | grep -E "$io_crates" || true)
+found=$(cargo tree -q -p ledgerhook-domain -e normal --prefix none | sort -u | grep -E "$io_crates" || true)
 if [ -n "$found" ]; then
   echo "ledgerhook-domain depends on I/O crates (see ARCHITECTURE.md):" >&2
   echo "$found" >&2
