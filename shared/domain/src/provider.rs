@@ -67,4 +67,17 @@ mod tests {
         }
         assert_eq!(Provider::from_name("paypal"), None);
     }
+
+    #[test]
+    fn a_work_queue_label_is_read_once_unknown_names_kept_for_the_park_reason() {
+        // Messages from before the header existed were Crossmint webhooks.
+        assert_eq!(Provider::from_label(None), Ok(Provider::Crossmint));
+        assert_eq!(Provider::from_label(Some("stripe")), Ok(Provider::Stripe));
+        assert_eq!(
+            Provider::from_label(Some("reconcile")),
+            Ok(Provider::Reconcile)
+        );
+        assert_eq!(Provider::from_label(Some("paypal")), Err("paypal"));
+        assert_eq!(Provider::from_label(Some("")), Err(""));
+    }
 }
