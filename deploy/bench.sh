@@ -4,12 +4,15 @@
 #   deploy/bench.sh ingest      accepted/s and ack latency, workers stopped
 #   deploy/bench.sh e2e         sustained end to end at a paced rate
 #   deploy/bench.sh drain       queue COUNT deliveries, then time the workers alone
+#   deploy/bench.sh closed      the closed loop: workers running, COUNT deliveries sent
+#                               unpaced, timed until the ledger has caught up
 #   deploy/bench.sh scaling     the same drain with 1, 2 and 3 workers, ROUNDS (2) times each
 #   deploy/bench.sh hostile     issue 8: ingester CPU per hostile vs honest request,
 #                               honest ack p99 alone and beside SENDERS hostile senders
 #   deploy/bench.sh ab REV      REV (built in a git worktree under target/bench-ab) against
 #                               the working tree, interleaved: ROUNDS (3) rounds of
-#                               ingest then drain, A then B each round; medians and B/A
+#                               ingest, drain and closed loop, A then B each round;
+#                               medians and B/A, and each process's peak RSS
 # BIN_DIR runs the ingester and worker from another build (the tools,
 # loadgen included, always come from this tree's target/release).
 # Tunables (environment): COUNT, CONCURRENCY, RATE, WORKERS, WORKER_CONCURRENCY,
@@ -55,13 +58,18 @@ if [ "$mode" = ab ]; then
       ingest=$(BIN_DIR=$bins COUNT=${COUNT:-20000} "$0" ingest)
       rate=$(echo "$ingest" | sed -n 's/.*: \([0-9]*\) accepted\/s/\1/p')
       p99=$(echo "$ingest" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')
-      drain=$(BIN_DIR=$bins COUNT=${COUNT:-20000} "$0" drain | sed -n 's/.*: \([0-9.]*\) processed\/s.*/\1/p')
-      echo "round $round $side: ingest ${rate}/s p99 ${p99} ms, drain ${drain}/s"
-      echo "$side $rate $p99 $drain" >> "$results"
+      drain=$(BIN_DIR=$bins COUNT=${COUNT:-20000} "$0" drain)
+      drained=$(echo "$drain" | sed -n 's/.*: \([0-9.]*\) processed\/s.*/\1/p')
+      closed=$(BIN_DIR=$bins COUNT=${COUNT:-20000} "$0" closed)
+      looped=$(echo "$closed" | sed -n 's/.*(\([0-9]*\) processed\/s overall).*/\1/p')
+      ingester_rss=$(echo "$ingest"$'\n'"$closed" | sed -n 's/^peak rss ingester \([0-9]*\) KiB.*/\1/p' | sort -n | tail -1)
+      worker_rss=$(echo "$drain"$'\n'"$closed" | sed -n 's/^peak rss worker[0-9]* \([0-9]*\) KiB.*/\1/p' | sort -n | tail -1)
+      echo "round $round $side: ingest ${rate}/s p99 ${p99} ms, drain ${drained}/s, closed loop ${looped}/s; peak RSS ingester ${ingester_rss} KiB, worker ${worker_rss} KiB"
+      echo "$side $rate $p99 $drained $looped $ingester_rss $worker_rss" >> "$results"
     done
   done
   median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-  for column in 2:ingest/s 3:p99_ms 4:drain/s; do
+  for column in 2:ingest/s 3:p99_ms 4:drain/s 5:closed_loop/s 6:ingester_rss_KiB 7:worker_rss_KiB; do
     index=${column%%:*}; name=${column#*:}
     a=$(awk -v c="$index" '$1=="A" {print $c}' "$results" | median)
     b=$(awk -v c="$index" '$1=="B" {print $c}' "$results" | median)
@@ -111,6 +119,19 @@ addr=$(grep -o 'http=[0-9.:]*' "$log/ingester.log" | head -1 | cut -d= -f2)
 [ -n "$addr" ] || { cat "$log/ingester.log"; exit 1; }
 url="http://${addr}/webhooks/${provider}"
 
+# Peak resident memory (VmHWM) of each process this run started, read
+# before they are stopped.
+report_rss() {
+  local names=(ingester) i=1
+  for _ in $(seq "${WORKERS:-1}"); do names+=("worker$i"); i=$((i + 1)); done
+  for index in "${!pids[@]}"; do
+    [ -n "${names[$index]:-}" ] || continue
+    kib=$(awk '/^VmHWM/ {print $2}' "/proc/${pids[$index]}/status" 2>/dev/null || true)
+    [ -n "$kib" ] && echo "peak rss ${names[$index]} ${kib} KiB"
+  done
+  return 0
+}
+
 start_workers() {
   for i in $(seq "${WORKERS:-1}"); do
     WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4} "$bins/ledgerhook-worker" 2>"$log/worker$i.log" & pids+=($!)
@@ -122,6 +143,7 @@ case "$mode" in
     echo "# ingest only (no worker): COUNT=${COUNT:-30000} CONCURRENCY=${CONCURRENCY:-64}"
     target/release/ledgerhook-loadgen --provider "$provider" --url "$url" --database-url "$DATABASE_URL" \
       --count "${COUNT:-30000}" --concurrency "${CONCURRENCY:-64}" --no-wait
+    report_rss
     ;;
   e2e)
     start_workers
@@ -129,6 +151,7 @@ case "$mode" in
     echo "# end to end: COUNT=${COUNT:-50000} RATE=${RATE:-2500}/s CONCURRENCY=${CONCURRENCY:-64} WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4}"
     target/release/ledgerhook-loadgen --provider "$provider" --url "$url" --database-url "$DATABASE_URL" \
       --count "${COUNT:-50000}" --concurrency "${CONCURRENCY:-64}" --rate "${RATE:-2500}" --wait-timeout-secs 120
+    report_rss
     ;;
   drain)
     echo "# worker drain: COUNT=${COUNT:-30000} queued first, then WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4} start"
@@ -139,6 +162,20 @@ case "$mode" in
     target/release/ledgerhook-loadgen --database-url "$DATABASE_URL" --check-only --wait-timeout-secs 300
     end=$(date +%s.%N)
     echo "drained ${COUNT:-30000} in $(echo "$end - $start" | bc) s: $(echo "${COUNT:-30000} / ($end - $start)" | bc) processed/s (includes worker start-up)"
+    report_rss
+    ;;
+  closed)
+    # The whole pipeline at full speed: senders unpaced, the clock stopped
+    # when the last delivery's effects are committed (the load generator
+    # polls every 50 ms at most).
+    start_workers
+    for i in $(seq "${WORKERS:-1}"); do
+      for _ in $(seq 100); do grep -q consuming "$log/worker$i.log" && break; sleep 0.1; done
+    done
+    echo "# closed loop: COUNT=${COUNT:-30000} CONCURRENCY=${CONCURRENCY:-64} unpaced, WORKERS=${WORKERS:-1} WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4}"
+    target/release/ledgerhook-loadgen --provider "$provider" --url "$url" --database-url "$DATABASE_URL" \
+      --count "${COUNT:-30000}" --concurrency "${CONCURRENCY:-64}" --wait-timeout-secs 300
+    report_rss
     ;;
   hostile)
     # No worker: only the ingester's answers are measured. Its pid is the
@@ -154,5 +191,5 @@ case "$mode" in
       --concurrency "${CONCURRENCY:-16}" --senders "${SENDERS:-4}"
     echo "# load after: $(uptime | sed 's/.*load average/load average/')"
     ;;
-  *) echo "usage: $0 ingest|e2e|drain|scaling|hostile|ab REV" >&2; exit 2 ;;
+  *) echo "usage: $0 ingest|e2e|drain|closed|scaling|hostile|ab REV" >&2; exit 2 ;;
 esac
