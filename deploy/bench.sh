@@ -87,7 +87,11 @@ export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2
 bins=${BIN_DIR:-target/release}
 
 tag=$(date +%s)$$
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/ledgerhook_bench_${tag}"
+# Plain TCP on loopback: TLS there protects nothing, and the build of
+# 2026-11-23 that `ab` compares against could not speak it (PostgreSQL
+# here has ssl=on, so the default sslmode=prefer would encrypt). BENCH_SSLMODE
+# measures what TLS costs (e.g. require).
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/ledgerhook_bench_${tag}?sslmode=${BENCH_SSLMODE:-disable}"
 export QUEUE_PREFIX="bench.${tag}"
 export CROSSMINT_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw   # Svix's public test secret
 export STRIPE_WEBHOOK_SECRET=whsec_test_ledgerhook_fake_stripe_secret   # visibly fake

@@ -13,7 +13,6 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 use ledgerhook_domain::Provider;
 use ledgerhook_domain::json::{self, JsonError};
-use serde_json::Value;
 
 use crate::body::{self, BodyError, StreamingVerifier};
 use crate::rejection::Rejection;
@@ -105,10 +104,11 @@ async fn read_body<V: StreamingVerifier>(
     }
 }
 
-/// The verified body as JSON. The worker parses with the same definition,
-/// so whatever is recorded here can be read there.
-fn parse_json(body: &[u8]) -> Result<Value, Rejection> {
-    json::parse(body).map_err(|e| match e {
+/// Whether the verified body is JSON. The worker parses with the same
+/// definition, so whatever is recorded here can be read there; no tree is
+/// built here (the ingester keeps the bytes, not the values).
+fn check_json(body: &[u8]) -> Result<(), Rejection> {
+    json::validate(body).map_err(|e| match e {
         JsonError::TooDeep => Rejection::JsonTooDeep,
         JsonError::NotUtf8 | JsonError::Syntax(_) => Rejection::InvalidJson,
     })
@@ -144,13 +144,27 @@ fn declared_length(headers: &HeaderMap) -> Option<usize> {
         .ok()
 }
 
-/// Request headers as `[[name, value], ...]` for the delivery record; values
-/// that are not UTF-8 are decoded lossily (the raw body is what is signed).
-pub fn headers_json(headers: &HeaderMap) -> Value {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            serde_json::json!([name.as_str(), String::from_utf8_lossy(value.as_bytes())])
-        })
-        .collect()
+/// Request headers as the JSON text `[[name, value], ...]` for the delivery
+/// record, written straight out (no tree); values that are not UTF-8 are
+/// decoded lossily (the raw body is what is signed).
+pub fn headers_json(headers: &HeaderMap) -> String {
+    let mut text = Vec::with_capacity(64 * headers.len() + 2);
+    text.push(b'[');
+    for (index, (name, value)) in headers.iter().enumerate() {
+        if index > 0 {
+            text.push(b',');
+        }
+        text.push(b'[');
+        json_string(&mut text, name.as_str());
+        text.push(b',');
+        json_string(&mut text, &String::from_utf8_lossy(value.as_bytes()));
+        text.push(b']');
+    }
+    text.push(b']');
+    String::from_utf8(text).expect("JSON strings of UTF-8 text are UTF-8")
+}
+
+/// `value` as a JSON string (quoted and escaped) at the end of `out`.
+fn json_string(out: &mut Vec<u8>, value: &str) {
+    serde_json::to_writer(&mut *out, value).expect("a string always serialises into memory");
 }

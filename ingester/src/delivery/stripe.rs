@@ -1,12 +1,13 @@
 //! Stripe's deliveries: one `Stripe-Signature` header; the delivery id is
 //! the event's own `id` (`evt_...`), which Stripe keeps across its retries.
 
+use std::borrow::Cow;
+
 use ledgerhook_domain::Provider;
 use ledgerhook_providers::stripe::signature::{self, StripeSecret};
-use serde_json::Value;
 
 use super::{
-    UnverifiedDelivery, VerifiedDelivery, check_delivery_id, parse_json, read_body, single_header,
+    UnverifiedDelivery, VerifiedDelivery, check_delivery_id, check_json, read_body, single_header,
 };
 use crate::rejection::Rejection;
 
@@ -30,8 +31,8 @@ impl UnverifiedDelivery {
         })
         .await?;
         let verification = verifier.finish()?;
-        let event = parse_json(&body)?;
-        let delivery_id = event_id(&event)?.to_owned();
+        check_json(&body)?;
+        let delivery_id = event_id(&body)?;
         Ok(VerifiedDelivery {
             provider: Provider::Stripe,
             delivery_id,
@@ -43,16 +44,24 @@ impl UnverifiedDelivery {
     }
 }
 
-/// The event's `id`: a string, not blank, not absurdly long. Anything else
-/// (no `id`, a number, a body that is not an object) gives us nothing to
-/// tell a resend from a new event by.
-fn event_id(event: &Value) -> Result<&str, Rejection> {
-    let id = event
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or(Rejection::InvalidDeliveryId)?;
-    check_delivery_id(id)?;
-    Ok(id)
+/// The event's `id` (read from valid JSON, without building its tree): a
+/// string, not blank, not absurdly long. Anything else (no `id`, a number,
+/// two of them, a body that is not an object) gives us nothing to tell a
+/// resend from a new event by.
+fn event_id(body: &[u8]) -> Result<String, Rejection> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        id: Cow<'a, str>,
+    }
+    // serde reads a struct from an array too; an event is an object.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(Rejection::InvalidDeliveryId);
+    }
+    let envelope: Envelope<'_> =
+        serde_json::from_slice(body).map_err(|_| Rejection::InvalidDeliveryId)?;
+    check_delivery_id(&envelope.id)?;
+    Ok(envelope.id.into_owned())
 }
 
 #[cfg(test)]
@@ -121,6 +130,8 @@ mod tests {
             r#"{"type":"invoice.paid"}"#,
             r#"{"id":42}"#,
             r#"{"id":"  "}"#,
+            r#"["evt_1"]"#,
+            r#"{"id":"evt_1","id":"evt_2"}"#,
             r#"["evt_1"]"#,
             long.as_str(),
         ] {

@@ -26,13 +26,87 @@ pub enum JsonError {
 
 /// Parses a body under the rules above.
 pub fn parse(body: &[u8]) -> Result<Value, JsonError> {
-    // UTF-8 first: JSON is UTF-8 by definition (RFC 8259), and the depth
-    // scan below relies on it.
+    serde_json::from_str(checked_text(body)?).map_err(|e| JsonError::Syntax(e.to_string()))
+}
+
+/// Whether [`parse`] would accept the body, without building its tree:
+/// what the ingester asks of every delivery (it stores the bytes and needs
+/// none of the values). The same parser reads every string (escapes and
+/// surrogates checked, as when parsing) and every number; nothing is kept.
+pub fn validate(body: &[u8]) -> Result<(), JsonError> {
+    let mut reader = serde_json::Deserializer::from_str(checked_text(body)?);
+    serde::Deserialize::deserialize(&mut reader)
+        .and_then(|Checked| reader.end())
+        .map_err(|e| JsonError::Syntax(e.to_string()))
+}
+
+/// The body as text, once it is UTF-8 (JSON is, by definition: RFC 8259)
+/// and within the nesting limit (the scan relies on UTF-8).
+fn checked_text(body: &[u8]) -> Result<&str, JsonError> {
     let text = std::str::from_utf8(body).map_err(|_| JsonError::NotUtf8)?;
     if nesting_depth(text.as_bytes()) > MAX_NESTING_DEPTH {
         return Err(JsonError::TooDeep);
     }
-    serde_json::from_str(text).map_err(|e| JsonError::Syntax(e.to_string()))
+    Ok(text)
+}
+
+/// Any JSON value, read and dropped as it goes. Unlike serde's
+/// `IgnoredAny`, strings are decoded (so a lone surrogate is refused, as
+/// [`parse`] refuses it), and object keys too.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    /// Objects, and (with `arbitrary_precision`) numbers, which serde_json
+    /// hands over as a one-entry map holding their text.
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Checked>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
 }
 
 /// The deepest nesting of `[` and `{` outside strings, in one pass with no
@@ -112,7 +186,48 @@ mod tests {
         }
     }
 
+    #[test]
+    fn validate_refuses_what_parse_refuses() {
+        let deep = nested(MAX_NESTING_DEPTH + 1);
+        let cases: [&[u8]; 9] = [
+            br#"{"a":"\ud800"}"#,
+            br#"{"\ud800":1}"#,
+            b"{\"a\":\"\xff\"}",
+            b"{",
+            b"",
+            b"nul",
+            b"[1,]",
+            b"{} {}",
+            deep.as_bytes(),
+        ];
+        for body in cases {
+            assert!(validate(body).is_err(), "{body:?}");
+            assert_eq!(
+                validate(body).map_err(|e| std::mem::discriminant(&e)),
+                parse(body)
+                    .map(drop)
+                    .map_err(|e| std::mem::discriminant(&e)),
+                "{body:?}"
+            );
+        }
+        let digits = "7".repeat(5_000);
+        let fine =
+            format!(r#"{{"n":{digits},"e":1e400,"s":"\ud83d\ude00","a":[true,null,-0.5,{{}}]}}"#);
+        assert_eq!(validate(fine.as_bytes()), Ok(()));
+        assert!(parse(fine.as_bytes()).is_ok());
+    }
+
     proptest::proptest! {
+        #[test]
+        fn validate_and_parse_agree(body in "[\\[\\]{}\":,a0\\\\u.e-]{0,80}") {
+            // The same verdict and the same kind of error (the wording may differ).
+            let kind = |r: Result<(), JsonError>| r.map_err(|e| std::mem::discriminant(&e));
+            proptest::prop_assert_eq!(
+                kind(validate(body.as_bytes())),
+                kind(parse(body.as_bytes()).map(drop))
+            );
+        }
+
         #[test]
         fn whatever_parses_here_is_within_the_depth_limit(body in "[\\[\\]{}\":,a0 ]{0,200}") {
             if let Ok(value) = parse(body.as_bytes()) {

@@ -174,7 +174,7 @@ async fn reconcile_one(
         &[NewDelivery {
             delivery_id: &delivery_id,
             body: &answer.body,
-            headers: answer.headers,
+            headers: answer.headers.to_string(),
             signed_at: now,
             received_at: now,
             verified_by: VERIFIED_BY,

@@ -25,6 +25,8 @@
 //! still reuse an id, so a request id is a correlation aid, never a key:
 //! `delivery_id` (verified) is what identifies a delivery.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -33,6 +35,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use metrics::Histogram;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -57,8 +60,12 @@ where
 {
     // `Router::layer` wraps what is already there: the last one added is
     // the outermost.
+    let latency = Latency {
+        service,
+        histograms: Arc::default(),
+    };
     router
-        .layer(middleware::from_fn_with_state(service, record_latency))
+        .layer(middleware::from_fn_with_state(latency, record_latency))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(
             TraceLayer::new_for_http()
@@ -104,24 +111,51 @@ fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
     );
 }
 
-async fn record_latency(
-    State(service): State<&'static str>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The latency histogram's handles, one per (status, route) seen, each
+/// looked up in the registry once: a lookup by labels (and the strings it
+/// needs) on every request was a measurable share of the hot path. Routes
+/// are the app's own (or `unmatched`) and statuses few, so it stays small.
+#[derive(Clone)]
+struct Latency {
+    service: &'static str,
+    histograms: Arc<RwLock<HashMap<u16, HashMap<String, Histogram>>>>,
+}
+
+impl Latency {
+    fn histogram(&self, status: u16, route: &str) -> Histogram {
+        let known = self
+            .histograms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&status)
+            .and_then(|routes| routes.get(route))
+            .cloned();
+        known.unwrap_or_else(|| {
+            let histogram = metrics::histogram!(
+                super::REQUEST_DURATION,
+                "service" => self.service,
+                "route" => route.to_owned(),
+                "status" => status.to_string()
+            );
+            self.histograms
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(status)
+                .or_default()
+                .insert(route.to_owned(), histogram.clone());
+            histogram
+        })
+    }
+}
+
+async fn record_latency(State(latency): State<Latency>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    metrics::histogram!(
-        super::REQUEST_DURATION,
-        "service" => service,
-        "route" => route,
-        "status" => response.status().as_u16().to_string()
-    )
-    .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    latency
+        .histogram(response.status().as_u16(), route)
+        .record(started.elapsed().as_secs_f64());
     response
 }
 

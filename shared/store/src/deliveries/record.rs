@@ -14,8 +14,9 @@ pub struct NewDelivery<'a> {
     pub delivery_id: &'a str,
     /// The exact bytes that were signed.
     pub body: &'a [u8],
-    /// Every request header as `[[name, value], ...]`.
-    pub headers: serde_json::Value,
+    /// Every request header as the JSON text `[[name, value], ...]` (text,
+    /// not a tree: the ingester writes it straight out, PostgreSQL parses it).
+    pub headers: String,
     /// The signed timestamp from the signature headers.
     pub signed_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
@@ -63,7 +64,7 @@ async fn insert(
     for delivery in deliveries {
         ids.push(delivery.delivery_id);
         bodies.push(delivery.body);
-        headers.push(&delivery.headers);
+        headers.push(delivery.headers.as_str());
         signed.push(delivery.signed_at);
         received.push(delivery.received_at);
         verified_by.push(delivery.verified_by);
@@ -72,8 +73,10 @@ async fn insert(
         "with inserted as (
              insert into webhook_deliveries
                  (provider, delivery_id, body, headers, signed_at, received_at, verified_by)
-             select * from unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[],
-                                  $5::timestamptz[], $6::timestamptz[], $7::text[])
+             select provider, id, body, headers::jsonb, signed, received, verified_by
+             from unnest($1::text[], $2::text[], $3::bytea[], $4::text[],
+                         $5::timestamptz[], $6::timestamptz[], $7::text[])
+                  as n(provider, id, body, headers, signed, received, verified_by)
              on conflict on constraint webhook_deliveries_provider_delivery_id_key do nothing
              returning id, provider, delivery_id
          ), queued as (
