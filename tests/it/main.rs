@@ -20,6 +20,7 @@ mod api_stripe_orders;
 mod api_timeouts;
 mod api_usage;
 mod bad_input;
+mod carriers;
 mod cli_help;
 mod crashes;
 mod duplicate_storm;

@@ -18,7 +18,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use ledgerhook_domain::Provider;
-use ledgerhook_runtime::amqp::{self, Broker, Topology};
+use ledgerhook_runtime::amqp::{self, Broker, Topology, carrier};
 use ledgerhook_runtime::retry;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -29,21 +29,53 @@ use crate::metrics;
 use crate::processor::{Message, Processor};
 use crate::settler::{Parked, Settlement, Settler};
 
-/// The processor's view of a message.
-fn message_of(delivery: &Delivery) -> Message<'_> {
+/// The processor's view of an AMQP message: the one delivery it holds, or
+/// each of those it carries. A carrier whose headers do not describe its
+/// body is one message with no row (the processor parks it whole).
+fn messages_of(delivery: &Delivery) -> Vec<Message<'_>> {
     let headers = delivery.properties.headers().as_ref();
-    Message {
-        delivery_id: delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(lapin::types::ShortString::as_str),
-        delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
-        provider: Provider::from_label(amqp::header_str(headers, amqp::HEADER_PROVIDER)),
-        received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
-        body: &delivery.data,
-        destination: delivery.exchange.as_str(),
-        span: OnceLock::new(),
+    let destination = delivery.exchange.as_str();
+    match carrier::carried(headers, delivery.data.len()) {
+        None => vec![Message {
+            delivery_id: delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(lapin::types::ShortString::as_str),
+            delivery_row: amqp::header_i64(headers, amqp::HEADER_DELIVERY_ROW),
+            provider: Provider::from_label(amqp::header_str(headers, amqp::HEADER_PROVIDER)),
+            received_at_us: amqp::header_i64(headers, amqp::HEADER_RECEIVED_AT_US),
+            body: &delivery.data,
+            destination,
+            alone: true,
+            span: OnceLock::new(),
+        }],
+        Some(Ok(carried)) => carried
+            .into_iter()
+            .map(|one| Message {
+                delivery_id: Some(one.delivery_id),
+                delivery_row: Some(one.row),
+                provider: Provider::from_label(Some(one.provider)),
+                received_at_us: Some(one.received_at_us),
+                body: &delivery.data[one.body],
+                destination,
+                alone: false,
+                span: OnceLock::new(),
+            })
+            .collect(),
+        Some(Err(malformed)) => {
+            tracing::warn!(error = %malformed, "parking a malformed carrier whole");
+            vec![Message {
+                delivery_id: None,
+                delivery_row: None,
+                provider: Err("unknown"),
+                received_at_us: None,
+                body: &delivery.data,
+                destination,
+                alone: true,
+                span: OnceLock::new(),
+            }]
+        }
     }
 }
 
@@ -185,11 +217,16 @@ impl Consumer {
                             () = shutdown.cancelled() => break Ok(()),
                             () = until_paused(&mut paused) => break Ok(()),
                         };
+                        // Sized in deliveries: a carrier counts for all it holds.
+                        let mut size = carrier::count(first.properties.headers().as_ref());
                         let mut batch = vec![first];
                         let mut failed = None;
-                        while batch.len() < self.batch_size {
+                        while size < self.batch_size {
                             match deliveries.next().now_or_never() {
-                                Some(Some(Ok(delivery))) => batch.push(delivery),
+                                Some(Some(Ok(delivery))) => {
+                                    size += carrier::count(delivery.properties.headers().as_ref());
+                                    batch.push(delivery);
+                                }
                                 Some(Some(Err(e))) => {
                                     failed = Some(e);
                                     break;
@@ -235,9 +272,20 @@ impl Consumer {
     }
 
     /// Processes a batch (in a span listing its delivery ids), then settles
-    /// (acknowledges, retries or parks) each message.
+    /// (acknowledges, retries or parks) each message: an AMQP message that
+    /// carries several deliveries is acknowledged once all of them are
+    /// settled, and returned to the queue whole if any copy failed (those
+    /// already applied are then found processed and acknowledged).
     async fn handle_batch(&self, batch: Vec<Delivery>, park_channel: &lapin::Channel) {
-        let messages: Vec<Message<'_>> = batch.iter().map(message_of).collect();
+        // Each message with the index of the AMQP message that brought it.
+        let mut carriers = Vec::new();
+        let mut messages: Vec<Message<'_>> = Vec::new();
+        for (index, delivery) in batch.iter().enumerate() {
+            for message in messages_of(delivery) {
+                carriers.push(index);
+                messages.push(message);
+            }
+        }
         let ids: Vec<&str> = messages
             .iter()
             .map(|m| m.delivery_id.unwrap_or("-"))
@@ -248,7 +296,7 @@ impl Consumer {
             messaging.system = "rabbitmq",
             messaging.operation.type = "process",
             messaging.destination.name = self.topology.exchange.as_str(),
-            messaging.batch.message_count = messages.len(),
+            messaging.batch.message_count = batch.len(),
         );
         let verdicts = self
             .processor
@@ -261,10 +309,10 @@ impl Consumer {
         // the queue look processed), and before its ack (so a worker that
         // dies in between leaves a redelivery, not an unnoted parking).
         let mut settlements = Vec::with_capacity(messages.len());
-        for ((delivery, message), verdict) in batch.iter().zip(&messages).zip(verdicts) {
+        for ((&carrier, message), verdict) in carriers.iter().zip(&messages).zip(verdicts) {
             settlements.push(
                 self.settler
-                    .copy(park_channel, delivery, message, verdict)
+                    .copy(park_channel, &batch[carrier], message, verdict)
                     .await,
             );
         }
@@ -276,8 +324,27 @@ impl Consumer {
             })
             .collect();
         self.processor.note_parked(&parked).await;
-        for ((delivery, message), settlement) in batch.iter().zip(&messages).zip(&settlements) {
-            self.settler.finish(delivery, message, settlement).await;
+        // One settlement per AMQP message: returned if any of its
+        // deliveries must be, acknowledged otherwise. Its first message
+        // speaks for it in the logs.
+        let mut first_of = vec![None; batch.len()];
+        let mut returned = vec![false; batch.len()];
+        for (index, (&carrier, settlement)) in carriers.iter().zip(&settlements).enumerate() {
+            first_of[carrier].get_or_insert(index);
+            returned[carrier] |= *settlement == Settlement::Return;
+        }
+        for (carrier, delivery) in batch.iter().enumerate() {
+            let Some(first) = first_of[carrier] else {
+                continue;
+            };
+            let settlement = if returned[carrier] {
+                &Settlement::Return
+            } else {
+                &Settlement::Ack
+            };
+            self.settler
+                .finish(delivery, &messages[first], settlement)
+                .await;
         }
     }
 }

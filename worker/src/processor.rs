@@ -46,6 +46,10 @@ pub struct Message<'a> {
     pub body: &'a [u8],
     /// The exchange it was published to (`messaging.destination.name`).
     pub destination: &'a str,
+    /// Whether its AMQP message carried it alone, or in a carrier with
+    /// others (`ledgerhook_runtime::amqp::carrier`): a copy of it (a retry,
+    /// a parking) is then made from its parts, not from the message.
+    pub alone: bool,
     /// See [`Message::span`].
     pub span: OnceLock<Span>,
 }

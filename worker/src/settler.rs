@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, ShortString};
-use lapin::{Channel, Connection};
+use lapin::{BasicProperties, Channel, Connection};
 use ledgerhook_runtime::amqp::{self, Destination, Topology};
 use ledgerhook_runtime::retry::{jittered, random_unit};
 use tracing::Instrument as _;
@@ -186,7 +186,14 @@ impl Settler {
                 );
                 let queue = self.topology.wait_queue(step);
                 let copy = self
-                    .copy_to(channel, delivery, &queue, attempt + 1, None, Some(delay))
+                    .copy_to(
+                        channel,
+                        original(delivery, message),
+                        &queue,
+                        attempt + 1,
+                        None,
+                        Some(delay),
+                    )
                     .await;
                 if copy.is_ok() {
                     metrics::retry(label);
@@ -212,18 +219,22 @@ impl Settler {
         }
     }
 
-    /// Publishes a copy of the message to `queue` (confirmed by the broker),
+    /// Publishes a copy of `original` to `queue` (confirmed by the broker),
     /// with its attempt number and, for a parked copy, the reason.
     async fn copy_to(
         &self,
         channel: &Channel,
-        delivery: &Delivery,
+        original: Original<'_>,
         queue: &str,
         attempt: u32,
         park_reason: Option<&str>,
         expiration: Option<Duration>,
     ) -> anyhow::Result<()> {
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let Original {
+            properties: base,
+            body,
+        } = original;
+        let mut headers = base.headers().clone().unwrap_or_default();
         headers.insert(
             ShortString::from(amqp::HEADER_ATTEMPT),
             AMQPValue::LongLongInt(i64::from(attempt)),
@@ -234,19 +245,14 @@ impl Settler {
                 AMQPValue::LongString(reason.into()),
             );
         }
-        let mut properties = delivery.properties.clone().with_headers(headers);
+        let mut properties = base.with_headers(headers);
         if let Some(expiration) = expiration {
             properties =
                 properties.with_expiration(expiration.as_millis().to_string().as_str().into());
         }
-        amqp::publish_confirmed(
-            channel,
-            Destination::queue(queue),
-            &delivery.data,
-            properties,
-        )
-        .await
-        .with_context(|| format!("copying to {queue}"))
+        amqp::publish_confirmed(channel, Destination::queue(queue), body, properties)
+            .await
+            .with_context(|| format!("copying to {queue}"))
     }
 
     /// Copies the message to the parked queue with its reason, then records
@@ -265,7 +271,7 @@ impl Settler {
         tracing::warn!(label, reason, attempt, delivery_row, "parking a message");
         self.copy_to(
             channel,
-            delivery,
+            original(delivery, message),
             &self.topology.parked_queue,
             attempt,
             Some(reason),
@@ -281,6 +287,32 @@ impl Settler {
             delivery_row,
             reason: reason.to_owned(),
         }))
+    }
+}
+
+/// What a copy of a message is made from: the AMQP message itself for a
+/// delivery that came alone; for one that came in a carrier, its own body
+/// and the headers a single delivery has (it leaves alone).
+struct Original<'m> {
+    properties: BasicProperties,
+    body: &'m [u8],
+}
+
+fn original<'m>(delivery: &'m Delivery, message: &Message<'m>) -> Original<'m> {
+    match (message.alone, message.delivery_row) {
+        (false, Some(row)) => Original {
+            properties: amqp::single_delivery_properties(
+                row,
+                message.provider.map_or_else(|name| name, |p| p.as_str()),
+                message.delivery_id.unwrap_or_default(),
+                message.received_at_us.unwrap_or_default(),
+            ),
+            body: message.body,
+        },
+        _ => Original {
+            properties: delivery.properties.clone(),
+            body: &delivery.data,
+        },
     }
 }
 

@@ -9,6 +9,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use lapin::Channel;
 use ledgerhook_domain::Delivery;
+use ledgerhook_runtime::amqp::carrier::{MAX_CARRIED, MAX_CARRIED_BYTES};
 use ledgerhook_runtime::amqp::{self, Broker, NotPublished, PendingConfirm, Topology};
 use ledgerhook_runtime::retry;
 use ledgerhook_store::deliveries;
@@ -18,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 
-/// Publishes awaiting their confirm at once. Awaiting each confirm before
-/// the next publish capped one publisher at about 1,900/s here; pipelining
-/// removes that ceiling, and the bound keeps memory flat if the broker stalls.
+/// Deliveries in publishes awaiting their confirm at once. Awaiting each
+/// confirm before the next publish capped one publisher at about 1,900/s
+/// here; pipelining removes that ceiling, and the bound keeps memory flat if
+/// the broker stalls.
 const MAX_IN_FLIGHT: usize = 2048;
 /// How often confirmed rows are marked published, in one UPDATE per batch.
 const MARK_INTERVAL: Duration = Duration::from_millis(20);
@@ -81,12 +83,17 @@ impl Publisher {
     }
 
     /// Publishes until the item channel closes (Ok) or the broker fails (Err).
+    /// What is waiting when the publisher gets to it leaves together, in one
+    /// carrier of up to [`MAX_CARRIED`] deliveries (one confirm covers them
+    /// all); a delivery that is alone leaves in the single-delivery form.
     async fn pump(
         &self,
         channel: &Channel,
         items: &mut mpsc::Receiver<Delivery>,
     ) -> anyhow::Result<()> {
         let mut in_flight = FuturesUnordered::new();
+        // Deliveries in the messages awaiting their confirm.
+        let mut unconfirmed = 0usize;
         let mut confirmed: Vec<i64> = Vec::new();
         let mut mark_tick = tokio::time::interval(MARK_INTERVAL);
         let channels = [channel];
@@ -96,24 +103,42 @@ impl Publisher {
         let mut failure = None;
         while failure.is_none() && !(closed && in_flight.is_empty()) {
             tokio::select! {
-                Some((row, delivery_id, confirmation)) = in_flight.next(), if !in_flight.is_empty() => {
+                Some((rows, confirmation)) = in_flight.next(), if !in_flight.is_empty() => {
+                    let rows: Vec<i64> = rows;
+                    unconfirmed -= rows.len();
                     match confirmation {
-                        Ok(()) => confirmed.push(row),
+                        Ok(()) => confirmed.extend(rows),
                         Err(NotPublished::Channel(e)) => failure = Some(anyhow::Error::new(e).context("awaiting a publisher confirm")),
                         Err(refused) => {
                             // Nacked, or returned as unroutable: a failure, not
-                            // a success. The row stays unpublished for the relay.
-                            let delivery_id: String = delivery_id;
-                            tracing::warn!(row, delivery_id = delivery_id.as_str(), error = %refused, "publish not accepted by the broker");
+                            // a success. The rows stay unpublished for the relay.
+                            tracing::warn!(rows = ?rows, error = %refused, "publish not accepted by the broker");
                             metrics::publish_failed(metrics::PUBLISH_REJECTED);
                         }
                     }
                 }
-                item = items.recv(), if !closed && in_flight.len() < MAX_IN_FLIGHT => match item {
-                    Some(item) => match publish(channel, &self.topology, &item).await {
-                        Ok(confirm) => in_flight.push(async move { (item.row, item.delivery_id, confirm.outcome().await) }),
-                        Err(e) => failure = Some(e),
-                    },
+                item = items.recv(), if !closed && unconfirmed < MAX_IN_FLIGHT => match item {
+                    Some(first) => {
+                        let mut bytes = first.body.len();
+                        let mut carried = vec![first];
+                        while carried.len() < MAX_CARRIED && bytes < MAX_CARRIED_BYTES {
+                            match items.try_recv() {
+                                Ok(next) => {
+                                    bytes += next.body.len();
+                                    carried.push(next);
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        match publish(channel, &self.topology, &carried).await {
+                            Ok(confirm) => {
+                                let rows: Vec<i64> = carried.iter().map(|d| d.row).collect();
+                                unconfirmed += rows.len();
+                                in_flight.push(async move { (rows, confirm.outcome().await) });
+                            }
+                            Err(e) => failure = Some(e),
+                        }
+                    }
                     None => closed = true,
                 },
                 _ = mark_tick.tick() => self.mark(&mut confirmed),
@@ -149,9 +174,9 @@ impl Publisher {
 async fn publish(
     channel: &Channel,
     topology: &Topology,
-    item: &Delivery,
+    deliveries: &[Delivery],
 ) -> anyhow::Result<PendingConfirm> {
-    let publishing = amqp::publish_delivery(channel, topology, item);
+    let publishing = amqp::publish_deliveries(channel, topology, deliveries);
     tokio::time::timeout(PUBLISH_TIMEOUT, publishing)
         .await
         .context("handing a delivery to the broker timed out")?

@@ -5,11 +5,13 @@
 //! deployments, or several test runs, share one broker without touching each
 //! other.
 
+pub mod carrier;
 mod publish;
 
 pub use publish::{
     Destination, NotPublished, PERSISTENT, PendingConfirm, confirmed_channel, delivery_properties,
-    publish_confirmed, publish_delivery, publish_delivery_confirmed, start_publish,
+    publish_confirmed, publish_deliveries, publish_delivery, publish_delivery_confirmed,
+    single_delivery_properties, start_publish,
 };
 
 use std::fmt;

@@ -142,22 +142,39 @@ pub async fn publish_confirmed(
 /// sender's delivery id as the message id, its row, receipt time and
 /// provider as headers.
 pub fn delivery_properties(delivery: &Delivery) -> BasicProperties {
+    single_delivery_properties(
+        delivery.row,
+        delivery.provider.as_str(),
+        &delivery.delivery_id,
+        delivery.received_at_us(),
+    )
+}
+
+/// [`delivery_properties`] from its parts: what a delivery that came in a
+/// carrier ([`super::carrier`]) travels with when it leaves alone (a retry
+/// or parked copy).
+pub fn single_delivery_properties(
+    row: i64,
+    provider: &str,
+    delivery_id: &str,
+    received_at_us: i64,
+) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert(
         ShortString::from(HEADER_DELIVERY_ROW),
-        AMQPValue::LongLongInt(delivery.row),
+        AMQPValue::LongLongInt(row),
     );
     headers.insert(
         ShortString::from(HEADER_RECEIVED_AT_US),
-        AMQPValue::LongLongInt(delivery.received_at_us()),
+        AMQPValue::LongLongInt(received_at_us),
     );
     headers.insert(
         ShortString::from(HEADER_PROVIDER),
-        AMQPValue::LongString(delivery.provider.as_str().into()),
+        AMQPValue::LongString(provider.into()),
     );
     BasicProperties::default()
         .with_content_type("application/json".into())
-        .with_message_id(delivery.delivery_id.as_str().into())
+        .with_message_id(delivery_id.into())
         .with_headers(headers)
 }
 
@@ -175,6 +192,24 @@ pub async fn publish_delivery(
         delivery_properties(delivery),
     )
     .await
+}
+
+/// Publishes deliveries to the work queue in one message: alone in the
+/// usual form when there is one, else in a carrier ([`super::carrier`]; at
+/// most [`super::carrier::MAX_CARRIED`], which the caller keeps to). The
+/// caller reads the one confirm, which covers them all.
+pub async fn publish_deliveries(
+    channel: &Channel,
+    topology: &Topology,
+    deliveries: &[Delivery],
+) -> Result<PendingConfirm, NotPublished> {
+    match deliveries {
+        [one] => publish_delivery(channel, topology, one).await,
+        _ => {
+            let (body, properties) = super::carrier::carrier(deliveries);
+            start_publish(channel, Destination::work(topology), &body, properties).await
+        }
+    }
 }
 
 /// Publishes a delivery to the work queue and waits for its confirm.
