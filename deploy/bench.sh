@@ -22,6 +22,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-ingest}
+# Only what a benchmark runs: release builds link with fat LTO (see
+# Cargo.toml), minutes per binary on two cores.
+build_release() {
+  cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker \
+    -p ledgerhook-tests --bin ledgerhook-loadgen --bin ledgerhook-hostile
+}
 if [ "$mode" = scaling ]; then
   # The same backlog drained by 1, 2 and 3 workers, ROUNDS times each in
   # turn (each run its own database and queue prefix), so that what adding
@@ -41,7 +47,7 @@ if [ "$mode" = ab ]; then
   deploy/prerequisites.sh
   deploy/services.sh >/dev/null
   export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
-  cargo build --release --workspace --bins -q
+  build_release
   base=$(git rev-parse --short=12 "$rev^{commit}")
   tree=target/bench-ab/$base
   [ -d "$tree" ] || git worktree add --detach "$tree" "$base" >/dev/null
@@ -83,7 +89,7 @@ deploy/services.sh >/dev/null
 # The commit each binary names in ledgerhook_build_info, read at compile
 # time by its main alone (so a new commit rebuilds only the binaries).
 export LEDGERHOOK_COMMIT="${LEDGERHOOK_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
-[ -n "${BIN_DIR:-}" ] || cargo build --release --workspace --bins -q
+[ -n "${BIN_DIR:-}" ] || build_release
 bins=${BIN_DIR:-target/release}
 
 tag=$(date +%s)$$

@@ -2,6 +2,12 @@ use anyhow::Context as _;
 use clap::Parser;
 use ledgerhook_runtime::{shutdown, telemetry};
 use ledgerhook_worker::{App, Config};
+use mimalloc::MiMalloc;
+
+/// mimalloc instead of glibc's allocator: measured in the README's
+/// benchmark section (fewer instructions per delivery, flat RSS).
+#[global_allocator]
+static ALLOCATOR: MiMalloc = MiMalloc;
 
 /// Turns queued payment deliveries into ledger grants, reversals and orders.
 ///
