@@ -160,10 +160,15 @@ impl Consumer {
             .await
             .context("opening a channel")?;
         self.topology.declare(&channel).await?;
-        // Room for every batch slot to be full plus one batch waiting, so work
-        // is at hand whenever a batch commits, and few enough that other
-        // workers share the queue.
-        let prefetch = u16::try_from((self.concurrency + 1) * self.batch_size).unwrap_or(u16::MAX);
+        // Counted in messages, and a carrier holds up to MAX_CARRIED
+        // deliveries: a quarter of "every batch slot full plus one batch
+        // waiting" keeps work at hand whenever a batch commits (carriers
+        // fill a batch in a few messages; single deliveries still make
+        // batches of tens), bounds what is held in memory (a full prefetch
+        // of carriers is 2,560 deliveries at the defaults), and leaves the
+        // rest of the queue to other workers.
+        let prefetch = u16::try_from(((self.concurrency + 1) * self.batch_size).div_ceil(4))
+            .unwrap_or(u16::MAX);
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
