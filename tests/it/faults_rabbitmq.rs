@@ -31,7 +31,7 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
         .await
         .unwrap();
     // A slow worker, so the queue holds messages when the broker stops.
-    let _worker = env
+    let worker = env
         .start_worker(&[("WORKER_CONCURRENCY", "1"), ("WORKER_BATCH_SIZE", "1")])
         .await
         .unwrap();
@@ -50,13 +50,16 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
     );
 
     // Stop the broker once its queue holds messages the worker has not
-    // taken yet.
+    // taken yet. The worker is frozen meanwhile: stopping a node takes
+    // seconds, and a worker applying whole carriers would drain the queue
+    // first. It is thawed after the broker is back, and must find its way.
     let queue = Topology::new(&env.queue_prefix).queue;
     eventually(WAIT, async || {
         let depth = env.queue_depth(&queue).await.map_err(|e| e.to_string())?;
         seen(depth, depth >= 50).map_err(|depth| format!("{depth} messages ready in {queue}"))
     })
     .await;
+    worker.freeze().unwrap();
     broker.stop().unwrap();
     // What the stopped broker holds: deliveries it confirmed (their outbox
     // rows are gone) and the worker has not processed. No confirm and no
@@ -82,6 +85,7 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
     })
     .await;
     broker.resume().unwrap();
+    worker.thaw().unwrap();
     let ingester_is_back = async || {
         let ready = ingester.get("/readyz").await;
         seen(ready.body.clone(), ready.body["broker"] == true)

@@ -325,6 +325,17 @@ impl Service {
         let _ = self.child.wait();
     }
 
+    /// SIGSTOP: the process holds what it holds and does nothing (its
+    /// connections stay open, unanswered) until [`Service::thaw`].
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        signal(&self.child, "-STOP")
+    }
+
+    /// SIGCONT after [`Service::freeze`].
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        signal(&self.child, "-CONT")
+    }
+
     /// SIGTERM, then waits up to `timeout` for the exit; the exit status.
     pub async fn terminate(
         &mut self,
@@ -497,4 +508,12 @@ impl TestEnv {
         }
         run_admin(env, args).await
     }
+}
+
+fn signal(child: &Child, which: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([which, &child.id().to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill {which} failed: {status}");
+    Ok(())
 }
