@@ -25,9 +25,10 @@ use crate::recorder::Recorder;
 use crate::routes;
 use crate::webhook_keys::WebhookKeys;
 
-/// Items waiting for the publisher; beyond this, deliveries wait in the
-/// database for the relay instead of in memory.
-const OUTBOX_CHANNEL_CAPACITY: usize = 16 * 1024;
+/// Batches of deliveries waiting for the publisher (a group commit's new
+/// deliveries, up to 128, or a relay sweep's share of a carrier); beyond
+/// this, deliveries wait in the database for the relay instead of in memory.
+const OUTBOX_CHANNEL_CAPACITY: usize = 512;
 /// How long shutdown waits for the publisher to drain.
 const PUBLISHER_DRAIN: Duration = Duration::from_secs(10);
 
@@ -45,9 +46,9 @@ pub struct App {
     listener: TcpListener,
     metrics: MetricsServer,
     state: AppState,
-    outbox: mpsc::Receiver<Delivery>,
+    outbox: mpsc::Receiver<Vec<Delivery>>,
     /// The relay's way into the publisher (the recorder holds the other).
-    relay_sender: mpsc::Sender<Delivery>,
+    relay_sender: mpsc::Sender<Vec<Delivery>>,
     config: Config,
 }
 

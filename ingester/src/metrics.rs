@@ -137,8 +137,8 @@ pub fn publish_failed(reason: &'static str) {
     metrics::counter!(PUBLISH_FAILURES, "reason" => reason).increment(1);
 }
 
-pub fn relayed() {
-    metrics::counter!(RELAYED).increment(1);
+pub fn relayed(count: usize) {
+    metrics::counter!(RELAYED).increment(count as u64);
 }
 
 pub fn backlog(count: i64, oldest_seconds: f64) {

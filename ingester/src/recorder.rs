@@ -84,7 +84,7 @@ pub struct Recorder {
 impl Recorder {
     /// Starts the batching task. New deliveries are handed to `outbox` (without
     /// waiting) once committed.
-    pub fn start(pool: PgPool, outbox: mpsc::Sender<Delivery>) -> Self {
+    pub fn start(pool: PgPool, outbox: mpsc::Sender<Vec<Delivery>>) -> Self {
         let (requests, queue) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(collect(queue, pool, outbox));
         Self { requests }
@@ -107,7 +107,11 @@ impl Recorder {
 }
 
 /// Forms batches until every [`Recorder`] is dropped.
-async fn collect(mut queue: mpsc::Receiver<Pending>, pool: PgPool, outbox: mpsc::Sender<Delivery>) {
+async fn collect(
+    mut queue: mpsc::Receiver<Pending>,
+    pool: PgPool,
+    outbox: mpsc::Sender<Vec<Delivery>>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_BATCHES));
     while let Some(first) = queue.recv().await {
         // Wait for a free slot before draining, so the batch grows meanwhile.
@@ -151,7 +155,7 @@ fn batch_span(batch: &[Pending]) -> Span {
     }
 }
 
-async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pending>) {
+async fn write(pool: &PgPool, outbox: &mpsc::Sender<Vec<Delivery>>, batch: Vec<Pending>) {
     let mut arrivals = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     let mut spans = Vec::with_capacity(batch.len());
@@ -188,35 +192,37 @@ async fn write(pool: &PgPool, outbox: &mpsc::Sender<Delivery>, batch: Vec<Pendin
     }
     match result {
         Ok(rows) => {
-            for (((arrival, reply), span), row) in
-                arrivals.into_iter().zip(replies).zip(spans).zip(rows)
-            {
+            let mut new = Vec::with_capacity(rows.len());
+            for ((arrival, reply), row) in arrivals.into_iter().zip(replies).zip(rows) {
                 let recorded = match row {
                     Some(row) => {
-                        // Never wait on the broker: if the publisher is
-                        // behind or away, the outbox row stays for the relay.
                         let provider = arrival.delivery.provider();
                         let (delivery_id, body) = arrival.delivery.into_id_and_body();
-                        let item = Delivery {
+                        new.push(Delivery {
                             row,
                             provider,
                             delivery_id,
                             received_at: arrival.received_at,
                             body,
-                        };
-                        if outbox.try_send(item).is_err() {
-                            span.in_scope(|| {
-                                tracing::debug!(
-                                    row,
-                                    "publisher queue full; leaving the delivery to the relay"
-                                );
-                            });
-                        }
+                        });
                         Recorded::New { row }
                     }
                     None => Recorded::Duplicate,
                 };
                 let _ = reply.send(Ok(recorded));
+            }
+            // The batch's new deliveries go to the publisher together (so
+            // that they can leave in one carrier). Never wait on the broker:
+            // if the publisher is behind or away, the outbox rows stay for
+            // the relay.
+            if !new.is_empty()
+                && let Err(full) = outbox.try_send(new)
+            {
+                let count = full.into_inner().len();
+                tracing::debug!(
+                    count,
+                    "publisher queue full; leaving the deliveries to the relay"
+                );
             }
         }
         Err(e) => {

@@ -50,16 +50,24 @@ async fn a_broker_restarted_under_load_loses_nothing_and_grants_once() {
     );
 
     // Stop the broker once its queue holds messages the worker has not
-    // taken yet. The worker is frozen meanwhile: stopping a node takes
-    // seconds, and a worker applying whole carriers would drain the queue
-    // first. It is thawed after the broker is back, and must find its way.
-    let queue = Topology::new(&env.queue_prefix).queue;
+    // taken yet. The worker, once it has granted some, is frozen: applying
+    // whole carriers, it keeps up with this load, and would drain the queue
+    // in the seconds a stop takes. It is thawed after the broker is back,
+    // and must find its way.
     eventually(WAIT, async || {
-        let depth = env.queue_depth(&queue).await.map_err(|e| e.to_string())?;
-        seen(depth, depth >= 50).map_err(|depth| format!("{depth} messages ready in {queue}"))
+        let granted = env
+            .count("select count(*) from webhook_deliveries where processed_at is not null")
+            .await;
+        seen(granted, granted >= 50).map_err(|granted| format!("{granted} processed"))
     })
     .await;
     worker.freeze().unwrap();
+    let queue = Topology::new(&env.queue_prefix).queue;
+    eventually(WAIT, async || {
+        let depth = env.queue_depth(&queue).await.map_err(|e| e.to_string())?;
+        seen(depth, depth >= 10).map_err(|depth| format!("{depth} messages ready in {queue}"))
+    })
+    .await;
     broker.stop().unwrap();
     // What the stopped broker holds: deliveries it confirmed (their outbox
     // rows are gone) and the worker has not processed. No confirm and no

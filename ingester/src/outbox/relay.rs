@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ledgerhook_domain::Delivery;
+use ledgerhook_runtime::amqp::carrier::MAX_CARRIED;
 use ledgerhook_store::deliveries::outbox;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -18,7 +19,7 @@ const BATCH: i64 = 500;
 
 pub struct Relay {
     pub pool: PgPool,
-    pub items: mpsc::Sender<Delivery>,
+    pub items: mpsc::Sender<Vec<Delivery>>,
     pub connected: Arc<AtomicBool>,
     pub interval: Duration,
     pub grace: Duration,
@@ -60,11 +61,16 @@ impl Relay {
             return;
         }
         tracing::info!(count = claimed.len(), "relaying unpublished deliveries");
-        for delivery in claimed {
-            if self.items.send(delivery).await.is_err() {
+        // In carrier-sized parts, so that the publisher is never handed
+        // more at once than it sends in one message.
+        let mut claimed = claimed.into_iter().peekable();
+        while claimed.peek().is_some() {
+            let part: Vec<Delivery> = claimed.by_ref().take(MAX_CARRIED).collect();
+            let count = part.len();
+            if self.items.send(part).await.is_err() {
                 return;
             }
-            metrics::relayed();
+            metrics::relayed(count);
         }
     }
 }
