@@ -20,6 +20,8 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
 use ledgerhook_domain::Delivery;
 
+use super::{value_i64, value_str};
+
 /// The carried deliveries' rows; its presence makes a message a carrier.
 pub const HEADER_CARRIED_ROWS: &str = "ledgerhook-carried-rows";
 /// Their providers (labels, as [`super::HEADER_PROVIDER`]).
@@ -143,7 +145,7 @@ fn read<'m>(
     let mut start = 0usize;
     for index in 0..count {
         let length = usize::try_from(
-            integer(&lengths[index]).ok_or(MalformedCarrier("a length is not an integer"))?,
+            value_i64(&lengths[index]).ok_or(MalformedCarrier("a length is not an integer"))?,
         )
         .map_err(|_| MalformedCarrier("a negative length"))?;
         let end = start
@@ -151,10 +153,12 @@ fn read<'m>(
             .filter(|&end| end <= body_len)
             .ok_or(MalformedCarrier("lengths beyond the body"))?;
         carried.push(Carried {
-            row: integer(&rows[index]).ok_or(MalformedCarrier("a row is not an integer"))?,
-            provider: text(&providers[index]).ok_or(MalformedCarrier("a provider is not text"))?,
-            delivery_id: text(&ids[index]).ok_or(MalformedCarrier("a delivery id is not text"))?,
-            received_at_us: integer(&received[index])
+            row: value_i64(&rows[index]).ok_or(MalformedCarrier("a row is not an integer"))?,
+            provider: value_str(&providers[index])
+                .ok_or(MalformedCarrier("a provider is not text"))?,
+            delivery_id: value_str(&ids[index])
+                .ok_or(MalformedCarrier("a delivery id is not text"))?,
+            received_at_us: value_i64(&received[index])
                 .ok_or(MalformedCarrier("a receipt time is not an integer"))?,
             body: start..end,
         });
@@ -164,22 +168,6 @@ fn read<'m>(
         return Err(MalformedCarrier("lengths short of the body"));
     }
     Ok(carried)
-}
-
-fn integer(value: &AMQPValue) -> Option<i64> {
-    match value {
-        AMQPValue::LongLongInt(v) => Some(*v),
-        AMQPValue::LongInt(v) => Some(i64::from(*v)),
-        _ => None,
-    }
-}
-
-fn text(value: &AMQPValue) -> Option<&str> {
-    match value {
-        AMQPValue::LongString(v) => std::str::from_utf8(v.as_bytes()).ok(),
-        AMQPValue::ShortString(v) => Some(v.as_str()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -295,7 +295,17 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
 
 /// Reads an integer header, whatever integer width the sender used.
 pub fn header_i64(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
-    match headers?.inner().get(name)? {
+    value_i64(headers?.inner().get(name)?)
+}
+
+/// Reads a text header (a long or short string of UTF-8).
+pub fn header_str<'h>(headers: Option<&'h FieldTable>, name: &str) -> Option<&'h str> {
+    value_str(headers?.inner().get(name)?)
+}
+
+/// An integer value (a header's, or an array's entry), whatever its width.
+fn value_i64(value: &AMQPValue) -> Option<i64> {
+    match value {
         AMQPValue::LongLongInt(v) => Some(*v),
         AMQPValue::LongInt(v) => Some(i64::from(*v)),
         AMQPValue::Timestamp(v) => i64::try_from(*v).ok(),
@@ -303,9 +313,10 @@ pub fn header_i64(headers: Option<&FieldTable>, name: &str) -> Option<i64> {
     }
 }
 
-/// Reads a text header (a long or short string of UTF-8).
-pub fn header_str<'h>(headers: Option<&'h FieldTable>, name: &str) -> Option<&'h str> {
-    match headers?.inner().get(name)? {
+/// A text value (a header's, or an array's entry): a long or short string
+/// of UTF-8.
+fn value_str(value: &AMQPValue) -> Option<&str> {
+    match value {
         AMQPValue::LongString(v) => std::str::from_utf8(v.as_bytes()).ok(),
         AMQPValue::ShortString(v) => Some(v.as_str()),
         _ => None,
