@@ -110,6 +110,7 @@ impl App {
             broker: config.broker.clone(),
             topology: Topology::new(&config.queue_prefix),
             connected: state.broker_connected.clone(),
+            carrier_max: config.carrier_max,
         };
         let publisher_stop = CancellationToken::new();
         let publisher_task = tokio::spawn(publisher.run(outbox, publisher_stop.clone()));
@@ -119,6 +120,7 @@ impl App {
             connected: state.broker_connected.clone(),
             interval: config.relay_interval,
             grace: config.relay_grace,
+            carrier_max: config.carrier_max,
         };
         let relay_task = tokio::spawn(relay.run(shutdown.clone()));
         let metrics_task = tokio::spawn(metrics.run(shutdown.clone()));

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ledgerhook_runtime::amqp::Broker;
+use ledgerhook_runtime::amqp::carrier::MAX_CARRIED;
 use ledgerhook_runtime::ca_file::CaFile;
 use ledgerhook_runtime::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
@@ -53,6 +54,11 @@ pub struct Config {
     /// must be before the relay republishes it (the direct path usually
     /// publishes within milliseconds).
     pub relay_grace: Duration,
+    /// `PUBLISH_CARRIER_MAX` (default and at most 32): the most deliveries
+    /// one work-queue message carries. `1` publishes every delivery in the
+    /// single-delivery form, which workers from before carriers can read:
+    /// set it while such workers still run during an upgrade.
+    pub carrier_max: usize,
 }
 
 impl Config {
@@ -78,7 +84,13 @@ impl Config {
             migrations: env.parsed_or("RUN_MIGRATIONS", Migrations::Apply),
             relay_interval: Duration::from_millis(env.parsed_or("OUTBOX_RELAY_INTERVAL_MS", 2000)),
             relay_grace: Duration::from_millis(env.parsed_or("OUTBOX_RELAY_GRACE_MS", 5000)),
+            carrier_max: env.parsed_or("PUBLISH_CARRIER_MAX", MAX_CARRIED),
         };
+        if !(1..=MAX_CARRIED).contains(&config.carrier_max) {
+            env.invalid(format!(
+                "PUBLISH_CARRIER_MAX must be from 1 to {MAX_CARRIED}"
+            ));
+        }
         if config.record_timeout.is_zero() {
             // Every delivery would be refused with 503.
             env.invalid("RECORD_TIMEOUT_MS must be at least 1".into());
@@ -187,5 +199,31 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("RECORD_TIMEOUT_MS"), "{error}");
+    }
+
+    #[test]
+    fn carriers_are_sized_from_one_to_their_most() {
+        const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        assert_eq!(
+            from(&[("CROSSMINT_WEBHOOK_SECRET", KEY)])
+                .unwrap()
+                .carrier_max,
+            MAX_CARRIED
+        );
+        let single = from(&[
+            ("CROSSMINT_WEBHOOK_SECRET", KEY),
+            ("PUBLISH_CARRIER_MAX", "1"),
+        ]);
+        assert_eq!(single.unwrap().carrier_max, 1);
+        for bad in ["0", "33"] {
+            let error = Config::from_reader(EnvReader::new(move |name: &str| match name {
+                "CROSSMINT_WEBHOOK_SECRET" => Some(KEY.to_string()),
+                "PUBLISH_CARRIER_MAX" => Some(bad.to_string()),
+                _ => None,
+            }))
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("PUBLISH_CARRIER_MAX"), "{bad}: {error}");
+        }
     }
 }

@@ -105,9 +105,13 @@ async fn one_order_under_several_delivery_ids_and_event_names_grants_once_and_co
 #[tokio::test]
 async fn two_workers_racing_on_the_same_orders_grant_each_once() {
     let env = TestEnv::new().await.unwrap();
-    let ingester = env.start_ingester(&[]).await.unwrap();
-    // Small batches and prefetch, so the broker spreads the copies of each
-    // order over both workers instead of handing one worker everything.
+    // Small carriers, batches and prefetch, so the broker spreads the copies
+    // of each order over both workers instead of handing one worker
+    // everything (160 deliveries fill only five carriers of 32).
+    let ingester = env
+        .start_ingester(&[("PUBLISH_CARRIER_MAX", "4")])
+        .await
+        .unwrap();
     let small = [("WORKER_BATCH_SIZE", "4"), ("WORKER_CONCURRENCY", "2")];
     let first = env.start_worker(&small).await.unwrap();
     let second = env.start_worker(&small).await.unwrap();

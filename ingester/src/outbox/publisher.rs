@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use lapin::Channel;
 use ledgerhook_domain::Delivery;
-use ledgerhook_runtime::amqp::carrier::{MAX_CARRIED, MAX_CARRIED_BYTES};
+use ledgerhook_runtime::amqp::carrier::MAX_CARRIED_BYTES;
 use ledgerhook_runtime::amqp::{self, Broker, NotPublished, PendingConfirm, Topology};
 use ledgerhook_runtime::retry;
 use ledgerhook_store::deliveries;
@@ -41,6 +41,10 @@ pub struct Publisher {
     pub broker: Broker,
     pub topology: Topology,
     pub connected: Arc<AtomicBool>,
+    /// The most deliveries in one message (`PUBLISH_CARRIER_MAX`, at most
+    /// [`ledgerhook_runtime::amqp::carrier::MAX_CARRIED`]); 1 sends each
+    /// delivery alone.
+    pub carrier_max: usize,
 }
 
 impl Publisher {
@@ -89,7 +93,7 @@ impl Publisher {
 
     /// Publishes until the item channel closes (Ok) or the broker fails (Err).
     /// What is waiting when the publisher gets to it leaves together, in one
-    /// carrier of up to [`MAX_CARRIED`] deliveries (one confirm covers them
+    /// carrier of up to `carrier_max` deliveries (one confirm covers them
     /// all); a delivery that is alone leaves in the single-delivery form.
     async fn pump(
         &self,
@@ -129,7 +133,7 @@ impl Publisher {
                         // commit's batch is about a dozen deliveries at 64
                         // senders, and the broker's cost is per message.
                         let until = tokio::time::Instant::now() + LINGER;
-                        while waiting.len() < MAX_CARRIED {
+                        while waiting.len() < self.carrier_max {
                             match tokio::time::timeout_at(until, items.recv()).await {
                                 Ok(Some(more)) => waiting.extend(more),
                                 Ok(None) => {
@@ -140,7 +144,7 @@ impl Publisher {
                             }
                         }
                         while failure.is_none() && !waiting.is_empty() {
-                            let carried = next_carrier(&mut waiting);
+                            let carried = next_carrier(&mut waiting, self.carrier_max);
                             match publish(channel, &self.topology, &carried).await {
                                 Ok(confirm) => {
                                     let rows: Vec<i64> = carried.iter().map(|d| d.row).collect();
@@ -185,12 +189,12 @@ impl Publisher {
 }
 
 /// The next carrier's worth from the front of `waiting`: at least one
-/// delivery, at most [`MAX_CARRIED`], and no more once the bodies reach
+/// delivery, at most `max`, and no more once the bodies reach
 /// [`MAX_CARRIED_BYTES`].
-fn next_carrier(waiting: &mut VecDeque<Delivery>) -> Vec<Delivery> {
-    let mut carried = Vec::with_capacity(waiting.len().min(MAX_CARRIED));
+fn next_carrier(waiting: &mut VecDeque<Delivery>, max: usize) -> Vec<Delivery> {
+    let mut carried = Vec::with_capacity(waiting.len().min(max));
     let mut bytes = 0;
-    while carried.len() < MAX_CARRIED && bytes < MAX_CARRIED_BYTES {
+    while carried.len() < max && bytes < MAX_CARRIED_BYTES {
         let Some(delivery) = waiting.pop_front() else {
             break;
         };
@@ -217,6 +221,7 @@ mod tests {
     use super::*;
     use axum::body::Bytes;
     use ledgerhook_domain::Provider;
+    use ledgerhook_runtime::amqp::carrier::MAX_CARRIED;
 
     fn waiting(count: usize, body_bytes: usize) -> VecDeque<Delivery> {
         (0..count)
@@ -233,20 +238,28 @@ mod tests {
     #[test]
     fn carriers_take_at_most_their_count_and_stop_at_their_size() {
         let mut many = waiting(40, 100);
-        assert_eq!(next_carrier(&mut many).len(), MAX_CARRIED);
-        assert_eq!(next_carrier(&mut many).len(), 40 - MAX_CARRIED);
+        assert_eq!(next_carrier(&mut many, MAX_CARRIED).len(), MAX_CARRIED);
+        assert_eq!(next_carrier(&mut many, MAX_CARRIED).len(), 40 - MAX_CARRIED);
         assert!(many.is_empty());
 
         let mut large = waiting(3, MAX_CARRIED_BYTES / 2 + 1);
-        let first = next_carrier(&mut large);
+        let first = next_carrier(&mut large, MAX_CARRIED);
         assert_eq!(first.iter().map(|d| d.row).collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(next_carrier(&mut large).len(), 1);
+        assert_eq!(next_carrier(&mut large, MAX_CARRIED).len(), 1);
 
         let mut huge = waiting(2, MAX_CARRIED_BYTES * 2);
         assert_eq!(
-            next_carrier(&mut huge).len(),
+            next_carrier(&mut huge, MAX_CARRIED).len(),
             1,
             "one too large still leaves, alone"
         );
+
+        let mut alone = waiting(3, 100);
+        assert_eq!(
+            next_carrier(&mut alone, 1).len(),
+            1,
+            "PUBLISH_CARRIER_MAX=1"
+        );
+        assert_eq!(next_carrier(&mut alone, 2).len(), 2);
     }
 }

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ledgerhook_domain::Delivery;
-use ledgerhook_runtime::amqp::carrier::MAX_CARRIED;
 use ledgerhook_store::deliveries::outbox;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -23,6 +22,8 @@ pub struct Relay {
     pub connected: Arc<AtomicBool>,
     pub interval: Duration,
     pub grace: Duration,
+    /// The publisher's most deliveries per message (`PUBLISH_CARRIER_MAX`).
+    pub carrier_max: usize,
 }
 
 impl Relay {
@@ -65,7 +66,7 @@ impl Relay {
         // more at once than it sends in one message.
         let mut claimed = claimed.into_iter().peekable();
         while claimed.peek().is_some() {
-            let part: Vec<Delivery> = claimed.by_ref().take(MAX_CARRIED).collect();
+            let part: Vec<Delivery> = claimed.by_ref().take(self.carrier_max).collect();
             let count = part.len();
             if self.items.send(part).await.is_err() {
                 return;
