@@ -25,8 +25,10 @@ mode=${1:-ingest}
 # Only what a benchmark runs: release builds link with fat LTO (see
 # Cargo.toml), minutes per binary on two cores.
 build_release() {
-  cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker \
-    -p ledgerhook-tests --bin ledgerhook-loadgen --bin ledgerhook-hostile
+  # Every binary named: --bin filters all the packages given, so naming
+  # only the tools would leave the services unbuilt (or stale).
+  cargo build --release -q -p ledgerhook-ingester -p ledgerhook-worker -p ledgerhook-tests \
+    --bin ledgerhook-ingester --bin ledgerhook-worker --bin ledgerhook-loadgen --bin ledgerhook-hostile
 }
 if [ "$mode" = scaling ]; then
   # The same backlog drained by 1, 2 and 3 workers, ROUNDS times each in
