@@ -3,6 +3,7 @@
 //! steps 1 and 2). The ledger work is `ledgerhook_store::credits`; here is
 //! the audit row in the same transaction, and the printout.
 
+use crate::terminal::Shown;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -54,14 +55,14 @@ pub async fn duplicates(
         writeln!(
             text,
             "{:<28} {:<24} {:>10} {:>7} {:>6} {:<10} {} {}",
-            o.order,
-            o.user_id,
+            Shown(&o.order),
+            Shown(&o.user_id),
             o.status,
             o.total_credits,
             o.duplicates,
             grants,
             o.last_at,
-            o.deliveries.join(",")
+            Shown(o.deliveries.join(","))
         )?;
     }
     Ok(Printout::done(
@@ -282,7 +283,8 @@ pub async fn audit(pool: &PgPool, who: Option<&str>, user: &str) -> anyhow::Resu
             m.at.to_rfc3339(),
             m.kind,
             m.credits,
-            m.balance_after
+            m.balance_after,
+            cause = Shown(&cause),
         )?;
         let mut movement = serde_json::to_value(m)?;
         movement["cause"] = json!(cause);
@@ -293,14 +295,14 @@ pub async fn audit(pool: &PgPool, who: Option<&str>, user: &str) -> anyhow::Resu
         writeln!(
             text,
             "  {} {} {} {} credits, {}{}{}",
-            o.order,
-            o.package_id,
+            Shown(&o.order),
+            Shown(&o.package_id),
             o.status,
             o.total_credits,
             if o.granted { "granted" } else { "NOT granted" },
             o.review_reason
                 .as_deref()
-                .map(|r| format!(", held for review: {r}"))
+                .map(|r| format!(", held for review: {}", Shown(r)))
                 .unwrap_or_default(),
             o.revoked_credits
                 .map(|c| format!(", revoked {c} ({} short)", o.revoke_shortfall.unwrap_or(0)))

@@ -1,6 +1,7 @@
 //! Commands on recorded deliveries: parked, show, redrive, replay, and
 //! expire-credits. Their text is what it always was (scripts read it).
 
+use crate::terminal::Shown;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -29,7 +30,13 @@ pub async fn parked(pool: &PgPool, operator: Option<&str>, limit: i64) -> anyhow
     let mut listed = Vec::new();
     for row in &rows {
         let detail = row.outcome_detail.clone().unwrap_or_default();
-        writeln!(text, "{}\t{}\t{detail}", row.delivery_id, row.received_at)?;
+        writeln!(
+            text,
+            "{}\t{}\t{}",
+            Shown(&row.delivery_id),
+            row.received_at,
+            Shown(detail)
+        )?;
         listed.push(json!({
             "deliveryId": row.delivery_id,
             "row": row.id,
@@ -66,8 +73,14 @@ pub async fn show(
         .collect();
     let body_text = String::from_utf8_lossy(&body).into_owned();
     let mut text = format!(
-        "delivery {} (row {}) received {}\nprocessed: {:?}, outcome: {:?}, detail: {:?}\nbody: {body_text}\n",
-        row.delivery_id, row.id, row.received_at, row.processed_at, row.outcome, row.outcome_detail
+        "delivery {} (row {}) received {}\nprocessed: {:?}, outcome: {:?}, detail: {:?}\nbody: {}\n",
+        Shown(&row.delivery_id),
+        row.id,
+        row.received_at,
+        row.processed_at,
+        row.outcome,
+        row.outcome_detail,
+        Shown(&body_text)
     );
     for (head, data) in &events {
         writeln!(text, "event: {head} {data}")?;
@@ -116,7 +129,12 @@ pub async fn replay(
             .as_deref()
             .map(|o| format!(" -> {o}"))
             .unwrap_or_default();
-        writeln!(text, "{}\t{action}{outcome}", r.delivery_id)?;
+        writeln!(
+            text,
+            "{}\t{action}{}",
+            Shown(&r.delivery_id),
+            Shown(outcome)
+        )?;
         listed.push(json!({
             "deliveryId": r.delivery_id,
             "row": r.row,

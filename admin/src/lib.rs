@@ -8,7 +8,8 @@
 //! notifications: parked ones, resending), [`reconcile`] (asking Crossmint about
 //! orders whose payment never arrived), [`migrate`] (the schema as a deploy
 //! step of its own), [`docs`] (shell completions and manual pages, from the
-//! command line alone). Every command that changes something records it in
+//! command line alone), [`terminal`] (control characters from payloads
+//! shown, never sent to the operator's terminal). Every command that changes something records it in
 //! the audit trail (`ledgerhook_store::audit`) in the change's transaction.
 //!
 //! Each command returns a [`Printout`]: a JSON document for `--json` and the
@@ -24,6 +25,7 @@ pub mod migrate;
 pub mod notifications;
 pub mod reconcile;
 pub mod replay;
+pub mod terminal;
 
 use anyhow::Context as _;
 use ledgerhook_runtime::amqp::Broker;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::FromArgMatches as _;
 use ledgerhook_admin::cli::{self, Cli};
+use ledgerhook_admin::terminal;
 
 /// Exit status of a refusal (a code is printed); 1 is a failure, 2 bad usage.
 const REFUSED: u8 = 3;
@@ -36,7 +37,7 @@ async fn main() -> ExitCode {
             if json {
                 println!("{}", printout.json);
             } else {
-                print!("{}", printout.text);
+                print!("{}", terminal::safe(&printout.text));
             }
             if printout.refused.is_some() {
                 ExitCode::from(REFUSED)
@@ -48,7 +49,7 @@ async fn main() -> ExitCode {
             if json {
                 println!("{}", serde_json::json!({"error": format!("{e:#}")}));
             }
-            eprintln!("ledgerhook-admin: {e:#}");
+            eprintln!("ledgerhook-admin: {}", terminal::safe(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

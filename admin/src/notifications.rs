@@ -2,6 +2,7 @@
 //! why the parked ones failed, and (`--resend-parked`) sending them again,
 //! with the audit row in the same transaction.
 
+use crate::terminal::Shown;
 use std::fmt::Write as _;
 
 use ledgerhook_store::notifications::operator;
@@ -69,10 +70,10 @@ pub async fn notifications(
             "parked {} {} order {} after {} attempts at {}: {}",
             p.id,
             p.channel,
-            p.order_id,
+            Shown(&p.order_id),
             p.attempts,
             p.parked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-            p.last_error.as_deref().unwrap_or("-"),
+            Shown(p.last_error.as_deref().unwrap_or("-")),
         )?;
     }
     Ok(Printout::done(

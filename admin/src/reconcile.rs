@@ -2,6 +2,7 @@
 //! printing what Crossmint said about each order and, unless told not to,
 //! waiting for the workers' outcome of each payment it found.
 
+use crate::terminal::Shown;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -64,19 +65,20 @@ pub async fn reconcile(
             .as_deref()
             .unwrap_or("no answer");
         let mut line = format!(
-            "{}\t{}\t{}\tcreated {}\t{}\tCrossmint: {said}\t-> {}",
-            finding.provider_order_id,
-            finding.user_id,
-            finding.package_id,
+            "{}\t{}\t{}\tcreated {}\t{}\tCrossmint: {}\t-> {}",
+            Shown(&finding.provider_order_id),
+            Shown(&finding.user_id),
+            Shown(&finding.package_id),
             finding.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
             finding.status,
+            Shown(said),
             finding.result.as_str(),
         );
         if let Some(outcome) = &outcome {
-            write!(line, " ({outcome})")?;
+            write!(line, " ({})", Shown(outcome))?;
         }
         if let Some(detail) = &finding.detail {
-            write!(line, ": {detail}")?;
+            write!(line, ": {}", Shown(detail))?;
         }
         writeln!(text, "{line}")?;
         let mut entry = serde_json::to_value(finding)?;

@@ -137,7 +137,7 @@ impl Rejection {
             Self::SignatureMismatch => "webhook signature verification failed",
             Self::TimestampTooOld => "webhook timestamp is older than five minutes",
             Self::TimestampInFuture => "webhook timestamp is more than five minutes ahead",
-            Self::InvalidDeliveryId => "webhook id is empty or too long",
+            Self::InvalidDeliveryId => "webhook id is empty, too long or holds control characters",
             Self::PayloadTooLarge | Self::VerifiedPayloadTooLarge => {
                 "webhook body is larger than this endpoint accepts"
             }

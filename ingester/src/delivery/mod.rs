@@ -114,11 +114,12 @@ fn check_json(body: &[u8]) -> Result<(), Rejection> {
     })
 }
 
-/// A delivery id we will key on: not blank, not absurdly long. Checked only
-/// after the signature, so an unauthenticated caller learns nothing about
-/// what we would accept.
+/// A delivery id we will key on: not blank, not absurdly long, no control
+/// characters (PostgreSQL text cannot hold NUL, and an id is printed to
+/// operators' terminals). Checked only after the signature, so an
+/// unauthenticated caller learns nothing about what we would accept.
 fn check_delivery_id(id: &str) -> Result<(), Rejection> {
-    if id.trim().is_empty() || id.len() > MAX_DELIVERY_ID_LEN {
+    if id.trim().is_empty() || id.len() > MAX_DELIVERY_ID_LEN || id.contains(char::is_control) {
         return Err(Rejection::InvalidDeliveryId);
     }
     Ok(())
