@@ -31,6 +31,11 @@ pub struct AppState {
     /// `None` when `STRIPE_SECRET_KEY` is not set.
     pub stripe: Option<Stripe>,
     pub confirm_limit: RateLimit,
+    /// Orders one user may create, all users together may create, and one
+    /// user may hold open (see [`crate::config::OrderLimits`]).
+    pub order_limit: RateLimit,
+    pub global_order_limit: RateLimit,
+    pub order_limits: crate::config::OrderLimits,
     pub credit_terms: Arc<CreditTerms>,
     /// How long an order's `Idempotency-Key` reservation may be held before
     /// another request takes it over: the slower provider's timeout and a
@@ -81,6 +86,17 @@ impl App {
                 limit: config.confirm_per_minute,
                 window: Duration::from_secs(60),
             },
+            order_limit: RateLimit {
+                action: crate::metrics::ORDERS,
+                limit: config.order_limits.per_user_per_minute,
+                window: Duration::from_secs(60),
+            },
+            global_order_limit: RateLimit {
+                action: crate::metrics::ORDERS_GLOBAL,
+                limit: config.order_limits.global_per_minute,
+                window: Duration::from_secs(60),
+            },
+            order_limits: config.order_limits,
             credit_terms: Arc::new(config.credit_terms),
             // The longest a provider call may take, so a reservation is not
             // taken over while its request still waits on the provider.

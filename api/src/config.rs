@@ -42,6 +42,9 @@ pub struct Config {
     /// `CONFIRM_RATE_LIMIT_PER_MINUTE` (default 10): confirm
     /// requests per user in any 60 s.
     pub confirm_per_minute: u32,
+    /// What one user, and everyone together, may ask of the payment
+    /// providers (`ORDER_*`): see [`OrderLimits`].
+    pub order_limits: OrderLimits,
     /// `CREDIT_VALIDITY_DAYS` (default none): as for the worker; written on
     /// each order created here.
     pub credit_terms: CreditTerms,
@@ -51,6 +54,53 @@ pub struct Config {
     /// `ledgerhook-admin migrate` and refuses to start on a schema that is
     /// behind.
     pub migrations: Migrations,
+}
+
+/// Bounds on order creation: each order is a call to a payment provider
+/// and a pending row kept for the payment timeout, so an unbounded caller
+/// costs us (and our provider quota) without paying for anything.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderLimits {
+    /// `ORDER_RATE_LIMIT_PER_MINUTE` (default 10): orders one user may
+    /// create in any 60 s.
+    pub per_user_per_minute: u32,
+    /// `ORDER_RATE_LIMIT_GLOBAL_PER_MINUTE` (default 600): orders all users
+    /// together may create in any 60 s (the providers' own rate limits are
+    /// of this order).
+    pub global_per_minute: u32,
+    /// `MAX_PENDING_ORDERS_PER_USER` (default 5): orders one user may hold
+    /// open (pending, younger than `PAYMENT_TIMEOUT_MINUTES`) at once.
+    pub max_pending_per_user: u32,
+    /// `PAYMENT_TIMEOUT_MINUTES` (default 30): when a pending order stops
+    /// counting as open.
+    pub payment_timeout: Duration,
+}
+
+impl OrderLimits {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Self {
+        let limits = Self {
+            per_user_per_minute: env.parsed_or("ORDER_RATE_LIMIT_PER_MINUTE", 10),
+            global_per_minute: env.parsed_or("ORDER_RATE_LIMIT_GLOBAL_PER_MINUTE", 600),
+            max_pending_per_user: env.parsed_or("MAX_PENDING_ORDERS_PER_USER", 5),
+            payment_timeout: Duration::from_secs(
+                env.parsed_or("PAYMENT_TIMEOUT_MINUTES", 30u64)
+                    .saturating_mul(60),
+            ),
+        };
+        for (name, value) in [
+            ("ORDER_RATE_LIMIT_PER_MINUTE", limits.per_user_per_minute),
+            (
+                "ORDER_RATE_LIMIT_GLOBAL_PER_MINUTE",
+                limits.global_per_minute,
+            ),
+            ("MAX_PENDING_ORDERS_PER_USER", limits.max_pending_per_user),
+        ] {
+            if value == 0 {
+                env.invalid(format!("{name} must be at least 1"));
+            }
+        }
+        limits
+    }
 }
 
 /// Crossmint's settings; present only with a server key.
@@ -198,6 +248,7 @@ impl Config {
             crossmint: CrossmintConfig::from_env(&mut env),
             stripe: StripeConfig::from_env(&mut env),
             confirm_per_minute: env.parsed_or("CONFIRM_RATE_LIMIT_PER_MINUTE", 10),
+            order_limits: OrderLimits::from_env(&mut env),
             credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 16),
             migrations: env.parsed_or("RUN_MIGRATIONS", Migrations::Apply),

@@ -68,6 +68,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too many requests; retry later")]
     RateLimited { retry_after_secs: u64 },
+    #[error("too many orders waiting for payment; pay or let one expire first")]
+    TooManyPendingOrders { open: i64, retry_after_secs: u64 },
     #[error("not enough credits; nothing was spent")]
     InsufficientCredits { available: i64, requested: i64 },
     #[error("this idempotency key was used for a different amount; nothing was spent")]
@@ -118,7 +120,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::OrderNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyPendingOrders { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             // PAYMENT_TIMEOUT is 409 too: the request is fine, the order's
             // state conflicts with it. Not 408 (that is about this request's
             // own transfer, and clients resend on it) nor 410 (a late payment
@@ -150,6 +154,7 @@ impl ApiError {
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::TooManyPendingOrders { .. } => "TOO_MANY_PENDING_ORDERS",
             Self::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
             Self::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             Self::Crossmint(_) => "CROSSMINT_ERROR",
@@ -170,6 +175,10 @@ impl ApiError {
             Self::RateLimited { retry_after_secs } => {
                 Some(json!({ "retryAfterSeconds": retry_after_secs }))
             }
+            Self::TooManyPendingOrders {
+                open,
+                retry_after_secs,
+            } => Some(json!({ "openOrders": open, "retryAfterSeconds": retry_after_secs })),
             Self::InsufficientCredits {
                 available,
                 requested,
@@ -252,7 +261,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        if let Self::RateLimited { retry_after_secs } = self {
+        if let Self::RateLimited { retry_after_secs }
+        | Self::TooManyPendingOrders {
+            retry_after_secs, ..
+        } = self
+        {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_str(&retry_after_secs.to_string())

@@ -53,6 +53,11 @@ pub const KEY_REPLAYED: &str = "replayed";
 pub const KEY_DUPLICATE_ORDER: &str = "duplicate_order";
 /// [`RATE_LIMITED`]'s actions.
 pub const CONFIRM: &str = "confirm";
+/// Rate-limited actions: one user's order creations, everyone's together,
+/// and orders refused for the user's open ones (`TOO_MANY_PENDING_ORDERS`).
+pub const ORDERS: &str = "orders";
+pub const ORDERS_GLOBAL: &str = "orders_global";
+pub const PENDING_ORDERS: &str = "pending_orders";
 
 /// HELP text for every metric of the API, and every counter at zero (see
 /// `ledgerhook_runtime::telemetry::install_metrics_recorder`).
@@ -87,7 +92,9 @@ pub fn describe() {
         PAYMENT_TIMEOUTS,
         "Confirm requests answered PAYMENT_TIMEOUT (the order expired unpaid)"
     );
-    metrics::counter!(RATE_LIMITED, "action" => CONFIRM).increment(0);
+    for action in [CONFIRM, ORDERS, ORDERS_GLOBAL, PENDING_ORDERS] {
+        metrics::counter!(RATE_LIMITED, "action" => action).increment(0);
+    }
     for reason in CrossmintError::REASONS {
         metrics::counter!(CROSSMINT_FAILURES, "reason" => reason).increment(0);
     }

@@ -248,3 +248,93 @@ async fn the_openapi_document_is_served() {
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.body["code"], "NOT_FOUND");
 }
+
+/// One signed-in user once created 5,000 orders in 8.5 s, each a call to
+/// the provider and a pending row kept for the payment timeout.
+#[tokio::test]
+async fn order_creation_is_bounded_per_user_overall_and_by_open_orders() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let api = env
+        .start_api(
+            &crossmint.api_url,
+            &[
+                ("MAX_PENDING_ORDERS_PER_USER", "3"),
+                ("ORDER_RATE_LIMIT_PER_MINUTE", "4"),
+                ("ORDER_RATE_LIMIT_GLOBAL_PER_MINUTE", "6"),
+            ],
+        )
+        .await
+        .unwrap();
+    let order = json!({"packageId": "starter"});
+    let create = async |user: &str, key: &str| {
+        api.post_with_headers(
+            "/api/payments/orders",
+            user,
+            &[("Idempotency-Key", key)],
+            &order,
+        )
+        .await
+    };
+    for n in 0..3 {
+        let answer = create("greedy", &format!("greedy-{n}")).await;
+        assert_eq!(answer.status, 201, "order {n}: {answer:?}");
+    }
+    // A fourth open order is refused before Crossmint is asked.
+    let asked = crossmint.requests().len();
+    let open = create("greedy", "greedy-3").await;
+    assert_eq!(open.status, 429, "{open:?}");
+    assert_eq!(open.body["code"], "TOO_MANY_PENDING_ORDERS");
+    assert_eq!(open.body["details"]["openOrders"], 3);
+    let wait: u64 = open.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!(
+        (1700..=1800).contains(&wait),
+        "until the oldest expires: {wait}"
+    );
+    assert_eq!(
+        crossmint.requests().len(),
+        asked,
+        "the provider was not asked"
+    );
+    // A retry of an order already made is its first answer, limits or not.
+    let replayed = create("greedy", "greedy-0").await;
+    assert_eq!(replayed.status, 201, "{replayed:?}");
+    assert_eq!(replayed.headers["idempotent-replayed"], "true");
+
+    // Once they expire the user may order again, up to 4 in a minute.
+    let expire = "update payment_orders set status = 'expired' where user_id = 'greedy'";
+    sqlx::query(expire).execute(&env.pool).await.unwrap();
+    assert_eq!(create("greedy", "greedy-4").await.status, 201);
+    sqlx::query(expire).execute(&env.pool).await.unwrap();
+    let fast = create("greedy", "greedy-5").await;
+    assert_eq!(fast.status, 429, "{fast:?}");
+    assert_eq!(fast.body["code"], "RATE_LIMITED");
+    let wait: u64 = fast.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+
+    // Everyone together: 4 orders so far, 6 a minute allowed.
+    assert_eq!(create("calm-1", "calm-1").await.status, 201);
+    assert_eq!(create("calm-2", "calm-2").await.status, 201);
+    let crowded = create("calm-3", "calm-3").await;
+    assert_eq!(crowded.status, 429, "{crowded:?}");
+    assert_eq!(crowded.body["code"], "RATE_LIMITED");
+
+    let orders: i64 = sqlx::query_scalar("select count(*) from payment_orders")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 6, "no order recorded for a refused request");
+    let page = api.service.metrics().await;
+    for (action, count) in [
+        ("pending_orders", 1.0),
+        ("orders", 1.0),
+        ("orders_global", 1.0),
+    ] {
+        let label = format!("action=\"{action}\"");
+        assert_eq!(
+            scrape::sum(&page, "ledgerhook_api_rate_limited_total", &[&label]),
+            count,
+            "{action}"
+        );
+    }
+}

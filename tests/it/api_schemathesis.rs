@@ -27,7 +27,19 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
     let st = tokio::task::spawn_blocking(schemathesis).await.unwrap();
     let env = TestEnv::new().await.unwrap();
     let crossmint = FakeCrossmint::start().await.unwrap();
-    let api = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+    // Limits out of the way, so the fuzzing reaches what lies behind them
+    // (api_orders tests the limits themselves).
+    let api = env
+        .start_api(
+            &crossmint.api_url,
+            &[
+                ("ORDER_RATE_LIMIT_PER_MINUTE", "1000000"),
+                ("ORDER_RATE_LIMIT_GLOBAL_PER_MINUTE", "1000000"),
+                ("MAX_PENDING_ORDERS_PER_USER", "1000000"),
+            ],
+        )
+        .await
+        .unwrap();
     let ingester = env.start_ingester(&[]).await.unwrap();
     let _worker = env.start_worker(&[]).await.unwrap();
 

@@ -173,6 +173,44 @@ struct Attempt<'a> {
     payer_address: Option<&'a str>,
 }
 
+/// Refuses a new order (before the provider is asked) when the user holds
+/// too many open ones or created too many lately, or everyone together
+/// did; a replayed `Idempotency-Key` never gets here, as it costs nothing.
+/// The open-order count is read before the order is recorded, so requests
+/// racing each other may pass it together; the per-user rate bounds that.
+async fn check_limits(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    let limits = state.order_limits;
+    let (open, oldest) = orders::open_pending(&state.pool, user_id, limits.payment_timeout).await?;
+    if open >= i64::from(limits.max_pending_per_user) {
+        metrics::rate_limited(metrics::PENDING_ORDERS);
+        // The oldest open order stops counting when it expires.
+        let expires = oldest.map(|created| {
+            created + chrono::Duration::from_std(limits.payment_timeout).unwrap_or_default()
+        });
+        let wait = expires.map_or(1, |at| (at - chrono::Utc::now()).num_seconds().max(1));
+        return Err(ApiError::TooManyPendingOrders {
+            open,
+            retry_after_secs: wait.unsigned_abs(),
+        });
+    }
+    for (limit, key) in [
+        (&state.order_limit, user_id),
+        (&state.global_order_limit, GLOBAL_KEY),
+    ] {
+        if let Err(wait) = limit.check(&state.pool, key).await? {
+            metrics::rate_limited(limit.action);
+            return Err(ApiError::RateLimited {
+                retry_after_secs: wait,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The rate-limit key counting every user's orders together (the action
+/// differs from a user's own, so no user id can share its row).
+const GLOBAL_KEY: &str = "*";
+
 /// Creates the order with its provider and records it; the answer's body,
 /// or `None` when `reservation` was taken over meanwhile (nothing recorded).
 async fn create_and_record(
@@ -180,6 +218,7 @@ async fn create_and_record(
     attempt: Attempt<'_>,
     reservation: Option<&Reservation>,
 ) -> Result<Option<Value>, ApiError> {
+    check_limits(state, &attempt.user.id).await?;
     let package = attempt.package;
     let valid_days = state.credit_terms.valid_days(package.id);
     let mut body = json!({

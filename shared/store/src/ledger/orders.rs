@@ -166,6 +166,25 @@ pub async fn insert_pending<'e>(
     .await
 }
 
+/// A user's orders still open for payment: pending and younger than
+/// `timeout` (the worker expires them then). Their count, and when the
+/// oldest one was created.
+pub async fn open_pending<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: &str,
+    timeout: std::time::Duration,
+) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+    // payment_orders_user_created_idx: the user's newest orders only.
+    sqlx::query_as(
+        "select count(*), min(created_at) from payment_orders
+         where user_id = $1 and status = 'pending' and created_at > now() - $2::interval",
+    )
+    .bind(user_id)
+    .bind(timeout)
+    .fetch_one(executor)
+    .await
+}
+
 /// The user an order belongs to, if it is recorded.
 pub async fn owner<'e>(
     executor: impl PgExecutor<'e>,
