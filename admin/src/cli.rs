@@ -143,6 +143,31 @@ pub enum DatabaseCommand {
         #[arg(long, default_value = "24h", value_parser = parse_since)]
         since: Since,
     },
+    /// Orders held for review (a payment that contradicts its order:
+    /// amount, currency, user or package), the longest held first.
+    Held {
+        /// The most orders listed.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Release an order held for review: its credits, as recorded when it
+    /// was created, are granted to its owner once (nothing if it granted
+    /// already), and the hold is cleared.
+    Release {
+        /// The order's id at its provider (Crossmint's order id, Stripe's `cs_...`).
+        order: String,
+        #[command(flatten)]
+        why: Why,
+    },
+    /// Reject the payment that put an order on hold: nothing is granted, an
+    /// unpaid order is closed as failed, and the hold is cleared. Give the
+    /// money back at the provider (its refund then changes nothing here).
+    Reject {
+        /// The order's id at its provider.
+        order: String,
+        #[command(flatten)]
+        why: Why,
+    },
     /// Runbook 5.2, step 3: take back an order's grant with a compensating
     /// entry. What was spent already is recorded as a shortfall, never
     /// taken below zero. A second revoke changes nothing.
@@ -285,6 +310,9 @@ impl DatabaseCommand {
             Self::Resume(_) => "resume",
             Self::Status => "status",
             Self::Duplicates { .. } => "duplicates",
+            Self::Held { .. } => "held",
+            Self::Release { .. } => "release",
+            Self::Reject { .. } => "reject",
             Self::Revoke { .. } => "revoke",
             Self::Grant { .. } => "grant",
             Self::Audit { .. } => "audit",

@@ -3,7 +3,8 @@
 //! Layout: [`cli`] (the command line, parsed before anything is touched),
 //! [`deliveries`] (parked deliveries, show, redrive, replay, expiring
 //! credits), [`control`] (the pause switch and the status), [`credits`]
-//! (duplicates, revoke, manual grant, a user's audit), [`replay`] (the
+//! (duplicates, revoke, manual grant, a user's audit), [`review`] (orders
+//! held for review: list, release, reject), [`replay`] (the
 //! broker side of redrive and replay), [`notifications`] (the grant
 //! notifications: parked ones, resending), [`reconcile`] (asking Crossmint about
 //! orders whose payment never arrived), [`migrate`] (the schema as a deploy
@@ -25,6 +26,7 @@ pub mod migrate;
 pub mod notifications;
 pub mod reconcile;
 pub mod replay;
+pub mod review;
 pub mod terminal;
 
 use anyhow::Context as _;
@@ -34,6 +36,7 @@ pub use replay::{Action, Admin, DeliveryRow, Replayed, Selection};
 use serde_json::Value;
 
 use self::cli::{Cli, Command, DatabaseCommand};
+use self::review::Verdict;
 
 /// How long a command waits to reach PostgreSQL.
 const DATABASE_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -122,6 +125,8 @@ pub fn changes_something(command: &Command) -> bool {
             DatabaseCommand::Pause { .. }
                 | DatabaseCommand::Resume(_)
                 | DatabaseCommand::Revoke { .. }
+                | DatabaseCommand::Release { .. }
+                | DatabaseCommand::Reject { .. }
                 | DatabaseCommand::Grant { .. }
                 | DatabaseCommand::Reconcile { .. }
                 | DatabaseCommand::Notifications {
@@ -206,6 +211,13 @@ async fn run_on_database(
         DatabaseCommand::Status => control::status(&pool, peers, operator).await?,
         DatabaseCommand::Duplicates { since } => {
             credits::duplicates(&pool, operator, since.0).await?
+        }
+        DatabaseCommand::Held { limit } => review::held(&pool, operator, *limit).await?,
+        DatabaseCommand::Release { order, why } => {
+            review::resolve(&pool, Verdict::Release, operator, order, &why.reason).await?
+        }
+        DatabaseCommand::Reject { order, why } => {
+            review::resolve(&pool, Verdict::Reject, operator, order, &why.reason).await?
         }
         DatabaseCommand::Revoke { order, why } => {
             credits::revoke(&pool, operator, order, &why.reason).await?

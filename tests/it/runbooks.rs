@@ -655,3 +655,97 @@ async fn every_help_runs_without_touching_the_database_or_the_broker() {
         "{status:?}"
     );
 }
+
+#[tokio::test]
+async fn a_held_order_is_released_once_or_rejected_by_command_not_by_sql() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&[]).await.unwrap();
+    // Two orders paid with the wrong amount: each held, nothing granted.
+    env.create_order("held-release", "held-user-1", "pro").await;
+    env.create_order("held-reject", "held-user-2", "pro").await;
+    for (order, user) in [
+        ("held-release", "held-user-1"),
+        ("held-reject", "held-user-2"),
+    ] {
+        let short = payment_succeeded(order, user, "pro", "10");
+        assert_eq!(ingester.send(&short).await.status, 200);
+    }
+    env.wait_all_processed(2, WAIT).await;
+
+    let held = admin_json(&env, &["held"]).await;
+    let listed: Vec<&str> = held["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["providerOrderId"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{held}");
+    assert!(listed.contains(&"held-release") && listed.contains(&"held-reject"));
+    assert!(
+        held["held"][0]["reviewReason"]
+            .as_str()
+            .unwrap()
+            .contains("the package costs"),
+        "{held}"
+    );
+    let text = env.admin(&["held"]).await.unwrap();
+    assert!(text.starts_with("2 orders held for review"), "{text}");
+
+    // Release: the order's 3,300 credits, once.
+    let release = ["release", "held-release", "--reason", "rest paid by wire"];
+    let released = admin_json(&env, &release).await;
+    assert_eq!(released["resolution"]["result"], "granted", "{released}");
+    assert_eq!(released["resolution"]["credits"], 3300);
+    assert_eq!(env.balance("held-user-1").await, 3300);
+    let mut again = vec!["--json", "--operator", OPERATOR];
+    again.extend_from_slice(&release);
+    let again = env.admin_run(&again, &[]).await.unwrap();
+    assert_eq!(again.code, Some(3), "{again:?}");
+    assert_eq!(again.json()["refused"], "ORDER_NOT_HELD");
+    assert_eq!(env.balance("held-user-1").await, 3300);
+
+    // Reject: nothing granted, the unpaid order closed as failed.
+    let rejected = admin_json(&env, &["reject", "held-reject", "--reason", "card testing"]).await;
+    assert_eq!(rejected["resolution"]["result"], "rejected", "{rejected}");
+    assert_eq!(rejected["resolution"]["status"], "failed");
+    assert_eq!(env.balance("held-user-2").await, 0);
+    let (status, reason, history): (String, Option<String>, String) = sqlx::query_as(
+        "select status, review_reason, status_history::text from payment_orders
+         where provider_order_id = 'held-reject'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), reason), ("failed", None));
+    assert!(
+        history.contains("rejected from review by alice@ops: card testing"),
+        "{history}"
+    );
+    assert_eq!(
+        admin_json(&env, &["held"]).await["held"],
+        serde_json::json!([])
+    );
+
+    // The right payment arriving after the release is a duplicate, not a
+    // second grant.
+    let full = payment_succeeded("held-release", "held-user-1", "pro", "50");
+    assert_eq!(ingester.send(&full).await.status, 200);
+    env.wait_all_processed(3, WAIT).await;
+    assert_eq!(env.balance("held-user-1").await, 3300);
+    assert_eq!(
+        audit_rows(&env, "release").await,
+        2,
+        "the refusal is audited too"
+    );
+    assert_eq!(audit_rows(&env, "reject").await, 1);
+    // Changing something needs an operator.
+    let anonymous = env
+        .admin_run(
+            &["reject", "held-release", "--reason", "x"],
+            &[("LEDGERHOOK_OPERATOR", "")],
+        )
+        .await
+        .unwrap();
+    assert_ne!(anonymous.code, Some(0), "{anonymous:?}");
+}

@@ -18,7 +18,7 @@ pub use spend::{Spend, SpendOutcome, spend};
 // The operator's runbooks: taking back, granting by hand, a user's history.
 pub mod history;
 pub mod manual_grant;
-mod order_grant;
+pub(crate) mod order_grant;
 pub mod take_back;
 
 pub use history::{Movement, UserHistory, UserOrder, user_history};

@@ -24,6 +24,7 @@
 
 pub mod orders;
 mod reversals;
+pub mod review;
 mod writes;
 
 use sqlx::PgPool;
