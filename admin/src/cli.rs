@@ -346,7 +346,7 @@ mod tests {
         for name in &clap_names {
             let args: &[&str] = match *name {
                 "show" | "audit" => &["x"],
-                "revoke" => &["x", "--reason", "r"],
+                "revoke" | "release" | "reject" => &["x", "--reason", "r"],
                 "replay" => &["msg_1"],
                 "grant" => &[
                     "--user",
