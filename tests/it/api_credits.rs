@@ -290,3 +290,80 @@ async fn the_worker_runs_the_expiry_on_its_schedule() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_ledger_pages_every_movement_newest_first_by_cursor() {
+    let world = world("").await;
+    let order = world.buy("reader", "starter").await;
+    world.buy("someone-else", "starter").await;
+    for (n, amount) in [(1, 100), (2, 50), (3, 25)] {
+        let (status, body) = world.spend("reader", amount, &format!("read-{n}")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let page = |cursor: Option<String>| {
+        let api = &world.api;
+        async move {
+            let path = match cursor {
+                Some(c) => format!("/api/v1/user/credits/ledger?limit=2&cursor={c}"),
+                None => "/api/v1/user/credits/ledger?limit=2".to_owned(),
+            };
+            let answer = api.get(&path, Some("reader")).await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+            answer.body
+        }
+    };
+    let first = page(None).await;
+    let entries = first["entries"].as_array().unwrap();
+    let summary = |entries: &[Value]| -> Vec<(String, i64, i64)> {
+        entries
+            .iter()
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_owned(),
+                    e["credits"].as_i64().unwrap(),
+                    e["balanceAfter"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        summary(entries),
+        [("spend".into(), -25, 325), ("spend".into(), -50, 350)]
+    );
+    assert_eq!(entries[0]["description"], "test spend");
+    let second = page(Some(first["nextCursor"].as_str().unwrap().to_owned())).await;
+    let rest = second["entries"].as_array().unwrap();
+    assert_eq!(
+        summary(rest),
+        [
+            ("spend".into(), -100, 400),
+            ("purchase_grant".into(), 500, 500)
+        ]
+    );
+    assert_eq!(rest[1]["orderId"], order.as_str());
+    assert_eq!(
+        rest[1]["description"],
+        Value::Null,
+        "only a spend's own words"
+    );
+    // Exactly four entries: the second page is the last.
+    assert_eq!(second["nextCursor"], Value::Null, "{second}");
+    assert!(
+        !second.to_string().contains("someone-else") && !first.to_string().contains("someone-else"),
+        "only the caller's own entries"
+    );
+
+    for bad in ["cursor=abc", "cursor=-1", "limit=0", "limit=201"] {
+        let answer = world
+            .api
+            .get(
+                &format!("/api/v1/user/credits/ledger?{bad}"),
+                Some("reader"),
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{bad}: {answer:?}");
+        assert_eq!(answer.body["code"], "INVALID_REQUEST");
+    }
+    let anonymous = world.api.get("/api/v1/user/credits/ledger", None).await;
+    assert_eq!(anonymous.status, 401);
+}

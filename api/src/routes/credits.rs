@@ -1,9 +1,12 @@
-//! `GET /api/v1/user/credits` (the balance, and what expires soon) and
-//! `POST /api/v1/user/credits/consume` (spending, once per idempotency key).
+//! `GET /api/v1/user/credits` (the balance, and what expires soon),
+//! `GET /api/v1/user/credits/ledger` (every movement, newest first, a page
+//! at a time) and `POST /api/v1/user/credits/consume` (spending, once per
+//! idempotency key).
 //! A spend is then counted in the day's usage (`ledgerhook_store::usage`),
 //! which may fail without failing the spend.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +31,7 @@ const MAX_SPEND: i64 = 1_000_000_000_000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/user/credits", get(balance))
+        .route("/api/v1/user/credits/ledger", get(ledger))
         .route("/api/v1/user/credits/consume", post(consume))
 }
 
@@ -45,6 +49,63 @@ async fn balance(State(state): State<AppState>, user: User) -> Result<Response, 
                 .map(|e| json!({"credits": e.credits, "expiresAt": e.expires_at}))
                 .collect::<Vec<_>>(),
         },
+    }))
+    .into_response())
+}
+
+const DEFAULT_LEDGER_PAGE: i64 = 50;
+const MAX_LEDGER_PAGE: i64 = 200;
+
+#[derive(Deserialize)]
+struct LedgerPage {
+    limit: Option<i64>,
+    /// The `nextCursor` of the page before: entries older than it.
+    cursor: Option<String>,
+}
+
+/// Every movement of the caller's credits with the balance after it: a
+/// cursor (not a page number), so entries written meanwhile neither repeat
+/// nor hide one. `nextCursor` is null on the last page.
+async fn ledger(
+    State(state): State<AppState>,
+    user: User,
+    page: Result<Query<LedgerPage>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(page) = page.map_err(|e| ApiError::invalid_request(e.body_text()))?;
+    let limit = page.limit.unwrap_or(DEFAULT_LEDGER_PAGE);
+    if !(1..=MAX_LEDGER_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_request(format!(
+            "limit is 1 to {MAX_LEDGER_PAGE}"
+        )));
+    }
+    let before =
+        match page.cursor.as_deref() {
+            None => None,
+            Some(cursor) => Some(cursor.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(
+                || ApiError::invalid_request("cursor is the nextCursor of an earlier page"),
+            )?),
+        };
+    // One more than asked tells whether another page follows.
+    let mut entries = credits::ledger_page(&state.pool, &user.id, before, limit + 1).await?;
+    let more = entries.len() > limit as usize;
+    entries.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| entries.last().map(|e| e.id.to_string()))
+        .flatten();
+    Ok(Json(json!({
+        "userId": user.id,
+        "entries": entries.iter().map(|e| json!({
+            "id": e.id,
+            "at": e.at,
+            "kind": e.kind,
+            "credits": e.credits,
+            "balanceAfter": e.balance_after,
+            "orderId": e.order,
+            "grantId": e.grant_id,
+            "expiresAt": e.expires_at,
+            "description": e.spend_description,
+        })).collect::<Vec<_>>(),
+        "nextCursor": next_cursor,
     }))
     .into_response())
 }

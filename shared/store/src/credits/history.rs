@@ -154,3 +154,56 @@ pub async fn user_history(pool: &PgPool, user_id: &str) -> Result<UserHistory, s
         orders,
     })
 }
+
+/// One entry of a user's own ledger, as the user may see it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// purchase_grant, spend, expiry, revoke, manual_grant, refund, chargeback
+    pub kind: String,
+    /// Signed: grants positive, the rest negative.
+    pub credits: i64,
+    pub balance_after: i64,
+    /// The provider's order id, for entries about an order.
+    pub order: Option<String>,
+    /// The entry this one expires or takes back from.
+    pub grant_id: Option<i64>,
+    /// Grants: when what is left of them expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// A spend's own description (the user wrote it); never an operator's
+    /// reason.
+    pub spend_description: Option<String>,
+}
+
+/// The user's ledger entries older than `before` (all when `None`), newest
+/// first, at most `limit`, each with the balance right after it. The
+/// running balance sums every older entry, so a page costs a scan of the
+/// user's entries up to the cursor (index `credit_ledger_user_entry_idx`).
+pub async fn ledger_page(
+    pool: &PgPool,
+    user_id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LedgerEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "select * from (
+             select l.id, l.created_at as at, l.kind, l.credits,
+                    (sum(l.credits) over (order by l.id))::int8 as balance_after,
+                    o.provider_order_id as order,
+                    coalesce(l.expired_grant_id, l.reverses_grant_id) as grant_id,
+                    l.expires_at,
+                    case when l.kind = 'spend' then l.description end as spend_description
+             from credit_ledger l
+             left join payment_orders o on o.id = l.order_id
+             where l.user_id = $1 and l.id < coalesce($2, 9223372036854775807)
+         ) entries
+         order by id desc
+         limit $3",
+    )
+    .bind(user_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -21,7 +21,7 @@ pub mod manual_grant;
 pub(crate) mod order_grant;
 pub mod take_back;
 
-pub use history::{Movement, UserHistory, UserOrder, user_history};
+pub use history::{LedgerEntry, Movement, UserHistory, UserOrder, ledger_page, user_history};
 pub use manual_grant::{Granted, ManualGrant, ManualGrantOutcome, grant_by_hand};
 pub use take_back::{
     OrderRef, Share, TakeBack, TakeBackCause, TakeBackOutcome, TakenBack, take_back,
