@@ -204,3 +204,68 @@ async fn failures_cancellations_and_unknown_events_are_recorded_not_granted() {
         1.0
     );
 }
+
+/// The payment success rate's counter counts orders by how their payment
+/// ended, once each: duplicates were successes, a resent failure a second
+/// failure, and an order that expired unpaid nothing at all.
+#[tokio::test]
+async fn the_payment_counter_counts_each_order_once_by_how_it_ended() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    for (order, package) in [
+        ("rate-paid", "starter"),
+        ("rate-failed", "starter"),
+        ("rate-held", "pro"),
+    ] {
+        env.create_order(order, "rate-user", package).await;
+    }
+    // An order created two hours ago and never paid: the timeout job's.
+    env.create_order("rate-expired", "rate-user", "starter")
+        .await;
+    sqlx::query(
+        "update payment_orders set created_at = now() - interval '2 hours'
+         where provider_order_id = 'rate-expired'",
+    )
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    // Started after it: the timeout job's later runs look back only as far
+    // as its first run's cutoff.
+    let worker = env
+        .start_worker(&[("PAYMENT_TIMEOUT_INTERVAL_SECS", "1")])
+        .await
+        .unwrap();
+
+    let paid = payment_succeeded("rate-paid", "rate-user", "starter", "10");
+    let failed = json!({"type": "orders.payment.failed", "data": {
+        "orderId": "rate-failed", "payment": {"status": "failed", "failureReason": {"code": "insufficient-funds"}},
+        "metadata": {"userId": "rate-user", "packageId": "starter"}}});
+    let short = payment_succeeded("rate-held", "rate-user", "pro", "10");
+    // Each event three times, under new delivery ids.
+    for body in [&paid, &failed, &short] {
+        for _ in 0..3 {
+            assert_eq!(ingester.send(body).await.status, 200);
+        }
+    }
+    env.wait_all_processed(9, WAIT).await;
+    let page = worker
+        .metrics_once("ledgerhook_payments_total", &[r#"result="expired""#], 1.0)
+        .await;
+    for result in ["succeeded", "failed", "held", "expired"] {
+        let label = format!("result=\"{result}\"");
+        assert_eq!(
+            scrape::sum(
+                &page,
+                "ledgerhook_payments_total",
+                &["provider=\"crossmint\"", &label]
+            ),
+            1.0,
+            "{result}"
+        );
+    }
+    assert_eq!(
+        scrape::sum(&page, "ledgerhook_duplicate_orders_total", &[]),
+        2.0,
+        "the duplicates are counted where they belong"
+    );
+}

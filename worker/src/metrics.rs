@@ -24,9 +24,16 @@ pub const DUPLICATE_ORDERS: &str = "ledgerhook_duplicate_orders_total";
 pub const CONFLICTS: &str = "ledgerhook_order_conflicts_total";
 /// Counter: events that make no sense in the order's state (paid after cancel, ...).
 pub const ANOMALIES: &str = "ledgerhook_order_anomalies_total";
-/// Counter: payment events applied, by result (`succeeded`, `failed`): the
-/// payment success rate's numerator and denominator.
+/// Counter: orders by how their payment ended, by provider and result:
+/// `succeeded` (granted), `failed` (the provider said so), `held` (a payment
+/// contradicting its order, held for review), `expired` (unpaid at the
+/// payment timeout). Each order counts once per result; duplicates and
+/// repeated events count nothing. The payment success rate is `succeeded`
+/// over all of them. (A payment arriving after its order expired counts
+/// both `expired` and `succeeded`: a counter cannot take one back.)
 pub const PAYMENTS: &str = "ledgerhook_payments_total";
+/// Every `result` of [`PAYMENTS`].
+pub const PAYMENT_RESULTS: [&str; 4] = ["succeeded", "failed", "held", "expired"];
 /// Counter: processing attempts that will be retried, by reason.
 pub const RETRIES: &str = "ledgerhook_worker_retries_total";
 /// Counter: credits removed by the expiry job because they expired unspent.
@@ -82,15 +89,26 @@ pub fn duplicate_order(provider: &'static str) {
     metrics::counter!(DUPLICATE_ORDERS, "provider" => provider).increment(1);
 }
 
-/// Counter: refunds and chargebacks applied, by provider and kind: the
-/// refund/chargeback rate's numerator (over `ledgerhook_payments_total`).
+/// Counter: orders refunded or charged back, by provider and kind, each
+/// once (a second partial refund is not counted again): the refund and
+/// chargeback rates' numerator (over `ledgerhook_payments_total`).
 pub const REVERSALS: &str = "ledgerhook_payment_reversals_total";
 /// Counter: credits refunds and chargebacks took back, and those they could
 /// not (already spent), by kind and `part` (`taken`, `shortfall`).
 pub const REVERSED_CREDITS: &str = "ledgerhook_reversed_credits_total";
 
-pub fn reversed(provider: &'static str, kind: &'static str, taken: i64, shortfall: i64) {
-    metrics::counter!(REVERSALS, "provider" => provider, "kind" => kind).increment(1);
+/// A refund's or chargeback's credits; the order is counted in
+/// [`REVERSALS`] only at its first of that kind (orders, not events).
+pub fn reversed(
+    provider: &'static str,
+    kind: &'static str,
+    taken: i64,
+    shortfall: i64,
+    first_of_order: bool,
+) {
+    if first_of_order {
+        metrics::counter!(REVERSALS, "provider" => provider, "kind" => kind).increment(1);
+    }
     metrics::counter!(REVERSED_CREDITS, "kind" => kind, "part" => "taken")
         .increment(taken.unsigned_abs());
     metrics::counter!(REVERSED_CREDITS, "kind" => kind, "part" => "shortfall")
@@ -105,8 +123,8 @@ pub fn anomaly() {
     metrics::counter!(ANOMALIES).increment(1);
 }
 
-pub fn payment(provider: &'static str, result: &'static str) {
-    metrics::counter!(PAYMENTS, "provider" => provider, "result" => result).increment(1);
+pub fn payments(provider: &'static str, result: &'static str, orders: u64) {
+    metrics::counter!(PAYMENTS, "provider" => provider, "result" => result).increment(orders);
 }
 
 pub fn retry(reason: &'static str) {
@@ -166,7 +184,7 @@ pub fn describe() {
     );
     describe_counter!(
         PAYMENTS,
-        "Payment events applied, by provider and result (succeeded, failed)"
+        "Orders by how their payment ended, by provider and result (succeeded, failed, held, expired), once each"
     );
     describe_counter!(
         RETRIES,
@@ -216,7 +234,7 @@ pub fn describe() {
         metrics::counter!(GRANTS, "provider" => provider).increment(0);
         metrics::counter!(CREDITS_GRANTED, "provider" => provider).increment(0);
         metrics::counter!(DUPLICATE_ORDERS, "provider" => provider).increment(0);
-        for result in ["succeeded", "failed"] {
+        for result in PAYMENT_RESULTS {
             metrics::counter!(PAYMENTS, "provider" => provider, "result" => result).increment(0);
         }
         for kind in ReversalKind::ALL.map(ReversalKind::as_str) {

@@ -106,6 +106,9 @@ pub async fn run(pool: PgPool, timeout: Duration, every: Duration, stop: Cancell
         match expire_stale(&pool, timeout, scan_from).await {
             Ok(run) => {
                 bound.ran(now, scan_from.is_none(), run.cutoff);
+                for (provider, orders) in &run.by_provider {
+                    metrics::payments(provider.as_str(), "expired", *orders);
+                }
                 if run.expired > 0 {
                     metrics::orders_expired(run.expired);
                     tracing::info!(orders = run.expired, "unpaid orders expired");

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::Retryable as _;
 use ledgerhook_domain::Provider;
-use ledgerhook_domain::{EventKind, OrderEvent, PaymentEvent, PaymentReversal};
+use ledgerhook_domain::{OrderEvent, PaymentEvent, PaymentReversal};
 use ledgerhook_runtime::retry::Backoff;
 use ledgerhook_store::ledger::{self, Applied, ApplyError, Work};
 use ledgerhook_store::{db, deliveries};
@@ -306,12 +306,9 @@ fn settled(applied: &Applied, event: &OrderEvent, message: &Message<'_>) -> Verd
     let outcome = applied.outcome();
     let provider = event.provider.as_str();
     record_metrics(applied, provider, || message.span(Some(&event.order_id)));
-    if *applied != Applied::AlreadyProcessed {
-        match event.kind {
-            EventKind::PaymentSucceeded => metrics::payment(provider, "succeeded"),
-            EventKind::PaymentFailed => metrics::payment(provider, "failed"),
-            _ => {}
-        }
+    // Orders, not events: a duplicate or a resent failure counts nothing.
+    if let Some(result) = applied.payment_outcome() {
+        metrics::payments(provider, result, 1);
     }
     metrics::processed(outcome, provider, since(message.received_at_us));
     Verdict::Done(outcome)
@@ -331,12 +328,13 @@ fn record_metrics<'s>(applied: &Applied, provider: &'static str, span: impl FnOn
             }
         }
         Applied::DuplicateOrder => metrics::duplicate_order(provider),
-        Applied::Conflict { reason } => {
+        Applied::Conflict { reason, .. } => {
             span().in_scope(|| tracing::warn!(reason, "order conflict held for review"));
             metrics::conflict();
         }
         Applied::Recorded {
             anomaly: Some(anomaly),
+            ..
         } => {
             span().in_scope(|| tracing::warn!(anomaly, "order anomaly recorded"));
             metrics::anomaly();
@@ -345,6 +343,7 @@ fn record_metrics<'s>(applied: &Applied, provider: &'static str, span: impl FnOn
             kind,
             taken,
             shortfall,
+            first_of_order,
             ..
         } => {
             if *shortfall > 0 {
@@ -357,9 +356,9 @@ fn record_metrics<'s>(applied: &Applied, provider: &'static str, span: impl FnOn
                     );
                 });
             }
-            metrics::reversed(provider, kind.as_str(), *taken, *shortfall);
+            metrics::reversed(provider, kind.as_str(), *taken, *shortfall, *first_of_order);
         }
-        Applied::Recorded { anomaly: None }
+        Applied::Recorded { anomaly: None, .. }
         | Applied::Ignored { .. }
         | Applied::AlreadyProcessed => {}
     }

@@ -53,10 +53,15 @@ pub enum Applied {
     /// A grant-triggering event for an order already granted.
     DuplicateOrder,
     /// The event contradicts the order; held for review, nothing granted.
-    Conflict { reason: String },
+    /// `newly_held` when this put the order on hold (it was not before).
+    Conflict { reason: String, newly_held: bool },
     /// Recorded on the order, possibly with a status change; `anomaly` when
-    /// the event made no sense in the order's state.
-    Recorded { anomaly: Option<&'static str> },
+    /// the event made no sense in the order's state; `payment_failed` when
+    /// it moved the order to failed.
+    Recorded {
+        anomaly: Option<&'static str>,
+        payment_failed: bool,
+    },
     /// Nothing to apply it to (an unknown event type, or a non-payment event
     /// for an order we do not know); the delivery is marked and kept.
     Ignored { reason: &'static str },
@@ -67,6 +72,9 @@ pub enum Applied {
         user_id: String,
         taken: i64,
         shortfall: i64,
+        /// The order's first reversal of this kind (a second partial
+        /// refund is not a second refunded order).
+        first_of_order: bool,
     },
 }
 
@@ -82,6 +90,24 @@ impl Applied {
         "ignored",
         "reversed",
     ];
+
+    /// What this did to its order's payment, counted once per order: the
+    /// payment success rate's `result` (`succeeded`, `failed`, `held`; the
+    /// expiry job counts `expired`). A duplicate, a repeated failure or a
+    /// second contradicting event changes nothing and counts nothing.
+    pub fn payment_outcome(&self) -> Option<&'static str> {
+        match self {
+            Self::Granted { .. } => Some("succeeded"),
+            Self::Recorded {
+                payment_failed: true,
+                ..
+            } => Some("failed"),
+            Self::Conflict {
+                newly_held: true, ..
+            } => Some("held"),
+            _ => None,
+        }
+    }
 
     pub fn outcome(&self) -> &'static str {
         match self {
@@ -269,9 +295,16 @@ fn decide_one(
         Decision::Duplicate => Applied::DuplicateOrder,
         Decision::Conflict { reason } => Applied::Conflict {
             reason: reason.clone(),
+            newly_held: !facts.under_review,
         },
-        Decision::Transition { .. } => Applied::Recorded { anomaly: None },
-        Decision::Record { anomaly } => Applied::Recorded { anomaly: *anomaly },
+        Decision::Transition { to } => Applied::Recorded {
+            anomaly: None,
+            payment_failed: *to == OrderStatus::Failed && facts.status != OrderStatus::Failed,
+        },
+        Decision::Record { anomaly } => Applied::Recorded {
+            anomaly: *anomaly,
+            payment_failed: false,
+        },
     };
     changes.apply(delivery_row, order, event, &decision, &applied);
     match &decision {

@@ -410,10 +410,12 @@ pub(crate) async fn find_or_create_locked(
 }
 
 /// What one run of the payment timeout did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiryRun {
     /// Orders marked `expired` by this run.
     pub expired: u64,
+    /// The same, by the provider that was to take the payment.
+    pub by_provider: Vec<(PaymentProvider, u64)>,
     /// Orders created before this were due; the next run need not look
     /// further back than this (less a margin, see [`expire_stale`]).
     pub cutoff: DateTime<Utc>,
@@ -441,7 +443,7 @@ pub async fn expire_stale<'e>(
 ) -> Result<ExpiryRun, sqlx::Error> {
     let timeout_secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
     let reason = format!("no payment within {} minutes", timeout.as_secs() / 60);
-    let (expired, cutoff): (i64, DateTime<Utc>) = sqlx::query_as(
+    let (expired, cutoff, providers): (i64, DateTime<Utc>, Vec<String>) = sqlx::query_as(
         "with due as (
              select id from payment_orders
              where status = 'pending' and review_reason is null
@@ -455,21 +457,30 @@ pub async fn expire_stale<'e>(
                  status_history = o.status_history || jsonb_build_array(jsonb_build_object(
                      'status', 'expired', 'at', now(), 'reason', $3::text))
              from due where o.id = due.id
-             returning o.id
+             returning o.id, o.provider
          ), events as (
              insert into payment_order_events (order_id, event_type, event_data)
              select id, 'order.expired', jsonb_build_object('timeoutSeconds', $1::int8)
              from expired
          )
-         select (select count(*) from expired), now() - make_interval(secs => $1::int8)",
+         select (select count(*) from expired), now() - make_interval(secs => $1::int8),
+                (select coalesce(array_agg(provider), '{}') from expired)",
     )
     .bind(timeout_secs)
     .bind(scan_from)
     .bind(reason)
     .fetch_one(executor)
     .await?;
+    let mut by_provider: Vec<(PaymentProvider, u64)> = Vec::new();
+    for provider in providers.iter().filter_map(|p| PaymentProvider::parse(p)) {
+        match by_provider.iter_mut().find(|(p, _)| *p == provider) {
+            Some((_, count)) => *count += 1,
+            None => by_provider.push((provider, 1)),
+        }
+    }
     Ok(ExpiryRun {
         expired: expired.unsigned_abs(),
+        by_provider,
         cutoff,
     })
 }

@@ -42,8 +42,22 @@ pub async fn apply_reversal(
     let Some((total_credits, price, currency, provider)) = order else {
         return Err(ApplyError::OrderUnknown(reversal.payment_intent.clone()));
     };
+    // Counted once per order and kind: a second partial refund is not a
+    // second refunded order.
+    let first_of_order: bool = sqlx::query_scalar(
+        "select not exists (
+             select 1 from credit_ledger l join payment_orders o on o.id = l.order_id
+             where o.payment_intent = $1 and l.kind = $2)",
+    )
+    .bind(&reversal.payment_intent)
+    .bind(reversal.kind.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
     let applied = match unusable(reversal, &price, &currency, &provider) {
-        Some(reason) => Applied::Conflict { reason },
+        Some(reason) => Applied::Conflict {
+            reason,
+            newly_held: false,
+        },
         None => {
             let amount = reversal.amount.expect("checked usable");
             let price = Usdt::parse(&price).expect("checked usable");
@@ -80,6 +94,7 @@ pub async fn apply_reversal(
                     user_id: taken.user_id,
                     taken: taken.taken,
                     shortfall: taken.shortfall,
+                    first_of_order,
                 },
                 // The same refund total or dispute, reported again.
                 TakeBackOutcome::AlreadyTaken(_) => Applied::Ignored {

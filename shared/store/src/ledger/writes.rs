@@ -312,8 +312,8 @@ impl Changes {
 
 pub(super) fn detail(applied: &Applied) -> Option<String> {
     match applied {
-        Applied::Conflict { reason } => Some(reason.clone()),
-        Applied::Recorded { anomaly } => anomaly.map(str::to_owned),
+        Applied::Conflict { reason, .. } => Some(reason.clone()),
+        Applied::Recorded { anomaly, .. } => anomaly.map(str::to_owned),
         Applied::Ignored { reason } => Some((*reason).to_owned()),
         Applied::Granted {
             credits,
