@@ -430,5 +430,47 @@ async fn a_card_order_from_the_api_is_paid_confirmed_and_partly_refunded() {
     assert_eq!(env.balance("card-buyer").await, 7200);
     let history = api.get("/api/payments/history", Some("card-buyer")).await;
     assert_eq!(history.status, 200, "{history:?}");
-    assert!(history.body.to_string().contains("stripe"), "{history:?}");
+    // The refund shows on the order and in the statistics.
+    let card = &history.body["orders"][0];
+    assert_eq!(card["provider"], "stripe");
+    assert_eq!(
+        card["takenBack"],
+        json!({"refunded": 2400, "chargedBack": 0, "revoked": 0, "shortfall": 0})
+    );
+    let stats = &history.body["statistics"];
+    assert_eq!(stats["refundedOrders"], 1, "{stats}");
+    assert_eq!(stats["creditsTakenBack"], 2400);
+    assert_eq!(stats["totalSpent"], "100.000000", "one currency: its total");
+
+    // A USDT order beside it: totals per currency, never USD and USDT added.
+    let buy_crossmint = api
+        .post(
+            "/api/payments/orders",
+            Some("card-buyer"),
+            &json!({"packageId": "starter"}),
+        )
+        .await;
+    assert_eq!(buy_crossmint.status, 201, "{buy_crossmint:?}");
+    let usdt_order = buy_crossmint.body["orderId"].as_str().unwrap();
+    let paid =
+        ledgerhook_tests::webhook::payment_succeeded(usdt_order, "card-buyer", "starter", "10");
+    assert_eq!(ingester.send(&paid).await.status, 200);
+    env.wait_for_count(
+        "select count(*) from webhook_deliveries where outcome = 'granted'",
+        2,
+        WAIT,
+    )
+    .await;
+    let history = api.get("/api/payments/history", Some("card-buyer")).await;
+    let stats = &history.body["statistics"];
+    assert_eq!(stats["totalSpent"], serde_json::Value::Null, "{stats}");
+    assert_eq!(stats["averageOrderValue"], serde_json::Value::Null);
+    assert_eq!(
+        stats["totalSpentByCurrency"],
+        json!({"USD": "100.000000", "USDT": "10.000000"})
+    );
+    assert_eq!(
+        stats["averageOrderValueByCurrency"],
+        json!({"USD": "100.000000", "USDT": "10.000000"})
+    );
 }

@@ -65,6 +65,11 @@ async fn history(
             "totalSpentByCurrency": stats.total_spent_by_currency,
             "totalCreditsEarned": stats.total_credits_earned,
             "averageOrderValue": stats.average_order_value,
+            "averageOrderValueByCurrency": stats.average_order_value_by_currency,
+            "refundedOrders": stats.refunded_orders,
+            "chargedBackOrders": stats.charged_back_orders,
+            "revokedOrders": stats.revoked_orders,
+            "creditsTakenBack": stats.credits_taken_back,
             "firstPurchaseAt": stats.first_purchase_at,
             "lastPurchaseAt": stats.last_purchase_at,
         },
@@ -96,5 +101,11 @@ fn order_json(order: OrderRow) -> Value {
         "createdAt": order.created_at,
         "paidAt": order.paid_at,
         "completedAt": order.completed_at,
+        "takenBack": {
+            "refunded": order.refunded_credits,
+            "chargedBack": order.charged_back_credits,
+            "revoked": order.revoked_credits,
+            "shortfall": order.taken_back_shortfall,
+        },
     })
 }
