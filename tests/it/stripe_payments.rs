@@ -463,8 +463,8 @@ async fn a_card_order_from_the_api_is_paid_confirmed_and_partly_refunded() {
     .await;
     let history = api.get("/api/payments/history", Some("card-buyer")).await;
     let stats = &history.body["statistics"];
-    assert_eq!(stats["totalSpent"], serde_json::Value::Null, "{stats}");
-    assert_eq!(stats["averageOrderValue"], serde_json::Value::Null);
+    assert_eq!(stats["totalSpent"], Value::Null, "{stats}");
+    assert_eq!(stats["averageOrderValue"], Value::Null);
     assert_eq!(
         stats["totalSpentByCurrency"],
         json!({"USD": "100.000000", "USDT": "10.000000"})
