@@ -192,6 +192,10 @@ pub enum DatabaseCommand {
         /// webhook cannot grant again.
         #[arg(long)]
         order: Option<String>,
+        /// Email the buyer about it at this address (with --order; without
+        /// it, the address the order's payment gave, if any).
+        #[arg(long, requires = "order")]
+        email: Option<String>,
         #[command(flatten)]
         why: Why,
     },

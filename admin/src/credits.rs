@@ -170,7 +170,7 @@ pub async fn grant(pool: &PgPool, request: ManualGrant<'_>) -> anyhow::Result<Pr
             Printout::done(
                 json!({"granted": granted, "changed": true}),
                 format!(
-                    "granted {} credits to {}{} (ledger entry #{}, {}); balance now {}\n",
+                    "granted {} credits to {}{} (ledger entry #{}, {}); balance now {}; {}\n",
                     granted.credits,
                     granted.user_id,
                     granted
@@ -182,7 +182,11 @@ pub async fn grant(pool: &PgPool, request: ManualGrant<'_>) -> anyhow::Result<Pr
                     granted
                         .expires_at
                         .map_or_else(|| "never expires".to_owned(), |at| format!("expires {at}")),
-                    granted.balance_after
+                    granted.balance_after,
+                    granted.emailed.as_deref().map_or_else(
+                        || "no email (no address known for the buyer)".to_owned(),
+                        |to| format!("the buyer is emailed at {to}")
+                    )
                 ),
             ),
             json!({"changed": true, "granted": granted}),

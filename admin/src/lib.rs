@@ -227,6 +227,7 @@ async fn run_on_database(
             credits,
             idempotency_key,
             order,
+            email,
             why,
         } => {
             let request = ledgerhook_store::credits::ManualGrant {
@@ -236,6 +237,7 @@ async fn run_on_database(
                 idempotency_key,
                 order: order.as_deref(),
                 actor: operator.unwrap_or("unknown"),
+                email: email.as_deref(),
             };
             credits::grant(&pool, request).await?
         }

@@ -8,23 +8,58 @@
 //! value can add a line that looks like ours; and each chat service gets
 //! its own treatment of its markup (see [`chat`]).
 
-use ledgerhook_domain::{Channel, GrantFacts, format_credits};
+use ledgerhook_domain::{Channel, GrantFacts, NoticeKind, format_credits};
 
-/// The buyer's email: subject and plain-text body.
+/// The buyer's email: subject and plain-text body, by what happened to
+/// their credits.
 pub fn email(facts: &GrantFacts) -> (String, String) {
     let credits = format_credits(facts.credits);
-    let subject = format!("Your {credits} credits have arrived");
-    let body = format!(
-        "Hello,\n\n\
-         your {credits} credits have arrived: your payment of {amount} {currency} \
-         for the {package} package (order {order}) is complete, and the credits \
-         are in your account.\n\n\
-         Thank you.\n",
-        amount = plain(&facts.amount),
-        currency = plain(&facts.currency),
-        package = plain(&facts.package_name),
-        order = plain(&facts.order_id),
-    );
+    let amount = plain(&facts.amount);
+    let currency = plain(&facts.currency);
+    let package = plain(&facts.package_name);
+    let order = plain(&facts.order_id);
+    let (subject, what) = match facts.kind {
+        NoticeKind::Granted => (
+            format!("Your {credits} credits have arrived"),
+            format!(
+                "your {credits} credits have arrived: your payment of {amount} {currency} \
+                 for the {package} package (order {order}) is complete, and the credits \
+                 are in your account."
+            ),
+        ),
+        NoticeKind::GrantedByHand => (
+            format!("Your {credits} credits have arrived"),
+            format!(
+                "our support team has added {credits} credits to your account \
+                 for the {package} package (order {order})."
+            ),
+        ),
+        NoticeKind::Refund => (
+            format!("{credits} credits taken back after your refund"),
+            format!(
+                "your payment of {amount} {currency} for the {package} package \
+                 (order {order}) was refunded, in whole or in part, so {credits} of its \
+                 credits have been taken back from your account."
+            ),
+        ),
+        NoticeKind::Chargeback => (
+            format!("{credits} credits taken back after a payment dispute"),
+            format!(
+                "your payment of {amount} {currency} for the {package} package \
+                 (order {order}) was disputed with your bank, so {credits} of its credits \
+                 have been taken back from your account."
+            ),
+        ),
+        NoticeKind::Revoke => (
+            format!("{credits} credits removed from your account"),
+            format!(
+                "our support team has removed the {credits} credits of the {package} \
+                 package (order {order}) from your account. Reply to this message if \
+                 you think this is a mistake."
+            ),
+        ),
+    };
+    let body = format!("Hello,\n\n{what}\n\nThank you.\n");
     (subject, body)
 }
 
@@ -92,6 +127,7 @@ mod tests {
 
     fn facts() -> GrantFacts {
         GrantFacts {
+            kind: NoticeKind::Granted,
             order_id: "cm-1".into(),
             user_id: "user-7".into(),
             package_id: "pro".into(),
@@ -124,6 +160,23 @@ mod tests {
         assert!(body.contains("your 3,300 credits have arrived"), "{body}");
         assert!(body.contains("50 USDT"), "{body}");
         assert!(body.contains("order cm-1"), "{body}");
+    }
+
+    #[test]
+    fn take_backs_and_hand_grants_say_what_happened() {
+        let said = |kind| {
+            let (subject, body) = email(&GrantFacts {
+                kind,
+                credits: 1650,
+                ..facts()
+            });
+            format!("{subject}\n{body}")
+        };
+        assert!(said(NoticeKind::Refund).contains("1,650 credits taken back after your refund"));
+        assert!(said(NoticeKind::Refund).contains("50 USDT"));
+        assert!(said(NoticeKind::Chargeback).contains("disputed"));
+        assert!(said(NoticeKind::Revoke).contains("removed the 1,650 credits"));
+        assert!(said(NoticeKind::GrantedByHand).contains("support team has added 1,650"));
     }
 
     #[test]

@@ -875,3 +875,125 @@ async fn a_row_is_recorded_sent_as_soon_as_its_send_ends_not_when_its_claim_does
     .await;
     assert_eq!(smtp.mails().len(), 2, "each sent once");
 }
+
+/// A revoke and a grant by hand tell the buyer too, and neither waits for
+/// the mail server: both succeed while it is down, and the mails follow.
+#[tokio::test]
+async fn a_revoke_and_a_grant_by_hand_mail_the_buyer_without_waiting_for_the_mail_server() {
+    let env = TestEnv::new().await.unwrap();
+    let mut smtp = SmtpSink::new("plain", &[]).await;
+    let settings = smtp_env(&format!("smtp://127.0.0.1:{}", smtp.port));
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&pairs(&settings)).await.unwrap();
+    let _notifier = env.start_notifier(&pairs(&settings)).await.unwrap();
+
+    let paid = paid_with_email("cm-revoked", "user-revoked", "pro", "revoked@example.com");
+    assert_eq!(ingester.send(&paid).await.status, 200);
+    env.wait_all_processed(1, WAIT).await;
+    // With the mail server down, the operator's commands still succeed.
+    let revoked = env
+        .admin(&[
+            "--operator",
+            "ops",
+            "revoke",
+            "cm-revoked",
+            "--reason",
+            "fraud ring",
+        ])
+        .await
+        .unwrap();
+    assert!(revoked.contains("revoked order cm-revoked"), "{revoked}");
+    assert_eq!(env.balance("user-revoked").await, 0);
+    env.create_order("cm-by-hand", "user-by-hand", "starter")
+        .await;
+    let granted = env
+        .admin(&[
+            "--operator",
+            "ops",
+            "grant",
+            "--user",
+            "user-by-hand",
+            "--credits",
+            "500",
+            "--idempotency-key",
+            "by-hand-1",
+            "--order",
+            "cm-by-hand",
+            "--email",
+            "by-hand@example.com",
+            "--reason",
+            "webhook lost",
+        ])
+        .await
+        .unwrap();
+    assert!(
+        granted.contains("the buyer is emailed at by-hand@example.com"),
+        "{granted}"
+    );
+    // An order whose buyer left no address: granted, and no mail.
+    env.create_order("cm-no-address", "user-no-address", "starter")
+        .await;
+    let silent = env
+        .admin(&[
+            "--operator",
+            "ops",
+            "grant",
+            "--user",
+            "user-no-address",
+            "--credits",
+            "500",
+            "--idempotency-key",
+            "by-hand-2",
+            "--order",
+            "cm-no-address",
+            "--reason",
+            "lost",
+        ])
+        .await
+        .unwrap();
+    assert!(silent.contains("no email"), "{silent}");
+
+    smtp.start().await;
+    let mails = smtp.wait_for_mails(3).await;
+    let subject_to = |to: &str| {
+        mails
+            .iter()
+            .find(|m| m.header("x-rcpt-to") == to)
+            .map(|m| (m.header("subject"), m.body.clone()))
+            .unwrap_or_else(|| panic!("no mail to {to}"))
+    };
+    let mut to_revoked: Vec<String> = mails
+        .iter()
+        .filter(|m| m.header("x-rcpt-to") == "revoked@example.com")
+        .map(|m| m.header("subject").to_owned())
+        .collect();
+    to_revoked.sort();
+    assert_eq!(
+        to_revoked,
+        [
+            "3,300 credits removed from your account",
+            "Your 3,300 credits have arrived"
+        ]
+    );
+    let (subject, body) = subject_to("by-hand@example.com");
+    assert_eq!(subject, "Your 500 credits have arrived");
+    assert!(
+        body.contains("support team has added 500 credits"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("webhook lost"),
+        "the operator's reason stays ours"
+    );
+    env.wait_for_count(
+        "select count(*) from notifications where sent_at is not null",
+        3,
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        smtp.mails().len(),
+        3,
+        "nothing to the buyer without an address"
+    );
+}

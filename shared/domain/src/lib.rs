@@ -18,7 +18,7 @@ pub mod usdt;
 pub use credit_terms::CreditTerms;
 pub use delivery::Delivery;
 pub use notification_channels::{Channel, NotifyChannels};
-pub use notification_facts::{GrantFacts, format_credits};
+pub use notification_facts::{GrantFacts, NoticeKind, format_credits};
 pub use order_decision::{Decision, OrderFacts, OrderStatus, decide};
 pub use order_event::{EventKind, EventParseError, OrderEvent, PaymentClaim, PaymentEvent};
 pub use package::{CURRENCY, Credits, PACKAGES, Package, find_package};

@@ -4,10 +4,31 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The facts of one grant. Amounts are exact decimal text, credits integers.
+/// What a notice tells the buyer about their credits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// The payment's credits arrived (rows written before kinds existed
+    /// have none, and are this).
+    #[default]
+    Granted,
+    /// An operator granted the credits by hand.
+    GrantedByHand,
+    /// A refund took back the refunded share of the order's credits.
+    Refund,
+    /// A dispute (chargeback) took back the order's credits.
+    Chargeback,
+    /// An operator revoked the order's credits.
+    Revoke,
+}
+
+/// The facts of one grant, or of one take-back (then `credits` is what was
+/// taken). Amounts are exact decimal text, credits integers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantFacts {
+    #[serde(default)]
+    pub kind: NoticeKind,
     /// The provider's order id (Crossmint's), as the buyer and team know it.
     pub order_id: String,
     pub user_id: String,
@@ -58,6 +79,7 @@ mod tests {
     #[test]
     fn facts_round_trip_as_camel_case_json() {
         let facts = GrantFacts {
+            kind: NoticeKind::Granted,
             order_id: "o-1".into(),
             user_id: "u-1".into(),
             package_id: "pro".into(),
@@ -69,6 +91,16 @@ mod tests {
         let json = serde_json::to_value(&facts).unwrap();
         assert_eq!(json["orderId"], "o-1");
         assert_eq!(json["packageName"], "Pro");
-        assert_eq!(serde_json::from_value::<GrantFacts>(json).unwrap(), facts);
+        assert_eq!(
+            serde_json::from_value::<GrantFacts>(json.clone()).unwrap(),
+            facts
+        );
+        // A row written before notices had kinds is a grant's.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("kind");
+        assert_eq!(
+            serde_json::from_value::<GrantFacts>(old).unwrap().kind,
+            NoticeKind::Granted
+        );
     }
 }

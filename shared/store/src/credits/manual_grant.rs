@@ -14,9 +14,12 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use ledgerhook_domain::{GrantFacts, NoticeKind, Usdt, find_package};
+
 use super::book::{self, HandGrant, HandGranted};
 use super::order_grant::order_grant;
 use crate::ledger::orders;
+use crate::notifications::to_buyer;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ManualGrant<'a> {
@@ -27,6 +30,9 @@ pub struct ManualGrant<'a> {
     /// The order (its provider's id) this grant stands in for, if any.
     pub order: Option<&'a str>,
     pub actor: &'a str,
+    /// Where to email the buyer about it (with an order only); without it,
+    /// the address the order's own grant mailed, if any.
+    pub email: Option<&'a str>,
 }
 
 /// A manual grant as recorded.
@@ -41,6 +47,10 @@ pub struct Granted {
     pub granted_at: DateTime<Utc>,
     /// The balance right after (now, for an earlier grant).
     pub balance_after: i64,
+    /// The address the buyer is emailed at about this grant (a grant for an
+    /// order whose buyer's address is known), when just made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emailed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,16 +96,17 @@ pub async fn grant_by_hand(
     let order = match request.order {
         None => None,
         Some(crossmint_id) => {
-            let found: Option<(Uuid, String, String, Option<i32>)> = sqlx::query_as(
-                "select id, user_id, status, credits_valid_days from payment_orders
-                 where provider_order_id = $1 for update",
+            let found: Option<OrderRow> = sqlx::query_as(
+                "select id, user_id, status, credits_valid_days, package_id,
+                        round(amount, 6)::text, currency
+                 from payment_orders where provider_order_id = $1 for update",
             )
             .bind(crossmint_id)
             .fetch_optional(&mut *tx)
             .await?;
             match found {
                 None => return Ok(ManualGrantOutcome::NoSuchOrder),
-                Some((_, owner, _, _)) if owner != request.user_id => {
+                Some((_, owner, ..)) if owner != request.user_id => {
                     return Ok(ManualGrantOutcome::OrderOfAnotherUser { owner });
                 }
                 Some(order) => Some(order),
@@ -109,27 +120,32 @@ pub async fn grant_by_hand(
     if let Some(first) = by_key(tx, request.idempotency_key).await? {
         return Ok(replay(first, &request, balance));
     }
-    let Some((order_id, _, status, valid_days)) = order else {
-        return insert(tx, &request, None, None, None).await;
+    let Some(order) = order else {
+        return insert(tx, &request, None).await;
     };
+    let order_id = order.0;
     if let Some(granted) = order_grant(tx, order_id).await? {
         return Ok(ManualGrantOutcome::OrderAlreadyGranted {
             ledger_id: granted.ledger_id,
             kind: granted.kind,
         });
     }
-    insert(tx, &request, Some(order_id), Some(&status), valid_days).await
+    insert(tx, &request, Some(&order)).await
 }
+
+/// The order a grant stands in for: id, owner, status, credit validity,
+/// package, amount, currency.
+type OrderRow = (Uuid, String, String, Option<i32>, String, String, String);
 
 /// Writes the entry, its lot, the balance and (with an order) the order's
 /// completion, history and event.
 async fn insert(
     tx: &mut PgConnection,
     request: &ManualGrant<'_>,
-    order_id: Option<Uuid>,
-    status: Option<&str>,
-    valid_days: Option<i32>,
+    order: Option<&OrderRow>,
 ) -> Result<ManualGrantOutcome, sqlx::Error> {
+    let order_id = order.map(|o| o.0);
+    let valid_days = order.and_then(|o| o.3);
     let written = book::grant_by_hand(
         tx,
         HandGrant {
@@ -156,7 +172,9 @@ async fn insert(
             .ok_or(sqlx::Error::RowNotFound)?;
         return Ok(replay(first, request, 0));
     };
-    if let (Some(order_id), Some(status)) = (order_id, status) {
+    let mut emailed = None;
+    if let Some((order_id, _, status, _, package_id, amount, currency)) = order {
+        let order_id = *order_id;
         let reason = format!(
             "manual grant: {} credits by {}: {}",
             request.credits, request.actor, request.reason
@@ -171,6 +189,18 @@ async fn insert(
             "idempotencyKey": request.idempotency_key,
         });
         orders::complete_by_hand(tx, order_id, &reason, &event).await?;
+        let facts = GrantFacts {
+            kind: NoticeKind::GrantedByHand,
+            order_id: request.order.unwrap_or_default().to_owned(),
+            user_id: request.user_id.to_owned(),
+            package_id: package_id.clone(),
+            package_name: find_package(package_id)
+                .map_or_else(|| package_id.clone(), |p| p.name.to_owned()),
+            credits: request.credits,
+            amount: Usdt::parse(amount).map_or_else(|_| amount.clone(), |a| a.to_string()),
+            currency: currency.clone(),
+        };
+        emailed = to_buyer::notice(tx, order_id, ledger_id, &facts, request.email).await?;
     }
     Ok(ManualGrantOutcome::Granted(Granted {
         ledger_id,
@@ -180,6 +210,7 @@ async fn insert(
         expires_at,
         granted_at,
         balance_after,
+        emailed,
     }))
 }
 
@@ -210,6 +241,7 @@ async fn by_key(tx: &mut PgConnection, key: &str) -> Result<Option<Granted>, sql
             expires_at,
             granted_at,
             balance_after: 0,
+            emailed: None,
         },
     ))
 }

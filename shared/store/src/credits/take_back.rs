@@ -21,9 +21,12 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use ledgerhook_domain::{GrantFacts, NoticeKind, Usdt, find_package};
+
 use super::book::{self, Debit, Draw};
 use super::order_grant::order_grant;
 use crate::ledger::orders;
+use crate::notifications::to_buyer;
 
 /// The ledger kinds that take back a grant (`reverses_grant_id` set).
 const TAKE_BACK_KINDS: [&str; 3] = ["revoke", "refund", "chargeback"];
@@ -49,6 +52,15 @@ impl<'a> TakeBackCause<'a> {
             Self::Revoke => "revoke",
             Self::Refund { .. } => "refund",
             Self::Chargeback { .. } => "chargeback",
+        }
+    }
+
+    /// What the buyer's email says happened.
+    fn notice_kind(self) -> NoticeKind {
+        match self {
+            Self::Revoke => NoticeKind::Revoke,
+            Self::Refund { .. } => NoticeKind::Refund,
+            Self::Chargeback { .. } => NoticeKind::Chargeback,
         }
     }
 
@@ -145,13 +157,17 @@ pub async fn take_back(
         OrderRef::ProviderOrderId(id) => ("provider_order_id", id),
         OrderRef::PaymentIntent(intent) => ("payment_intent", intent),
     };
-    let order: Option<(Uuid, String, String)> = sqlx::query_as(&format!(
-        "select id, user_id, status from payment_orders where {column} = $1 for update"
-    ))
-    .bind(value)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((order_id, user_id, status)) = order else {
+    let order: Option<(Uuid, String, String, String, String, String, String)> =
+        sqlx::query_as(&format!(
+            "select id, user_id, status, provider_order_id, package_id,
+                    round(amount, 6)::text, currency
+             from payment_orders where {column} = $1 for update"
+        ))
+        .bind(value)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((order_id, user_id, status, provider_order_id, package_id, amount, currency)) = order
+    else {
         return Ok(TakeBackOutcome::NoSuchOrder);
     };
     let Some(grant) = order_grant(tx, order_id).await? else {
@@ -260,6 +276,22 @@ pub async fn take_back(
         },
     )
     .await?;
+    if taken > 0 {
+        // The buyer hears of it (never failing the take-back: the notifier
+        // sends it later, or parks it).
+        let facts = GrantFacts {
+            kind: request.cause.notice_kind(),
+            order_id: provider_order_id,
+            user_id: user_id.clone(),
+            package_name: find_package(&package_id)
+                .map_or_else(|| package_id.clone(), |p| p.name.to_owned()),
+            package_id,
+            credits: taken,
+            amount: Usdt::parse(&amount).map_or(amount, |a| a.to_string()),
+            currency,
+        };
+        to_buyer::notice(tx, order_id, ledger_id, &facts, None).await?;
+    }
     Ok(TakeBackOutcome::Taken(TakenBack {
         ledger_id,
         order_id,

@@ -138,6 +138,7 @@ pub async fn release(
                 idempotency_key: &key,
                 order: Some(provider_order_id),
                 actor,
+                email: None,
             };
             match manual_grant::grant_by_hand(tx, grant).await? {
                 ManualGrantOutcome::Granted(granted) => Resolution::Granted {

@@ -76,6 +76,7 @@ impl Changes {
             .or(package.map(|p| p.price))
             .map_or_else(String::new, |a| a.to_string());
         let facts = GrantFacts {
+            kind: ledgerhook_domain::NoticeKind::Granted,
             order_id: event.order_id.clone(),
             user_id: order.user_id.clone(),
             package_id: order.package_id.clone(),

@@ -18,7 +18,9 @@
 //! Which channels exist and what a message says are the domain's
 //! (`ledgerhook_domain::notification_channels`, `notification_facts`).
 //! - [`outbox`]: the notifier's claims, outcomes and counts;
-//! - [`operator`]: what `ledgerhook-admin notifications` lists and resends.
+//! - [`operator`]: what `ledgerhook-admin notifications` lists and resends;
+//! - [`to_buyer`]: the buyer's email about a grant by hand or a take-back.
 
 pub mod operator;
 pub mod outbox;
+pub mod to_buyer;
