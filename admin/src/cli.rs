@@ -222,6 +222,17 @@ pub enum DatabaseCommand {
     /// and granted through the workers, once, whatever webhook comes later.
     /// Needs CROSSMINT_SERVER_API_KEY (and CROSSMINT_API_URL) like the API.
     Reconcile {
+        /// Whose payments: Crossmint's orders, or Stripe's (its undelivered
+        /// events of the last 30 days, then its orders' Checkout Sessions).
+        /// Stripe needs STRIPE_SECRET_KEY (and STRIPE_API_URL) like the API.
+        #[arg(long, value_enum, default_value = "crossmint")]
+        provider: crate::reconcile::Source,
+        /// Only this order (its provider's id), whatever its age.
+        #[arg(long)]
+        order: Option<String>,
+        /// Ask and report what would be recorded; record and send nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Only orders created at least this long ago: 30s, 10m, 2h, 1d.
         #[arg(long, default_value = "10m", value_parser = parse_age)]
         older_than: std::time::Duration,

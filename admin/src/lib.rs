@@ -251,17 +251,33 @@ async fn run_on_database(
             notifications::notifications(&pool, operator, resend, *limit).await?
         }
         DatabaseCommand::Reconcile {
+            provider,
+            order,
+            dry_run,
             older_than,
             within,
             limit,
             wait,
         } => {
+            // One order named is asked about whatever its age.
             let scope = ledgerhook_worker::reconcile::Scope {
-                older_than: *older_than,
-                within: *within,
+                older_than: if order.is_some() {
+                    std::time::Duration::ZERO
+                } else {
+                    *older_than
+                },
+                within: if order.is_some() {
+                    std::time::Duration::from_secs(366 * 24 * 3600)
+                } else {
+                    *within
+                },
                 limit: *limit,
             };
-            reconcile::reconcile(&pool, peers, operator, scope, wait).await?
+            let only = ledgerhook_worker::reconcile::Only {
+                order: order.as_deref(),
+                dry_run: *dry_run,
+            };
+            reconcile::reconcile(&pool, peers, operator, *provider, scope, only, wait).await?
         }
     };
     pool.close().await;

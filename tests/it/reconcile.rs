@@ -259,3 +259,117 @@ async fn the_operator_runs_reconcile_and_sees_what_crossmint_said() {
         "{keyless:?}"
     );
 }
+
+/// Stripe's side: an event Stripe could not deliver, and a paid session
+/// whose event never reached us, are each found and granted once; a dry
+/// run records nothing; `--order` asks about one order.
+#[tokio::test]
+async fn reconcile_for_stripe_records_undelivered_events_and_paid_sessions_once() {
+    use ledgerhook_tests::fake_stripe::{FAKE_SECRET_KEY, FAKE_WEBHOOK_SECRET, FakeStripe};
+
+    let env = TestEnv::new().await.unwrap();
+    let _worker = env.start_worker(&[]).await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let stripe = FakeStripe::start().await.unwrap();
+    let stripe_env = [
+        ("STRIPE_API_URL", stripe.api_url.as_str()),
+        ("STRIPE_SECRET_KEY", FAKE_SECRET_KEY),
+    ];
+    let api = env
+        .start_api(
+            &crossmint.api_url,
+            &[
+                stripe_env[0],
+                stripe_env[1],
+                ("STRIPE_SUCCESS_URL", "https://shop.example/paid"),
+                ("STRIPE_CANCEL_URL", "https://shop.example/cancelled"),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut orders = Vec::new();
+    for user in ["stripe-lost-event", "stripe-lost-session", "stripe-unpaid"] {
+        let created = api
+            .post(
+                "/api/payments/orders",
+                Some(user),
+                &json!({"packageId": "starter", "provider": "stripe"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        orders.push(created.body["orderId"].as_str().unwrap().to_owned());
+    }
+    // Our endpoint is down when the first is paid: Stripe keeps the event
+    // as undelivered. The second's event never came at all.
+    stripe.send_events_to("http://127.0.0.1:9/webhooks/stripe", FAKE_WEBHOOK_SECRET);
+    assert!(stripe.pay(&orders[0]).await.is_err());
+    stripe.pay_without_event(&orders[1]).unwrap();
+
+    let reconcile = async |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "--operator",
+            "ops",
+            "reconcile",
+            "--provider",
+            "stripe",
+        ];
+        args.extend_from_slice(extra);
+        let run = env.admin_run(&args, &stripe_env).await.unwrap();
+        assert_eq!(run.code, Some(0), "{run:?}");
+        run.json()
+    };
+    let results = |report: &serde_json::Value| -> Vec<(String, String)> {
+        report["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["providerOrderId"].as_str().unwrap().to_owned(),
+                    o["result"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    let dry = reconcile(&["--older-than", "0s", "--dry-run"]).await;
+    assert_eq!(dry["events"][0]["result"], "would_record", "{dry}");
+    assert_eq!(dry["events"][0]["eventType"], "checkout.session.completed");
+    assert_eq!(
+        results(&dry),
+        [
+            (orders[0].clone(), "already_recorded".into()),
+            (orders[1].clone(), "would_record".into()),
+            (orders[2].clone(), "not_paid".into()),
+        ]
+    );
+    assert_eq!(
+        env.count("select count(*) from webhook_deliveries").await,
+        0
+    );
+
+    let run = reconcile(&["--older-than", "0s"]).await;
+    assert_eq!(run["events"][0]["result"], "recorded", "{run}");
+    assert_eq!(run["events"][0]["outcome"], "granted");
+    assert_eq!(results(&run)[1], (orders[1].clone(), "recorded".into()));
+    assert_eq!(run["orders"][1]["outcome"], "granted");
+    assert_eq!(run["orders"][1]["stripePaymentStatus"], "paid");
+    assert_eq!(env.balance("stripe-lost-event").await, 500);
+    assert_eq!(env.balance("stripe-lost-session").await, 500);
+    assert_eq!(env.balance("stripe-unpaid").await, 0);
+
+    // Again: nothing new; and one order alone.
+    let again = reconcile(&["--older-than", "0s"]).await;
+    assert_eq!(again["events"][0]["result"], "already_recorded", "{again}");
+    assert_eq!(again["counts"]["recorded"], serde_json::Value::Null);
+    let one = reconcile(&["--order", &orders[2]]).await;
+    assert_eq!(
+        one["events"],
+        json!([]),
+        "--order asks about that order only"
+    );
+    assert_eq!(results(&one), [(orders[2].clone(), "not_paid".into())]);
+    // Two grants in all: every run recorded each payment once.
+    assert_eq!(env.count("select count(*) from credit_ledger").await, 2);
+}

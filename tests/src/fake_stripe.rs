@@ -12,7 +12,10 @@
 //! (`GET /c/pay/{id}`, for a person trying the demo); [`FakeStripe::refund`]
 //! and [`FakeStripe::dispute`] send `charge.refunded` (with the cumulative
 //! `amount_refunded`, as Stripe does) and `charge.dispute.created` for a
-//! paid session's PaymentIntent. Plain HTTP only.
+//! paid session's PaymentIntent. It keeps every event it made, with whether
+//! the webhook took it (a 2xx), and answers `GET /v1/events` (with
+//! `delivery_success=false`, as reconcile asks) and
+//! `GET /v1/checkout/sessions/{id}` from them. Plain HTTP only.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -94,6 +97,8 @@ struct Shared {
     requests: Arc<Mutex<Vec<SeenRequest>>>,
     sessions: Arc<Mutex<Sessions>>,
     webhook: Arc<Mutex<Option<Webhook>>>,
+    /// Every event made, newest last, and whether its webhook got a 2xx.
+    events: Arc<Mutex<Vec<(Value, bool)>>>,
     http: reqwest::Client,
 }
 
@@ -118,12 +123,15 @@ impl FakeStripe {
             requests: Arc::new(Mutex::new(Vec::new())),
             sessions: Arc::new(Mutex::new(Sessions::default())),
             webhook: Arc::new(Mutex::new(None)),
+            events: Arc::new(Mutex::new(Vec::new())),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
         };
         let app = Router::new()
             .route("/v1/checkout/sessions", post(create_session))
+            .route("/v1/checkout/sessions/{id}", get(get_session))
+            .route("/v1/events", get(list_events))
             .route("/c/pay/{id}", get(pay_page))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -175,6 +183,18 @@ impl FakeStripe {
     /// webhook's HTTP status.
     pub async fn pay(&self, session_id: &str) -> anyhow::Result<u16> {
         pay_session(&self.shared, session_id).await
+    }
+
+    /// Marks the session paid and makes no event at all (as if it had gone
+    /// to another endpoint, or long ago): only the session tells.
+    pub fn pay_without_event(&self, session_id: &str) -> anyhow::Result<()> {
+        let mut sessions = self.shared.sessions.lock().expect("lock");
+        let session = sessions
+            .by_id
+            .get_mut(session_id)
+            .with_context(|| format!("the fake made no session {session_id}"))?;
+        mark_paid(session);
+        Ok(())
     }
 
     /// Refunds `cents` more of a paid session and sends `charge.refunded`
@@ -267,15 +287,19 @@ async fn pay_session(shared: &Shared, session_id: &str) -> anyhow::Result<u16> {
             .by_id
             .get_mut(session_id)
             .with_context(|| format!("the fake made no session {session_id}"))?;
-        if session["payment_status"] != "paid" {
-            session["payment_status"] = json!("paid");
-            session["status"] = json!("complete");
-            session["payment_intent"] = json!(format!("pi_{}", simple_id()));
-            session["url"] = Value::Null;
-        }
+        mark_paid(session);
         session.clone()
     };
     send_event(shared, "checkout.session.completed", session).await
+}
+
+fn mark_paid(session: &mut Value) {
+    if session["payment_status"] != "paid" {
+        session["payment_status"] = json!("paid");
+        session["status"] = json!("complete");
+        session["payment_intent"] = json!(format!("pi_{}", simple_id()));
+        session["url"] = Value::Null;
+    }
 }
 
 /// Sends one event, signed as Stripe signs it, and returns the status.
@@ -299,6 +323,11 @@ async fn send_event(shared: &Shared, kind: &str, object: Value) -> anyhow::Resul
         "data": {"object": object},
     });
     let body = serde_json::to_vec(&event)?;
+    let index = {
+        let mut events = shared.events.lock().expect("lock");
+        events.push((event, false));
+        events.len() - 1
+    };
     let response = shared
         .http
         .post(&webhook.url)
@@ -312,7 +341,76 @@ async fn send_event(shared: &Shared, kind: &str, object: Value) -> anyhow::Resul
         .send()
         .await
         .context("sending the event to the webhook URL")?;
+    if response.status().is_success() {
+        shared.events.lock().expect("lock")[index].1 = true;
+    }
     Ok(response.status().as_u16())
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(format!("Bearer {FAKE_SECRET_KEY}").as_str())
+}
+
+async fn get_session(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&headers) {
+        return stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid API Key provided",
+        );
+    }
+    match shared.sessions.lock().expect("lock").by_id.get(&id) {
+        Some(session) => Json(session.clone()).into_response(),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "No such checkout.session",
+        ),
+    }
+}
+
+/// `GET /v1/events`: newest first, `delivery_success` and `starting_after`
+/// and `limit` as Stripe reads them (`created[gte]` is not needed here:
+/// the fake's events are all recent).
+async fn list_events(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    if !authorized(&headers) {
+        return stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid API Key provided",
+        );
+    }
+    let delivered = query.get("delivery_success").map(|v| v == "true");
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(10);
+    let events = shared.events.lock().expect("lock").clone();
+    let mut matching = events
+        .iter()
+        .rev()
+        .filter(|(_, ok)| delivered.is_none_or(|wanted| *ok == wanted))
+        .map(|(event, _)| event.clone())
+        .skip_while(|event| {
+            query
+                .get("starting_after")
+                .is_some_and(|after| event["id"] != json!(after))
+        })
+        .skip(usize::from(query.contains_key("starting_after")))
+        .collect::<Vec<_>>();
+    let has_more = matching.len() > limit;
+    matching.truncate(limit);
+    Json(json!({"object": "list", "url": "/v1/events", "has_more": has_more, "data": matching}))
+        .into_response()
 }
 
 fn stripe_error(status: StatusCode, kind: &str, message: &str) -> Response {

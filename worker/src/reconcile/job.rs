@@ -50,7 +50,13 @@ pub async fn run(pool: PgPool, schedule: Schedule, stop: CancellationToken) {
 
 async fn once(pool: &PgPool, schedule: &Schedule) -> anyhow::Result<()> {
     let settings = &schedule.settings;
-    let run = super::run(pool, &settings.crossmint, settings.scope).await?;
+    let run = super::run(
+        pool,
+        &settings.crossmint,
+        settings.scope,
+        super::Only::default(),
+    )
+    .await?;
     for finding in &run.findings {
         metrics::reconciled(finding.result.as_str());
         match finding.result {
@@ -64,7 +70,9 @@ async fn once(pool: &PgPool, schedule: &Schedule) -> anyhow::Result<()> {
                 detail = finding.detail.as_deref().unwrap_or_default(),
                 "reconcile could not learn an order's status"
             ),
-            FindingResult::AlreadyRecorded | FindingResult::NotPaid => {}
+            FindingResult::AlreadyRecorded
+            | FindingResult::NotPaid
+            | FindingResult::WouldRecord => {}
         }
     }
     if run.recorded.is_empty() {

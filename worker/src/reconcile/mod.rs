@@ -13,12 +13,13 @@
 //! schedule in the worker (`RECONCILE_INTERVAL_SECS`).
 
 pub mod job;
+pub mod stripe;
 
 use std::time::Duration;
 
 use chrono::Utc;
 use lapin::Channel;
-use ledgerhook_domain::{Delivery, EventKind, Provider};
+use ledgerhook_domain::{Delivery, EventKind, PaymentProvider, Provider};
 use ledgerhook_providers::crossmint::order_answer;
 use ledgerhook_runtime::amqp::{self, Topology};
 use ledgerhook_store::deliveries::{self, record::NewDelivery};
@@ -48,10 +49,21 @@ pub struct Scope {
     pub limit: i64,
 }
 
+/// What else narrows a run: one order only, or asking without recording.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Only<'a> {
+    /// Only this order (its provider's id).
+    pub order: Option<&'a str>,
+    /// Ask and report, record nothing.
+    pub dry_run: bool,
+}
+
 /// What reconcile found about one order.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
+    /// Whose order: `crossmint` or `stripe`.
+    pub provider: &'static str,
     pub order_id: uuid::Uuid,
     pub provider_order_id: String,
     pub user_id: String,
@@ -61,6 +73,9 @@ pub struct Finding {
     pub created_at: chrono::DateTime<Utc>,
     /// Crossmint's `payment.status`, when it answered.
     pub crossmint_payment_status: Option<String>,
+    /// Stripe's Checkout Session `payment_status`, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe_payment_status: Option<String>,
     pub result: FindingResult,
     /// Why, when the lookup failed or the answer could not be read.
     pub detail: Option<String>,
@@ -73,6 +88,8 @@ pub enum FindingResult {
     Recorded,
     /// Paid, and an earlier run had recorded it already.
     AlreadyRecorded,
+    /// Paid, and not recorded yet: a dry run stops there.
+    WouldRecord,
     /// Crossmint says it is not paid (yet).
     NotPaid,
     /// Crossmint could not be asked or its answer not read; try again later.
@@ -80,9 +97,10 @@ pub enum FindingResult {
 }
 
 impl FindingResult {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Recorded,
         Self::AlreadyRecorded,
+        Self::WouldRecord,
         Self::NotPaid,
         Self::Failed,
     ];
@@ -92,30 +110,46 @@ impl FindingResult {
         match self {
             Self::Recorded => "recorded",
             Self::AlreadyRecorded => "already_recorded",
+            Self::WouldRecord => "would_record",
             Self::NotPaid => "not_paid",
             Self::Failed => "failed",
         }
     }
 }
 
-/// One run: the findings, and the deliveries it recorded (to publish).
+/// One run: the findings about orders and (Stripe) about undelivered
+/// events, and the deliveries it recorded (to publish).
+#[derive(Default)]
 pub struct Run {
     pub findings: Vec<Finding>,
+    pub events: Vec<stripe::EventFinding>,
+    /// Why the undelivered events could not be listed, if they could not.
+    pub events_error: Option<String>,
     pub recorded: Vec<Delivery>,
 }
 
 /// Asks Crossmint about every order in `scope` and records the paid ones.
 /// Lookups are one at a time: reconcile is for the few orders whose webhook
 /// went missing, and Crossmint's rate limits matter more than speed.
-pub async fn run(pool: &PgPool, crossmint: &OrdersApi, scope: Scope) -> Result<Run, sqlx::Error> {
-    let candidates =
-        orders::awaiting_payment(pool, scope.older_than, scope.within, scope.limit).await?;
-    let mut run = Run {
-        findings: Vec::with_capacity(candidates.len()),
-        recorded: Vec::new(),
-    };
+pub async fn run(
+    pool: &PgPool,
+    crossmint: &OrdersApi,
+    scope: Scope,
+    only: Only<'_>,
+) -> Result<Run, sqlx::Error> {
+    let candidates = orders::awaiting_payment(
+        pool,
+        PaymentProvider::Crossmint,
+        scope.older_than,
+        scope.within,
+        scope.limit,
+        only.order,
+    )
+    .await?;
+    let mut run = Run::default();
     for order in candidates {
-        let finding = reconcile_one(pool, crossmint, order, &mut run.recorded).await?;
+        let finding =
+            reconcile_one(pool, crossmint, order, only.dry_run, &mut run.recorded).await?;
         run.findings.push(finding);
     }
     Ok(run)
@@ -125,9 +159,11 @@ async fn reconcile_one(
     pool: &PgPool,
     crossmint: &OrdersApi,
     order: AwaitingPayment,
+    dry_run: bool,
     recorded: &mut Vec<Delivery>,
 ) -> Result<Finding, sqlx::Error> {
     let mut finding = Finding {
+        provider: PaymentProvider::Crossmint.as_str(),
         order_id: order.id,
         provider_order_id: order.provider_order_id,
         user_id: order.user_id,
@@ -135,6 +171,7 @@ async fn reconcile_one(
         status: order.status,
         created_at: order.created_at,
         crossmint_payment_status: None,
+        stripe_payment_status: None,
         result: FindingResult::Failed,
         detail: None,
     };
@@ -167,34 +204,76 @@ async fn reconcile_one(
         return Ok(finding);
     }
     let delivery_id = format!("reconcile:{}", finding.provider_order_id);
+    finding.result = record(
+        pool,
+        Recording {
+            provider: Provider::Reconcile,
+            delivery_id,
+            body: answer.body.to_vec(),
+            headers: answer.headers.to_string(),
+            verified_by: VERIFIED_BY,
+        },
+        dry_run,
+        recorded,
+    )
+    .await?;
+    Ok(finding)
+}
+
+/// A provider's answer to record as a delivery.
+pub(crate) struct Recording {
+    pub provider: Provider,
+    pub delivery_id: String,
+    pub body: Vec<u8>,
+    pub headers: String,
+    pub verified_by: &'static str,
+}
+
+/// Records `recording` as a delivery through the same insert as a webhook
+/// (a second run, or the webhook itself, finds it recorded), or in a dry
+/// run only says whether it would.
+pub(crate) async fn record(
+    pool: &PgPool,
+    recording: Recording,
+    dry_run: bool,
+    recorded: &mut Vec<Delivery>,
+) -> Result<FindingResult, sqlx::Error> {
+    if dry_run {
+        let known =
+            deliveries::operator::find_by(pool, recording.provider, &recording.delivery_id).await?;
+        return Ok(if known {
+            FindingResult::AlreadyRecorded
+        } else {
+            FindingResult::WouldRecord
+        });
+    }
     let now = Utc::now();
     let rows = deliveries::record::record_batch(
         pool,
-        Provider::Reconcile.as_str(),
+        recording.provider.as_str(),
         &[NewDelivery {
-            delivery_id: &delivery_id,
-            body: &answer.body,
-            headers: answer.headers.to_string(),
+            delivery_id: &recording.delivery_id,
+            body: &recording.body,
+            headers: recording.headers,
             signed_at: now,
             received_at: now,
-            verified_by: VERIFIED_BY,
+            verified_by: recording.verified_by,
         }],
     )
     .await?;
-    finding.result = match rows.first().copied().flatten() {
+    Ok(match rows.first().copied().flatten() {
         Some(row) => {
             recorded.push(Delivery {
                 row,
-                provider: Provider::Reconcile,
-                delivery_id,
+                provider: recording.provider,
+                delivery_id: recording.delivery_id,
                 received_at: now,
-                body: answer.body,
+                body: recording.body.into(),
             });
             FindingResult::Recorded
         }
         None => FindingResult::AlreadyRecorded,
-    };
-    Ok(finding)
+    })
 }
 
 /// Publishes recorded deliveries with confirms and clears their outbox

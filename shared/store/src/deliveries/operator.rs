@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::{DeliveryColumns, from_columns};
-use ledgerhook_domain::Delivery;
+use ledgerhook_domain::{Delivery, Provider};
 
 /// A delivery's record without its body: when it came and what became of it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -41,6 +41,21 @@ pub async fn all_parked(pool: &PgPool) -> Result<Vec<DeliveryRow>, sqlx::Error> 
 }
 
 /// The delivery with this sender's id, and its exact body.
+/// Whether `provider` delivered (or reconcile recorded) `delivery_id`.
+pub async fn find_by(
+    pool: &PgPool,
+    provider: Provider,
+    delivery_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from webhook_deliveries where provider = $1 and delivery_id = $2)",
+    )
+    .bind(provider.as_str())
+    .bind(delivery_id)
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn find(
     pool: &PgPool,
     delivery_id: &str,

@@ -207,28 +207,33 @@ pub struct AwaitingPayment {
     pub created_at: DateTime<Utc>,
 }
 
-/// Crossmint orders created at least `older_than` and at most `within`
+/// `provider`'s orders created at least `older_than` and at most `within`
 /// ago whose payment never arrived: still pending, or expired by the
 /// payment timeout (a payment may have come without its webhook). Oldest
-/// first, at most `limit`.
+/// first, at most `limit`; only order `only` when given.
 pub async fn awaiting_payment<'e>(
     executor: impl PgExecutor<'e>,
+    provider: PaymentProvider,
     older_than: std::time::Duration,
     within: std::time::Duration,
     limit: i64,
+    only: Option<&str>,
 ) -> Result<Vec<AwaitingPayment>, sqlx::Error> {
     sqlx::query_as(
         "select id, provider_order_id, user_id, package_id, status, created_at
          from payment_orders
-         where status in ('pending', 'expired') and provider = 'crossmint'
+         where status in ('pending', 'expired') and provider = $4
            and created_at < now() - $1::interval
            and created_at > now() - $2::interval
+           and ($5::text is null or provider_order_id = $5)
          order by created_at
          limit $3",
     )
     .bind(older_than)
     .bind(within)
     .bind(limit)
+    .bind(provider.as_str())
+    .bind(only)
     .fetch_all(executor)
     .await
 }
