@@ -44,5 +44,6 @@ mod runbooks;
 mod slow_clients;
 mod stripe_ingest;
 mod stripe_payments;
+mod subscriptions;
 mod tls;
 mod worker_health;

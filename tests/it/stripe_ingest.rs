@@ -18,7 +18,7 @@ use ledgerhook_providers::stripe::signature::StripeSecret;
 use ledgerhook_runtime::amqp::{self, Topology, carrier};
 use ledgerhook_store::deliveries::record::{self, NewDelivery};
 use ledgerhook_tests::harness::{Answer, Ingester, TestEnv};
-use ledgerhook_tests::python_venv;
+use ledgerhook_tests::stripe_python::{PY_SIGN, python, stripe_python};
 use ledgerhook_tests::stripe_webhook::{
     STRIPE_TEST_SECRET, new_event_id, sign_stripe, stripe_event,
 };
@@ -29,8 +29,6 @@ use serde_json::json;
 const MAX_BODY_BYTES: usize = 4096;
 /// A second live secret, as while Stripe rolls an endpoint's secret.
 const ROLLED_SECRET: &str = "whsec_test_ledgerhook_fake_rolled_secret";
-/// Stripe's official Python library, pinned.
-const STRIPE_PYTHON: &str = "stripe==16.1.0";
 
 fn event_body(id: &str) -> Vec<u8> {
     serde_json::to_vec(&stripe_event(id)).unwrap()
@@ -593,18 +591,6 @@ async fn a_provider_without_its_secret_answers_404_provider_not_configured() {
 // --- Stripe's own library ---------------------------------------------------
 
 /// The venv's python, made on first use.
-fn stripe_python() -> PathBuf {
-    python_venv::venv_with("stripe-venv", STRIPE_PYTHON).join("bin/python")
-}
-
-/// Signs `{t}.{payload}` as Stripe's servers do, with Stripe's library.
-const PY_SIGN: &str = r#"
-import sys, stripe
-secret, t, path = sys.argv[1:4]
-payload = open(path, "rb").read().decode("utf-8")
-print(stripe.WebhookSignature._compute_signature(f"{t}.{payload}", secret))
-"#;
-
 /// Verifies a header as a Stripe integrator's code would; exits non-zero
 /// (SignatureVerificationError) when it does not verify.
 const PY_VERIFY: &str = r#"
@@ -613,21 +599,6 @@ secret, header, path = sys.argv[1:4]
 payload = open(path, "rb").read().decode("utf-8")
 print(stripe.Webhook.construct_event(payload, header, secret)["id"])
 "#;
-
-fn python(python: &Path, script: &str, args: &[&str]) -> (bool, String) {
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("running python");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text.trim().to_owned())
-}
 
 /// Where the binaries are (the harness's answer).
 fn bin_dir() -> PathBuf {

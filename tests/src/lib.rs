@@ -31,6 +31,7 @@ pub mod own_rabbitmq;
 pub mod python_venv;
 pub mod scrape;
 pub mod severable;
+pub mod stripe_python;
 pub mod stripe_webhook;
 pub mod tls;
 pub mod webhook;

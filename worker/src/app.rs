@@ -73,6 +73,7 @@ impl App {
                 terms: Arc::new(GrantTerms {
                     credit: config.credit_terms,
                     notify: config.notify,
+                    subscription_grace_days: config.subscription_grace_days,
                 }),
             },
             settler: Settler {

@@ -53,6 +53,10 @@ pub struct Config {
     /// `pro=365,vip=365`: written on the orders the worker creates from
     /// webhook metadata; the API writes the same on the orders it creates.
     pub credit_terms: CreditTerms,
+    /// `SUBSCRIPTION_GRACE_DAYS` (default 3): a subscription period's
+    /// credits stay valid this long after the period ends (a renewal that
+    /// is a day late does not leave the user without them).
+    pub subscription_grace_days: u32,
     /// `CREDIT_EXPIRY_INTERVAL_SECS` (default 3600; 0 turns the job off):
     /// how often the worker removes credits whose time has come.
     pub expiry_interval: Option<Duration>,
@@ -117,6 +121,7 @@ impl Config {
                 env.parsed_or("WORKER_SHUTDOWN_GRACE_MS", 20_000),
             ),
             credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
+            subscription_grace_days: env.parsed_or("SUBSCRIPTION_GRACE_DAYS", 3),
             expiry_interval: Some(env.parsed_or("CREDIT_EXPIRY_INTERVAL_SECS", 3600u64))
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),

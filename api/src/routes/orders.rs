@@ -270,6 +270,7 @@ async fn create_and_record(
         user_id: &attempt.user.id,
         package,
         credits_valid_days: valid_days,
+        subscription_id: None,
     };
     if !record_pending(state, order, reservation, &body).await? {
         return Ok(None);

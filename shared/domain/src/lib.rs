@@ -11,6 +11,7 @@ pub mod order_decision;
 pub mod order_event;
 pub mod package;
 pub mod payment_provider;
+pub mod plan;
 pub mod provider;
 pub mod reversal;
 pub mod usdt;
@@ -20,9 +21,12 @@ pub use delivery::Delivery;
 pub use notification_channels::{Channel, NotifyChannels};
 pub use notification_facts::{GrantFacts, NoticeKind, format_credits};
 pub use order_decision::{Decision, OrderFacts, OrderStatus, decide};
-pub use order_event::{EventKind, EventParseError, OrderEvent, PaymentClaim, PaymentEvent};
-pub use package::{CURRENCY, Credits, PACKAGES, Package, find_package};
+pub use order_event::{
+    EventKind, EventParseError, OrderEvent, PaymentClaim, PaymentEvent, SubscriptionPeriod,
+};
+pub use package::{CURRENCY, Credits, PACKAGES, Package, find_bought, find_package};
 pub use payment_provider::PaymentProvider;
+pub use plan::{Interval, PLANS, Plan, find_plan};
 pub use provider::Provider;
 pub use reversal::{PaymentReversal, ReversalKind, credits_share};
 pub use usdt::{AmountError, Usdt};

@@ -231,6 +231,7 @@ mod tests {
             failure_reason: None,
             buyer_email: None,
             payment_intent: None,
+            subscription: None,
         }
     }
 

@@ -72,6 +72,20 @@ pub struct OrderEvent {
     /// An order already holding it is the order this event is about,
     /// whatever object (session, invoice) announced the payment.
     pub payment_intent: Option<String>,
+    /// Set when the order is one period of a subscription (a Stripe
+    /// invoice the subscription raised).
+    pub subscription: Option<SubscriptionPeriod>,
+}
+
+/// Which subscription a paid invoice belongs to, and the period it pays
+/// for: its credits stay valid until the period's end plus the grace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionPeriod {
+    pub subscription_id: String,
+    /// Unix seconds.
+    pub period_start: i64,
+    /// Unix seconds.
+    pub period_end: i64,
 }
 
 /// Why a body cannot be read as an order event. These are permanent: the same

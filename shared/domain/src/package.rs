@@ -81,8 +81,16 @@ pub const PACKAGES: [Package; 3] = [
     },
 ];
 
+/// A package sold as a one-off order.
 pub fn find_package(id: &str) -> Option<&'static Package> {
     PACKAGES.iter().find(|p| p.id == id)
+}
+
+/// What an order may buy: a package, or one period of a subscription plan
+/// (a paid invoice of it). The ledger resolves orders through this; the
+/// API sells packages through [`find_package`] alone.
+pub fn find_bought(id: &str) -> Option<&'static Package> {
+    find_package(id).or_else(|| super::plan::find_plan(id).map(|plan| &plan.period))
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ impl TestEnv {
             user_id,
             package,
             credits_valid_days: None,
+            subscription_id: None,
         };
         orders::insert_pending(&self.pool, CreatedFrom::Api, &[order])
             .await

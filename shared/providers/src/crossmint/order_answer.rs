@@ -58,6 +58,7 @@ pub fn parse(body: &[u8]) -> Result<OrderEvent, EventParseError> {
         failure_reason: failure_reason(&order),
         buyer_email: buyer_email(&order),
         payment_intent: None,
+        subscription: None,
     };
     event.refuse_nul()?;
     Ok(event)

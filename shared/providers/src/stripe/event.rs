@@ -9,7 +9,7 @@
 //! | `checkout.session.completed` | the session | paid when `payment_status` is `paid`, else informational (an async method still settling) |
 //! | `checkout.session.async_payment_succeeded` / `_failed` | the session | paid / failed |
 //! | `checkout.session.expired` | the session | cancelled (money received still wins) |
-//! | `invoice.paid`, `invoice.payment_succeeded` | the invoice | paid, when its metadata names a package (else unknown) |
+//! | `invoice.paid`, `invoice.payment_succeeded` | the invoice | paid, when its metadata names a package; for a subscription's invoice (`parent.subscription_details.metadata` names our `planId`), one paid period of the plan, when raised for the subscription's start or renewal (`billing_reason` `subscription_create`, `subscription_cycle`; any other invoice of it is informational); else unknown |
 //! | `invoice.payment_failed` | the invoice | failed, likewise |
 //! | `charge.refunded` | by `payment_intent` | refund of the charge's refunded total |
 //! | `charge.dispute.created`, `charge.dispute.funds_withdrawn` | by `payment_intent` | chargeback of the disputed amount, once per dispute (an inquiry, `warning_*`, withdraws nothing and takes nothing) |
@@ -28,7 +28,7 @@ use ledgerhook_domain::json;
 use ledgerhook_domain::order_event::{MAX_ORDER_ID_LEN, plausible_email};
 use ledgerhook_domain::{
     AmountError, EventKind, EventParseError, OrderEvent, PaymentClaim, PaymentProvider,
-    PaymentReversal, ReversalKind, Usdt,
+    PaymentReversal, ReversalKind, SubscriptionPeriod, Usdt,
 };
 
 /// Longest Stripe id taken from an event (Stripe documents up to 255).
@@ -77,12 +77,26 @@ impl StripeEvent {
                     EventKind::Informational
                 }
             }
-            // An invoice is about a credit package only when its metadata
-            // names one (our API makes no invoices; an operator's invoice
-            // for a package carries `packageId`): any other invoice on the
-            // account (a subscription, say) is recorded and left alone.
+            // A subscription's invoice is one paid period of our plan when
+            // it starts or renews the subscription; a proration or any other
+            // invoice of it grants nothing (a plan change takes effect at
+            // the next renewal).
             "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed"
-                if reference(object.get("metadata"), "packageId").is_none() =>
+                if plan_of(&object).is_some()
+                    && !matches!(
+                        text_at(&object, &["billing_reason"]),
+                        Some("subscription_create" | "subscription_cycle")
+                    ) =>
+            {
+                EventKind::Informational
+            }
+            // Otherwise an invoice is about a credit package only when its
+            // metadata names one (our API makes no one-off invoices; an
+            // operator's invoice for a package carries `packageId`): any
+            // other invoice on the account is recorded and left alone.
+            "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed"
+                if plan_of(&object).is_none()
+                    && reference(object.get("metadata"), "packageId").is_none() =>
             {
                 EventKind::Unknown
             }
@@ -103,7 +117,21 @@ impl StripeEvent {
             return Err(EventParseError::InvalidOrderId);
         }
         let is_invoice = event_type.starts_with("invoice.");
-        let metadata = object.get("metadata");
+        let plan = is_invoice.then(|| plan_of(&object)).flatten();
+        // A subscription's invoice carries our metadata on the
+        // subscription's snapshot; any other object on itself.
+        let metadata = match &plan {
+            Some(plan) => Some(plan.metadata),
+            None => object.get("metadata"),
+        };
+        let subscription = plan.as_ref().and_then(|plan| {
+            let (period_start, period_end) = period_of(&object)?;
+            Some(SubscriptionPeriod {
+                subscription_id: plan.subscription_id.clone()?,
+                period_start,
+                period_end,
+            })
+        });
         let event = OrderEvent {
             provider: PaymentProvider::Stripe,
             kind,
@@ -111,7 +139,10 @@ impl StripeEvent {
             // Checkout's own field for "whose purchase this is" stands in.
             user_id: reference(metadata, "userId")
                 .or_else(|| reference(Some(&object), "client_reference_id")),
-            package_id: reference(metadata, "packageId"),
+            package_id: match &plan {
+                Some(plan) => Some(plan.plan_id.clone()),
+                None => reference(metadata, "packageId"),
+            },
             payment: payment_claim(
                 &object,
                 if is_invoice {
@@ -131,11 +162,55 @@ impl StripeEvent {
             .find(|address| plausible_email(address))
             .map(str::to_owned),
             payment_intent: payment_intent(&object),
+            subscription,
             event_type,
         };
         event.refuse_nul()?;
         Ok(Self::Order(event))
     }
+}
+
+/// Where a subscription's invoice keeps the subscription's metadata: since
+/// API version 2025-03-31 (basil) under `parent.subscription_details`,
+/// before it at the top (`subscription_details`, with `subscription`).
+struct SubscriptionInvoice<'a> {
+    metadata: &'a Value,
+    plan_id: String,
+    subscription_id: Option<String>,
+}
+
+/// The plan a subscription's invoice is for, when its metadata names one
+/// (ours does: the API puts `userId` and `planId` on every subscription).
+fn plan_of(invoice: &Value) -> Option<SubscriptionInvoice<'_>> {
+    let (details, subscription) = match invoice.get("parent") {
+        Some(parent) if parent.get("subscription_details").is_some() => {
+            let details = &parent["subscription_details"];
+            (details, details.get("subscription"))
+        }
+        _ => (
+            invoice.get("subscription_details")?,
+            invoice.get("subscription"),
+        ),
+    };
+    let metadata = details.get("metadata")?;
+    Some(SubscriptionInvoice {
+        plan_id: reference(Some(metadata), "planId")?,
+        metadata,
+        subscription_id: stripe_id(subscription),
+    })
+}
+
+/// The period a subscription's invoice pays for: its lines' periods, from
+/// the earliest start to the latest end (Unix seconds).
+fn period_of(invoice: &Value) -> Option<(i64, i64)> {
+    let lines = invoice.get("lines")?.get("data")?.as_array()?;
+    let starts = lines
+        .iter()
+        .filter_map(|l| l.get("period")?.get("start")?.as_i64());
+    let ends = lines
+        .iter()
+        .filter_map(|l| l.get("period")?.get("end")?.as_i64());
+    Some((starts.min()?, ends.max()?))
 }
 
 /// The amount paid, in minor units, and its currency.
@@ -351,12 +426,66 @@ mod tests {
     }
 
     #[test]
+    fn a_subscriptions_invoice_is_one_paid_period_of_its_plan() {
+        let event = order("invoice.paid.subscription");
+        assert_eq!(event.kind, EventKind::PaymentSucceeded);
+        assert_eq!(event.order_id, "in_1QxLedgerhookSubMonthly01");
+        assert_eq!(event.package_id.as_deref(), Some("monthly"));
+        assert_eq!(
+            event.user_id.as_deref(),
+            Some("user_01HZX3K9Q2W8E7R6T5Y4U3SUB1")
+        );
+        assert_eq!(
+            event.subscription,
+            Some(SubscriptionPeriod {
+                subscription_id: "sub_1QxLedgerhookMonthly01".into(),
+                period_start: 1_765_100_000,
+                period_end: 1_767_778_400,
+            })
+        );
+        assert_eq!(
+            event.payment_intent.as_deref(),
+            Some("pi_3QxLedgerhookSubMonthly01")
+        );
+        assert_eq!(event.buyer_email.as_deref(), Some("subscriber@example.com"));
+
+        // A proration, or any invoice other than a start or a renewal,
+        // grants nothing.
+        let body = std::fs::read(format!("{PAYLOADS}/invoice.paid.subscription.json")).unwrap();
+        let mut value: Value = serde_json::from_slice(&body).unwrap();
+        value["data"]["object"]["billing_reason"] = "subscription_update".into();
+        let StripeEvent::Order(event) =
+            StripeEvent::parse(&serde_json::to_vec(&value).unwrap()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(event.kind, EventKind::Informational);
+        // Before basil the subscription's metadata sat at the top.
+        value["data"]["object"]["billing_reason"] = "subscription_cycle".into();
+        let parent = value["data"]["object"]["parent"]["subscription_details"].take();
+        value["data"]["object"]["subscription_details"] =
+            serde_json::json!({"metadata": parent["metadata"]});
+        value["data"]["object"]["subscription"] = parent["subscription"].clone();
+        value["data"]["object"]["parent"] = Value::Null;
+        let StripeEvent::Order(event) =
+            StripeEvent::parse(&serde_json::to_vec(&value).unwrap()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(event.kind, EventKind::PaymentSucceeded);
+        assert_eq!(
+            event.subscription.map(|s| s.subscription_id).as_deref(),
+            Some("sub_1QxLedgerhookMonthly01")
+        );
+    }
+
+    #[test]
     fn invoices_for_no_package_and_dispute_inquiries_are_left_alone() {
         let body = br#"{"id":"evt_1","type":"invoice.paid","data":{"object":{"id":"in_sub","amount_paid":900,"currency":"usd","metadata":{}}}}"#;
         let StripeEvent::Order(event) = StripeEvent::parse(body).unwrap() else {
             panic!()
         };
-        assert_eq!(event.kind, EventKind::Unknown, "a subscription's invoice");
+        assert_eq!(event.kind, EventKind::Unknown, "an invoice not of ours");
         let body = br#"{"id":"evt_2","type":"charge.dispute.created","data":{"object":{"id":"dp_1","payment_intent":"pi_1","amount":5000,"currency":"usd","status":"warning_needs_response"}}}"#;
         assert!(
             matches!(StripeEvent::parse(body).unwrap(), StripeEvent::Order(e) if e.kind == EventKind::Unknown),

@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use ledgerhook_domain::{GrantFacts, NoticeKind, Usdt, find_package};
+use ledgerhook_domain::{GrantFacts, NoticeKind, Usdt, find_bought};
 
 use super::book::{self, HandGrant, HandGranted};
 use super::order_grant::order_grant;
@@ -194,7 +194,7 @@ async fn insert(
             order_id: request.order.unwrap_or_default().to_owned(),
             user_id: request.user_id.to_owned(),
             package_id: package_id.clone(),
-            package_name: find_package(package_id)
+            package_name: find_bought(package_id)
                 .map_or_else(|| package_id.clone(), |p| p.name.to_owned()),
             credits: request.credits,
             amount: Usdt::parse(amount).map_or_else(|_| amount.clone(), |a| a.to_string()),

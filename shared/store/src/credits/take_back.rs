@@ -21,7 +21,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use ledgerhook_domain::{GrantFacts, NoticeKind, Usdt, find_package};
+use ledgerhook_domain::{GrantFacts, NoticeKind, Usdt, find_bought};
 
 use super::book::{self, Debit, Draw};
 use super::order_grant::order_grant;
@@ -283,7 +283,7 @@ pub async fn take_back(
             kind: request.cause.notice_kind(),
             order_id: provider_order_id,
             user_id: user_id.clone(),
-            package_name: find_package(&package_id)
+            package_name: find_bought(&package_id)
                 .map_or_else(|| package_id.clone(), |p| p.name.to_owned()),
             package_id,
             credits: taken,

@@ -33,7 +33,7 @@ use crate::deliveries;
 use ledgerhook_domain::NotifyChannels;
 use ledgerhook_domain::{
     CreditTerms, Decision, EventKind, OrderEvent, OrderFacts, OrderStatus, ReversalKind, decide,
-    find_package,
+    find_bought,
 };
 
 pub use orders::StoredOrder;
@@ -140,11 +140,14 @@ pub enum ApplyError {
 }
 
 /// What a grant comes with besides its credits: how long orders created
-/// from metadata keep their credits valid, and which channels announce it.
+/// from metadata keep their credits valid, how long a subscription
+/// period's credits outlive the period, and which channels announce it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantTerms {
     pub credit: CreditTerms,
     pub notify: NotifyChannels,
+    /// Days after a subscription period ends that its credits stay valid.
+    pub subscription_grace_days: u32,
 }
 
 impl From<CreditTerms> for GrantTerms {
@@ -152,6 +155,7 @@ impl From<CreditTerms> for GrantTerms {
         Self {
             credit,
             notify: NotifyChannels::default(),
+            subscription_grace_days: 0,
         }
     }
 }
@@ -230,7 +234,10 @@ pub async fn apply_batch(
         orders::find_or_create_locked(&mut tx, &events, &terms.credit).await?
     };
 
-    let mut changes = writes::Changes::new(terms.notify);
+    let mut changes = writes::Changes::new(
+        terms.notify,
+        chrono::Duration::days(terms.subscription_grace_days.into()),
+    );
     // Deliveries of one order are decided in delivery order, each seeing the
     // order as the previous one left it.
     let mut sequence = pending;
@@ -276,7 +283,7 @@ fn decide_one(
         changes.outcome(delivery_row, &applied);
         return Ok(applied);
     };
-    let package = find_package(&order.package_id)
+    let package = find_bought(&order.package_id)
         .ok_or_else(|| ApplyError::UnknownPackage(order.package_id.clone()))?;
     let facts = OrderFacts {
         provider: order.provider,

@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use ledgerhook_domain::{
-    CreditTerms, OrderEvent, OrderStatus, Package, PaymentProvider, find_package,
+    CreditTerms, OrderEvent, OrderStatus, Package, PaymentProvider, find_bought,
 };
 
 /// The batch grant's common table expressions on orders: `orders` (each
@@ -88,6 +88,8 @@ pub struct PendingOrder<'a> {
     /// Days the credits stay valid after the grant (none: forever). Fixed
     /// now, so a later change of policy never changes what was bought.
     pub credits_valid_days: Option<i32>,
+    /// The Stripe subscription this order is one period of, if any.
+    pub subscription_id: Option<&'a str>,
 }
 
 /// Records orders as pending, in one statement: the package as it is now
@@ -115,6 +117,7 @@ pub async fn insert_pending<'e>(
     let mut valid_days = Vec::with_capacity(orders.len());
     let mut providers = Vec::with_capacity(orders.len());
     let mut currencies = Vec::with_capacity(orders.len());
+    let mut subscriptions = Vec::with_capacity(orders.len());
     for order in orders {
         let package = order.package;
         let mut snapshot = package.snapshot();
@@ -131,21 +134,22 @@ pub async fn insert_pending<'e>(
         valid_days.push(order.credits_valid_days);
         providers.push(order.provider.as_str());
         currencies.push(order.provider.currency());
+        subscriptions.push(order.subscription_id);
     }
     sqlx::query_scalar(
         "insert into payment_orders
              (id, provider_order_id, user_id, package_id, package_snapshot, amount, currency,
               base_credits, bonus_credits, total_credits, status, status_history, created_from,
-              credits_valid_days, provider)
+              credits_valid_days, provider, subscription_id)
          select id, order_id, user_id, package_id, snapshot, price::numeric, currency, base,
                 bonus, base + bonus, 'pending',
                 jsonb_build_array(jsonb_build_object(
                     'status', 'pending', 'at', now(), 'reason', $11::text)),
-                $12, valid_days, provider
+                $12, valid_days, provider, subscription
          from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
-                     $7::int8[], $8::int8[], $9::text[], $10::int4[], $13::text[])
+                     $7::int8[], $8::int8[], $9::text[], $10::int4[], $13::text[], $14::text[])
               as n(id, order_id, user_id, package_id, snapshot, price, base, bonus, currency,
-                   valid_days, provider)
+                   valid_days, provider, subscription)
          on conflict on constraint payment_orders_provider_order_id_key do nothing
          returning provider_order_id",
     )
@@ -162,6 +166,7 @@ pub async fn insert_pending<'e>(
     .bind(created_from.reason())
     .bind(created_from.as_str())
     .bind(&providers)
+    .bind(&subscriptions)
     .fetch_all(executor)
     .await
 }
@@ -315,13 +320,19 @@ pub(crate) async fn find_or_create_locked(
             Some(intent) => *creating_for.entry(intent).or_insert(&e.order_id) == e.order_id,
         })
         .filter_map(|e| {
-            let package = e.package_id.as_deref().and_then(find_package)?;
+            let package = e.package_id.as_deref().and_then(find_bought)?;
             Some(PendingOrder {
                 provider: e.provider,
                 provider_order_id: &e.order_id,
                 user_id: e.user_id.as_deref()?,
                 package,
-                credits_valid_days: terms.valid_days(package.id),
+                // A subscription period's credits last for the period (and
+                // the grace), set at the grant; a package's by the terms.
+                credits_valid_days: match e.subscription {
+                    Some(_) => None,
+                    None => terms.valid_days(package.id),
+                },
+                subscription_id: e.subscription.as_ref().map(|s| s.subscription_id.as_str()),
             })
         })
         .collect();

@@ -14,7 +14,7 @@ use super::{Applied, StoredOrder, orders};
 use crate::credits::book;
 use crate::deliveries::processing;
 use crate::notifications::outbox;
-use ledgerhook_domain::{Decision, EventKind, OrderEvent, OrderStatus, find_package};
+use ledgerhook_domain::{Decision, EventKind, OrderEvent, OrderStatus, find_bought};
 use ledgerhook_domain::{GrantFacts, NotifyChannels};
 
 /// How one order changes in this batch (several events may touch it).
@@ -49,6 +49,8 @@ pub struct Changes {
     outcome_details: Vec<Option<String>>,
     /// Which channels announce a grant.
     notify: NotifyChannels,
+    /// How long a subscription period's credits outlive the period.
+    subscription_grace: chrono::Duration,
     notice_channels: Vec<&'static str>,
     notice_orders: Vec<Uuid>,
     notice_recipients: Vec<Option<String>>,
@@ -56,9 +58,10 @@ pub struct Changes {
 }
 
 impl Changes {
-    pub fn new(notify: NotifyChannels) -> Self {
+    pub fn new(notify: NotifyChannels, subscription_grace: chrono::Duration) -> Self {
         Self {
             notify,
+            subscription_grace,
             ..Self::default()
         }
     }
@@ -69,7 +72,7 @@ impl Changes {
         if self.notify.is_empty() {
             return;
         }
-        let package = find_package(&order.package_id);
+        let package = find_bought(&order.package_id);
         let payment = event.payment.as_ref();
         let amount = payment
             .and_then(|p| p.amount.ok())
@@ -154,11 +157,18 @@ impl Changes {
                 self.ledger_credits.push(*credits);
                 self.ledger_orders.push(order.id);
                 self.ledger_deliveries.push(delivery_row);
-                self.ledger_expiries.push(
-                    order
+                // A subscription period's credits last until the period
+                // ends, and the grace after; a package's by its validity.
+                let period_end = event
+                    .subscription
+                    .as_ref()
+                    .and_then(|s| DateTime::from_timestamp(s.period_end, 0));
+                self.ledger_expiries.push(match period_end {
+                    Some(end) => Some(end + self.subscription_grace),
+                    None => order
                         .credits_valid_days
                         .map(|days| now + chrono::Duration::days(days.into())),
-                );
+                });
                 *self.balances.entry(order.user_id.clone()).or_default() += credits;
                 self.notify_grant(order, event, *credits);
                 let payment = event.payment.as_ref();

@@ -1,0 +1,216 @@
+//! Stripe subscriptions (design document 003): each paid period's invoice
+//! grants its plan's credits once, valid until the period ends plus the
+//! grace, whatever the order and number of events; a failed renewal grants
+//! nothing; a proration grants nothing; a refund takes back its share.
+//! Every event is signed by Stripe's own Python library, in the shapes of
+//! Stripe's current API version (basil and later: the subscription's
+//! metadata under `parent.subscription_details`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ledgerhook_tests::harness::{Ingester, TestEnv};
+use ledgerhook_tests::stripe_python::{signature_by_stripe, stripe_python};
+use ledgerhook_tests::stripe_webhook::STRIPE_TEST_SECRET;
+use ledgerhook_tests::webhook::now_secs;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+const DAY: i64 = 24 * 3600;
+
+/// Stripe's shape of a subscription's invoice event (see
+/// `tests/payloads/stripe/invoice.paid.subscription.json`).
+fn invoice_event(
+    event_type: &str,
+    invoice: &str,
+    reason: &str,
+    (plan, cents): (&str, i64),
+    period: (i64, i64),
+    intent: &str,
+) -> Value {
+    let path = format!(
+        "{}/payloads/stripe/invoice.paid.subscription.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    event["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
+    event["type"] = json!(event_type);
+    let object = &mut event["data"]["object"];
+    object["id"] = json!(invoice);
+    object["billing_reason"] = json!(reason);
+    object["amount_paid"] = json!(if event_type == "invoice.payment_failed" {
+        0
+    } else {
+        cents
+    });
+    object["amount_due"] = json!(cents);
+    object["total"] = json!(cents);
+    object["parent"]["subscription_details"]["metadata"] =
+        json!({"planId": plan, "userId": "subscriber-1"});
+    object["parent"]["subscription_details"]["subscription"] = json!("sub_test_1");
+    object["lines"]["data"][0]["amount"] = json!(cents);
+    object["lines"]["data"][0]["period"] = json!({"start": period.0, "end": period.1});
+    object["payments"]["data"][0]["payment"]["payment_intent"] = json!(intent);
+    object["payments"]["data"][0]["amount_paid"] = json!(cents);
+    event
+}
+
+struct Stripe {
+    python: PathBuf,
+}
+
+impl Stripe {
+    /// Sends `event` signed by Stripe's library; waits for its outcome.
+    async fn deliver(&self, env: &TestEnv, ingester: &Ingester, event: &Value) -> String {
+        let body = serde_json::to_vec(event).unwrap();
+        let python = self.python.clone();
+        let signed = body.clone();
+        let signature = tokio::task::spawn_blocking(move || {
+            signature_by_stripe(&python, STRIPE_TEST_SECRET, now_secs(), &signed)
+        })
+        .await
+        .unwrap();
+        let answer = ingester
+            .send_stripe_raw(&[("stripe-signature", signature)], body)
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let id = event["id"].as_str().unwrap();
+        env.wait_for_count(
+            &format!(
+                "select count(*) from webhook_deliveries
+                 where delivery_id = '{id}' and processed_at is not null"
+            ),
+            1,
+            WAIT,
+        )
+        .await;
+        sqlx::query_scalar("select outcome from webhook_deliveries where delivery_id = $1")
+            .bind(id)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn each_paid_period_grants_its_plan_once_for_the_period_and_the_grace() {
+    let python = tokio::task::spawn_blocking(stripe_python);
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env
+        .start_worker(&[("SUBSCRIPTION_GRACE_DAYS", "2")])
+        .await
+        .unwrap();
+    let stripe = Stripe {
+        python: python.await.unwrap(),
+    };
+    let start = now_secs();
+    let first = (start, start + 30 * DAY);
+    let second = (first.1, first.1 + 31 * DAY);
+    let monthly = ("monthly", 2000);
+
+    // The first period, announced twice (Stripe sends both names).
+    let paid = invoice_event(
+        "invoice.paid",
+        "in_sub_1",
+        "subscription_create",
+        monthly,
+        first,
+        "pi_sub_1",
+    );
+    assert_eq!(stripe.deliver(&env, &ingester, &paid).await, "granted");
+    let mut again = paid.clone();
+    again["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
+    again["type"] = json!("invoice.payment_succeeded");
+    assert_eq!(stripe.deliver(&env, &ingester, &again).await, "duplicate");
+    assert_eq!(env.balance("subscriber-1").await, 1200);
+    let (subscription, expires): (Option<String>, i64) = sqlx::query_as(
+        "select o.subscription_id, extract(epoch from l.expires_at)::int8
+         from payment_orders o join credit_ledger l on l.order_id = o.id
+         where o.provider_order_id = 'in_sub_1'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(subscription.as_deref(), Some("sub_test_1"));
+    assert_eq!(expires, first.1 + 2 * DAY, "the period's end and the grace");
+
+    // A proration when the plan changes mid-period grants nothing: the new
+    // plan takes effect at the renewal.
+    let proration = invoice_event(
+        "invoice.paid",
+        "in_sub_proration",
+        "subscription_update",
+        ("yearly", 16400),
+        first,
+        "pi_sub_proration",
+    );
+    assert_eq!(
+        stripe.deliver(&env, &ingester, &proration).await,
+        "recorded"
+    );
+    // The renewal, on the yearly plan now: its own period, its own credits.
+    let renewal = invoice_event(
+        "invoice.paid",
+        "in_sub_2",
+        "subscription_cycle",
+        ("yearly", 20000),
+        second,
+        "pi_sub_2",
+    );
+    assert_eq!(stripe.deliver(&env, &ingester, &renewal).await, "granted");
+    assert_eq!(env.balance("subscriber-1").await, 1200 + 16000);
+
+    // A renewal whose payment failed grants nothing.
+    let failed = invoice_event(
+        "invoice.payment_failed",
+        "in_sub_3",
+        "subscription_cycle",
+        monthly,
+        (second.1, second.1 + 30 * DAY),
+        "pi_sub_3",
+    );
+    assert_eq!(stripe.deliver(&env, &ingester, &failed).await, "recorded");
+    let status: String = sqlx::query_scalar(
+        "select status from payment_orders where provider_order_id = 'in_sub_3'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "failed");
+    // A wrong amount for the plan is held, as for any order.
+    let short = invoice_event(
+        "invoice.paid",
+        "in_sub_4",
+        "subscription_cycle",
+        ("monthly", 1000),
+        (second.1, second.1 + 30 * DAY),
+        "pi_sub_4",
+    );
+    assert_eq!(stripe.deliver(&env, &ingester, &short).await, "conflict");
+
+    // Half of the first period refunded: half its credits taken back.
+    let mut refund: Value = serde_json::from_slice(
+        &std::fs::read(format!(
+            "{}/payloads/stripe/charge.refunded.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    refund["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
+    let charge = &mut refund["data"]["object"];
+    charge["payment_intent"] = json!("pi_sub_1");
+    charge["amount"] = json!(2000);
+    charge["amount_captured"] = json!(2000);
+    charge["amount_refunded"] = json!(1000);
+    charge["refunded"] = json!(false);
+    charge["currency"] = json!("usd");
+    assert_eq!(stripe.deliver(&env, &ingester, &refund).await, "reversed");
+    assert_eq!(env.balance("subscriber-1").await, 600 + 16000);
+    assert_eq!(
+        env.count("select count(*) from credit_ledger where kind = 'purchase_grant'")
+            .await,
+        2
+    );
+}
