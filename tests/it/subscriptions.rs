@@ -214,3 +214,98 @@ async fn each_paid_period_grants_its_plan_once_for_the_period_and_the_grace() {
         2
     );
 }
+
+/// Stripe's shape of a subscription event (see
+/// `tests/payloads/stripe/customer.subscription.updated.json`).
+fn subscription_event(event_type: &str, status: &str, created: i64, period: (i64, i64)) -> Value {
+    let path = format!(
+        "{}/payloads/stripe/customer.subscription.updated.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    event["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
+    event["type"] = json!(event_type);
+    event["created"] = json!(created);
+    let object = &mut event["data"]["object"];
+    object["id"] = json!("sub_test_2");
+    object["status"] = json!(status);
+    object["metadata"] = json!({"planId": "monthly", "userId": "subscriber-2"});
+    object["items"]["data"][0]["current_period_start"] = json!(period.0);
+    object["items"]["data"][0]["current_period_end"] = json!(period.1);
+    if status == "canceled" {
+        object["canceled_at"] = json!(created);
+    }
+    event
+}
+
+#[tokio::test]
+async fn a_subscriptions_state_follows_its_newest_event_and_an_ended_one_grants_nothing() {
+    let python = tokio::task::spawn_blocking(stripe_python);
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env.start_worker(&[]).await.unwrap();
+    let stripe = Stripe {
+        python: python.await.unwrap(),
+    };
+    let start = now_secs();
+    let period = (start, start + 30 * DAY);
+    let state = async || -> (String, Option<i64>, Option<String>) {
+        sqlx::query_as(
+            "select status, extract(epoch from current_period_end)::int8, customer_id
+             from subscriptions where id = 'sub_test_2'",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .unwrap()
+    };
+
+    let created = subscription_event("customer.subscription.created", "active", start, period);
+    assert_eq!(stripe.deliver(&env, &ingester, &created).await, "recorded");
+    assert_eq!(
+        state().await,
+        (
+            "active".into(),
+            Some(period.1),
+            Some("cus_QxLedgerhookSubscriber01".into())
+        )
+    );
+    let past_due = subscription_event(
+        "customer.subscription.updated",
+        "past_due",
+        start + 20,
+        period,
+    );
+    assert_eq!(stripe.deliver(&env, &ingester, &past_due).await, "recorded");
+    // An older change, arriving late, changes nothing.
+    let stale = subscription_event(
+        "customer.subscription.updated",
+        "active",
+        start + 10,
+        period,
+    );
+    assert_eq!(stripe.deliver(&env, &ingester, &stale).await, "recorded");
+    assert_eq!(state().await.0, "past_due");
+
+    let deleted = subscription_event(
+        "customer.subscription.deleted",
+        "canceled",
+        start + 30,
+        period,
+    );
+    assert_eq!(stripe.deliver(&env, &ingester, &deleted).await, "recorded");
+    assert_eq!(state().await.0, "canceled");
+    // A payment for it after that is held for a person, not granted.
+    let mut late = invoice_event(
+        "invoice.paid",
+        "in_after_end",
+        "subscription_cycle",
+        ("monthly", 2000),
+        (period.1, period.1 + 30 * DAY),
+        "pi_after_end",
+    );
+    late["data"]["object"]["parent"]["subscription_details"]["subscription"] = json!("sub_test_2");
+    late["data"]["object"]["parent"]["subscription_details"]["metadata"]["userId"] =
+        json!("subscriber-2");
+    assert_eq!(stripe.deliver(&env, &ingester, &late).await, "conflict");
+    assert_eq!(env.balance("subscriber-2").await, 0);
+}

@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::Retryable as _;
 use ledgerhook_domain::Provider;
-use ledgerhook_domain::{OrderEvent, PaymentEvent, PaymentReversal};
+use ledgerhook_domain::{OrderEvent, PaymentEvent, PaymentReversal, SubscriptionChange};
 use ledgerhook_runtime::retry::Backoff;
 use ledgerhook_store::ledger::{self, Applied, ApplyError, Work};
-use ledgerhook_store::{db, deliveries};
+use ledgerhook_store::{db, deliveries, subscriptions};
 use sqlx::PgPool;
 use tracing::{Instrument as _, Span};
 
@@ -99,6 +99,7 @@ impl Processor {
         let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(messages.len());
         let mut events = Vec::new();
         let mut reversals = Vec::new();
+        let mut changes = Vec::new();
         for (index, message) in messages.iter().enumerate() {
             match prepare(message) {
                 Ok((row, PaymentEvent::Order(event))) => {
@@ -107,6 +108,10 @@ impl Processor {
                 }
                 Ok((row, PaymentEvent::Reversal(reversal))) => {
                     reversals.push((index, row, reversal));
+                    verdicts.push(None);
+                }
+                Ok((row, PaymentEvent::Subscription(change))) => {
+                    changes.push((index, row, change));
                     verdicts.push(None);
                 }
                 Err(verdict) => verdicts.push(Some(verdict)),
@@ -118,6 +123,16 @@ impl Processor {
             let span = message.span(Some(&reversal.payment_intent)).clone();
             let verdict = self
                 .apply_reversal(*row, reversal, message)
+                .instrument(span)
+                .await;
+            verdicts[*index] = Some(verdict);
+        }
+        // Subscription changes: rarer still, each on its own too.
+        for (index, row, change) in &changes {
+            let message = &messages[*index];
+            let span = message.span(Some(&change.subscription_id)).clone();
+            let verdict = self
+                .apply_subscription_change(*row, change, message)
                 .instrument(span)
                 .await;
             verdicts[*index] = Some(verdict);
@@ -196,6 +211,36 @@ impl Processor {
             Err(ApplyError::Database(e)) => Verdict::Park {
                 label: metrics::reason::DATABASE_REFUSED,
                 reason: format!("database refused the change: {e}"),
+            },
+        }
+    }
+
+    /// Applies a subscription's new state in its own transaction, with
+    /// retries while the database is away.
+    async fn apply_subscription_change(
+        &self,
+        row: i64,
+        change: &SubscriptionChange,
+        message: &Message<'_>,
+    ) -> Verdict {
+        let result =
+            with_database_retries(|| subscriptions::apply_change(&self.pool, row, change)).await;
+        let provider = message
+            .provider
+            .map_or("unknown", |p| p.payment_provider().as_str());
+        match result {
+            Ok(applied) => {
+                record_metrics(&applied, provider, || message.span(None));
+                metrics::processed(applied.outcome(), provider, since(message.received_at_us));
+                Verdict::Done(applied.outcome())
+            }
+            Err(ApplyError::DeliveryMissing(row)) => Verdict::Park {
+                label: metrics::reason::MALFORMED_MESSAGE,
+                reason: format!("delivery row {row} does not exist"),
+            },
+            Err(e) => Verdict::Park {
+                label: metrics::reason::DATABASE_REFUSED,
+                reason: format!("subscription change not applied: {e}"),
             },
         }
     }

@@ -14,6 +14,7 @@ pub mod payment_provider;
 pub mod plan;
 pub mod provider;
 pub mod reversal;
+pub mod subscription;
 pub mod usdt;
 
 pub use credit_terms::CreditTerms;
@@ -29,4 +30,5 @@ pub use payment_provider::PaymentProvider;
 pub use plan::{Interval, PLANS, Plan, find_plan};
 pub use provider::Provider;
 pub use reversal::{PaymentReversal, ReversalKind, credits_share};
+pub use subscription::SubscriptionChange;
 pub use usdt::{AmountError, Usdt};

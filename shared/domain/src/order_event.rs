@@ -46,6 +46,8 @@ pub struct PaymentClaim {
 pub enum PaymentEvent {
     Order(OrderEvent),
     Reversal(crate::PaymentReversal),
+    /// A subscription's new state (its payments are order events).
+    Subscription(crate::SubscriptionChange),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

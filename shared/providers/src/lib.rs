@@ -27,6 +27,7 @@ pub fn parse(provider: Provider, body: &[u8]) -> Result<PaymentEvent, EventParse
         Provider::Stripe => stripe::event::StripeEvent::parse(body).map(|event| match event {
             stripe::event::StripeEvent::Order(event) => PaymentEvent::Order(event),
             stripe::event::StripeEvent::Reversal(reversal) => PaymentEvent::Reversal(reversal),
+            stripe::event::StripeEvent::Subscription(change) => PaymentEvent::Subscription(change),
         }),
     }
 }

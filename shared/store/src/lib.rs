@@ -24,5 +24,6 @@ pub mod ledger;
 pub mod notifications;
 pub mod order_keys;
 pub mod rate_limits;
+pub mod subscriptions;
 pub mod usage;
 pub mod user_orders;

@@ -28,7 +28,7 @@ use ledgerhook_domain::json;
 use ledgerhook_domain::order_event::{MAX_ORDER_ID_LEN, plausible_email};
 use ledgerhook_domain::{
     AmountError, EventKind, EventParseError, OrderEvent, PaymentClaim, PaymentProvider,
-    PaymentReversal, ReversalKind, SubscriptionPeriod, Usdt,
+    PaymentReversal, ReversalKind, SubscriptionChange, SubscriptionPeriod, Usdt,
 };
 
 /// Longest Stripe id taken from an event (Stripe documents up to 255).
@@ -41,6 +41,8 @@ pub enum StripeEvent {
     Order(OrderEvent),
     /// Money given back: a refund or a dispute.
     Reversal(PaymentReversal),
+    /// One of our subscriptions changed (its metadata names our plan).
+    Subscription(SubscriptionChange),
 }
 
 impl StripeEvent {
@@ -52,11 +54,17 @@ impl StripeEvent {
             Some(Value::String(t)) if !t.trim().is_empty() => t,
             _ => return Err(EventParseError::MissingType),
         };
+        let created = envelope.get("created").and_then(Value::as_i64);
         let object = envelope
             .remove("data")
             .and_then(|mut data| data.get_mut("object").map(Value::take))
             .filter(Value::is_object)
             .ok_or(EventParseError::Missing("data.object"))?;
+        if event_type.starts_with("customer.subscription.")
+            && reference(object.get("metadata"), "planId").is_some()
+        {
+            return subscription_change(event_type, created, &object);
+        }
         let kind = match event_type.as_str() {
             "charge.refunded" => return reversal(ReversalKind::Refund, event_type, &object),
             // An inquiry (`warning_needs_response`, `warning_under_review`)
@@ -168,6 +176,61 @@ impl StripeEvent {
         event.refuse_nul()?;
         Ok(Self::Order(event))
     }
+}
+
+/// A subscription's state. Its current period sits on its items since API
+/// version 2025-03-31 (basil), at the top before it.
+fn subscription_change(
+    event_type: String,
+    created: Option<i64>,
+    object: &Value,
+) -> Result<StripeEvent, EventParseError> {
+    let subscription_id =
+        stripe_id(object.get("id")).ok_or(EventParseError::Missing("data.object.id"))?;
+    let status = text_at(object, &["status"])
+        .ok_or(EventParseError::Missing("data.object.status"))?
+        .to_owned();
+    let items = object
+        .get("items")
+        .and_then(|i| i.get("data"))
+        .and_then(Value::as_array);
+    let on_items = |field: &str| {
+        items.and_then(|items| items.iter().filter_map(|i| i.get(field)?.as_i64()).max())
+    };
+    let period = |field: &str| {
+        object
+            .get(field)
+            .and_then(Value::as_i64)
+            .or_else(|| on_items(field))
+    };
+    let metadata = object.get("metadata");
+    let change = SubscriptionChange {
+        subscription_id,
+        customer_id: stripe_id(object.get("customer")),
+        user_id: reference(metadata, "userId"),
+        plan_id: reference(metadata, "planId"),
+        status,
+        current_period_start: period("current_period_start"),
+        current_period_end: period("current_period_end"),
+        cancel_at_period_end: object.get("cancel_at_period_end") == Some(&Value::Bool(true)),
+        canceled_at: object.get("canceled_at").and_then(Value::as_i64),
+        event_created: created.ok_or(EventParseError::Missing("created"))?,
+        event_type,
+    };
+    let texts = [
+        ("data.object.id", Some(change.subscription_id.as_str())),
+        ("data.object.customer", change.customer_id.as_deref()),
+        ("metadata.userId", change.user_id.as_deref()),
+        ("metadata.planId", change.plan_id.as_deref()),
+        ("data.object.status", Some(change.status.as_str())),
+    ];
+    if let Some((field, _)) = texts
+        .into_iter()
+        .find(|(_, text)| text.is_some_and(|t| t.contains('\0')))
+    {
+        return Err(EventParseError::ContainsNul(field));
+    }
+    Ok(StripeEvent::Subscription(change))
 }
 
 /// Where a subscription's invoice keeps the subscription's metadata: since

@@ -25,7 +25,7 @@
 pub mod orders;
 mod reversals;
 pub mod review;
-mod writes;
+pub(crate) mod writes;
 
 use sqlx::PgPool;
 
@@ -240,6 +240,22 @@ pub async fn apply_batch(
     );
     // Deliveries of one order are decided in delivery order, each seeing the
     // order as the previous one left it.
+    // Subscriptions that have ended: their invoices grant nothing.
+    let mut subscription_ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.subscription.as_ref().map(|s| s.subscription_id.as_str()))
+        .collect();
+    subscription_ids.sort_unstable();
+    subscription_ids.dedup();
+    let ended: std::collections::HashSet<String> = if subscription_ids.is_empty() {
+        Default::default()
+    } else {
+        crate::subscriptions::ended(&mut tx, &subscription_ids)
+            .await?
+            .into_iter()
+            .collect()
+    };
+
     let mut sequence = pending;
     sequence.sort_by_key(|&i| work[i].delivery_row);
     for index in sequence {
@@ -247,7 +263,13 @@ pub async fn apply_batch(
             delivery_row,
             event,
         } = work[index];
-        results[index] = Some(decide_one(&mut changes, &mut orders, delivery_row, event));
+        results[index] = Some(decide_one(
+            &mut changes,
+            &mut orders,
+            &ended,
+            delivery_row,
+            event,
+        ));
     }
     changes.write(&mut tx).await?;
     tx.commit().await?;
@@ -262,6 +284,7 @@ pub async fn apply_batch(
 fn decide_one(
     changes: &mut writes::Changes,
     orders: &mut orders::LockedOrders,
+    ended_subscriptions: &std::collections::HashSet<String>,
     delivery_row: i64,
     event: &OrderEvent,
 ) -> Result<Applied, ApplyError> {
@@ -292,7 +315,19 @@ fn decide_one(
         package,
         under_review: order.review_reason.is_some(),
     };
-    let decision = decide(&facts, event);
+    let mut decision = decide(&facts, event);
+    // A payment for a subscription that has ended is not granted: a person
+    // looks (it should not happen; the money was taken all the same).
+    if let (Decision::Grant { .. }, Some(period)) = (&decision, &event.subscription)
+        && ended_subscriptions.contains(&period.subscription_id)
+    {
+        decision = Decision::Conflict {
+            reason: format!(
+                "payment for subscription {}, which has ended",
+                period.subscription_id
+            ),
+        };
+    }
     let applied = match &decision {
         Decision::Grant { credits, anomaly } => Applied::Granted {
             user_id: order.user_id.clone(),

@@ -321,7 +321,7 @@ impl Changes {
     }
 }
 
-pub(super) fn detail(applied: &Applied) -> Option<String> {
+pub(crate) fn detail(applied: &Applied) -> Option<String> {
     match applied {
         Applied::Conflict { reason, .. } => Some(reason.clone()),
         Applied::Recorded { anomaly, .. } => anomaly.map(str::to_owned),
