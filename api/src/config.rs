@@ -156,6 +156,9 @@ pub struct StripeConfig {
     /// hosted page stops taking payment then (at least 30 minutes, at most
     /// 24 hours: Stripe's range), when the worker expires the order.
     pub payment_timeout: Duration,
+    /// `STRIPE_PORTAL_RETURN_URL` (default: `STRIPE_CANCEL_URL`): where the
+    /// customer portal sends the user back.
+    pub portal_return_url: String,
 }
 
 impl StripeConfig {
@@ -200,6 +203,17 @@ impl StripeConfig {
         };
         let success_url = url("STRIPE_SUCCESS_URL");
         let cancel_url = url("STRIPE_CANCEL_URL");
+        let portal_return_url = match env.optional("STRIPE_PORTAL_RETURN_URL") {
+            Some(value)
+                if !(value.starts_with("https://") || value.starts_with("http://"))
+                    || value.contains(char::is_whitespace) =>
+            {
+                env.invalid("STRIPE_PORTAL_RETURN_URL must be an absolute http(s) URL".into());
+                value
+            }
+            Some(value) => value,
+            None => cancel_url.clone().unwrap_or_default(),
+        };
         Some(Self {
             api_url,
             secret_key: secret_key.into(),
@@ -209,6 +223,7 @@ impl StripeConfig {
             },
             timeout,
             payment_timeout,
+            portal_return_url,
         })
     }
 }

@@ -39,6 +39,11 @@ pub enum ApiError {
     ProviderUnavailable { provider: &'static str },
     #[error("no such order")]
     OrderNotFound,
+    #[error("no such plan; see GET /api/payments/plans")]
+    InvalidPlan { plan_id: String },
+    /// The user has no subscription whose portal could be opened.
+    #[error("no subscription to manage")]
+    SubscriptionNotFound,
     /// The `Idempotency-Key` was first used to order another package, or
     /// the same package through another provider (`first_provider`, when
     /// known).
@@ -114,11 +119,14 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest { .. }
             | Self::InvalidPackage { .. }
+            | Self::InvalidPlan { .. }
             | Self::InvalidProvider { .. } => StatusCode::BAD_REQUEST,
             Self::ProviderUnavailable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::OrderNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::OrderNotFound | Self::SubscriptionNotFound | Self::NotFound => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } | Self::TooManyPendingOrders { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -149,6 +157,8 @@ impl ApiError {
             Self::InvalidProvider { .. } => "INVALID_PROVIDER",
             Self::ProviderUnavailable { .. } => "PROVIDER_UNAVAILABLE",
             Self::OrderNotFound => "ORDER_NOT_FOUND",
+            Self::InvalidPlan { .. } => "INVALID_PLAN",
+            Self::SubscriptionNotFound => "SUBSCRIPTION_NOT_FOUND",
             Self::DuplicateOrder { .. } => "DUPLICATE_ORDER",
             Self::PaymentTimeout { .. } => "PAYMENT_TIMEOUT",
             Self::NotFound => "NOT_FOUND",
@@ -170,6 +180,7 @@ impl ApiError {
                 field: Some(field), ..
             } => Some(json!({ "field": field })),
             Self::InvalidPackage { package_id } => Some(json!({ "packageId": package_id })),
+            Self::InvalidPlan { plan_id } => Some(json!({ "planId": plan_id })),
             Self::InvalidProvider { provider } => Some(json!({ "provider": provider })),
             Self::ProviderUnavailable { provider } => Some(json!({ "provider": provider })),
             Self::RateLimited { retry_after_secs } => {

@@ -12,11 +12,11 @@
 //! timed out, or whose holder died, may leave a session behind that nobody
 //! was shown; it is never paid, and Stripe expires it.
 
-use ledgerhook_domain::Package;
+use ledgerhook_domain::{Package, Plan};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ledgerhook_providers::stripe::checkout::{
-    CheckoutApi, NewSession, ReturnUrls, session_lifetime,
+    CheckoutApi, NewSession, NewSubscription, ReturnUrls, session_lifetime,
 };
 pub use ledgerhook_providers::stripe::checkout::{CreatedSession, StripeError};
 
@@ -29,6 +29,8 @@ pub struct Stripe {
     return_urls: ReturnUrls,
     /// How long a session takes payment: the payment timeout, in Stripe's range.
     session_lifetime: Duration,
+    /// Where the customer portal sends the user back.
+    portal_return_url: String,
 }
 
 impl Stripe {
@@ -37,7 +39,36 @@ impl Stripe {
             checkout: CheckoutApi::new(&config.api_url, config.secret_key.clone(), config.timeout)?,
             return_urls: config.return_urls.clone(),
             session_lifetime: session_lifetime(config.payment_timeout),
+            portal_return_url: config.portal_return_url.clone(),
         })
+    }
+
+    /// A subscription-mode session for `plan`; the same idempotency as an
+    /// order's.
+    pub async fn create_subscription_session(
+        &self,
+        user_id: &str,
+        plan: &Plan,
+        reservation: Option<&Reservation>,
+    ) -> Result<CreatedSession, StripeError> {
+        let idempotency_key = stripe_idempotency_key(reservation);
+        self.checkout
+            .create_subscription_session(
+                NewSubscription {
+                    user_id,
+                    plan,
+                    idempotency_key: &idempotency_key,
+                },
+                &self.return_urls,
+            )
+            .await
+    }
+
+    /// The customer portal's URL for `customer`, returning to the shop.
+    pub async fn portal(&self, customer: &str) -> Result<String, StripeError> {
+        self.checkout
+            .portal_session(customer, &self.portal_return_url)
+            .await
     }
 
     pub async fn create_session(

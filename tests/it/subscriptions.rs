@@ -309,3 +309,137 @@ async fn a_subscriptions_state_follows_its_newest_event_and_an_ended_one_grants_
     assert_eq!(stripe.deliver(&env, &ingester, &late).await, "conflict");
     assert_eq!(env.balance("subscriber-2").await, 0);
 }
+
+#[tokio::test]
+async fn a_user_subscribes_through_the_api_is_granted_each_period_and_can_open_the_portal() {
+    use ledgerhook_tests::fake_crossmint::FakeCrossmint;
+    use ledgerhook_tests::fake_stripe::{FAKE_SECRET_KEY, FAKE_WEBHOOK_SECRET, FakeStripe};
+
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env
+        .start_ingester(&[("STRIPE_WEBHOOK_SECRET", FAKE_WEBHOOK_SECRET)])
+        .await
+        .unwrap();
+    let _worker = env.start_worker(&[]).await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let stripe = FakeStripe::start().await.unwrap();
+    stripe.send_events_to(&ingester.stripe_url(), FAKE_WEBHOOK_SECRET);
+    let api = env
+        .start_api(
+            &crossmint.api_url,
+            &[
+                ("STRIPE_API_URL", stripe.api_url.as_str()),
+                ("STRIPE_SECRET_KEY", FAKE_SECRET_KEY),
+                ("STRIPE_SUCCESS_URL", "https://shop.example/paid"),
+                ("STRIPE_CANCEL_URL", "https://shop.example/account"),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let plans = api.get("/api/payments/plans", None).await;
+    assert_eq!(plans.status, 200, "{plans:?}");
+    assert_eq!(
+        plans.body["plans"][0],
+        json!({"id": "monthly", "name": "Monthly", "interval": "month", "price": "20.000000",
+               "currency": "USD", "creditsPerPeriod": 1200, "badge": null})
+    );
+    let unknown = api
+        .post(
+            "/api/payments/subscriptions",
+            Some("fan"),
+            &json!({"planId": "weekly"}),
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.body["code"].clone()),
+        (400, json!("INVALID_PLAN"))
+    );
+
+    let subscribe = async || {
+        api.post_with_headers(
+            "/api/payments/subscriptions",
+            "fan",
+            &[("Idempotency-Key", "fan-sub-1")],
+            &json!({"planId": "monthly"}),
+        )
+        .await
+    };
+    let created = subscribe().await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.body["planId"], "monthly");
+    let session_id = created.body["sessionId"].as_str().unwrap().to_owned();
+    assert!(
+        created.body["checkoutUrl"]
+            .as_str()
+            .unwrap()
+            .contains(&session_id)
+    );
+    // The same key again: the first answer, no second session at Stripe.
+    let replayed = subscribe().await;
+    assert_eq!(replayed.status, 201);
+    assert_eq!(replayed.body["sessionId"], session_id.as_str());
+    assert_eq!(stripe.session_count(), 1);
+    let form = stripe.requests().pop().unwrap();
+    assert_eq!(form.field("mode"), Some("subscription"));
+    assert_eq!(
+        form.field("line_items[0][price_data][recurring][interval]"),
+        Some("month")
+    );
+    assert_eq!(
+        form.field("line_items[0][price_data][unit_amount]"),
+        Some("2000")
+    );
+    assert_eq!(
+        form.field("subscription_data[metadata][planId]"),
+        Some("monthly")
+    );
+    assert_eq!(
+        form.field("subscription_data[metadata][userId]"),
+        Some("fan")
+    );
+    // No portal before there is a subscription.
+    let none = api
+        .post(
+            "/api/payments/subscriptions/portal",
+            Some("fan"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (none.status, none.body["code"].clone()),
+        (404, json!("SUBSCRIPTION_NOT_FOUND"))
+    );
+
+    let subscription = stripe.pay_subscription(&session_id).await.unwrap();
+    env.wait_for_count(
+        "select count(*) from webhook_deliveries where processed_at is not null",
+        3,
+        WAIT,
+    )
+    .await;
+    assert_eq!(env.balance("fan").await, 1200, "the first period's credits");
+    let mine = api.get("/api/payments/subscriptions", Some("fan")).await;
+    assert_eq!(mine.status, 200, "{mine:?}");
+    let first = &mine.body["subscriptions"][0];
+    assert_eq!(first["id"], subscription.as_str());
+    assert_eq!(first["status"], "active");
+    assert_eq!(first["planId"], "monthly");
+    assert_eq!(first["periodsPaid"], 1);
+    assert_eq!(first["creditsGranted"], 1200);
+    assert!(first["currentPeriodEnd"].is_string(), "{first}");
+    let portal = api
+        .post(
+            "/api/payments/subscriptions/portal",
+            Some("fan"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(portal.status, 200, "{portal:?}");
+    assert!(portal.body["url"].as_str().unwrap().starts_with("https://"));
+    // Another user sees none of it.
+    let other = api
+        .get("/api/payments/subscriptions", Some("someone"))
+        .await;
+    assert_eq!(other.body["subscriptions"], json!([]));
+}

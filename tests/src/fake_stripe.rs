@@ -132,6 +132,7 @@ impl FakeStripe {
             .route("/v1/checkout/sessions", post(create_session))
             .route("/v1/checkout/sessions/{id}", get(get_session))
             .route("/v1/events", get(list_events))
+            .route("/v1/billing_portal/sessions", post(portal_session))
             .route("/c/pay/{id}", get(pay_page))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -183,6 +184,85 @@ impl FakeStripe {
     /// webhook's HTTP status.
     pub async fn pay(&self, session_id: &str) -> anyhow::Result<u16> {
         pay_session(&self.shared, session_id).await
+    }
+
+    /// Pays a subscription-mode session as Stripe does: the subscription
+    /// is created (`customer.subscription.created`), its first invoice is
+    /// paid (`invoice.paid`, `billing_reason` `subscription_create`, the
+    /// subscription's metadata under `parent.subscription_details`), and
+    /// the session completes; the subscription's id. Each event goes to
+    /// the webhook URL.
+    pub async fn pay_subscription(&self, session_id: &str) -> anyhow::Result<String> {
+        let session = {
+            let mut sessions = self.shared.sessions.lock().expect("lock");
+            let session = sessions
+                .by_id
+                .get_mut(session_id)
+                .with_context(|| format!("the fake made no session {session_id}"))?;
+            if session["mode"] != "subscription" {
+                bail!("session {session_id} is not a subscription's");
+            }
+            session["payment_status"] = json!("paid");
+            session["status"] = json!("complete");
+            session["subscription"] = json!(format!("sub_{}", simple_id()));
+            session["customer"] = json!(format!("cus_{}", simple_id()));
+            session["url"] = Value::Null;
+            session.clone()
+        };
+        let subscription = session["subscription"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let now = chrono::Utc::now().timestamp();
+        let days = if session["interval"] == "year" {
+            365
+        } else {
+            30
+        };
+        let end = now + days * 24 * 3600;
+        let metadata = session["subscription_metadata"].clone();
+        send_event(
+            &self.shared,
+            "customer.subscription.created",
+            json!({
+                "id": subscription, "object": "subscription", "status": "active",
+                "customer": session["customer"], "metadata": metadata,
+                "cancel_at_period_end": false, "canceled_at": null,
+                "items": {"object": "list", "data": [{
+                    "id": format!("si_{}", simple_id()), "object": "subscription_item",
+                    "current_period_start": now, "current_period_end": end,
+                }]},
+            }),
+        )
+        .await?;
+        let invoice = format!("in_{}", simple_id());
+        send_event(
+            &self.shared,
+            "invoice.paid",
+            json!({
+                "id": invoice, "object": "invoice", "status": "paid",
+                "billing_reason": "subscription_create",
+                "amount_due": session["amount_total"], "amount_paid": session["amount_total"],
+                "total": session["amount_total"], "currency": "usd",
+                "customer": session["customer"], "metadata": {},
+                "parent": {"type": "subscription_details", "quote_details": null,
+                    "subscription_details": {"metadata": metadata, "subscription": subscription}},
+                "lines": {"object": "list", "data": [{
+                    "id": format!("il_{}", simple_id()), "object": "line_item",
+                    "amount": session["amount_total"], "currency": "usd",
+                    "period": {"start": now, "end": end},
+                }]},
+                "payments": {"object": "list", "data": [{
+                    "object": "invoice_payment", "status": "paid",
+                    "amount_paid": session["amount_total"], "currency": "usd",
+                    "payment": {"type": "payment_intent",
+                                "payment_intent": format!("pi_{}", simple_id())},
+                }]},
+            }),
+        )
+        .await?;
+        send_event(&self.shared, "checkout.session.completed", session).await?;
+        Ok(subscription)
     }
 
     /// Marks the session paid and makes no event at all (as if it had gone
@@ -374,6 +454,35 @@ async fn get_session(
     }
 }
 
+/// `POST /v1/billing_portal/sessions`: a portal URL for the customer.
+async fn portal_session(headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&headers) {
+        return stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid API Key provided",
+        );
+    }
+    let form = parse_form(&body);
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let (Some(customer), Some(return_url)) = (field("customer"), field("return_url")) else {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Missing required param: customer.",
+        );
+    };
+    let id = format!("bps_{}", simple_id());
+    Json(json!({
+        "id": id,
+        "object": "billing_portal.session",
+        "customer": customer,
+        "return_url": return_url,
+        "url": format!("https://billing.stripe.example/p/session/{id}"),
+    }))
+    .into_response()
+}
+
 /// `GET /v1/events`: newest first, `delivery_success` and `starting_after`
 /// and `limit` as Stripe reads them (`created[gte]` is not needed here:
 /// the fake's events are all recent).
@@ -530,8 +639,12 @@ fn new_session(base_url: &str, request: &SeenRequest) -> Result<Value, String> {
             .filter(|v| !v.is_empty())
             .ok_or_else(|| format!("Missing required param: {name}."))
     };
-    if required("mode")? != "payment" {
-        return Err("this fake only makes mode=payment sessions".to_owned());
+    let mode = required("mode")?;
+    if mode != "payment" && mode != "subscription" {
+        return Err("this fake makes mode=payment and mode=subscription sessions".to_owned());
+    }
+    if mode == "subscription" {
+        required("line_items[0][price_data][recurring][interval]")?;
     }
     let integer = |name: &str| -> Result<i64, String> {
         required(name)?
@@ -551,12 +664,26 @@ fn new_session(base_url: &str, request: &SeenRequest) -> Result<Value, String> {
             Some((name.to_owned(), json!(v)))
         })
         .collect();
+    let subscription_metadata: serde_json::Map<String, Value> = request
+        .form
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k
+                .strip_prefix("subscription_data[metadata][")?
+                .strip_suffix(']')?;
+            Some((name.to_owned(), json!(v)))
+        })
+        .collect();
     let id = format!("cs_test_{}", simple_id());
     Ok(json!({
         "id": id,
         "object": "checkout.session",
         "url": format!("{base_url}/c/pay/{id}"),
-        "mode": "payment",
+        "mode": mode,
+        "interval": request.field("line_items[0][price_data][recurring][interval]"),
+        "subscription_metadata": subscription_metadata,
+        "subscription": null,
+        "customer": null,
         "payment_status": "unpaid",
         "status": "open",
         "amount_subtotal": unit_amount * quantity,

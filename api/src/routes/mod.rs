@@ -8,6 +8,7 @@ mod history;
 mod openapi;
 mod orders;
 pub mod packages;
+mod subscriptions;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -20,6 +21,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(packages::router())
         .merge(orders::router())
+        .merge(subscriptions::router())
         .merge(confirm::router())
         .merge(history::router())
         .merge(credits::router())

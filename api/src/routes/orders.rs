@@ -193,6 +193,12 @@ async fn check_limits(state: &AppState, user_id: &str) -> Result<(), ApiError> {
             retry_after_secs: wait.unsigned_abs(),
         });
     }
+    check_rates(state, user_id).await
+}
+
+/// Refuses a new order or subscription when the user created too many
+/// lately, or everyone together did (each is a call to the provider).
+pub(crate) async fn check_rates(state: &AppState, user_id: &str) -> Result<(), ApiError> {
     for (limit, key) in [
         (&state.order_limit, user_id),
         (&state.global_order_limit, GLOBAL_KEY),

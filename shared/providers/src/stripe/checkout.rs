@@ -20,7 +20,7 @@ use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
 use crate::capped_answer::{CappedReadError, read_capped};
-use ledgerhook_domain::Package;
+use ledgerhook_domain::{Package, Plan};
 use ledgerhook_runtime::secret_text::SecretText;
 
 /// Stripe's API.
@@ -61,6 +61,15 @@ pub struct NewSession<'a> {
     /// order's payment timeout, so that a buyer cannot pay an order the
     /// worker has already expired (see [`session_lifetime`]).
     pub expires_at: i64,
+}
+
+/// One subscription to start: a Checkout Session in subscription mode.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSubscription<'a> {
+    pub user_id: &'a str,
+    pub plan: &'a Plan,
+    /// Stripe's `Idempotency-Key`: the same for every attempt.
+    pub idempotency_key: &'a str,
 }
 
 /// Stripe takes `expires_at` between 30 minutes and 24 hours after
@@ -190,14 +199,92 @@ impl CheckoutApi {
         session: NewSession<'_>,
         urls: &ReturnUrls,
     ) -> Result<CreatedSession, StripeError> {
-        let package = session.package;
         let form = session_form(session, urls);
-        let mut response = self
+        let created = self
+            .post_session(self.sessions_url.clone(), session.idempotency_key, &form)
+            .await?;
+        tracing::debug!(session = %created.id, package = session.package.id, "Checkout Session created");
+        Ok(created)
+    }
+
+    /// Creates a hosted Checkout Session in subscription mode for `plan`:
+    /// its price every interval, with the user and plan in the
+    /// subscription's metadata, which Stripe copies onto every invoice of
+    /// it (`parent.subscription_details.metadata`), so each paid period
+    /// names its buyer and plan.
+    pub async fn create_subscription_session(
+        &self,
+        session: NewSubscription<'_>,
+        urls: &ReturnUrls,
+    ) -> Result<CreatedSession, StripeError> {
+        let form = subscription_form(session, urls);
+        let created = self
+            .post_session(self.sessions_url.clone(), session.idempotency_key, &form)
+            .await?;
+        tracing::debug!(session = %created.id, plan = session.plan.id, "subscription Checkout Session created");
+        Ok(created)
+    }
+
+    /// A customer-portal session for `customer` (`cus_...`): the URL where
+    /// the user manages or cancels their subscription.
+    pub async fn portal_session(
+        &self,
+        customer: &str,
+        return_url: &str,
+    ) -> Result<String, StripeError> {
+        let url = self
+            .sessions_url
+            .join("../billing_portal/sessions")
+            .map_err(|_| StripeError::Unreadable)?;
+        let form = [
+            ("customer", customer.to_owned()),
+            ("return_url", return_url.to_owned()),
+        ];
+        let body = self.post(url, None, &form).await?;
+        #[derive(Deserialize)]
+        struct Portal {
+            url: String,
+        }
+        let portal: Portal = serde_json::from_slice(&body).map_err(|_| StripeError::Unreadable)?;
+        Ok(portal.url)
+    }
+
+    async fn post_session(
+        &self,
+        url: reqwest::Url,
+        idempotency_key: &str,
+        form: &[(&'static str, String)],
+    ) -> Result<CreatedSession, StripeError> {
+        let body = self.post(url, Some(idempotency_key), form).await?;
+        let answer: SessionAnswer =
+            serde_json::from_slice(&body).map_err(|_| StripeError::Unreadable)?;
+        let url = answer.url.unwrap_or_default();
+        if !answer.id.starts_with("cs_") || url.is_empty() {
+            return Err(StripeError::Unreadable);
+        }
+        Ok(CreatedSession {
+            id: answer.id,
+            url,
+            payment_status: answer.payment_status,
+        })
+    }
+
+    /// A form POST with our key; the body of a 2xx answer.
+    async fn post(
+        &self,
+        url: reqwest::Url,
+        idempotency_key: Option<&str>,
+        form: &[(&'static str, String)],
+    ) -> Result<Vec<u8>, StripeError> {
+        let mut request = self
             .http
-            .post(self.sessions_url.clone())
-            .header(reqwest::header::AUTHORIZATION, self.authorization()?)
-            .header("Idempotency-Key", session.idempotency_key)
-            .form(&form)
+            .post(url)
+            .header(reqwest::header::AUTHORIZATION, self.authorization()?);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let mut response = request
+            .form(form)
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;
@@ -218,18 +305,7 @@ impl CheckoutApi {
                 code: error.and_then(|e| e.error.code),
             });
         }
-        let answer: SessionAnswer =
-            serde_json::from_slice(&body).map_err(|_| StripeError::Unreadable)?;
-        let url = answer.url.unwrap_or_default();
-        if !answer.id.starts_with("cs_") || url.is_empty() {
-            return Err(StripeError::Unreadable);
-        }
-        tracing::debug!(session = %answer.id, package = package.id, "Checkout Session created");
-        Ok(CreatedSession {
-            id: answer.id,
-            url,
-            payment_status: answer.payment_status,
-        })
+        Ok(body)
     }
 
     /// Marked sensitive, so reqwest and hyper never print it either.
@@ -251,6 +327,46 @@ impl CheckoutApi {
 
 /// The create request's form fields, in Stripe's bracket notation. The
 /// price is whole cents, from the exact amount: no float on the way.
+/// The subscription session's form: the plan's price every interval
+/// (`price_data` with `recurring`, so no Price needs creating first), the
+/// user and plan on the session and on the subscription.
+fn subscription_form(
+    session: NewSubscription<'_>,
+    urls: &ReturnUrls,
+) -> Vec<(&'static str, String)> {
+    let plan = session.plan;
+    let mut form = vec![
+        ("mode", "subscription".to_owned()),
+        ("line_items[0][price_data][currency]", "usd".to_owned()),
+        (
+            "line_items[0][price_data][unit_amount]",
+            plan.period.price.cents().to_string(),
+        ),
+        (
+            "line_items[0][price_data][recurring][interval]",
+            plan.interval.as_str().to_owned(),
+        ),
+        (
+            "line_items[0][price_data][product_data][name]",
+            plan.period.name.to_owned(),
+        ),
+        ("line_items[0][quantity]", "1".to_owned()),
+        ("success_url", urls.success_url.clone()),
+        ("cancel_url", urls.cancel_url.clone()),
+        ("metadata[userId]", session.user_id.to_owned()),
+        ("metadata[planId]", plan.id.to_owned()),
+        (
+            "subscription_data[metadata][userId]",
+            session.user_id.to_owned(),
+        ),
+        ("subscription_data[metadata][planId]", plan.id.to_owned()),
+    ];
+    if session.user_id.chars().count() <= MAX_CLIENT_REFERENCE_CHARS {
+        form.push(("client_reference_id", session.user_id.to_owned()));
+    }
+    form
+}
+
 fn session_form(session: NewSession<'_>, urls: &ReturnUrls) -> Vec<(&'static str, String)> {
     let package = session.package;
     let mut form = vec![

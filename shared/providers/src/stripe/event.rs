@@ -6,7 +6,7 @@
 //!
 //! | Stripe event | order | meaning |
 //! |---|---|---|
-//! | `checkout.session.completed` | the session | paid when `payment_status` is `paid`, else informational (an async method still settling) |
+//! | `checkout.session.completed` | the session | paid when `payment_status` is `paid`, else informational (an async method still settling); a subscription's session (`mode` `subscription`) is informational: its first invoice pays the first period |
 //! | `checkout.session.async_payment_succeeded` / `_failed` | the session | paid / failed |
 //! | `checkout.session.expired` | the session | cancelled (money received still wins) |
 //! | `invoice.paid`, `invoice.payment_succeeded` | the invoice | paid, when its metadata names a package; for a subscription's invoice (`parent.subscription_details.metadata` names our `planId`), one paid period of the plan, when raised for the subscription's start or renewal (`billing_reason` `subscription_create`, `subscription_cycle`; any other invoice of it is informational); else unknown |
@@ -77,6 +77,13 @@ impl StripeEvent {
             }
             "charge.dispute.created" | "charge.dispute.funds_withdrawn" => {
                 return reversal(ReversalKind::Chargeback, event_type, &object);
+            }
+            // A subscription's session is paid by its first invoice, which
+            // is the period's order: the session itself grants nothing.
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded"
+                if text_at(&object, &["mode"]) == Some("subscription") =>
+            {
+                EventKind::Informational
             }
             "checkout.session.completed" => {
                 if text_at(&object, &["payment_status"]) == Some("paid") {
