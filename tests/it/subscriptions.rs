@@ -443,3 +443,74 @@ async fn a_user_subscribes_through_the_api_is_granted_each_period_and_can_open_t
         .await;
     assert_eq!(other.body["subscriptions"], json!([]));
 }
+
+/// A refund of an invoice whose event did not list its payment: no order
+/// holds the PaymentIntent, so the worker asks Stripe which invoice it paid
+/// and applies the refund, instead of waiting and parking it.
+#[tokio::test]
+async fn a_refund_of_an_invoice_paid_order_is_found_through_stripe() {
+    use ledgerhook_tests::fake_stripe::{FAKE_SECRET_KEY, FakeStripe};
+
+    let python = tokio::task::spawn_blocking(stripe_python);
+    let env = TestEnv::new().await.unwrap();
+    let fake = FakeStripe::start().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env
+        .start_worker(&[
+            ("STRIPE_SECRET_KEY", FAKE_SECRET_KEY),
+            ("STRIPE_API_URL", fake.api_url.as_str()),
+            ("WORKER_RETRY_ATTEMPTS", "1"),
+        ])
+        .await
+        .unwrap();
+    let stripe = Stripe {
+        python: python.await.unwrap(),
+    };
+    let start = now_secs();
+    let mut paid = invoice_event(
+        "invoice.paid",
+        "in_unlisted",
+        "subscription_create",
+        ("monthly", 2000),
+        (start, start + 30 * DAY),
+        "pi_unused",
+    );
+    // Webhooks need not include the invoice's payments.
+    paid["data"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("payments");
+    assert_eq!(stripe.deliver(&env, &ingester, &paid).await, "granted");
+    assert_eq!(env.balance("subscriber-1").await, 1200);
+    fake.record_invoice_payment("in_unlisted", "pi_unlisted");
+
+    let mut refund: Value = serde_json::from_slice(
+        &std::fs::read(format!(
+            "{}/payloads/stripe/charge.refunded.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    refund["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
+    let charge = &mut refund["data"]["object"];
+    charge["payment_intent"] = json!("pi_unlisted");
+    charge["amount"] = json!(2000);
+    charge["amount_captured"] = json!(2000);
+    charge["amount_refunded"] = json!(2000);
+    charge["refunded"] = json!(true);
+    charge["currency"] = json!("usd");
+    assert_eq!(stripe.deliver(&env, &ingester, &refund).await, "reversed");
+    assert_eq!(env.balance("subscriber-1").await, 0);
+    let held: Option<String> = sqlx::query_scalar(
+        "select payment_intent from payment_orders where provider_order_id = 'in_unlisted'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        held.as_deref(),
+        Some("pi_unlisted"),
+        "the order now holds its payment"
+    );
+}

@@ -99,6 +99,8 @@ struct Shared {
     webhook: Arc<Mutex<Option<Webhook>>>,
     /// Every event made, newest last, and whether its webhook got a 2xx.
     events: Arc<Mutex<Vec<(Value, bool)>>>,
+    /// PaymentIntent -> the invoice it paid (`GET /v1/invoice_payments`).
+    invoice_payments: Arc<Mutex<HashMap<String, String>>>,
     http: reqwest::Client,
 }
 
@@ -124,6 +126,7 @@ impl FakeStripe {
             sessions: Arc::new(Mutex::new(Sessions::default())),
             webhook: Arc::new(Mutex::new(None)),
             events: Arc::new(Mutex::new(Vec::new())),
+            invoice_payments: Arc::new(Mutex::new(HashMap::new())),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
@@ -133,6 +136,7 @@ impl FakeStripe {
             .route("/v1/checkout/sessions/{id}", get(get_session))
             .route("/v1/events", get(list_events))
             .route("/v1/billing_portal/sessions", post(portal_session))
+            .route("/v1/invoice_payments", get(list_invoice_payments))
             .route("/c/pay/{id}", get(pay_page))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -263,6 +267,16 @@ impl FakeStripe {
         .await?;
         send_event(&self.shared, "checkout.session.completed", session).await?;
         Ok(subscription)
+    }
+
+    /// Records that `payment_intent` paid `invoice`, as Stripe's invoice
+    /// payments list it.
+    pub fn record_invoice_payment(&self, invoice: &str, payment_intent: &str) {
+        self.shared
+            .invoice_payments
+            .lock()
+            .expect("lock")
+            .insert(payment_intent.to_owned(), invoice.to_owned());
     }
 
     /// Marks the session paid and makes no event at all (as if it had gone
@@ -452,6 +466,41 @@ async fn get_session(
             "No such checkout.session",
         ),
     }
+}
+
+/// `GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=pi_...`.
+async fn list_invoice_payments(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    if !authorized(&headers) {
+        return stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid API Key provided",
+        );
+    }
+    let intent = query
+        .get("payment[payment_intent]")
+        .cloned()
+        .unwrap_or_default();
+    let invoice = shared
+        .invoice_payments
+        .lock()
+        .expect("lock")
+        .get(&intent)
+        .cloned();
+    let data: Vec<Value> = invoice
+        .map(|invoice| {
+            json!({"id": format!("inpay_{}", simple_id()), "object": "invoice_payment",
+                   "invoice": invoice, "status": "paid",
+                   "payment": {"type": "payment_intent", "payment_intent": intent}})
+        })
+        .into_iter()
+        .collect();
+    Json(json!({"object": "list", "url": "/v1/invoice_payments", "has_more": false, "data": data}))
+        .into_response()
 }
 
 /// `POST /v1/billing_portal/sessions`: a portal URL for the customer.

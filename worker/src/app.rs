@@ -75,6 +75,7 @@ impl App {
                     notify: config.notify,
                     subscription_grace_days: config.subscription_grace_days,
                 }),
+                lookup: config.payment_lookup,
             },
             settler: Settler {
                 schedule: config.retry,

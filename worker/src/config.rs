@@ -57,6 +57,10 @@ pub struct Config {
     /// credits stay valid this long after the period ends (a renewal that
     /// is a day late does not leave the user without them).
     pub subscription_grace_days: u32,
+    /// `STRIPE_SECRET_KEY` (optional; with `STRIPE_API_URL`): lets a refund
+    /// or dispute whose PaymentIntent no order holds ask Stripe which
+    /// invoice it paid, instead of waiting and parking.
+    pub payment_lookup: Option<crate::payment_lookup::PaymentLookup>,
     /// `CREDIT_EXPIRY_INTERVAL_SECS` (default 3600; 0 turns the job off):
     /// how often the worker removes credits whose time has come.
     pub expiry_interval: Option<Duration>,
@@ -122,6 +126,7 @@ impl Config {
             ),
             credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
             subscription_grace_days: env.parsed_or("SUBSCRIPTION_GRACE_DAYS", 3),
+            payment_lookup: crate::payment_lookup::PaymentLookup::from_env(&mut env),
             expiry_interval: Some(env.parsed_or("CREDIT_EXPIRY_INTERVAL_SECS", 3600u64))
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),

@@ -21,6 +21,7 @@ pub mod expiry_job;
 pub mod metrics;
 pub mod notify_channels;
 pub mod pause;
+pub mod payment_lookup;
 pub mod payment_timeout_job;
 pub mod processor;
 pub mod reconcile;

@@ -13,6 +13,8 @@ use ledgerhook_domain::{OrderEvent, PaymentEvent, PaymentReversal, SubscriptionC
 use ledgerhook_runtime::retry::Backoff;
 use ledgerhook_store::ledger::{self, Applied, ApplyError, Work};
 use ledgerhook_store::{db, deliveries, subscriptions};
+
+use crate::payment_lookup::PaymentLookup;
 use sqlx::PgPool;
 use tracing::{Instrument as _, Span};
 
@@ -85,6 +87,8 @@ pub struct Processor {
     pub pool: PgPool,
     /// Credit validity for the orders the worker creates from metadata.
     pub terms: Arc<ledger::GrantTerms>,
+    /// Asks the provider which order a payment paid, when none holds it.
+    pub lookup: Option<PaymentLookup>,
 }
 
 impl Processor {
@@ -253,8 +257,19 @@ impl Processor {
         reversal: &PaymentReversal,
         message: &Message<'_>,
     ) -> Verdict {
-        let result =
+        let mut result =
             with_database_retries(|| ledger::apply_reversal(&self.pool, row, reversal)).await;
+        // No order holds the payment: the provider may say which one it paid
+        // (an invoice whose event listed no payments). Asked once.
+        if let (Err(ApplyError::OrderUnknown(payment)), Some(lookup)) = (&result, &self.lookup)
+            && let Some(order) = lookup.order_of(payment).await
+            && ledger::orders::attach_payment(&self.pool, &order, payment)
+                .await
+                .unwrap_or(false)
+        {
+            result =
+                with_database_retries(|| ledger::apply_reversal(&self.pool, row, reversal)).await;
+        }
         match result {
             Ok(applied) => {
                 let provider = message

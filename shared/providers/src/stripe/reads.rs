@@ -115,6 +115,40 @@ impl StripeReads {
         }
     }
 
+    /// The invoice `payment_intent` paid, if it paid one (`GET
+    /// /v1/invoice_payments`): an invoice's event need not list its
+    /// payments, so a refund may name a PaymentIntent no order holds yet.
+    pub async fn invoice_of_payment(
+        &self,
+        payment_intent: &str,
+    ) -> Result<Option<String>, StripeError> {
+        if !payment_intent.starts_with("pi_")
+            || !payment_intent
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Ok(None);
+        }
+        let query = [
+            ("payment[type]", "payment_intent".to_owned()),
+            ("payment[payment_intent]", payment_intent.to_owned()),
+            ("limit", "1".to_owned()),
+        ];
+        let Some(page) = self
+            .get(&format!("{}/invoice_payments", self.base), &query)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let page: Value = serde_json::from_slice(&page).map_err(|_| StripeError::Unreadable)?;
+        let invoice = &page["data"][0]["invoice"];
+        Ok(invoice
+            .as_str()
+            .or_else(|| invoice["id"].as_str())
+            .filter(|id| id.starts_with("in_"))
+            .map(str::to_owned))
+    }
+
     /// Checkout Session `id` as Stripe holds it now (JSON), or `None` when
     /// Stripe has none by that id.
     pub async fn checkout_session(&self, id: &str) -> Result<Option<Vec<u8>>, StripeError> {

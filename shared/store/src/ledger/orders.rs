@@ -190,6 +190,26 @@ pub async fn open_pending<'e>(
     .await
 }
 
+/// Records that `payment_intent` paid order `provider_order_id`, when the
+/// order holds no payment yet (its event did not say, and the provider was
+/// asked). Whether it now holds that payment.
+pub async fn attach_payment<'e>(
+    executor: impl PgExecutor<'e>,
+    provider_order_id: &str,
+    payment_intent: &str,
+) -> Result<bool, sqlx::Error> {
+    let attached: Option<bool> = sqlx::query_scalar(
+        "update payment_orders set payment_intent = $2, updated_at = now()
+         where provider_order_id = $1 and payment_intent is null
+         returning true",
+    )
+    .bind(provider_order_id)
+    .bind(payment_intent)
+    .fetch_optional(executor)
+    .await?;
+    Ok(attached.is_some())
+}
+
 /// The user an order belongs to, if it is recorded.
 pub async fn owner<'e>(
     executor: impl PgExecutor<'e>,
