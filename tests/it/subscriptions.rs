@@ -269,6 +269,21 @@ async fn a_subscriptions_state_follows_its_newest_event_and_an_ended_one_grants_
             Some("cus_QxLedgerhookSubscriber01".into())
         )
     );
+    // A renewal whose payment failed makes it past due at once.
+    let mut failed = invoice_event(
+        "invoice.payment_failed",
+        "in_sub2_failed",
+        "subscription_cycle",
+        ("monthly", 2000),
+        period,
+        "pi_sub2_failed",
+    );
+    failed["data"]["object"]["parent"]["subscription_details"]["subscription"] =
+        json!("sub_test_2");
+    failed["data"]["object"]["parent"]["subscription_details"]["metadata"]["userId"] =
+        json!("subscriber-2");
+    assert_eq!(stripe.deliver(&env, &ingester, &failed).await, "recorded");
+    assert_eq!(state().await.0, "past_due", "marked by the failed invoice");
     let past_due = subscription_event(
         "customer.subscription.updated",
         "past_due",

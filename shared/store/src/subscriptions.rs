@@ -106,6 +106,19 @@ pub(crate) async fn ended(tx: &mut PgConnection, ids: &[&str]) -> Result<Vec<Str
     .await
 }
 
+/// Marks `ids` past due (their renewal's payment failed), unless they have
+/// ended.
+pub(crate) async fn mark_past_due(tx: &mut PgConnection, ids: &[&str]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update subscriptions set status = 'past_due', updated_at = now()
+         where id = any($1) and status not in ('canceled', 'incomplete_expired', 'past_due')",
+    )
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// A user's subscription, with what its paid periods granted.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

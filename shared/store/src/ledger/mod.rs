@@ -272,11 +272,39 @@ pub async fn apply_batch(
         ));
     }
     changes.write(&mut tx).await?;
+    // A subscription whose renewal failed is past due from now (Stripe's
+    // own `customer.subscription.updated` says so too, and a newer one
+    // replaces this).
+    let failed_renewals: Vec<&str> = sequence_failed(work, &results);
+    if !failed_renewals.is_empty() {
+        crate::subscriptions::mark_past_due(&mut tx, &failed_renewals).await?;
+    }
     tx.commit().await?;
     Ok(results
         .into_iter()
         .map(|r| r.expect("every item has a result"))
         .collect())
+}
+
+/// The subscriptions of this batch's invoices that failed an order's payment.
+fn sequence_failed<'w>(
+    work: &'w [Work<'_>],
+    results: &[Option<Result<Applied, ApplyError>>],
+) -> Vec<&'w str> {
+    work.iter()
+        .zip(results)
+        .filter(|(_, result)| {
+            matches!(
+                result,
+                Some(Ok(Applied::Recorded {
+                    payment_failed: true,
+                    ..
+                }))
+            )
+        })
+        .filter_map(|(w, _)| w.event.subscription.as_ref())
+        .map(|s| s.subscription_id.as_str())
+        .collect()
 }
 
 /// Runs the state machine for one delivery against the order as it stands in
