@@ -18,6 +18,10 @@ create table subscriptions (
     status text not null,
     -- cus_...: the customer portal is opened for it
     customer_id text,
+    -- its item (si_...) and the item's product (prod_...): a plan change
+    -- gives that item the new plan's price
+    item_id text,
+    product_id text,
     current_period_start timestamptz,
     current_period_end timestamptz,
     cancel_at_period_end boolean not null default false,

@@ -16,7 +16,7 @@ use ledgerhook_domain::{Package, Plan};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ledgerhook_providers::stripe::checkout::{
-    CheckoutApi, NewSession, NewSubscription, ReturnUrls, session_lifetime,
+    CheckoutApi, NewSession, NewSubscription, PlanChange, ReturnUrls, session_lifetime,
 };
 pub use ledgerhook_providers::stripe::checkout::{CreatedSession, StripeError};
 
@@ -61,6 +61,27 @@ impl Stripe {
                 },
                 &self.return_urls,
             )
+            .await
+    }
+
+    /// Moves `subscription` to `plan` from its next period.
+    pub async fn change_plan(
+        &self,
+        subscription: &str,
+        item: &str,
+        product: &str,
+        plan: &Plan,
+    ) -> Result<(), StripeError> {
+        // One change per subscription and plan: a retry is the same change.
+        let idempotency_key = format!("ledgerhook-plan-{subscription}-{}", plan.id);
+        self.checkout
+            .change_plan(PlanChange {
+                subscription,
+                item,
+                product,
+                plan,
+                idempotency_key: &idempotency_key,
+            })
             .await
     }
 

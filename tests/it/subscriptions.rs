@@ -452,11 +452,49 @@ async fn a_user_subscribes_through_the_api_is_granted_each_period_and_can_open_t
         .await;
     assert_eq!(portal.status, 200, "{portal:?}");
     assert!(portal.body["url"].as_str().unwrap().starts_with("https://"));
-    // Another user sees none of it.
+    // Another user sees none of it, and cannot change it.
     let other = api
         .get("/api/payments/subscriptions", Some("someone"))
         .await;
     assert_eq!(other.body["subscriptions"], json!([]));
+    let change_path = format!("/api/payments/subscriptions/{subscription}/plan");
+    let theirs = api
+        .post(&change_path, Some("someone"), &json!({"planId": "yearly"}))
+        .await;
+    assert_eq!(theirs.status, 404, "{theirs:?}");
+
+    // A plan change: yearly from the next period on, nothing now.
+    let changed = api
+        .post(&change_path, Some("fan"), &json!({"planId": "yearly"}))
+        .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(changed.body["planId"], "yearly");
+    env.wait_for_count(
+        "select count(*) from subscriptions where plan_id = 'yearly'",
+        1,
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        env.balance("fan").await,
+        1200,
+        "no proration, no credits yet"
+    );
+    stripe.renew(&subscription).await.unwrap();
+    env.wait_for_count(
+        "select count(*) from webhook_deliveries where outcome = 'granted'",
+        2,
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        env.balance("fan").await,
+        1200 + 16000,
+        "the renewal is yearly"
+    );
+    let mine = api.get("/api/payments/subscriptions", Some("fan")).await;
+    assert_eq!(mine.body["subscriptions"][0]["planId"], "yearly");
+    assert_eq!(mine.body["subscriptions"][0]["periodsPaid"], 2);
 }
 
 /// A refund of an invoice whose event did not list its payment: no order

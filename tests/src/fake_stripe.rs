@@ -101,6 +101,8 @@ struct Shared {
     events: Arc<Mutex<Vec<(Value, bool)>>>,
     /// PaymentIntent -> the invoice it paid (`GET /v1/invoice_payments`).
     invoice_payments: Arc<Mutex<HashMap<String, String>>>,
+    /// Subscriptions made by paying their sessions, as Stripe holds them.
+    subscriptions: Arc<Mutex<HashMap<String, Value>>>,
     http: reqwest::Client,
 }
 
@@ -127,6 +129,7 @@ impl FakeStripe {
             webhook: Arc::new(Mutex::new(None)),
             events: Arc::new(Mutex::new(Vec::new())),
             invoice_payments: Arc::new(Mutex::new(HashMap::new())),
+            subscriptions: Arc::new(Mutex::new(HashMap::new())),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
@@ -137,6 +140,7 @@ impl FakeStripe {
             .route("/v1/events", get(list_events))
             .route("/v1/billing_portal/sessions", post(portal_session))
             .route("/v1/invoice_payments", get(list_invoice_payments))
+            .route("/v1/subscriptions/{id}", post(update_subscription))
             .route("/c/pay/{id}", get(pay_page))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -218,55 +222,98 @@ impl FakeStripe {
             .unwrap_or_default()
             .to_owned();
         let now = chrono::Utc::now().timestamp();
-        let days = if session["interval"] == "year" {
-            365
-        } else {
-            30
-        };
-        let end = now + days * 24 * 3600;
-        let metadata = session["subscription_metadata"].clone();
-        send_event(
-            &self.shared,
+        let state = json!({
+            "id": subscription, "object": "subscription", "status": "active",
+            "customer": session["customer"], "metadata": session["subscription_metadata"],
+            "cancel_at_period_end": false, "canceled_at": null,
+            "items": {"object": "list", "data": [{
+                "id": format!("si_{}", simple_id()), "object": "subscription_item",
+                "current_period_start": now, "current_period_end": now,
+                "price": {"id": format!("price_{}", simple_id()), "object": "price",
+                          "product": format!("prod_{}", simple_id()),
+                          "unit_amount": session["amount_total"],
+                          "recurring": {"interval": session["interval"]}},
+            }]},
+        });
+        self.shared
+            .subscriptions
+            .lock()
+            .expect("lock")
+            .insert(subscription.clone(), state);
+        self.bill(
+            &subscription,
+            "subscription_create",
             "customer.subscription.created",
-            json!({
-                "id": subscription, "object": "subscription", "status": "active",
-                "customer": session["customer"], "metadata": metadata,
-                "cancel_at_period_end": false, "canceled_at": null,
-                "items": {"object": "list", "data": [{
-                    "id": format!("si_{}", simple_id()), "object": "subscription_item",
-                    "current_period_start": now, "current_period_end": end,
-                }]},
-            }),
         )
         .await?;
+        send_event(&self.shared, "checkout.session.completed", session).await?;
+        Ok(subscription)
+    }
+
+    /// Renews a subscription: its next period, billed at its price now
+    /// and with its metadata now (`invoice.paid`, `subscription_cycle`).
+    pub async fn renew(&self, subscription: &str) -> anyhow::Result<()> {
+        self.bill(
+            subscription,
+            "subscription_cycle",
+            "customer.subscription.updated",
+        )
+        .await
+    }
+
+    /// Moves the subscription into its next period and sends its state
+    /// (`state_event`) and its paid invoice.
+    async fn bill(
+        &self,
+        subscription: &str,
+        reason: &str,
+        state_event: &str,
+    ) -> anyhow::Result<()> {
+        let state = {
+            let mut subscriptions = self.shared.subscriptions.lock().expect("lock");
+            let state = subscriptions
+                .get_mut(subscription)
+                .with_context(|| format!("the fake has no subscription {subscription}"))?;
+            let item = &mut state["items"]["data"][0];
+            let start = item["current_period_end"].as_i64().unwrap_or_default();
+            let days = if item["price"]["recurring"]["interval"] == "year" {
+                365
+            } else {
+                30
+            };
+            item["current_period_start"] = json!(start);
+            item["current_period_end"] = json!(start + days * 24 * 3600);
+            state.clone()
+        };
+        send_event(&self.shared, state_event, state.clone()).await?;
+        let item = &state["items"]["data"][0];
+        let amount = &item["price"]["unit_amount"];
         let invoice = format!("in_{}", simple_id());
         send_event(
             &self.shared,
             "invoice.paid",
             json!({
                 "id": invoice, "object": "invoice", "status": "paid",
-                "billing_reason": "subscription_create",
-                "amount_due": session["amount_total"], "amount_paid": session["amount_total"],
-                "total": session["amount_total"], "currency": "usd",
-                "customer": session["customer"], "metadata": {},
+                "billing_reason": reason,
+                "amount_due": amount, "amount_paid": amount, "total": amount, "currency": "usd",
+                "customer": state["customer"], "metadata": {},
                 "parent": {"type": "subscription_details", "quote_details": null,
-                    "subscription_details": {"metadata": metadata, "subscription": subscription}},
+                    "subscription_details": {"metadata": state["metadata"], "subscription": subscription}},
                 "lines": {"object": "list", "data": [{
                     "id": format!("il_{}", simple_id()), "object": "line_item",
-                    "amount": session["amount_total"], "currency": "usd",
-                    "period": {"start": now, "end": end},
+                    "amount": amount, "currency": "usd",
+                    "period": {"start": item["current_period_start"], "end": item["current_period_end"]},
                 }]},
                 "payments": {"object": "list", "data": [{
                     "object": "invoice_payment", "status": "paid",
-                    "amount_paid": session["amount_total"], "currency": "usd",
+                    "amount_paid": amount, "currency": "usd",
                     "payment": {"type": "payment_intent",
                                 "payment_intent": format!("pi_{}", simple_id())},
                 }]},
             }),
         )
         .await?;
-        send_event(&self.shared, "checkout.session.completed", session).await?;
-        Ok(subscription)
+        Ok(())
     }
 
     /// Records that `payment_intent` paid `invoice`, as Stripe's invoice
@@ -501,6 +548,58 @@ async fn list_invoice_payments(
         .collect();
     Json(json!({"object": "list", "url": "/v1/invoice_payments", "has_more": false, "data": data}))
         .into_response()
+}
+
+/// `POST /v1/subscriptions/{id}`: the item's price and the metadata, as
+/// the plan change sends them; `customer.subscription.updated` follows.
+async fn update_subscription(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !authorized(&headers) {
+        return stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid API Key provided",
+        );
+    }
+    let form = parse_form(&body);
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let state = {
+        let mut subscriptions = shared.subscriptions.lock().expect("lock");
+        let Some(state) = subscriptions.get_mut(&id) else {
+            return stripe_error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "No such subscription",
+            );
+        };
+        let item = &mut state["items"]["data"][0];
+        if field("items[0][id]").as_deref() != item["id"].as_str()
+            || field("items[0][price_data][product]").as_deref()
+                != item["price"]["product"].as_str()
+        {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "No such item or product",
+            );
+        }
+        let amount: i64 = field("items[0][price_data][unit_amount]")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_default();
+        item["price"]["unit_amount"] = json!(amount);
+        item["price"]["recurring"]["interval"] =
+            json!(field("items[0][price_data][recurring][interval]"));
+        if let Some(plan) = field("metadata[planId]") {
+            state["metadata"]["planId"] = json!(plan);
+        }
+        state.clone()
+    };
+    let _ = send_event(&shared, "customer.subscription.updated", state.clone()).await;
+    Json(state).into_response()
 }
 
 /// `POST /v1/billing_portal/sessions`: a portal URL for the customer.

@@ -12,9 +12,13 @@
 //! - `GET /api/payments/subscriptions`: the user's subscriptions (status,
 //!   plan, current period, periods paid, credits granted).
 //! - `POST /api/payments/subscriptions/portal`: `{url}` of Stripe's customer
-//!   portal, where the user changes plan or cancels.
+//!   portal, where the user manages payment or cancels.
+//! - `POST /api/payments/subscriptions/{id}/plan {planId}`: the plan from the
+//!   next period on (no proration): the subscription's price and its
+//!   metadata change together at Stripe, so the next invoice names and
+//!   costs the new plan and grants its credits.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/payments/plans", get(plans))
         .route("/api/payments/subscriptions", post(create).get(list))
         .route("/api/payments/subscriptions/portal", post(portal))
+        .route("/api/payments/subscriptions/{id}/plan", post(change_plan))
 }
 
 fn plan_json(plan: &Plan) -> Value {
@@ -183,4 +188,48 @@ async fn portal(State(state): State<AppState>, user: User) -> Result<Json<Value>
         ApiError::Stripe(e)
     })?;
     Ok(Json(json!({ "url": url })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangePlan {
+    plan_id: String,
+}
+
+async fn change_plan(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<ChangePlan>,
+) -> Result<Json<Value>, ApiError> {
+    let plan = find_plan(&request.plan_id).ok_or_else(|| ApiError::InvalidPlan {
+        plan_id: request.plan_id.chars().take(64).collect(),
+    })?;
+    let stripe = state
+        .stripe
+        .as_ref()
+        .ok_or(ApiError::ProviderUnavailable { provider: "stripe" })?;
+    // Another user's subscription is indistinguishable from none.
+    let mine = subscriptions::of_user(&state.pool, &user.id).await?;
+    let subscription = mine
+        .iter()
+        .find(|s| s.id == id && !matches!(s.status.as_str(), "canceled" | "incomplete_expired"))
+        .ok_or(ApiError::SubscriptionNotFound)?;
+    let (Some(item), Some(product)) = (&subscription.item_id, &subscription.product_id) else {
+        return Err(ApiError::SubscriptionNotFound);
+    };
+    if subscription.plan_id != plan.id {
+        stripe
+            .change_plan(&subscription.id, item, product, plan)
+            .await
+            .map_err(|e| {
+                metrics::stripe_failure(e.reason());
+                ApiError::Stripe(e)
+            })?;
+    }
+    Ok(Json(json!({
+        "subscriptionId": subscription.id,
+        "planId": plan.id,
+        "takesEffectAt": subscription.current_period_end,
+    })))
 }

@@ -12,6 +12,10 @@ pub struct SubscriptionChange {
     pub subscription_id: String,
     /// The provider's customer (Stripe's `cus_...`): the portal opens for it.
     pub customer_id: Option<String>,
+    /// Its (first) item and that item's product: a plan change prices that
+    /// item anew.
+    pub item_id: Option<String>,
+    pub product_id: Option<String>,
     /// From our metadata on the subscription.
     pub user_id: Option<String>,
     pub plan_id: Option<String>,

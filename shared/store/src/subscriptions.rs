@@ -66,12 +66,15 @@ async fn upsert(
     let written: Option<String> = sqlx::query_scalar(
         "insert into subscriptions as s
              (id, user_id, plan_id, status, customer_id, current_period_start,
-              current_period_end, cancel_at_period_end, canceled_at, event_created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+              current_period_end, cancel_at_period_end, canceled_at, event_created_at,
+              item_id, product_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          on conflict (id) do update
              set user_id = excluded.user_id, plan_id = excluded.plan_id,
                  status = excluded.status,
                  customer_id = coalesce(excluded.customer_id, s.customer_id),
+                 item_id = coalesce(excluded.item_id, s.item_id),
+                 product_id = coalesce(excluded.product_id, s.product_id),
                  current_period_start = coalesce(excluded.current_period_start, s.current_period_start),
                  current_period_end = coalesce(excluded.current_period_end, s.current_period_end),
                  cancel_at_period_end = excluded.cancel_at_period_end,
@@ -90,6 +93,8 @@ async fn upsert(
     .bind(change.cancel_at_period_end)
     .bind(at(change.canceled_at))
     .bind(at(Some(change.event_created)).unwrap_or_else(Utc::now))
+    .bind(&change.item_id)
+    .bind(&change.product_id)
     .fetch_optional(&mut *tx)
     .await?;
     Ok(written.is_some())
@@ -136,13 +141,17 @@ pub struct UserSubscription {
     pub credits_granted: i64,
     #[serde(skip)]
     pub customer_id: Option<String>,
+    #[serde(skip)]
+    pub item_id: Option<String>,
+    #[serde(skip)]
+    pub product_id: Option<String>,
 }
 
 /// The user's subscriptions, newest first.
 pub async fn of_user(pool: &PgPool, user_id: &str) -> Result<Vec<UserSubscription>, sqlx::Error> {
     sqlx::query_as(
         "select s.id, s.plan_id, s.status, s.current_period_start, s.current_period_end,
-                s.cancel_at_period_end, s.canceled_at, s.customer_id,
+                s.cancel_at_period_end, s.canceled_at, s.customer_id, s.item_id, s.product_id,
                 (select count(*) from payment_orders o
                  where o.subscription_id = s.id and o.status = 'completed') as periods_paid,
                 coalesce((select sum(l.credits) from payment_orders o

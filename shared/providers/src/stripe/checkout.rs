@@ -72,6 +72,17 @@ pub struct NewSubscription<'a> {
     pub idempotency_key: &'a str,
 }
 
+/// A subscription moving to another plan.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanChange<'a> {
+    pub subscription: &'a str,
+    /// Its item (`si_...`) and the item's product (`prod_...`).
+    pub item: &'a str,
+    pub product: &'a str,
+    pub plan: &'a Plan,
+    pub idempotency_key: &'a str,
+}
+
 /// Stripe takes `expires_at` between 30 minutes and 24 hours after
 /// creation; the payment timeout, brought into that range.
 pub fn session_lifetime(payment_timeout: Duration) -> Duration {
@@ -247,6 +258,39 @@ impl CheckoutApi {
         }
         let portal: Portal = serde_json::from_slice(&body).map_err(|_| StripeError::Unreadable)?;
         Ok(portal.url)
+    }
+
+    /// Moves subscription `subscription` to `plan` from its next period:
+    /// its item gets the plan's price (on the item's own product), its
+    /// metadata names the plan (so the next invoice does), and nothing is
+    /// prorated now.
+    pub async fn change_plan(&self, change: PlanChange<'_>) -> Result<(), StripeError> {
+        let safe = |id: &str| id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !change.subscription.starts_with("sub_") || !safe(change.subscription) {
+            return Err(StripeError::Unreadable);
+        }
+        let url = self
+            .sessions_url
+            .join(&format!("../subscriptions/{}", change.subscription))
+            .map_err(|_| StripeError::Unreadable)?;
+        let plan = change.plan;
+        let form = [
+            ("items[0][id]", change.item.to_owned()),
+            ("items[0][price_data][currency]", "usd".to_owned()),
+            (
+                "items[0][price_data][unit_amount]",
+                plan.period.price.cents().to_string(),
+            ),
+            (
+                "items[0][price_data][recurring][interval]",
+                plan.interval.as_str().to_owned(),
+            ),
+            ("items[0][price_data][product]", change.product.to_owned()),
+            ("proration_behavior", "none".to_owned()),
+            ("metadata[planId]", plan.id.to_owned()),
+        ];
+        self.post(url, Some(change.idempotency_key), &form).await?;
+        Ok(())
     }
 
     async fn post_session(

@@ -214,6 +214,8 @@ fn subscription_change(
     let change = SubscriptionChange {
         subscription_id,
         customer_id: stripe_id(object.get("customer")),
+        item_id: items.and_then(|items| stripe_id(items.first()?.get("id"))),
+        product_id: items.and_then(|items| stripe_id(items.first()?.get("price")?.get("product"))),
         user_id: reference(metadata, "userId"),
         plan_id: reference(metadata, "planId"),
         status,
