@@ -55,6 +55,25 @@ fn invoice_event(
     event
 }
 
+/// Stripe's `charge.refunded` for the charge of `payment_intent`, of
+/// `amount` cents, `refunded` of them refunded so far.
+fn refunded(payment_intent: &str, amount: i64, refunded: i64) -> Value {
+    let path = format!(
+        "{}/payloads/stripe/charge.refunded.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    event["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
+    let charge = &mut event["data"]["object"];
+    charge["payment_intent"] = json!(payment_intent);
+    charge["amount"] = json!(amount);
+    charge["amount_captured"] = json!(amount);
+    charge["amount_refunded"] = json!(refunded);
+    charge["refunded"] = json!(refunded >= amount);
+    charge["currency"] = json!("usd");
+    event
+}
+
 struct Stripe {
     python: PathBuf,
 }
@@ -190,22 +209,7 @@ async fn each_paid_period_grants_its_plan_once_for_the_period_and_the_grace() {
     assert_eq!(stripe.deliver(&env, &ingester, &short).await, "conflict");
 
     // Half of the first period refunded: half its credits taken back.
-    let mut refund: Value = serde_json::from_slice(
-        &std::fs::read(format!(
-            "{}/payloads/stripe/charge.refunded.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    refund["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
-    let charge = &mut refund["data"]["object"];
-    charge["payment_intent"] = json!("pi_sub_1");
-    charge["amount"] = json!(2000);
-    charge["amount_captured"] = json!(2000);
-    charge["amount_refunded"] = json!(1000);
-    charge["refunded"] = json!(false);
-    charge["currency"] = json!("usd");
+    let refund = refunded("pi_sub_1", 2000, 1000);
     assert_eq!(stripe.deliver(&env, &ingester, &refund).await, "reversed");
     assert_eq!(env.balance("subscriber-1").await, 600 + 16000);
     assert_eq!(
@@ -537,22 +541,7 @@ async fn a_refund_of_an_invoice_paid_order_is_found_through_stripe() {
     assert_eq!(env.balance("subscriber-1").await, 1200);
     fake.record_invoice_payment("in_unlisted", "pi_unlisted");
 
-    let mut refund: Value = serde_json::from_slice(
-        &std::fs::read(format!(
-            "{}/payloads/stripe/charge.refunded.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    refund["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
-    let charge = &mut refund["data"]["object"];
-    charge["payment_intent"] = json!("pi_unlisted");
-    charge["amount"] = json!(2000);
-    charge["amount_captured"] = json!(2000);
-    charge["amount_refunded"] = json!(2000);
-    charge["refunded"] = json!(true);
-    charge["currency"] = json!("usd");
+    let refund = refunded("pi_unlisted", 2000, 2000);
     assert_eq!(stripe.deliver(&env, &ingester, &refund).await, "reversed");
     assert_eq!(env.balance("subscriber-1").await, 0);
     let held: Option<String> = sqlx::query_scalar(

@@ -81,6 +81,26 @@ pub struct Finding {
     pub detail: Option<String>,
 }
 
+impl Finding {
+    /// What is known of `order` before its provider is asked: nothing yet,
+    /// so `failed` until an answer says otherwise.
+    pub(crate) fn about(provider: PaymentProvider, order: AwaitingPayment) -> Self {
+        Self {
+            provider: provider.as_str(),
+            order_id: order.id,
+            provider_order_id: order.provider_order_id,
+            user_id: order.user_id,
+            package_id: order.package_id,
+            status: order.status,
+            created_at: order.created_at,
+            crossmint_payment_status: None,
+            stripe_payment_status: None,
+            result: FindingResult::Failed,
+            detail: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingResult {
@@ -162,19 +182,7 @@ async fn reconcile_one(
     dry_run: bool,
     recorded: &mut Vec<Delivery>,
 ) -> Result<Finding, sqlx::Error> {
-    let mut finding = Finding {
-        provider: PaymentProvider::Crossmint.as_str(),
-        order_id: order.id,
-        provider_order_id: order.provider_order_id,
-        user_id: order.user_id,
-        package_id: order.package_id,
-        status: order.status,
-        created_at: order.created_at,
-        crossmint_payment_status: None,
-        stripe_payment_status: None,
-        result: FindingResult::Failed,
-        detail: None,
-    };
+    let mut finding = Finding::about(PaymentProvider::Crossmint, order);
     let answer = match crossmint.get_order(&finding.provider_order_id).await {
         Ok(answer) => answer,
         Err(e) => {

@@ -102,17 +102,9 @@ pub async fn run(
 /// event is its payment, recorded (or, in a dry run, to be) above.
 fn found_in_events(order: AwaitingPayment) -> Finding {
     Finding {
-        provider: PaymentProvider::Stripe.as_str(),
-        order_id: order.id,
-        provider_order_id: order.provider_order_id,
-        user_id: order.user_id,
-        package_id: order.package_id,
-        status: order.status,
-        created_at: order.created_at,
-        crossmint_payment_status: None,
-        stripe_payment_status: None,
         result: FindingResult::AlreadyRecorded,
         detail: Some("its session's event was among Stripe's undelivered ones".to_owned()),
+        ..Finding::about(PaymentProvider::Stripe, order)
     }
 }
 
@@ -123,19 +115,7 @@ async fn session_of(
     dry_run: bool,
     recorded: &mut Vec<ledgerhook_domain::Delivery>,
 ) -> Result<Finding, sqlx::Error> {
-    let mut finding = Finding {
-        provider: PaymentProvider::Stripe.as_str(),
-        order_id: order.id,
-        provider_order_id: order.provider_order_id,
-        user_id: order.user_id,
-        package_id: order.package_id,
-        status: order.status,
-        created_at: order.created_at,
-        crossmint_payment_status: None,
-        stripe_payment_status: None,
-        result: FindingResult::Failed,
-        detail: None,
-    };
+    let mut finding = Finding::about(PaymentProvider::Stripe, order);
     let session = match stripe.checkout_session(&finding.provider_order_id).await {
         Ok(Some(body)) => body,
         Ok(None) => {

@@ -108,6 +108,21 @@ async fn lock(
     ))
 }
 
+/// The order, locked, with the reason it is held; or why it cannot be
+/// resolved (no such order, not held).
+async fn lock_held(
+    tx: &mut PgConnection,
+    provider_order_id: &str,
+) -> Result<Result<(Locked, String), Resolution>, sqlx::Error> {
+    let Some(order) = lock(tx, provider_order_id).await? else {
+        return Ok(Err(Resolution::NotFound));
+    };
+    match order.review_reason.clone() {
+        Some(held_for) => Ok(Ok((order, held_for))),
+        None => Ok(Err(Resolution::NotHeld)),
+    }
+}
+
 /// Releases the hold on `provider_order_id` in the caller's transaction:
 /// grants the order's credits to its owner (a manual grant standing in for
 /// the purchase grant, under a key of its own, so running it twice grants
@@ -118,11 +133,9 @@ pub async fn release(
     actor: &str,
     reason: &str,
 ) -> Result<Resolution, sqlx::Error> {
-    let Some(order) = lock(tx, provider_order_id).await? else {
-        return Ok(Resolution::NotFound);
-    };
-    let Some(held_for) = order.review_reason.clone() else {
-        return Ok(Resolution::NotHeld);
+    let (order, held_for) = match lock_held(tx, provider_order_id).await? {
+        Ok(held) => held,
+        Err(refused) => return Ok(refused),
     };
     let resolution = match order_grant(tx, order.id).await? {
         Some(granted) => Resolution::AlreadyGranted {
@@ -180,11 +193,9 @@ pub async fn reject(
     actor: &str,
     reason: &str,
 ) -> Result<Resolution, sqlx::Error> {
-    let Some(order) = lock(tx, provider_order_id).await? else {
-        return Ok(Resolution::NotFound);
-    };
-    let Some(held_for) = order.review_reason.clone() else {
-        return Ok(Resolution::NotHeld);
+    let (order, held_for) = match lock_held(tx, provider_order_id).await? {
+        Ok(held) => held,
+        Err(refused) => return Ok(refused),
     };
     let status = match order.status.as_str() {
         "pending" | "paid" | "expired" => "failed".to_owned(),
