@@ -352,20 +352,30 @@ impl CheckoutApi {
         Ok(body)
     }
 
-    /// Marked sensitive, so reqwest and hyper never print it either.
     fn authorization(&self) -> Result<HeaderValue, StripeError> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.secret_key.expose()))
-            .map_err(|_| StripeError::UnusableKey)?;
-        value.set_sensitive(true);
-        Ok(value)
+        bearer(&self.secret_key)
     }
 
     fn transport_error(&self, error: reqwest::Error) -> StripeError {
-        if error.is_timeout() {
-            StripeError::Timeout(self.timeout)
-        } else {
-            StripeError::Unreachable(error.without_url())
-        }
+        transport_error(error, self.timeout)
+    }
+}
+
+/// The secret key as Stripe takes it; marked sensitive, so reqwest and
+/// hyper never print it either.
+pub(super) fn bearer(secret_key: &SecretText) -> Result<HeaderValue, StripeError> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", secret_key.expose()))
+        .map_err(|_| StripeError::UnusableKey)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// A failed call, without its URL (ours, not the caller's business).
+pub(super) fn transport_error(error: reqwest::Error, timeout: Duration) -> StripeError {
+    if error.is_timeout() {
+        StripeError::Timeout(timeout)
+    } else {
+        StripeError::Unreachable(error.without_url())
     }
 }
 

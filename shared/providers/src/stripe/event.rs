@@ -552,6 +552,34 @@ mod tests {
     }
 
     #[test]
+    fn a_subscription_change_is_read_and_a_nul_in_it_refused() {
+        let body = std::fs::read(format!("{PAYLOADS}/customer.subscription.updated.json")).unwrap();
+        let StripeEvent::Subscription(change) = StripeEvent::parse(&body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(change.subscription_id, "sub_1QxLedgerhookMonthly01");
+        assert_eq!(change.plan_id.as_deref(), Some("monthly"));
+        assert_eq!(change.status, "active");
+        assert_eq!(
+            change.current_period_end,
+            Some(1_767_778_400),
+            "from the items (basil)"
+        );
+        assert_eq!(change.item_id.as_deref(), Some("si_QxLedgerhookMonthly01"));
+        assert_eq!(
+            change.product_id.as_deref(),
+            Some("prod_QxLedgerhookMonthly01")
+        );
+        assert_eq!(change.event_created, 1_765_100_100);
+        let mut value: Value = serde_json::from_slice(&body).unwrap();
+        value["data"]["object"]["metadata"]["userId"] = "u\u{0}x".into();
+        assert_eq!(
+            StripeEvent::parse(&serde_json::to_vec(&value).unwrap()),
+            Err(EventParseError::ContainsNul("metadata.userId"))
+        );
+    }
+
+    #[test]
     fn invoices_for_no_package_and_dispute_inquiries_are_left_alone() {
         let body = br#"{"id":"evt_1","type":"invoice.paid","data":{"object":{"id":"in_sub","amount_paid":900,"currency":"usd","metadata":{}}}}"#;
         let StripeEvent::Order(event) = StripeEvent::parse(body).unwrap() else {

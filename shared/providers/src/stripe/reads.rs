@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 use serde_json::Value;
 
-use super::checkout::{DEFAULT_STRIPE_API_URL, MAX_ANSWER_BYTES, StripeError};
+use super::checkout::{self, DEFAULT_STRIPE_API_URL, MAX_ANSWER_BYTES, StripeError};
 use crate::capped_answer::{CappedReadError, read_capped};
 use ledgerhook_runtime::config::EnvReader;
 use ledgerhook_runtime::secret_text::SecretText;
@@ -202,19 +202,11 @@ impl StripeReads {
         Ok(Some(body))
     }
 
-    /// Marked sensitive, so reqwest and hyper never print it either.
     fn authorization(&self) -> Result<HeaderValue, StripeError> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.secret_key.expose()))
-            .map_err(|_| StripeError::UnusableKey)?;
-        value.set_sensitive(true);
-        Ok(value)
+        checkout::bearer(&self.secret_key)
     }
 
     fn transport_error(&self, error: reqwest::Error) -> StripeError {
-        if error.is_timeout() {
-            StripeError::Timeout(self.timeout)
-        } else {
-            StripeError::Unreachable(error.without_url())
-        }
+        checkout::transport_error(error, self.timeout)
     }
 }

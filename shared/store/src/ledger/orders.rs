@@ -190,6 +190,46 @@ pub async fn open_pending<'e>(
     .await
 }
 
+/// An order's hold for review, ended by a person.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HoldCleared<'a> {
+    pub order_id: Uuid,
+    /// The order's new status, if it changes.
+    pub status: Option<&'a str>,
+    pub history_reason: &'a str,
+    pub event_type: &'a str,
+    pub event: &'a serde_json::Value,
+}
+
+/// Clears an order's hold (`ledger::review`): the reason goes, the status
+/// may change, a history entry and an event say who ended it and why.
+pub(crate) async fn clear_hold(
+    tx: &mut PgConnection,
+    cleared: HoldCleared<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "with o as (
+             update payment_orders
+             set review_reason = null,
+                 status = coalesce($2, status),
+                 status_history = status_history || jsonb_build_array(jsonb_build_object(
+                     'status', coalesce($2, status), 'at', now(), 'reason', $3::text)),
+                 updated_at = now()
+             where id = $1
+         )
+         insert into payment_order_events (order_id, event_type, event_data)
+         values ($1, $4, $5)",
+    )
+    .bind(cleared.order_id)
+    .bind(cleared.status)
+    .bind(cleared.history_reason)
+    .bind(cleared.event_type)
+    .bind(cleared.event)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Records that `payment_intent` paid order `provider_order_id`, when the
 /// order holds no payment yet (its event did not say, and the provider was
 /// asked). Whether it now holds that payment.
@@ -317,10 +357,22 @@ pub(crate) async fn find_or_create_locked(
         .collect();
     intents.sort_unstable();
     intents.dedup();
-    // Only Stripe events carry one; Crossmint batches skip this statement.
+    // Only Stripe events carry one; Crossmint batches skip these statements.
     let paid: Vec<String> = if intents.is_empty() {
         Vec::new()
     } else {
+        // Two batches announcing one payment under different objects (a
+        // session in one, its invoice in the other) would each find no
+        // order holding it and each create one from the metadata. A lock
+        // per payment, held to commit and taken in sorted order, makes the
+        // second wait and then find the first's order.
+        sqlx::query(
+            "select pg_advisory_xact_lock(k)
+             from (select hashtextextended(i, 0) as k from unnest($1::text[]) as i order by 1) s",
+        )
+        .bind(&intents)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query_scalar(
             "select payment_intent from payment_orders where payment_intent = any($1)",
         )

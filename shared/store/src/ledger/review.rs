@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::credits::manual_grant::{self, ManualGrant, ManualGrantOutcome};
 use crate::credits::order_grant::order_grant;
+use crate::ledger::orders;
 
 /// An order held for review.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
@@ -172,12 +173,10 @@ pub async fn release(
     };
     clear_hold(
         tx,
-        order.id,
+        &order,
         None,
-        "review.released",
-        actor,
-        reason,
-        &held_for,
+        Ending::Released,
+        (actor, reason, &held_for),
     )
     .await?;
     Ok(resolution)
@@ -203,51 +202,43 @@ pub async fn reject(
     };
     clear_hold(
         tx,
-        order.id,
+        &order,
         Some(&status),
-        "review.rejected",
-        actor,
-        reason,
-        &held_for,
+        Ending::Rejected,
+        (actor, reason, &held_for),
     )
     .await?;
     Ok(Resolution::Rejected { status })
 }
 
+/// How a hold ends: the event recorded and the word in the history.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Released,
+    Rejected,
+}
+
+/// Clears the hold through the order's writer, with who and why.
 async fn clear_hold(
     tx: &mut PgConnection,
-    order_id: Uuid,
+    order: &Locked,
     status: Option<&str>,
-    event_type: &str,
-    actor: &str,
-    reason: &str,
-    held_for: &str,
+    ending: Ending,
+    (actor, reason, held_for): (&str, &str, &str),
 ) -> Result<(), sqlx::Error> {
-    let verb = if event_type == "review.released" {
-        "released"
-    } else {
-        "rejected"
+    let (event_type, verb) = match ending {
+        Ending::Released => ("review.released", "released"),
+        Ending::Rejected => ("review.rejected", "rejected"),
     };
-    let history_reason = format!("{verb} from review by {actor}: {reason}");
-    sqlx::query(
-        "with o as (
-             update payment_orders
-             set review_reason = null,
-                 status = coalesce($2, status),
-                 status_history = status_history || jsonb_build_array(jsonb_build_object(
-                     'status', coalesce($2, status), 'at', now(), 'reason', $3::text)),
-                 updated_at = now()
-             where id = $1
-         )
-         insert into payment_order_events (order_id, event_type, event_data)
-         values ($1, $4, $5)",
+    orders::clear_hold(
+        tx,
+        orders::HoldCleared {
+            order_id: order.id,
+            status,
+            history_reason: &format!("{verb} from review by {actor}: {reason}"),
+            event_type,
+            event: &json!({"operator": actor, "reason": reason, "heldFor": held_for}),
+        },
     )
-    .bind(order_id)
-    .bind(status)
-    .bind(&history_reason)
-    .bind(event_type)
-    .bind(json!({"operator": actor, "reason": reason, "heldFor": held_for}))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    .await
 }
