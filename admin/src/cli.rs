@@ -217,6 +217,12 @@ pub enum DatabaseCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// The console's operators: add one (printing a one-time password once),
+    /// list them, remove one (ending their sessions).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Risk 2 (a webhook that never came): ask Crossmint about every order
     /// still waiting for its payment; a paid one is recorded as a delivery
     /// and granted through the workers, once, whatever webhook comes later.
@@ -245,6 +251,32 @@ pub enum DatabaseCommand {
         #[command(flatten)]
         wait: Wait,
     },
+}
+
+/// `ledgerhook-admin operator ...`: who may sign in to the console.
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Add an operator and print a one-time password, once: only its
+    /// argon2 hash is kept, and the console asks for a new password at the
+    /// first sign-in.
+    Add {
+        /// Lower case letters, digits and . _ @ - (at most 64).
+        name: String,
+        /// viewer: looks, never acts; operator: looks and acts.
+        #[arg(long, value_enum)]
+        role: ConsoleRole,
+    },
+    /// List the operators, their roles and open sessions (never a password).
+    List,
+    /// Remove an operator; their sessions end at once.
+    Remove { name: String },
+}
+
+/// What an operator may do in the console.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ConsoleRole {
+    Viewer,
+    Operator,
 }
 
 /// How long a redrive or replay waits for outcomes.
@@ -333,6 +365,7 @@ impl DatabaseCommand {
             Self::Audit { .. } => "audit",
             Self::Reconcile { .. } => "reconcile",
             Self::Notifications { .. } => "notifications",
+            Self::Operator { .. } => "operator",
         }
     }
 }

@@ -24,6 +24,8 @@ pub mod deliveries;
 pub mod docs;
 pub mod migrate;
 pub mod notifications;
+pub mod operators;
+pub mod password;
 pub mod reconcile;
 pub mod replay;
 pub mod review;
@@ -132,6 +134,9 @@ pub fn changes_something(command: &Command) -> bool {
                 | DatabaseCommand::Notifications {
                     resend_parked: true,
                     ..
+                }
+                | DatabaseCommand::Operator {
+                    command: cli::OperatorCommand::Add { .. } | cli::OperatorCommand::Remove { .. },
                 }
         )
     )
@@ -250,6 +255,7 @@ async fn run_on_database(
             let resend = resend_parked.then_some(reason.as_deref().unwrap_or_default());
             notifications::notifications(&pool, operator, resend, *limit).await?
         }
+        DatabaseCommand::Operator { command } => operators::run(&pool, operator, command).await?,
         DatabaseCommand::Reconcile {
             provider,
             order,

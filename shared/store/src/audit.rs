@@ -35,3 +35,58 @@ pub async fn record<'e>(
     .fetch_one(executor)
     .await
 }
+
+/// One audit row as listed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub operator: Option<String>,
+    pub reason: Option<String>,
+    pub command: String,
+    pub arguments: Value,
+    pub result: Value,
+}
+
+/// Which audit rows to list.
+#[derive(Debug, Clone, Copy)]
+pub enum About<'a> {
+    /// Every row.
+    All,
+    /// Rows whose arguments name this order (its provider's id).
+    Order(&'a str),
+    /// Rows whose arguments name this user.
+    User(&'a str),
+}
+
+/// Audit rows older than `before` (all when `None`), newest first, at most
+/// `limit`; by the primary key, or the expression indexes on the arguments'
+/// `order` and `user`.
+pub async fn page(
+    pool: &sqlx::PgPool,
+    about: About<'_>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Row>, sqlx::Error> {
+    let (condition, value) = match about {
+        About::All => ("true", None),
+        About::Order(order) => (
+            "arguments ? 'order' and arguments ->> 'order' = $3",
+            Some(order),
+        ),
+        About::User(user) => (
+            "arguments ? 'user' and arguments ->> 'user' = $3",
+            Some(user),
+        ),
+    };
+    sqlx::query_as(&format!(
+        "select id, at, operator, reason, command, arguments, result from operator_actions
+         where id < coalesce($1, 9223372036854775807) and ($3::text is null or true) and {condition}
+         order by id desc limit $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .bind(value)
+    .fetch_all(pool)
+    .await
+}

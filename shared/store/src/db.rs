@@ -70,10 +70,26 @@ pub async fn connect(
     application_name: &str,
     migrations: Migrations,
 ) -> anyhow::Result<PgPool> {
+    connect_bounded(url, max_connections, application_name, migrations, None).await
+}
+
+/// [`connect`], with every statement of the pool's sessions cancelled after
+/// `statement_timeout` when one is given (the console: a person's search
+/// must never hold the database for long).
+pub async fn connect_bounded(
+    url: &str,
+    max_connections: u32,
+    application_name: &str,
+    migrations: Migrations,
+    statement_timeout: Option<Duration>,
+) -> anyhow::Result<PgPool> {
     ensure_database(url).await?;
-    let options = PgConnectOptions::from_str(url)
+    let mut options = PgConnectOptions::from_str(url)
         .context("parsing DATABASE_URL")?
         .application_name(application_name);
+    if let Some(timeout) = statement_timeout {
+        options = options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         // A ping per checkout cost 14-20% of the insert path here; a dead

@@ -11,6 +11,8 @@
 //! - [`user_orders`]: what a user reads of their orders;
 //! - [`order_keys`]: the `Idempotency-Key` of order creation;
 //!   [`rate_limits`]: the API's per-user sliding windows;
+//! - [`operators`]: who may use the console, and their sessions;
+//!   [`overview`]: the console's bounded look at the newest rows;
 //! - [`usage`]: spends per user per day, never failing a spend;
 //! - [`notifications`]: the grant notifications' outbox.
 #![allow(clippy::disallowed_methods)]
@@ -22,7 +24,9 @@ pub mod db;
 pub mod deliveries;
 pub mod ledger;
 pub mod notifications;
+pub mod operators;
 pub mod order_keys;
+pub mod overview;
 pub mod rate_limits;
 pub mod subscriptions;
 pub mod usage;

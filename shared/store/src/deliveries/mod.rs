@@ -7,7 +7,8 @@
 //! - [`outbox`]: the ingester's publisher and relay empty the outbox;
 //! - [`processing`]: the worker locks deliveries, notes parked ones, and
 //!   marks a reversal's delivery in the reversal's transaction;
-//! - [`operator`]: `ledgerhook-admin` lists, shows and replays them.
+//! - [`operator`]: `ledgerhook-admin` lists, shows and replays them;
+//! - [`browse`]: the console lists them in pages and shows one whole.
 //!
 //! One exception, on purpose: the worker's grant statement
 //! (`ledger::writes`) sets each delivery's `processed_at` and outcome in
@@ -15,6 +16,7 @@
 //! the ledger's three guards (the outcome commits with its effects), and
 //! one statement per batch is what keeps the worker fast.
 
+pub mod browse;
 pub mod operator;
 pub mod outbox;
 pub mod processing;

@@ -1,0 +1,40 @@
+-- The operator console (`ledgerhook-console`): who may sign in, their
+-- sessions, and the indexes its lookups need.
+
+-- People who may use the console. Created by `ledgerhook-admin operator
+-- add`, which prints a one-time password once; only its argon2 hash is kept.
+create table console_operators (
+    name text primary key,
+    -- viewer: looks; operator: looks and acts
+    role text not null,
+    -- argon2id, in the PHC string form (salt and parameters inside)
+    password_hash text not null,
+    -- true until the one-time password is replaced at the first sign-in
+    must_change_password boolean not null default true,
+    created_at timestamptz not null default now(),
+    created_by text,
+    constraint console_operators_role_check check (role in ('viewer', 'operator')),
+    constraint console_operators_name_check check (name ~ '^[a-z0-9][a-z0-9._@-]{0,63}$')
+);
+
+-- A signed-in browser. The cookie holds a random token; only its SHA-256 is
+-- stored, so a copy of this table signs nobody in. Removing the operator
+-- removes their sessions.
+create table console_sessions (
+    token_hash bytea primary key,
+    operator text not null references console_operators (name) on delete cascade,
+    -- sent back in every form that changes something
+    csrf_token text not null,
+    created_at timestamptz not null default now(),
+    -- moved at most once a minute, for the idle timeout
+    last_seen_at timestamptz not null default now()
+);
+
+create index console_sessions_operator_idx on console_sessions (operator);
+
+-- The audit rows of one order or one user, for their pages (the operator's
+-- commands name them as `order` and `user` in their arguments).
+create index operator_actions_order_idx on operator_actions ((arguments ->> 'order'))
+    where arguments ? 'order';
+create index operator_actions_user_idx on operator_actions ((arguments ->> 'user'))
+    where arguments ? 'user';
