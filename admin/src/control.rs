@@ -184,12 +184,42 @@ pub async fn wait_for_workers_to_leave(
 /// a passive declare, which changes nothing; `None` when the queue does not
 /// exist yet (no worker or ingester has declared it).
 async fn work_queue(peers: &Peers) -> anyhow::Result<Option<(u32, u32)>> {
+    Ok(queues(peers).await?.work)
+}
+
+/// What the broker's queues hold, as [`queues`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Queues {
+    /// The work queue's ready messages and consumers.
+    pub work: Option<(u32, u32)>,
+    /// The parked queue's messages.
+    pub parked: Option<u32>,
+}
+
+/// The work queue's and the parked queue's depths, by passive declares on
+/// one connection (the console's overview reads them too).
+pub async fn queues(peers: &Peers) -> anyhow::Result<Queues> {
     let connection = peers.broker()?.connect("ledgerhook-admin").await?;
-    let channel = connection.create_channel().await?;
     let topology = Topology::new(&peers.queue_prefix);
+    let work = passive(&connection, topology.queue.as_str()).await;
+    let parked = passive(&connection, topology.parked_queue.as_str()).await;
+    amqp::say_goodbye(connection.close(200, "OK".into())).await;
+    Ok(Queues {
+        work: work?,
+        parked: parked?.map(|(messages, _)| messages),
+    })
+}
+
+/// A queue's messages and consumers; `None` when it does not exist. A
+/// channel of its own: a 404 closes the channel it came on.
+async fn passive(
+    connection: &lapin::Connection,
+    queue: &str,
+) -> anyhow::Result<Option<(u32, u32)>> {
+    let channel = connection.create_channel().await?;
     let declared = channel
         .queue_declare(
-            topology.queue.as_str().into(),
+            queue.into(),
             QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
@@ -197,7 +227,6 @@ async fn work_queue(peers: &Peers) -> anyhow::Result<Option<(u32, u32)>> {
             FieldTable::default(),
         )
         .await;
-    amqp::say_goodbye(connection.close(200, "OK".into())).await;
     match declared {
         Ok(declared) => Ok(Some((declared.message_count(), declared.consumer_count()))),
         Err(e) if is_not_found(&e) => Ok(None),

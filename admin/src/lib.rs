@@ -98,6 +98,15 @@ impl Peers {
         })
     }
 
+    /// Peers given by the caller (the console, from its own configuration).
+    pub fn new(database_url: String, queue_prefix: String, broker: Broker) -> Self {
+        Self {
+            database_url,
+            queue_prefix,
+            broker: Some(broker),
+        }
+    }
+
     pub fn broker(&self) -> anyhow::Result<&Broker> {
         self.broker
             .as_ref()

@@ -17,6 +17,9 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Every provider a delivery may come from.
+    pub const ALL: [Self; 3] = [Self::Crossmint, Self::Reconcile, Self::Stripe];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Crossmint => "crossmint",

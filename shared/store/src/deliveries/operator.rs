@@ -60,11 +60,13 @@ pub async fn find(
     pool: &PgPool,
     delivery_id: &str,
 ) -> Result<Option<(DeliveryRow, Vec<u8>)>, sqlx::Error> {
-    let Some(row): Option<DeliveryRow> =
-        sqlx::query_as(&format!("{ROW_COLUMNS} where delivery_id = $1"))
-            .bind(delivery_id)
-            .fetch_optional(pool)
-            .await?
+    let Some(row): Option<DeliveryRow> = sqlx::query_as(&format!(
+        "{ROW_COLUMNS} where provider = any($2) and delivery_id = $1 order by id limit 1"
+    ))
+    .bind(delivery_id)
+    .bind(Provider::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>())
+    .fetch_optional(pool)
+    .await?
     else {
         return Ok(None);
     };
@@ -77,10 +79,14 @@ pub async fn find(
 
 /// The deliveries with these sender's ids (those recorded), oldest first.
 pub async fn with_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    // Every provider named, so the unique (provider, delivery_id) index
+    // answers instead of a scan of the whole table.
+    let providers: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
     sqlx::query_as(&format!(
-        "{ROW_COLUMNS} where delivery_id = any($1) order by id"
+        "{ROW_COLUMNS} where provider = any($2) and delivery_id = any($1) order by id"
     ))
     .bind(ids)
+    .bind(providers)
     .fetch_all(pool)
     .await
 }

@@ -1,0 +1,40 @@
+//! The console's sections, one module each, merged here. Every route in
+//! this router is behind a session; those that change something are POSTs
+//! behind the CSRF guard, and those that act check the role in their
+//! handler ([`crate::auth::Signed::may_act`]).
+
+mod audit;
+mod control;
+mod deliveries;
+mod delivery;
+mod held;
+pub mod layout;
+mod orders;
+mod overview;
+mod parked;
+mod search;
+mod users;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview::page))
+        .route("/search", get(search::find))
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{row}", get(delivery::page))
+        .route("/deliveries/{row}/reveal", post(delivery::reveal))
+        .route("/deliveries/{row}/redrive", post(delivery::redrive))
+        .route("/orders", get(orders::page))
+        .route("/orders/revoke", post(orders::revoke))
+        .route("/held", get(held::list))
+        .route("/held/resolve", post(held::resolve))
+        .route("/users", get(users::page))
+        .route("/users/grant", post(users::grant))
+        .route("/parked", get(parked::list))
+        .route("/control", get(control::page).post(control::switch))
+        .route("/audit", get(audit::list))
+}

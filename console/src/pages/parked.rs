@@ -1,0 +1,43 @@
+//! Parked deliveries: what the worker gave up on, with the reason, newest
+//! first. Each links to its page, where it can be redriven.
+
+use axum::Extension;
+use axum::extract::State;
+use ledgerhook_store::deliveries::operator;
+use maud::{Markup, html};
+
+use super::layout::{self, Section, at, at_opt};
+use crate::app::AppState;
+use crate::auth::Signed;
+use crate::refusal::Refusal;
+
+const LISTED: i64 = 200;
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(signed): Extension<Signed>,
+) -> Result<Markup, Refusal> {
+    let parked = operator::parked(&state.pool, LISTED).await?;
+    let body = html! {
+        @if parked.is_empty() { p.none { "Nothing is parked." } }
+        @else {
+            p { "The newest " (parked.len()) " parked deliveries. Fix the cause first (the reason says what failed), then redrive from a delivery's page." }
+            table {
+                thead { tr { th { "Row" } th { "Delivery id" } th { "Received" } th { "Parked" } th { "Reason" } } }
+                tbody { @for d in &parked { tr {
+                    td { a href={ "/deliveries/" (d.id) } { "#" (d.id) } }
+                    td { a href={ "/deliveries/" (d.id) } { code { (d.delivery_id) } } }
+                    td { (at(&d.received_at)) }
+                    td { (at_opt(d.processed_at.as_ref())) }
+                    td { (d.outcome_detail.as_deref().unwrap_or("")) }
+                } } }
+            }
+        }
+    };
+    Ok(layout::page(
+        &signed,
+        Section::Parked,
+        "Parked deliveries",
+        body,
+    ))
+}
