@@ -15,6 +15,7 @@ const BINARIES: &[&str] = &[
     "ledgerhook-api",
     "ledgerhook-notifier",
     "ledgerhook-admin",
+    "ledgerhook-console",
     "ledgerhook-token",
     "ledgerhook-sign",
     "ledgerhook-loadgen",
@@ -96,6 +97,7 @@ fn services_say_their_configuration_is_the_environment() {
         "ledgerhook-worker",
         "ledgerhook-api",
         "ledgerhook-notifier",
+        "ledgerhook-console",
     ] {
         let help = check(name, "--help");
         assert!(

@@ -22,6 +22,7 @@ mod api_usage;
 mod bad_input;
 mod carriers;
 mod cli_help;
+mod console;
 mod crashes;
 mod duplicate_storm;
 mod faults_broker;

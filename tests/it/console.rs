@@ -1,0 +1,677 @@
+//! The operator console's handlers, in-process through
+//! `tower::ServiceExt::oneshot` against a real database and broker (and a
+//! real ingester and worker for the deliveries it shows): signing in, deny
+//! by default, CSRF, roles, every page, every action, bad input, escaping.
+
+use std::time::Duration;
+
+use axum::http::{StatusCode, header};
+use ledgerhook_console::security::CONTENT_SECURITY_POLICY;
+use ledgerhook_tests::console::{Operator, console, get, operator, post, send, session_cookie};
+use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn signing_in_is_required_limited_and_revocable() {
+    let env = TestEnv::new().await.unwrap();
+    let router = console(&env, &[("CONSOLE_LOGIN_ATTEMPTS_PER_15_MINUTES", "3")]).await;
+
+    // Deny by default: a page sends to the sign-in page, a state change is 401.
+    let page = send(&router, get("/", None)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/login");
+    for path in ["/deliveries", "/audit", "/users?id=x", "/deliveries/1"] {
+        assert_eq!(
+            send(&router, get(path, None)).await.location(),
+            "/login",
+            "{path}"
+        );
+    }
+    let refused = send(
+        &router,
+        post("/control", None, &[("paused", "true"), ("reason", "x")]),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("NOT_SIGNED_IN"), "{}", refused.body);
+
+    // The sign-in page: strict CSP, no inline script.
+    let login = send(&router, get("/login", None)).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(
+        login.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap(),
+        CONTENT_SECURITY_POLICY
+    );
+    assert!(!CONTENT_SECURITY_POLICY.contains("unsafe"));
+    assert!(
+        !login.body.contains("<script>"),
+        "no inline script: {}",
+        login.body
+    );
+
+    // The one-time password signs in once, and only to choose a new one.
+    let run = env
+        .admin_run(
+            &[
+                "--json",
+                "--operator",
+                "root",
+                "operator",
+                "add",
+                "dana",
+                "--role",
+                "operator",
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let one_time = run.json()["oneTimePassword"].as_str().unwrap().to_owned();
+    let listed = env.admin(&["operator", "list"]).await.unwrap();
+    assert!(
+        listed.contains("dana\toperator") && !listed.contains(&one_time),
+        "{listed}"
+    );
+    let first = send(
+        &router,
+        post("/login", None, &[("name", "dana"), ("password", &one_time)]),
+    )
+    .await;
+    assert_eq!(first.location(), "/password");
+    let set_cookie = first.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(set_cookie.starts_with("__Host-"), "{set_cookie}");
+    let cookie = session_cookie(&first).unwrap();
+    // Anything else waits until the password is replaced.
+    assert_eq!(
+        send(&router, get("/", Some(&cookie))).await.location(),
+        "/password"
+    );
+    let form = send(&router, get("/password", Some(&cookie))).await;
+    let dana = Operator {
+        cookie,
+        csrf: form.input("csrf").unwrap(),
+    };
+    let weak = dana
+        .post(
+            &router,
+            "/password",
+            &[("password", "short"), ("again", "short")],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(weak.body.contains("at least 12"), "{}", weak.body);
+    let differ = dana
+        .post(
+            &router,
+            "/password",
+            &[
+                ("password", "long enough one"),
+                ("again", "long enough two"),
+            ],
+        )
+        .await;
+    assert_eq!(differ.status, StatusCode::BAD_REQUEST);
+    let chosen = "dana's own long password";
+    let changed = dana
+        .post(
+            &router,
+            "/password",
+            &[("password", chosen), ("again", chosen)],
+        )
+        .await;
+    assert_eq!(changed.location(), "/");
+    assert_eq!(dana.get(&router, "/").await.status, StatusCode::OK);
+    // The one-time password is spent.
+    let again = send(
+        &router,
+        post("/login", None, &[("name", "dana"), ("password", &one_time)]),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+
+    // A wrong password and an unknown name get the same answer.
+    let wrong = send(
+        &router,
+        post(
+            "/login",
+            None,
+            &[("name", "dana"), ("password", "not it at all")],
+        ),
+    )
+    .await;
+    let unknown = send(
+        &router,
+        post(
+            "/login",
+            None,
+            &[("name", "nobody"), ("password", "not it at all")],
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body, unknown.body);
+    // Three attempts per name in 15 minutes: the one-time password, its
+    // second use and the wrong one were dana's three; the right password
+    // must wait now.
+    let limited = send(
+        &router,
+        post("/login", None, &[("name", "dana"), ("password", chosen)]),
+    )
+    .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{limited:?}");
+    assert!(limited.body.contains("LOGIN_RATE_LIMITED"));
+    assert!(limited.headers.contains_key(header::RETRY_AFTER));
+    // Another name is not limited by dana's attempts.
+    let other = operator(&env, &router, "erin", "viewer").await;
+    assert_eq!(other.get(&router, "/").await.status, StatusCode::OK);
+
+    // Signing out ends the session at once.
+    let out = dana.post(&router, "/logout", &[]).await;
+    assert_eq!(out.location(), "/login");
+    assert_eq!(dana.get(&router, "/").await.location(), "/login");
+    // Removing an operator ends theirs.
+    let removed = env
+        .admin_run(&["--operator", "root", "operator", "remove", "erin"], &[])
+        .await
+        .unwrap();
+    assert_eq!(removed.code, Some(0), "{removed:?}");
+    assert_eq!(other.get(&router, "/").await.location(), "/login");
+    // Each change is in the audit trail.
+    let audited = env
+        .count("select count(*) from operator_actions where command in ('operator add', 'operator remove')")
+        .await;
+    assert_eq!(audited, 3);
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_operator_only_with_its_secret() {
+    let env = TestEnv::new().await.unwrap();
+    let secret = "fake-proxy-secret-for-tests-0123456789";
+    let router = console(&env, &[("CONSOLE_PROXY_SECRET", secret)]).await;
+    env.admin_run(
+        &[
+            "--operator",
+            "root",
+            "operator",
+            "add",
+            "pat",
+            "--role",
+            "viewer",
+        ],
+        &[],
+    )
+    .await
+    .unwrap();
+    let through = |user: &str, sent: &str| {
+        axum::http::Request::get("/")
+            .header(header::HOST, "console.test")
+            .header("x-forwarded-user", user)
+            .header("x-console-proxy-secret", sent)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let ok = send(&router, through("pat", secret)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
+    assert!(ok.body.contains("pat (viewer)"), "{}", ok.body);
+    assert!(
+        session_cookie(&ok).is_some(),
+        "a session for the CSRF token"
+    );
+    let wrong = send(
+        &router,
+        through("pat", "fake-proxy-secret-for-tests-WRONG-----"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("PROXY_SECRET_MISMATCH"));
+    let stranger = send(&router, through("mallory", secret)).await;
+    assert_eq!(stranger.status, StatusCode::FORBIDDEN);
+    assert!(stranger.body.contains("NOT_AN_OPERATOR"));
+    // The user header alone, without the secret, signs nobody in.
+    let bare = axum::http::Request::get("/")
+        .header("x-forwarded-user", "pat")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(send(&router, bare).await.location(), "/login");
+}
+
+/// One world for the pages and actions: deliveries processed by the real
+/// ingester and worker, then read and acted on through the console.
+#[tokio::test]
+async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let _worker = env
+        .start_worker(&[("WORKER_RETRY_ATTEMPTS", "1")])
+        .await
+        .unwrap();
+    let router = console(&env, &[]).await;
+    let ops = operator(&env, &router, "olga", "operator").await;
+    let viewer = operator(&env, &router, "vic", "viewer").await;
+
+    // A paid order whose payload carries the buyer's e-mail and a script.
+    env.create_order("con-paid", "con-user", "pro").await;
+    let paid_id = new_delivery_id();
+    let mut paid = payment_succeeded("con-paid", "con-user", "pro", "50");
+    paid["data"]["payment"]["receiptEmail"] = "buyer@example.com".into();
+    paid["data"]["note"] = "<script>alert(1)</script>".into();
+    assert_eq!(ingester.send_as(&paid_id, &paid).await.status, 200);
+    // Two paid short: held for review.
+    for order in ["con-held-1", "con-held-2"] {
+        env.create_order(order, &format!("{order}-user"), "pro")
+            .await;
+        let short = payment_succeeded(order, &format!("{order}-user"), "pro", "10");
+        assert_eq!(ingester.send(&short).await.status, 200);
+    }
+    // A payment for an order nobody recorded: parked.
+    let orphan_id = new_delivery_id();
+    let mut orphan = payment_succeeded("con-orphan", "ignored", "pro", "50");
+    orphan["data"].as_object_mut().unwrap().remove("metadata");
+    assert_eq!(ingester.send_as(&orphan_id, &orphan).await.status, 200);
+    env.wait_all_processed(4, WAIT).await;
+
+    // Find a delivery by its svix-id; its page masks the e-mail and
+    // escapes the script.
+    let found = ops.get(&router, &format!("/search?q={paid_id}")).await;
+    assert_eq!(found.status, StatusCode::SEE_OTHER, "{found:?}");
+    let delivery_path = found.location().to_owned();
+    assert!(delivery_path.starts_with("/deliveries/"), "{delivery_path}");
+    let shown = ops.get(&router, &delivery_path).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(!shown.body.contains("buyer@example.com"), "masked");
+    assert!(shown.body.contains("b•••@•••.com"), "{}", shown.body);
+    assert!(!shown.body.contains("<script>alert"), "escaped");
+    assert!(shown.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        shown.body.contains("purchase_grant") && shown.body.contains("3300"),
+        "lineage"
+    );
+    assert!(
+        shown.body.contains("/orders?id=con-paid"),
+        "lineage links the order"
+    );
+    // Revealing is allowed to a viewer, and audited.
+    let revealed = viewer
+        .post(&router, &format!("{delivery_path}/reveal"), &[])
+        .await;
+    assert_eq!(revealed.status, StatusCode::OK);
+    assert!(revealed.body.contains("buyer@example.com"));
+    assert!(!revealed.body.contains("<script>alert"), "still escaped");
+    assert_eq!(
+        env.count("select count(*) from operator_actions where command = 'console reveal' and operator = 'vic'").await,
+        1
+    );
+
+    // Every page answers; search finds orders, users and PaymentIntents.
+    for path in [
+        "/",
+        "/deliveries",
+        "/deliveries?outcome=granted&provider=crossmint&type=orders.payment.succeeded",
+        "/deliveries?from=2020-01-01T00:00&to=2999-01-01T00:00",
+        "/held",
+        "/parked",
+        "/control",
+        "/audit",
+        "/users",
+        "/users?id=con-user",
+        "/orders?id=con-paid",
+    ] {
+        let page = viewer.get(&router, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        assert!(page.body.contains("vic (viewer)"), "{path}");
+    }
+    let listed = viewer.get(&router, "/deliveries?outcome=parked").await;
+    assert!(
+        listed.body.contains(&orphan_id) && !listed.body.contains(&paid_id),
+        "{}",
+        listed.body
+    );
+    assert_eq!(
+        viewer.get(&router, "/search?q=con-paid").await.location(),
+        "/orders?id=con-paid"
+    );
+    assert_eq!(
+        viewer.get(&router, "/search?q=con-user").await.location(),
+        "/users?id=con-user"
+    );
+    let nothing = viewer.get(&router, "/search?q=nothing-like-it").await;
+    assert!(
+        nothing.body.contains("Nothing is recorded under"),
+        "{}",
+        nothing.body
+    );
+
+    // Nonsense gets a clear refusal with a code.
+    for (path, code) in [
+        ("/deliveries?provider=paypal", "INVALID_FILTER"),
+        ("/deliveries?from=yesterday", "INVALID_FILTER"),
+        ("/deliveries?type=%3Cscript%3E", "INVALID_FILTER"),
+        ("/deliveries?before=-1", "INVALID_FILTER"),
+        ("/deliveries/abc", "INVALID_ROW"),
+        ("/search?q=", "EMPTY_SEARCH"),
+        ("/users?id=x&before=zz", "INVALID_FILTER"),
+    ] {
+        let refused = viewer.get(&router, path).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(refused.body.contains(code), "{path}: {}", refused.body);
+        assert!(!refused.body.contains("<script>"), "{path}");
+    }
+    let long = format!("/search?q={}", "x".repeat(300));
+    assert!(viewer.get(&router, &long).await.body.contains("INVALID_ID"));
+    assert_eq!(
+        viewer.get(&router, "/deliveries/99999999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        viewer.get(&router, "/orders?id=none").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A viewer looks, never acts.
+    for (path, form) in [
+        (
+            "/control",
+            vec![("paused", "true"), ("reason", "viewer tries")],
+        ),
+        (
+            "/held/resolve",
+            vec![
+                ("order", "con-held-1"),
+                ("verdict", "release"),
+                ("reason", "x"),
+            ],
+        ),
+        (
+            "/users/grant",
+            vec![("user", "con-user"), ("credits", "5"), ("reason", "x")],
+        ),
+        (
+            "/orders/revoke",
+            vec![("order", "con-paid"), ("reason", "x")],
+        ),
+        (&*format!("{delivery_path}/redrive"), vec![]),
+    ] {
+        let refused = viewer.post(&router, path, &form).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            refused.body.contains("ROLE_FORBIDDEN"),
+            "{path}: {}",
+            refused.body
+        );
+    }
+    // No state change without the session's CSRF token, or from another site.
+    let forged = send(
+        &router,
+        post(
+            "/control",
+            Some(&ops.cookie),
+            &[("paused", "true"), ("reason", "forged")],
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("CSRF_MISMATCH"));
+    let wrong_token = send(
+        &router,
+        post(
+            "/control",
+            Some(&ops.cookie),
+            &[("csrf", &viewer.csrf), ("paused", "true"), ("reason", "x")],
+        ),
+    )
+    .await;
+    assert!(
+        wrong_token.body.contains("CSRF_MISMATCH"),
+        "another session's token"
+    );
+    let mut cross = post(
+        "/control",
+        Some(&ops.cookie),
+        &[("csrf", &ops.csrf), ("paused", "true"), ("reason", "x")],
+    );
+    cross
+        .headers_mut()
+        .insert("sec-fetch-site", "cross-site".parse().unwrap());
+    assert!(
+        send(&router, cross)
+            .await
+            .body
+            .contains("CROSS_SITE_REQUEST")
+    );
+    let mut other_origin = post(
+        "/control",
+        Some(&ops.cookie),
+        &[("csrf", &ops.csrf), ("paused", "true"), ("reason", "x")],
+    );
+    other_origin
+        .headers_mut()
+        .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    assert!(
+        send(&router, other_origin)
+            .await
+            .body
+            .contains("CROSS_SITE_REQUEST")
+    );
+    assert_eq!(
+        env.count("select count(*) from processing_control where paused")
+            .await,
+        0,
+        "nothing changed"
+    );
+
+    // Pause and resume, audited under the operator's name.
+    let no_reason = ops
+        .post(&router, "/control", &[("paused", "true"), ("reason", " ")])
+        .await;
+    assert!(no_reason.body.contains("REASON_REQUIRED"));
+    let paused = ops
+        .post(
+            &router,
+            "/control",
+            &[("paused", "true"), ("reason", "console test")],
+        )
+        .await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    assert!(paused.body.contains("PAUSED"), "{}", paused.body);
+    assert_eq!(
+        env.count("select count(*) from processing_control where paused and changed_by = 'olga'")
+            .await,
+        1
+    );
+    let resumed = ops
+        .post(
+            &router,
+            "/control",
+            &[("paused", "false"), ("reason", "done")],
+        )
+        .await;
+    assert!(resumed.body.contains("RESUMED"), "{}", resumed.body);
+
+    // Held orders: release grants once, reject grants nothing.
+    let held = ops.get(&router, "/held").await;
+    assert!(
+        held.body.contains("con-held-1") && held.body.contains("the package costs"),
+        "{}",
+        held.body
+    );
+    let released = ops
+        .post(
+            &router,
+            "/held/resolve",
+            &[
+                ("order", "con-held-1"),
+                ("verdict", "release"),
+                ("reason", "paid the rest by wire"),
+            ],
+        )
+        .await;
+    assert!(
+        released.body.contains("granted 3300 credits"),
+        "{}",
+        released.body
+    );
+    assert_eq!(env.balance("con-held-1-user").await, 3300);
+    let twice = ops
+        .post(
+            &router,
+            "/held/resolve",
+            &[
+                ("order", "con-held-1"),
+                ("verdict", "release"),
+                ("reason", "again"),
+            ],
+        )
+        .await;
+    assert!(twice.body.contains("ORDER_NOT_HELD"), "{}", twice.body);
+    assert_eq!(env.balance("con-held-1-user").await, 3300);
+    let rejected = ops
+        .post(
+            &router,
+            "/held/resolve",
+            &[
+                ("order", "con-held-2"),
+                ("verdict", "reject"),
+                ("reason", "card testing"),
+            ],
+        )
+        .await;
+    assert!(
+        rejected.body.contains("nothing granted"),
+        "{}",
+        rejected.body
+    );
+    assert_eq!(env.balance("con-held-2-user").await, 0);
+
+    // A grant by hand asks first, then grants once even if confirmed twice.
+    let asked = ops
+        .post(
+            &router,
+            "/users/grant",
+            &[
+                ("user", "con-user"),
+                ("credits", "25"),
+                ("reason", "goodwill"),
+            ],
+        )
+        .await;
+    assert!(asked.body.contains("Yes, grant"), "{}", asked.body);
+    assert_eq!(
+        env.balance("con-user").await,
+        3300,
+        "nothing before the confirmation"
+    );
+    let key = asked.input("key").unwrap();
+    for _ in 0..2 {
+        let granted = ops
+            .post(
+                &router,
+                "/users/grant",
+                &[
+                    ("user", "con-user"),
+                    ("credits", "25"),
+                    ("reason", "goodwill"),
+                    ("key", &key),
+                ],
+            )
+            .await;
+        assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+    }
+    assert_eq!(env.balance("con-user").await, 3325);
+    let bad_credits = ops
+        .post(
+            &router,
+            "/users/grant",
+            &[("user", "con-user"), ("credits", "1.5"), ("reason", "x")],
+        )
+        .await;
+    assert!(bad_credits.body.contains("INVALID_CREDITS"));
+
+    // A revoke asks first, then takes back the order's grant.
+    let asked = ops
+        .post(
+            &router,
+            "/orders/revoke",
+            &[("order", "con-paid"), ("reason", "fraud")],
+        )
+        .await;
+    assert!(asked.body.contains("Yes, revoke"));
+    assert_eq!(env.balance("con-user").await, 3325);
+    let revoked = ops
+        .post(
+            &router,
+            "/orders/revoke",
+            &[
+                ("order", "con-paid"),
+                ("reason", "fraud"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    assert_eq!(env.balance("con-user").await, 25);
+
+    // Redrive a parked delivery once its order exists.
+    env.create_order("con-orphan", "con-orphan-user", "pro")
+        .await;
+    let parked = ops.get(&router, "/parked").await;
+    assert!(parked.body.contains(&orphan_id), "{}", parked.body);
+    let orphan_path = ops
+        .get(&router, &format!("/search?q={orphan_id}"))
+        .await
+        .location()
+        .to_owned();
+    let redriven = ops
+        .post(&router, &format!("{orphan_path}/redrive"), &[])
+        .await;
+    assert!(
+        redriven
+            .body
+            .contains("was parked; sent again -&gt; granted"),
+        "{}",
+        redriven.body
+    );
+    assert_eq!(env.balance("con-orphan-user").await, 3300);
+
+    // The audit trail shows each action, and the order's and user's pages theirs.
+    let audit = ops.get(&router, "/audit").await;
+    for command in [
+        "pause",
+        "resume",
+        "release",
+        "reject",
+        "grant",
+        "revoke",
+        "replay",
+        "console reveal",
+    ] {
+        assert!(
+            audit.body.contains(&format!("<td>{command}</td>")),
+            "{command}: {}",
+            audit.body
+        );
+    }
+    let order_page = ops.get(&router, "/orders?id=con-paid").await;
+    assert!(
+        order_page.body.contains("<td>revoke</td>") && order_page.body.contains("fraud"),
+        "{}",
+        order_page.body
+    );
+    let user_page = ops.get(&router, "/users?id=con-user").await;
+    assert!(
+        user_page.body.contains("<td>grant</td>") && user_page.body.contains("goodwill"),
+        "{}",
+        user_page.body
+    );
+}
