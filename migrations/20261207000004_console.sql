@@ -38,3 +38,24 @@ create index operator_actions_order_idx on operator_actions ((arguments ->> 'ord
     where arguments ? 'order';
 create index operator_actions_user_idx on operator_actions ((arguments ->> 'user'))
     where arguments ? 'user';
+
+-- Every failed processing attempt of a delivery (a retry scheduled, or the
+-- message parked), written by the worker once the message's copy to the wait
+-- or parked queue is confirmed; the attempt that succeeded is the delivery's
+-- own processed_at and outcome. Before this, attempts lived only in an AMQP
+-- header. Only failures write here, so a healthy system writes nothing.
+create table delivery_attempts (
+    id bigint generated always as identity primary key,
+    delivery_row bigint not null,
+    -- 1 for the first attempt
+    attempt integer not null,
+    at timestamptz not null default now(),
+    -- retry: another attempt is scheduled; parked: given up
+    outcome text not null,
+    reason text not null,
+    -- how long until the next attempt (retries only)
+    retry_in_ms bigint,
+    constraint delivery_attempts_outcome_check check (outcome in ('retry', 'parked'))
+);
+
+create index delivery_attempts_delivery_idx on delivery_attempts (delivery_row, id);

@@ -253,8 +253,12 @@ async fn a_trusted_proxy_names_the_operator_only_with_its_secret() {
 async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited() {
     let env = TestEnv::new().await.unwrap();
     let ingester = env.start_ingester(&[]).await.unwrap();
+    // Two attempts, 100 ms apart: an order nobody recorded is retried once, then parked.
     let _worker = env
-        .start_worker(&[("WORKER_RETRY_ATTEMPTS", "1")])
+        .start_worker(&[
+            ("WORKER_RETRY_ATTEMPTS", "2"),
+            ("WORKER_RETRY_INITIAL_MS", "100"),
+        ])
         .await
         .unwrap();
     let router = console(&env, &[]).await;
@@ -632,6 +636,19 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         .await
         .location()
         .to_owned();
+    // Its attempts, persisted: the retry, then the parking, each with its reason.
+    let orphan_page = ops.get(&router, &orphan_path).await;
+    let attempts = orphan_page
+        .body
+        .split("Processing attempts")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        attempts.contains("outcome-retry") && attempts.contains("outcome-parked"),
+        "{}",
+        orphan_page.body
+    );
+    assert!(attempts.contains("gave up after 2 attempts"), "{attempts}");
     let redriven = ops
         .post(&router, &format!("{orphan_path}/redrive"), &[])
         .await;

@@ -329,6 +329,7 @@ impl Consumer {
             })
             .collect();
         self.processor.note_parked(&parked).await;
+        self.processor.note_attempts(&settlements).await;
         // One settlement per AMQP message: returned if any of its
         // deliveries must be, acknowledged otherwise. Its first message
         // speaks for it in the logs.

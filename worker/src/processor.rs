@@ -11,6 +11,7 @@ use backon::Retryable as _;
 use ledgerhook_domain::Provider;
 use ledgerhook_domain::{OrderEvent, PaymentEvent, PaymentReversal, SubscriptionChange};
 use ledgerhook_runtime::retry::Backoff;
+use ledgerhook_store::deliveries::attempts;
 use ledgerhook_store::ledger::{self, Applied, ApplyError, Work};
 use ledgerhook_store::{db, deliveries, subscriptions};
 
@@ -19,7 +20,7 @@ use sqlx::PgPool;
 use tracing::{Instrument as _, Span};
 
 use crate::metrics;
-use crate::settler::Parked;
+use crate::settler::{Parked, Settlement};
 
 /// First and longest wait between two attempts while the database is unreachable.
 const DATABASE_RETRY_INITIAL: Duration = Duration::from_millis(100);
@@ -309,6 +310,37 @@ impl Processor {
             .unzip();
         if let Err(e) = deliveries::processing::mark_parked(&self.pool, &rows, &reasons).await {
             tracing::warn!(error = %e, count = rows.len(), "could not note parkings on their delivery rows");
+        }
+    }
+
+    /// Notes the batch's failed attempts (retried or parked) in
+    /// `delivery_attempts`, one statement, none when every message was
+    /// done. A failure costs only the note, as for [`Self::note_parked`].
+    pub async fn note_attempts(&self, settlements: &[Settlement]) {
+        let failed: Vec<attempts::Failed<'_>> = settlements
+            .iter()
+            .filter_map(|settlement| {
+                let (failed, parked) = match settlement {
+                    Settlement::Retried(failed) => (failed, false),
+                    Settlement::Parked(failed) => (failed, true),
+                    Settlement::Ack | Settlement::Return => return None,
+                };
+                Some(attempts::Failed {
+                    delivery_row: failed.delivery_row,
+                    attempt: i32::try_from(failed.attempt).unwrap_or(i32::MAX),
+                    parked,
+                    reason: &failed.reason,
+                    retry_in_ms: failed
+                        .retry_in
+                        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                })
+            })
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        if let Err(e) = attempts::record(&self.pool, &failed).await {
+            tracing::warn!(error = %e, count = failed.len(), "could not note failed attempts");
         }
     }
 

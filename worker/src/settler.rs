@@ -73,21 +73,32 @@ pub struct Settler {
 /// What becomes of a message once its copy (if any) is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
-    /// Done, or copied to a wait queue: acknowledge.
+    /// Done: acknowledge.
     Ack,
-    /// Copied to the parked queue: note it on its row, then acknowledge.
-    Parked(Parked),
+    /// Copied to a wait queue: note the failed attempt, then acknowledge.
+    Retried(Failed),
+    /// Copied to the parked queue: note it on its row (and the attempt),
+    /// then acknowledge.
+    Parked(Failed),
     /// Its copy failed: return it to the queue.
     Return,
 }
 
-/// A message parked (its copy confirmed by the broker), to be noted on its
-/// delivery row.
+/// A failed attempt whose copy (to a wait queue, or parked) the broker
+/// confirmed, to be noted in `delivery_attempts` (and, parked, on its
+/// delivery row).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parked {
+pub struct Failed {
     pub delivery_row: i64,
+    /// 1-based.
+    pub attempt: u32,
     pub reason: String,
+    /// Retries only: the wait before the next attempt.
+    pub retry_in: Option<Duration>,
 }
+
+/// The name parked messages are noted under.
+pub type Parked = Failed;
 
 impl Settler {
     /// Opens the channel retry and parking copies go through (with
@@ -135,7 +146,7 @@ impl Settler {
         settlement: &Settlement,
     ) {
         let settled = match settlement {
-            Settlement::Ack | Settlement::Parked(_) => {
+            Settlement::Ack | Settlement::Retried(_) | Settlement::Parked(_) => {
                 bounded(delivery.ack(BasicAckOptions::default())).await
             }
             Settlement::Return => {
@@ -198,15 +209,24 @@ impl Settler {
                 if copy.is_ok() {
                     metrics::retry(label);
                 }
-                copy.map(|()| None)
+                copy.map(|()| {
+                    delivery_row.map(|delivery_row| {
+                        Settlement::Retried(Failed {
+                            delivery_row,
+                            attempt,
+                            reason: reason.clone(),
+                            retry_in: Some(delay),
+                        })
+                    })
+                })
             }
-            Verdict::Park { label, reason } => {
-                self.park(channel, delivery, message, attempt, label, reason)
-                    .await
-            }
+            Verdict::Park { label, reason } => self
+                .park(channel, delivery, message, attempt, label, reason)
+                .await
+                .map(|parked| parked.map(Settlement::Parked)),
         };
         match copied {
-            Ok(Some(parked)) => Settlement::Parked(parked),
+            Ok(Some(settlement)) => settlement,
             Ok(None) => Settlement::Ack,
             Err(e) => {
                 // Not copied, so not acknowledged: back to the queue.
@@ -285,7 +305,9 @@ impl Settler {
         metrics::processed(metrics::PARKED_OUTCOME, provider, None);
         Ok(delivery_row.map(|delivery_row| Parked {
             delivery_row,
+            attempt,
             reason: reason.to_owned(),
+            retry_in: None,
         }))
     }
 }

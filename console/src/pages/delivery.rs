@@ -10,6 +10,7 @@ use ledgerhook_admin::cli::Wait;
 use ledgerhook_admin::{Printout, Selection};
 use ledgerhook_domain::{PaymentEvent, Provider};
 use ledgerhook_store::audit::{self as audit_log, Entry};
+use ledgerhook_store::deliveries::attempts;
 use ledgerhook_store::deliveries::browse::{self, Whole};
 use ledgerhook_store::ledger::inspect;
 use maud::{Markup, html};
@@ -24,6 +25,9 @@ use crate::refusal::Refusal;
 
 /// Headers whose values are credentials if they ever arrive: never shown.
 const HIDDEN_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+/// Attempts shown (a delivery is retried a handful of times, then parked;
+/// redrives start again).
+const MAX_ATTEMPTS_SHOWN: i64 = 100;
 /// How long a redrive waits for the worker's outcome before answering.
 const REDRIVE_WAIT_SECS: u64 = 10;
 
@@ -106,6 +110,11 @@ async fn render(
     done: Option<&Printout>,
 ) -> Result<Markup, Refusal> {
     let lineage = lineage(state, d).await?;
+    let failed = attempts::of_delivery(&state.pool, d.row, MAX_ATTEMPTS_SHOWN).await?;
+    let succeeded = match (&d.processed_at, d.outcome.as_deref()) {
+        (Some(at), Some(outcome)) if outcome != "parked" => Some((at, outcome)),
+        _ => None,
+    };
     let headers: Vec<(String, String)> = d
         .headers
         .as_array()
@@ -145,6 +154,27 @@ async fn render(
                 form method="post" action={ "/deliveries/" (d.row) "/redrive" } {
                     (csrf(signed))
                     button type="submit" { "Redrive" }
+                }
+            }
+        }
+        h2 { "Processing attempts" }
+        @if failed.is_empty() && succeeded.is_none() {
+            p.none { "Not processed yet." }
+        } @else {
+            table {
+                thead { tr { th.num { "Attempt" } th { "When" } th { "Result" } th { "Reason" } th { "Next attempt in" } } }
+                tbody {
+                    @for a in &failed { tr {
+                        td.num { (a.attempt) } td { (at(&a.at)) }
+                        td class={ "outcome-" (a.outcome) } { (a.outcome) }
+                        td { (a.reason) }
+                        td { @if let Some(ms) = a.retry_in_ms { (ms / 1000) " s" } }
+                    } }
+                    @if let Some((when, outcome)) = succeeded { tr {
+                        td.num { (failed.iter().map(|a| a.attempt).max().unwrap_or(0) + 1) }
+                        td { (at(when)) } td class={ "outcome-" (outcome) } { (outcome) }
+                        td { (d.outcome_detail.as_deref().unwrap_or("")) } td {}
+                    } }
                 }
             }
         }

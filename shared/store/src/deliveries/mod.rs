@@ -1,4 +1,5 @@
-//! Recorded deliveries: the one owner of the tables `webhook_deliveries`
+//! Recorded deliveries: the one owner of the tables `webhook_deliveries`,
+//! `delivery_attempts`
 //! (every verified delivery, exactly as it arrived, and what the worker made
 //! of it) and `delivery_outbox` (recorded, not yet confirmed by the broker).
 //!
@@ -8,7 +9,9 @@
 //! - [`processing`]: the worker locks deliveries, notes parked ones, and
 //!   marks a reversal's delivery in the reversal's transaction;
 //! - [`operator`]: `ledgerhook-admin` lists, shows and replays them;
-//! - [`browse`]: the console lists them in pages and shows one whole.
+//! - [`browse`]: the console lists them in pages and shows one whole;
+//! - [`attempts`]: `delivery_attempts`, each failed processing attempt
+//!   (the worker writes, the console reads).
 //!
 //! One exception, on purpose: the worker's grant statement
 //! (`ledger::writes`) sets each delivery's `processed_at` and outcome in
@@ -16,6 +19,7 @@
 //! the ledger's three guards (the outcome commits with its effects), and
 //! one statement per batch is what keeps the worker fast.
 
+pub mod attempts;
 pub mod browse;
 pub mod operator;
 pub mod outbox;
