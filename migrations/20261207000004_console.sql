@@ -59,3 +59,30 @@ create table delivery_attempts (
 );
 
 create index delivery_attempts_delivery_idx on delivery_attempts (delivery_row, id);
+
+-- The last requests the ingester refused, per reason ("the provider says we
+-- answer 401": what did it send?). Never a body: its size only. Bounded: a
+-- ring of `slot`s per reason (the ingester's REJECTED_REQUESTS_KEPT), each
+-- new refusal overwriting its reason's oldest, and written at most
+-- REJECTED_REQUESTS_PER_SECOND per ingester, so a flood of bad requests can
+-- neither fill a table nor buy database time.
+create table rejected_requests (
+    reason text not null,
+    slot integer not null,
+    -- which write of this reason it is (the newest has the highest)
+    seq bigint not null,
+    at timestamptz not null,
+    provider text not null,
+    status smallint not null,
+    -- [[name, value], ...], values cut at 256 bytes, at most 64 headers
+    headers jsonb not null,
+    -- bytes read (or declared) of the body, never the body
+    body_bytes bigint,
+    primary key (reason, slot)
+);
+
+-- Each reason's next write number.
+create table rejected_request_counters (
+    reason text primary key,
+    next bigint not null
+);

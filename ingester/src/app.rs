@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::outbox::publisher::Publisher;
 use crate::outbox::relay::Relay;
 use crate::recorder::Recorder;
+use crate::rejection_log::RejectionLog;
 use crate::routes;
 use crate::webhook_keys::WebhookKeys;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub record_timeout: Duration,
     pub recorder: Recorder,
     pub broker_connected: Arc<AtomicBool>,
+    /// The last refused requests, for the console.
+    pub rejections: RejectionLog,
 }
 
 pub struct App {
@@ -68,6 +71,11 @@ impl App {
         let (sender, outbox) = mpsc::channel(OUTBOX_CHANNEL_CAPACITY);
         let state = AppState {
             recorder: Recorder::start(pool.clone(), sender.clone()),
+            rejections: RejectionLog::start(
+                pool.clone(),
+                config.rejected_kept,
+                config.rejected_per_second,
+            ),
             pool,
             keys: Arc::new(config.keys.clone()),
             max_body_bytes: config.max_body_bytes,

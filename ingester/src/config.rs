@@ -59,6 +59,12 @@ pub struct Config {
     /// single-delivery form, which workers from before carriers can read:
     /// set it while such workers still run during an upgrade.
     pub carrier_max: usize,
+    /// `REJECTED_REQUESTS_KEPT` (default 100; 0 keeps none): the refused
+    /// requests kept per reason for the console (headers and size, never
+    /// the body), and `REJECTED_REQUESTS_PER_SECOND` (default 10): the most
+    /// this ingester notes a second; the rest are only counted.
+    pub rejected_kept: u32,
+    pub rejected_per_second: u32,
 }
 
 impl Config {
@@ -85,6 +91,8 @@ impl Config {
             relay_interval: Duration::from_millis(env.parsed_or("OUTBOX_RELAY_INTERVAL_MS", 2000)),
             relay_grace: Duration::from_millis(env.parsed_or("OUTBOX_RELAY_GRACE_MS", 5000)),
             carrier_max: env.parsed_or("PUBLISH_CARRIER_MAX", MAX_CARRIED),
+            rejected_kept: env.parsed_or("REJECTED_REQUESTS_KEPT", 100),
+            rejected_per_second: env.parsed_or("REJECTED_REQUESTS_PER_SECOND", 10),
         };
         if !(1..=MAX_CARRIED).contains(&config.carrier_max) {
             env.invalid(format!(

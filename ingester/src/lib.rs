@@ -4,7 +4,8 @@
 //!
 //! Layout: [`routes`] (HTTP), [`delivery`] (unverified → verified), [`body`]
 //! (reading a body within bounds),
-//! [`rejection`] (every refusal, mapped to HTTP), [`recorder`] (group commit; the SQL is
+//! [`rejection`] (every refusal, mapped to HTTP), [`rejection_log`] (the
+//! last refused requests kept for the console, bounded), [`recorder`] (group commit; the SQL is
 //! `ledgerhook_store::deliveries`),
 //! [`outbox`] (publisher and relay), [`app`] (wiring), [`config`] and
 //! [`webhook_keys`] (each provider's keys), [`metrics`].
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod recorder;
 pub mod rejection;
+pub mod rejection_log;
 pub mod routes;
 pub mod webhook_keys;
 

@@ -40,8 +40,26 @@ pub const PUBLISH_CHANNEL_LOST: &str = "channel_lost";
 
 /// HELP text for every metric of the ingester, and every counter at zero
 /// (see `ledgerhook_runtime::telemetry::install_metrics_recorder`).
+/// Counter: refused requests offered to the rejection log, by result:
+/// `written` (in `rejected_requests`), `rate_limited` (over
+/// `REJECTED_REQUESTS_PER_SECOND`), `dropped` (the writer was behind),
+/// `failed` (the database refused the note).
+pub const REJECTIONS_NOTED: &str = "ledgerhook_rejections_noted_total";
+pub const NOTE_WRITTEN: &str = "written";
+pub const NOTE_RATE_LIMITED: &str = "rate_limited";
+pub const NOTE_DROPPED: &str = "dropped";
+pub const NOTE_FAILED: &str = "failed";
+
+pub fn rejection_noted(result: &'static str) {
+    metrics::counter!(REJECTIONS_NOTED, "result" => result).increment(1);
+}
+
 pub fn describe() {
     http::describe_metrics();
+    metrics::describe_counter!(
+        REJECTIONS_NOTED,
+        "Refused requests offered to the rejection log, by result (written, rate_limited, dropped, failed)"
+    );
     metrics::describe_counter!(
         DELIVERIES,
         "Webhook deliveries by provider and outcome (accepted, duplicate, or the rejection code in lower case)"

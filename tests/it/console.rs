@@ -252,7 +252,14 @@ async fn a_trusted_proxy_names_the_operator_only_with_its_secret() {
 #[tokio::test]
 async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited() {
     let env = TestEnv::new().await.unwrap();
-    let ingester = env.start_ingester(&[]).await.unwrap();
+    // Keeps 3 refused requests per reason, noting at most 5 a second.
+    let ingester = env
+        .start_ingester(&[
+            ("REJECTED_REQUESTS_KEPT", "3"),
+            ("REJECTED_REQUESTS_PER_SECOND", "5"),
+        ])
+        .await
+        .unwrap();
     // Two attempts, 100 ms apart: an order nobody recorded is retried once, then parked.
     let _worker = env
         .start_worker(&[
@@ -326,6 +333,7 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         "/deliveries?from=2020-01-01T00:00&to=2999-01-01T00:00",
         "/held",
         "/parked",
+        "/rejected",
         "/control",
         "/audit",
         "/users",
@@ -660,6 +668,59 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         redriven.body
     );
     assert_eq!(env.balance("con-orphan-user").await, 3300);
+
+    // Refused requests: a burst of forged signatures. At most 5 are noted
+    // (the rest counted), 3 kept; the console shows their headers, never
+    // their bodies.
+    let forged_body = br#"{"type":"orders.payment.succeeded","note":"BODY-MARKER"}"#.to_vec();
+    for _ in 0..12 {
+        let mut headers: Vec<(&str, String)> = ledgerhook_tests::webhook::svix_headers(
+            &ledgerhook_providers::svix::SigningSecret::parse(
+                "whsec_ZmFrZS1mb3JnZXJzLXNlY3JldC0wMTIzNDU2Nzg5",
+            )
+            .unwrap(),
+            &new_delivery_id(),
+            &forged_body,
+        )
+        .to_vec();
+        headers.push(("x-forwarded-for", "203.0.113.7".to_owned()));
+        let answer = ingester.send_raw(&headers, forged_body.clone()).await;
+        assert_eq!(answer.status, 401);
+    }
+    let kept =
+        "select count(*) from rejected_requests where reason = 'SIGNATURE_VERIFICATION_FAILED'";
+    env.wait_for_count(kept, 3, WAIT).await;
+    let noted = env
+        .count("select next from rejected_request_counters")
+        .await;
+    assert!(
+        (3..=6).contains(&noted),
+        "noted {noted} of 12 at 5 a second"
+    );
+    ingester
+        .service
+        .metrics_once(
+            "ledgerhook_rejections_noted_total",
+            &["result=\"rate_limited\""],
+            6.0,
+        )
+        .await;
+    let page = ops
+        .get(&router, "/rejected?reason=SIGNATURE_VERIFICATION_FAILED")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("svix-signature") && page.body.contains("203.0.113.7"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("BODY-MARKER"), "a body shown");
+    assert!(
+        ops.get(&router, "/rejected?reason=drop%20table")
+            .await
+            .body
+            .contains("INVALID_FILTER")
+    );
 
     // The audit trail shows each action, and the order's and user's pages theirs.
     let audit = ops.get(&router, "/audit").await;

@@ -12,6 +12,7 @@ pub mod layout;
 mod orders;
 mod overview;
 mod parked;
+mod rejected;
 mod search;
 mod users;
 
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/users", get(users::page))
         .route("/users/grant", post(users::grant))
         .route("/parked", get(parked::list))
+        .route("/rejected", get(rejected::list))
         .route("/control", get(control::page).post(control::switch))
         .route("/audit", get(audit::list))
 }

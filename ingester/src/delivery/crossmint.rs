@@ -1,12 +1,14 @@
 //! Crossmint's deliveries, through Svix: the `svix-*` (or Standard
 //! Webhooks' `webhook-*`) headers, the id among them.
 
+use axum::body::Body;
 use axum::http::HeaderMap;
 use ledgerhook_domain::Provider;
 use ledgerhook_providers::svix::{self, SignedHeaders, VerificationKeys};
 
 use super::{
-    UnverifiedDelivery, VerifiedDelivery, check_delivery_id, check_json, read_body, single_header,
+    Checked, Refused, UnverifiedDelivery, VerifiedDelivery, check_delivery_id, check_json,
+    read_body, single_header,
 };
 use crate::rejection::Rejection;
 
@@ -19,40 +21,63 @@ const HEADER_SETS: [[&str; 3]; 2] = [
 impl UnverifiedDelivery {
     /// Checks what needs no body first (headers, bounds, timestamp), then
     /// reads the body through the signature check, then the body's form.
+    /// A refusal keeps the request's headers, for the rejection log.
     pub async fn verify_crossmint(
         self,
         keys: &VerificationKeys,
         max_body_bytes: usize,
         now: i64,
-    ) -> Result<VerifiedDelivery, Rejection> {
+    ) -> Result<VerifiedDelivery, Refused> {
         let Self { headers, body } = self;
-        let [id, timestamp, signature] = signature_headers(&headers)?;
-        let request = svix::check_headers(
-            SignedHeaders {
-                id,
-                timestamp,
-                signature,
-            },
-            now,
-        )?;
-        let verifier = request.verifier(keys);
-        let (body, verifier) = read_body(&headers, body, max_body_bytes, verifier, |verifier| {
-            verifier.finish(None).is_ok()
-        })
-        .await?;
-        let verification = verifier.finish(Some(&body))?;
-        check_delivery_id(id)?;
-        check_json(&body)?;
-        let delivery_id = id.to_owned();
-        Ok(VerifiedDelivery {
-            provider: Provider::Crossmint,
-            delivery_id,
-            signed_at: verification.timestamp,
-            verified_by: verification.key_fingerprint,
-            headers,
-            body,
-        })
+        match checked(&headers, body, keys, max_body_bytes, now).await {
+            Ok(Checked {
+                delivery_id,
+                signed_at,
+                verified_by,
+                body,
+            }) => Ok(VerifiedDelivery {
+                provider: Provider::Crossmint,
+                delivery_id,
+                signed_at,
+                verified_by,
+                headers,
+                body,
+            }),
+            Err(rejection) => Err(Refused { rejection, headers }),
+        }
     }
+}
+
+async fn checked(
+    headers: &HeaderMap,
+    body: Body,
+    keys: &VerificationKeys,
+    max_body_bytes: usize,
+    now: i64,
+) -> Result<Checked, Rejection> {
+    let [id, timestamp, signature] = signature_headers(headers)?;
+    let request = svix::check_headers(
+        SignedHeaders {
+            id,
+            timestamp,
+            signature,
+        },
+        now,
+    )?;
+    let verifier = request.verifier(keys);
+    let (body, verifier) = read_body(headers, body, max_body_bytes, verifier, |verifier| {
+        verifier.finish(None).is_ok()
+    })
+    .await?;
+    let verification = verifier.finish(Some(&body))?;
+    check_delivery_id(id)?;
+    check_json(&body)?;
+    Ok(Checked {
+        delivery_id: id.to_owned(),
+        signed_at: verification.timestamp,
+        verified_by: verification.key_fingerprint,
+        body,
+    })
 }
 
 /// The first complete set of signature headers. A header that appears twice
@@ -132,7 +157,8 @@ mod tests {
             delivery
                 .verify_crossmint(&secrets(), LIMIT, NOW)
                 .await
-                .unwrap_err(),
+                .unwrap_err()
+                .rejection,
             Rejection::SignatureMissing
         );
         let bare = UnverifiedDelivery {
@@ -142,7 +168,8 @@ mod tests {
         assert_eq!(
             bare.verify_crossmint(&secrets(), LIMIT, NOW)
                 .await
-                .unwrap_err(),
+                .unwrap_err()
+                .rejection,
             Rejection::SignatureMissing
         );
     }
@@ -157,7 +184,8 @@ mod tests {
             delivery
                 .verify_crossmint(&secrets(), LIMIT, NOW)
                 .await
-                .unwrap_err(),
+                .unwrap_err()
+                .rejection,
             Rejection::AmbiguousHeaders
         );
     }
@@ -169,7 +197,8 @@ mod tests {
             delivery
                 .verify_crossmint(&secrets(), LIMIT, NOW)
                 .await
-                .unwrap_err(),
+                .unwrap_err()
+                .rejection,
             Rejection::InvalidJson
         );
     }
@@ -181,7 +210,8 @@ mod tests {
             delivery
                 .verify_crossmint(&secrets(), LIMIT, NOW)
                 .await
-                .unwrap_err(),
+                .unwrap_err()
+                .rejection,
             Rejection::InvalidJson
         );
     }
@@ -201,7 +231,8 @@ mod tests {
         let error = signed("svix", "msg_1", deep)
             .verify_crossmint(&secrets(), LIMIT, NOW)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .rejection;
         assert_eq!(error, Rejection::JsonTooDeep);
         assert!(error.aborts_retries());
     }
@@ -212,7 +243,8 @@ mod tests {
         let error = signed("svix", "msg_1", big.clone())
             .verify_crossmint(&secrets(), LIMIT, NOW)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .rejection;
         assert_eq!(error, Rejection::VerifiedPayloadTooLarge);
         assert!(
             error.aborts_retries(),
@@ -224,7 +256,8 @@ mod tests {
         let error = forged
             .verify_crossmint(&secrets(), LIMIT, NOW)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .rejection;
         assert_eq!(error, Rejection::PayloadTooLarge);
         assert!(!error.aborts_retries());
 
@@ -232,7 +265,8 @@ mod tests {
         let error = signed("svix", "msg_1", huge)
             .verify_crossmint(&secrets(), LIMIT, NOW)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .rejection;
         assert_eq!(
             error,
             Rejection::PayloadTooLarge,
@@ -264,7 +298,8 @@ mod tests {
         let error = delivery
             .verify_crossmint(&secrets(), LIMIT, NOW)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .rejection;
         assert_eq!(error, Rejection::SignatureMismatch);
         assert!(!error.aborts_retries());
     }

@@ -74,6 +74,23 @@ impl VerifiedDelivery {
     }
 }
 
+/// A request refused before it became a delivery: why, and the headers it
+/// carried (for the rejection log; the body is never kept).
+#[derive(Debug)]
+pub struct Refused {
+    pub rejection: Rejection,
+    pub headers: HeaderMap,
+}
+
+/// What a provider's checks establish of a delivery, before its headers
+/// join it.
+struct Checked {
+    delivery_id: String,
+    signed_at: i64,
+    verified_by: String,
+    body: Bytes,
+}
+
 /// Reads the body through `verifier`, within the limits, and hands the
 /// verifier back to be finished. `signed_anyway` is asked only of a body
 /// over the limit that was read to its end: did it verify? If so the
@@ -136,7 +153,7 @@ fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, Reje
     value.to_str().map_err(|_| Rejection::AmbiguousHeaders)
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<usize> {
+pub fn declared_length(headers: &HeaderMap) -> Option<usize> {
     headers
         .get(header::CONTENT_LENGTH)?
         .to_str()

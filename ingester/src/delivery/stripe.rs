@@ -3,11 +3,14 @@
 
 use std::borrow::Cow;
 
+use axum::body::Body;
+use axum::http::HeaderMap;
 use ledgerhook_domain::Provider;
 use ledgerhook_providers::stripe::signature::{self, StripeSecret};
 
 use super::{
-    UnverifiedDelivery, VerifiedDelivery, check_delivery_id, check_json, read_body, single_header,
+    Checked, Refused, UnverifiedDelivery, VerifiedDelivery, check_delivery_id, check_json,
+    read_body, single_header,
 };
 use crate::rejection::Rejection;
 
@@ -22,26 +25,49 @@ impl UnverifiedDelivery {
         secrets: &[StripeSecret],
         max_body_bytes: usize,
         now: i64,
-    ) -> Result<VerifiedDelivery, Rejection> {
+    ) -> Result<VerifiedDelivery, Refused> {
         let Self { headers, body } = self;
-        let request = signature::check_header(single_header(&headers, SIGNATURE_HEADER)?, now)?;
-        let verifier = request.verifier(secrets);
-        let (body, verifier) = read_body(&headers, body, max_body_bytes, verifier, |verifier| {
-            verifier.finish().is_ok()
-        })
-        .await?;
-        let verification = verifier.finish()?;
-        check_json(&body)?;
-        let delivery_id = event_id(&body)?;
-        Ok(VerifiedDelivery {
-            provider: Provider::Stripe,
-            delivery_id,
-            signed_at: verification.timestamp,
-            verified_by: verification.key_fingerprint,
-            headers,
-            body,
-        })
+        match checked(&headers, body, secrets, max_body_bytes, now).await {
+            Ok(Checked {
+                delivery_id,
+                signed_at,
+                verified_by,
+                body,
+            }) => Ok(VerifiedDelivery {
+                provider: Provider::Stripe,
+                delivery_id,
+                signed_at,
+                verified_by,
+                headers,
+                body,
+            }),
+            Err(rejection) => Err(Refused { rejection, headers }),
+        }
     }
+}
+
+async fn checked(
+    headers: &HeaderMap,
+    body: Body,
+    secrets: &[StripeSecret],
+    max_body_bytes: usize,
+    now: i64,
+) -> Result<Checked, Rejection> {
+    let request = signature::check_header(single_header(headers, SIGNATURE_HEADER)?, now)?;
+    let verifier = request.verifier(secrets);
+    let (body, verifier) = read_body(headers, body, max_body_bytes, verifier, |verifier| {
+        verifier.finish().is_ok()
+    })
+    .await?;
+    let verification = verifier.finish()?;
+    check_json(&body)?;
+    let delivery_id = event_id(&body)?;
+    Ok(Checked {
+        delivery_id,
+        signed_at: verification.timestamp,
+        verified_by: verification.key_fingerprint,
+        body,
+    })
 }
 
 /// The event's `id` (read from valid JSON, without building its tree): a
@@ -97,6 +123,7 @@ mod tests {
             .verify_stripe(&secrets(), LIMIT, NOW)
             .await
             .unwrap_err()
+            .rejection
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use ledgerhook_domain::Provider;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::delivery::{UnverifiedDelivery, VerifiedDelivery};
+use crate::delivery::{Refused, UnverifiedDelivery, VerifiedDelivery};
 use crate::metrics;
 use crate::recorder::{Arrival, Recorded};
 use crate::rejection::{Refusal, Rejection};
@@ -51,7 +51,10 @@ async fn crossmint(
                 .verify_crossmint(keys, state.max_body_bytes, received_at.timestamp())
                 .await
         }
-        None => Err(Rejection::ProviderNotConfigured),
+        None => Err(Refused {
+            rejection: Rejection::ProviderNotConfigured,
+            headers: delivery.headers,
+        }),
     };
     record(Provider::Crossmint, &state, verified, received_at).await
 }
@@ -70,7 +73,10 @@ async fn stripe(
                 .verify_stripe(secrets, state.max_body_bytes, received_at.timestamp())
                 .await
         }
-        None => Err(Rejection::ProviderNotConfigured),
+        None => Err(Refused {
+            rejection: Rejection::ProviderNotConfigured,
+            headers: delivery.headers,
+        }),
     };
     record(Provider::Stripe, &state, verified, received_at).await
 }
@@ -80,14 +86,19 @@ async fn stripe(
 async fn record(
     provider: Provider,
     state: &AppState,
-    verified: Result<VerifiedDelivery, Rejection>,
+    verified: Result<VerifiedDelivery, Refused>,
     received_at: DateTime<Utc>,
 ) -> Result<Json<Accepted>, Refusal> {
     let refuse = |rejection| Refusal {
         provider,
         rejection,
     };
-    let delivery = verified.map_err(refuse)?;
+    let delivery = verified.map_err(|refused| {
+        state
+            .rejections
+            .note(provider, refused.rejection, &refused.headers);
+        refuse(refused.rejection)
+    })?;
     tracing::Span::current().record("delivery_id", delivery.delivery_id());
 
     let arrival = Arrival {

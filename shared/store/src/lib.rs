@@ -11,6 +11,7 @@
 //! - [`user_orders`]: what a user reads of their orders;
 //! - [`order_keys`]: the `Idempotency-Key` of order creation;
 //!   [`rate_limits`]: the API's per-user sliding windows;
+//! - [`rejected`]: the last requests the ingester refused, per reason;
 //! - [`operators`]: who may use the console, and their sessions;
 //!   [`overview`]: the console's bounded look at the newest rows;
 //! - [`usage`]: spends per user per day, never failing a spend;
@@ -28,6 +29,7 @@ pub mod operators;
 pub mod order_keys;
 pub mod overview;
 pub mod rate_limits;
+pub mod rejected;
 pub mod subscriptions;
 pub mod usage;
 pub mod user_orders;
