@@ -86,3 +86,8 @@ create table rejected_request_counters (
     reason text primary key,
     next bigint not null
 );
+
+-- Pausing one provider: its deliveries wait (the workers set them aside in a
+-- wait queue, unprocessed) while the others' are processed.
+alter table processing_control
+    add column paused_providers text[] not null default '{}';

@@ -124,6 +124,10 @@ pub enum DatabaseCommand {
     /// The ingester keeps recording; deliveries wait in the queue.
     /// Then waits (`--wait-secs`) until no worker is attached to the work
     /// queue, so that nothing is being processed when it returns.
+    ///
+    /// With --provider, only that provider's deliveries wait (the workers
+    /// set them aside unprocessed and look again every 30 s) while the
+    /// others' are processed; nothing is waited for.
     Pause {
         #[command(flatten)]
         why: Why,
@@ -131,9 +135,19 @@ pub enum DatabaseCommand {
         /// the work queue (0: do not wait).
         #[arg(long, default_value_t = 30)]
         wait_secs: u64,
+        /// Pause only the deliveries of this provider's payments.
+        #[arg(long, value_enum)]
+        provider: Option<PausedProvider>,
     },
-    /// Runbook 5.2, step 5: let the workers take messages again.
-    Resume(#[command(flatten)] Why),
+    /// Runbook 5.2, step 5: let the workers take messages again (with
+    /// --provider: that provider's deliveries).
+    Resume {
+        #[command(flatten)]
+        why: Why,
+        /// Resume only this provider (paused with pause --provider).
+        #[arg(long, value_enum)]
+        provider: Option<PausedProvider>,
+    },
     /// Whether processing is paused (since when, by whom) and the backlog.
     Status,
     /// Runbook 5.2, step 2: deliveries that hit already-granted orders,
@@ -272,6 +286,22 @@ pub enum OperatorCommand {
     Remove { name: String },
 }
 
+/// A provider that can be paused on its own.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PausedProvider {
+    Crossmint,
+    Stripe,
+}
+
+impl PausedProvider {
+    pub fn payment_provider(self) -> ledgerhook_domain::PaymentProvider {
+        match self {
+            Self::Crossmint => ledgerhook_domain::PaymentProvider::Crossmint,
+            Self::Stripe => ledgerhook_domain::PaymentProvider::Stripe,
+        }
+    }
+}
+
 /// What an operator may do in the console.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ConsoleRole {
@@ -354,7 +384,7 @@ impl DatabaseCommand {
             Self::Replay { .. } => "replay",
             Self::ExpireCredits => "expire-credits",
             Self::Pause { .. } => "pause",
-            Self::Resume(_) => "resume",
+            Self::Resume { .. } => "resume",
             Self::Status => "status",
             Self::Duplicates { .. } => "duplicates",
             Self::Held { .. } => "held",

@@ -7,6 +7,7 @@ use std::time::Duration;
 use lapin::options::QueueDeclareOptions;
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
+use ledgerhook_domain::PaymentProvider;
 use ledgerhook_runtime::amqp::{self, Topology};
 use ledgerhook_store::control;
 use serde_json::json;
@@ -28,10 +29,28 @@ pub async fn switch(
     paused: bool,
     reason: &str,
 ) -> anyhow::Result<Printout> {
+    switch_for(pool, operator, None, paused, reason).await
+}
+
+/// [`switch`], or with `provider` only that provider's deliveries: they
+/// wait (set aside by the workers, unprocessed) while the others' are
+/// processed.
+pub async fn switch_for(
+    pool: &PgPool,
+    operator: Option<&str>,
+    provider: Option<PaymentProvider>,
+    paused: bool,
+    reason: &str,
+) -> anyhow::Result<Printout> {
     let command = if paused { "pause" } else { "resume" };
     let by = operator.unwrap_or("unknown");
     let mut tx = pool.begin().await?;
-    let (before, changed) = control::set(&mut tx, paused, by, reason).await?;
+    let (before, changed) = match provider {
+        None => control::set(&mut tx, paused, by, reason).await?,
+        Some(provider) => {
+            control::set_provider(&mut tx, provider.as_str(), paused, by, reason).await?
+        }
+    };
     let result = json!({"paused": paused, "changed": changed, "before": before});
     let audit_id = audit_log::record(
         &mut *tx,
@@ -39,12 +58,34 @@ pub async fn switch(
             operator,
             reason: Some(reason),
             command,
-            arguments: json!({}),
+            arguments: match provider {
+                None => json!({}),
+                Some(provider) => json!({"provider": provider.as_str()}),
+            },
             result: result.clone(),
         },
     )
     .await?;
     tx.commit().await?;
+    if let Some(provider) = provider {
+        let provider = provider.as_str();
+        let text = match (paused, changed) {
+            (true, true) => format!(
+                "{provider} PAUSED by {by}: {reason}\nits deliveries are recorded and wait unprocessed (workers look again every {} s); the other providers' are processed.\nresume with: ledgerhook-admin resume --provider {provider} --reason ...\n",
+                ledgerhook_worker::settler::DEFER_DELAY.as_secs()
+            ),
+            (false, true) => format!(
+                "{provider} RESUMED by {by}: {reason}; its waiting deliveries are processed within {} s\n",
+                ledgerhook_worker::settler::DEFER_DELAY.as_secs()
+            ),
+            (true, false) => format!("{provider} is paused already; nothing changed\n"),
+            (false, false) => format!("{provider} is not paused; nothing changed\n"),
+        };
+        let mut json = result;
+        json["auditId"] = json!(audit_id);
+        json["provider"] = json!(provider);
+        return Ok(Printout::done(json, text));
+    }
     let text = match (paused, changed) {
         (true, true) => format!(
             "processing PAUSED by {by}: {reason}\nworkers stop taking messages within {:?} and finish what they hold; the ingester keeps recording.\nresume with: ledgerhook-admin resume --reason ...\n",
@@ -84,6 +125,7 @@ pub async fn status(
     };
     let json = json!({
         "paused": control.paused,
+        "pausedProviders": control.paused_providers,
         "since": control.since,
         "changedBy": control.changed_by,
         "reason": control.reason,
@@ -117,6 +159,13 @@ pub async fn status(
         writeln!(text, "processing:              running (never paused)")?;
     } else {
         writeln!(text, "processing:              running (resumed {who})")?;
+    }
+    if !control.paused_providers.is_empty() {
+        writeln!(
+            text,
+            "paused providers:        {} (their deliveries wait unprocessed)",
+            control.paused_providers.join(", ")
+        )?;
     }
     match &queue {
         Ok(Some((ready, consumers))) => writeln!(

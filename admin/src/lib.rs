@@ -134,7 +134,7 @@ pub fn changes_something(command: &Command) -> bool {
         command,
         Command::Database(
             DatabaseCommand::Pause { .. }
-                | DatabaseCommand::Resume(_)
+                | DatabaseCommand::Resume { .. }
                 | DatabaseCommand::Revoke { .. }
                 | DatabaseCommand::Release { .. }
                 | DatabaseCommand::Reject { .. }
@@ -207,7 +207,25 @@ async fn run_on_database(
             deliveries::replay(&pool, peers, operator, selection, wait).await?
         }
         DatabaseCommand::ExpireCredits => deliveries::expire_credits(&pool, operator).await?,
-        DatabaseCommand::Pause { why, wait_secs } => {
+        DatabaseCommand::Pause {
+            why,
+            wait_secs: _,
+            provider: Some(provider),
+        } => {
+            control::switch_for(
+                &pool,
+                operator,
+                Some(provider.payment_provider()),
+                true,
+                &why.reason,
+            )
+            .await?
+        }
+        DatabaseCommand::Pause {
+            why,
+            wait_secs,
+            provider: None,
+        } => {
             let mut printout = control::switch(&pool, operator, true, &why.reason).await?;
             if *wait_secs > 0 {
                 control::wait_for_workers_to_leave(
@@ -219,8 +237,15 @@ async fn run_on_database(
             }
             printout
         }
-        DatabaseCommand::Resume(why) => {
-            control::switch(&pool, operator, false, &why.reason).await?
+        DatabaseCommand::Resume { why, provider } => {
+            control::switch_for(
+                &pool,
+                operator,
+                provider.map(cli::PausedProvider::payment_provider),
+                false,
+                &why.reason,
+            )
+            .await?
         }
         DatabaseCommand::Status => control::status(&pool, peers, operator).await?,
         DatabaseCommand::Duplicates { since } => {

@@ -511,6 +511,52 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         .await;
     assert!(resumed.body.contains("RESUMED"), "{}", resumed.body);
 
+    // One provider alone.
+    let stripe_paused = ops
+        .post(
+            &router,
+            "/control",
+            &[
+                ("scope", "stripe"),
+                ("paused", "true"),
+                ("reason", "stripe incident"),
+            ],
+        )
+        .await;
+    assert!(
+        stripe_paused.body.contains("stripe PAUSED by olga"),
+        "{}",
+        stripe_paused.body
+    );
+    assert_eq!(
+        env.count("select count(*) from processing_control where paused_providers = '{stripe}' and not paused").await,
+        1
+    );
+    let stripe_resumed = ops
+        .post(
+            &router,
+            "/control",
+            &[
+                ("scope", "stripe"),
+                ("paused", "false"),
+                ("reason", "fixed"),
+            ],
+        )
+        .await;
+    assert!(
+        stripe_resumed.body.contains("stripe RESUMED"),
+        "{}",
+        stripe_resumed.body
+    );
+    let bad_scope = ops
+        .post(
+            &router,
+            "/control",
+            &[("scope", "paypal"), ("paused", "true"), ("reason", "x")],
+        )
+        .await;
+    assert!(bad_scope.body.contains("INVALID_SWITCH"));
+
     // Held orders: release grants once, reject grants nothing.
     let held = ops.get(&router, "/held").await;
     assert!(

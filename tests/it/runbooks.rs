@@ -5,9 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use ledgerhook_domain::PaymentProvider;
 use ledgerhook_store::credits::{Spend, SpendOutcome, spend};
 use ledgerhook_tests::harness::processes::run_admin;
 use ledgerhook_tests::harness::{Service, TestEnv, eventually, seen};
+use ledgerhook_tests::stripe_webhook::{checkout_completed, new_event_id};
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
 use serde_json::Value;
 
@@ -748,4 +750,99 @@ async fn a_held_order_is_released_once_or_rejected_by_command_not_by_sql() {
         .await
         .unwrap();
     assert_ne!(anonymous.code, Some(0), "{anonymous:?}");
+}
+
+#[tokio::test]
+async fn pausing_one_provider_holds_its_deliveries_while_the_other_is_granted() {
+    let env = TestEnv::new().await.unwrap();
+    let ingester = env.start_ingester(&[]).await.unwrap();
+    let worker = env
+        .start_worker(&[("WORKER_DEFER_MS", "300")])
+        .await
+        .unwrap();
+    let paused = admin_json(
+        &env,
+        &[
+            "pause",
+            "--provider",
+            "stripe",
+            "--reason",
+            "stripe incident",
+        ],
+    )
+    .await;
+    assert_eq!(paused["changed"], true, "{paused}");
+    // The workers read the switch every 500 ms.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    env.create_provider_order(
+        PaymentProvider::Stripe,
+        "cs_paused",
+        "paused-stripe-user",
+        "starter",
+    )
+    .await;
+    env.create_order("cm-running", "running-crossmint-user", "starter")
+        .await;
+    let stripe_event = checkout_completed(
+        &new_event_id(),
+        "cs_paused",
+        "pi_paused",
+        "paused-stripe-user",
+        "starter",
+        1000,
+    );
+    assert_eq!(ingester.send_stripe(&stripe_event).await.status, 200);
+    let crossmint = payment_succeeded("cm-running", "running-crossmint-user", "starter", "10");
+    assert_eq!(ingester.send(&crossmint).await.status, 200);
+    eventually(WAIT, async || {
+        let balance = env.balance("running-crossmint-user").await;
+        seen(balance, balance > 0)
+    })
+    .await;
+    // Stripe's waits, unprocessed, coming round every 300 ms.
+    worker
+        .metrics_once(
+            "ledgerhook_worker_deferred_total",
+            &["provider=\"stripe\""],
+            3.0,
+        )
+        .await;
+    assert_eq!(env.balance("paused-stripe-user").await, 0);
+    assert_eq!(
+        env.count("select count(*) from webhook_deliveries where provider = 'stripe' and processed_at is null")
+            .await,
+        1
+    );
+    let status = env
+        .admin(&["--operator", OPERATOR, "status"])
+        .await
+        .unwrap();
+    assert!(
+        status.contains("paused providers:        stripe"),
+        "{status}"
+    );
+    assert!(
+        status.contains("processing:              running"),
+        "{status}"
+    );
+
+    let resumed = admin_json(
+        &env,
+        &["resume", "--provider", "stripe", "--reason", "fixed"],
+    )
+    .await;
+    assert_eq!(resumed["changed"], true, "{resumed}");
+    eventually(WAIT, async || {
+        let balance = env.balance("paused-stripe-user").await;
+        seen(balance, balance > 0)
+    })
+    .await;
+    assert_eq!(
+        env.count(
+            "select count(*) from operator_actions where arguments ->> 'provider' = 'stripe'"
+        )
+        .await,
+        2
+    );
 }

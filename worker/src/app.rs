@@ -64,7 +64,7 @@ impl App {
             (pool.clone(), schedule)
         });
         let pause_stop = CancellationToken::new();
-        let paused = crate::pause::watch(pool.clone(), pause_stop.clone()).await;
+        let (paused, held) = crate::pause::watch(pool.clone(), pause_stop.clone()).await;
         let consumer = Consumer {
             broker: config.broker,
             topology: topology.clone(),
@@ -76,10 +76,12 @@ impl App {
                     subscription_grace_days: config.subscription_grace_days,
                 }),
                 lookup: config.payment_lookup,
+                held,
             },
             settler: Settler {
                 schedule: config.retry,
                 topology,
+                defer: config.defer,
             },
             concurrency: config.concurrency,
             batch_size: config.batch_size,

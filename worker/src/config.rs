@@ -45,6 +45,10 @@ pub struct Config {
     /// RabbitMQ wait queues, then the dead-letter queue. Database outages are
     /// retried in place without limit instead.
     pub retry: RetrySchedule,
+    /// `WORKER_DEFER_MS` (default 30000): while a provider is paused on its
+    /// own, how long each of its messages waits in a wait queue before it is
+    /// looked at again (so, at most this long after it is resumed).
+    pub defer: Duration,
     /// `WORKER_SHUTDOWN_GRACE_MS` (default 20000): how long a stopping worker
     /// waits for in-flight messages before closing its channel (which returns
     /// them to the queue).
@@ -121,6 +125,10 @@ impl Config {
                 initial: Duration::from_millis(env.parsed_or("WORKER_RETRY_INITIAL_MS", 1000)),
                 multiplier: env.parsed_or("WORKER_RETRY_MULTIPLIER", 4),
             },
+            defer: Duration::from_millis(env.parsed_or(
+                "WORKER_DEFER_MS",
+                u64::try_from(crate::settler::DEFER_DELAY.as_millis()).unwrap_or(30_000),
+            )),
             shutdown_grace: Duration::from_millis(
                 env.parsed_or("WORKER_SHUTDOWN_GRACE_MS", 20_000),
             ),
@@ -147,6 +155,9 @@ impl Config {
             env.invalid(
                 "WORKER_RETRY_ATTEMPTS and WORKER_RETRY_MULTIPLIER must be at least 1".into(),
             );
+        }
+        if config.defer < Duration::from_millis(100) {
+            env.invalid("WORKER_DEFER_MS must be at least 100".into());
         }
         CaFile::check_ssl_cert_file(&mut env);
         env.finish()?;

@@ -36,6 +36,10 @@ pub const PAYMENTS: &str = "ledgerhook_payments_total";
 pub const PAYMENT_RESULTS: [&str; 4] = ["succeeded", "failed", "held", "expired"];
 /// Counter: processing attempts that will be retried, by reason.
 pub const RETRIES: &str = "ledgerhook_worker_retries_total";
+/// Counter: messages set aside unprocessed because their provider is
+/// paused on its own, by provider (each comes back every
+/// `settler::DEFER_DELAY` until resumed).
+pub const DEFERRED: &str = "ledgerhook_worker_deferred_total";
 /// Counter: credits removed by the expiry job because they expired unspent.
 pub const CREDITS_EXPIRED: &str = "ledgerhook_credits_expired_total";
 /// Counter: messages given up on and parked, by reason.
@@ -127,6 +131,10 @@ pub fn payments(provider: &'static str, result: &'static str, orders: u64) {
     metrics::counter!(PAYMENTS, "provider" => provider, "result" => result).increment(orders);
 }
 
+pub fn deferred(provider: &'static str) {
+    metrics::counter!(DEFERRED, "provider" => provider).increment(1);
+}
+
 pub fn retry(reason: &'static str) {
     metrics::counter!(RETRIES, "reason" => reason).increment(1);
 }
@@ -185,6 +193,10 @@ pub fn describe() {
     describe_counter!(
         PAYMENTS,
         "Orders by how their payment ended, by provider and result (succeeded, failed, held, expired), once each"
+    );
+    describe_counter!(
+        DEFERRED,
+        "Messages set aside unprocessed while their provider is paused, by provider"
     );
     describe_counter!(
         RETRIES,

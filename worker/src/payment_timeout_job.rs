@@ -126,8 +126,12 @@ pub async fn run(pool: PgPool, timeout: Duration, every: Duration, stop: Cancell
 /// committed a moment after that statement's snapshot is not seen either),
 /// and the switch's SQL stays in one module. What a pause promises is that
 /// nothing is expired from the next run on, which either way holds.
+///
+/// A provider paused on its own holds the job too: its payments wait
+/// unprocessed, so its orders would look unpaid and expire.
 async fn hold(pool: &PgPool) -> Result<Option<Hold>, sqlx::Error> {
-    if control::read(pool).await?.paused {
+    let switch = control::read(pool).await?;
+    if switch.paused || !switch.paused_providers.is_empty() {
         return Ok(Some(Hold::Paused));
     }
     let max_age_secs = i64::try_from(BACKLOG_MAX_AGE.as_secs()).unwrap_or(i64::MAX);

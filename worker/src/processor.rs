@@ -20,7 +20,9 @@ use sqlx::PgPool;
 use tracing::{Instrument as _, Span};
 
 use crate::metrics;
+use crate::pause::HeldProviders;
 use crate::settler::{Parked, Settlement};
+use tokio::sync::watch;
 
 /// First and longest wait between two attempts while the database is unreachable.
 const DATABASE_RETRY_INITIAL: Duration = Duration::from_millis(100);
@@ -35,6 +37,9 @@ pub enum Verdict {
     Retry { label: &'static str, reason: String },
     /// It can never succeed as it is: park it with a reason for a person.
     Park { label: &'static str, reason: String },
+    /// Its provider is paused on its own: set it aside, unprocessed and
+    /// without using an attempt, until the provider is resumed.
+    Defer,
 }
 
 /// The parts of an AMQP message the processor needs.
@@ -90,6 +95,9 @@ pub struct Processor {
     pub terms: Arc<ledger::GrantTerms>,
     /// Asks the provider which order a payment paid, when none holds it.
     pub lookup: Option<PaymentLookup>,
+    /// The providers the operator paused on their own
+    /// ([`crate::pause::watch`]), read once per batch.
+    pub held: watch::Receiver<HeldProviders>,
 }
 
 impl Processor {
@@ -105,7 +113,15 @@ impl Processor {
         let mut events = Vec::new();
         let mut reversals = Vec::new();
         let mut changes = Vec::new();
+        let held = *self.held.borrow();
         for (index, message) in messages.iter().enumerate() {
+            if let Ok(provider) = message.provider
+                && held.holds(provider.payment_provider())
+            {
+                metrics::deferred(provider.payment_provider().as_str());
+                verdicts.push(Some(Verdict::Defer));
+                continue;
+            }
             match prepare(message) {
                 Ok((row, PaymentEvent::Order(event))) => {
                     events.push((index, row, event));

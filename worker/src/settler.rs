@@ -62,12 +62,22 @@ impl RetrySchedule {
     }
 }
 
+/// How long a message of a provider paused on its own waits before it is
+/// looked at again. Long enough that a paused backlog costs the broker
+/// little (each message comes round twice a minute), short enough that
+/// resuming takes effect within it.
+/// The default of `WORKER_DEFER_MS`.
+pub const DEFER_DELAY: Duration = Duration::from_secs(30);
+
 /// Acts on verdicts; one per consumer, shared by its batches. Each
 /// connection gives it a confirmed channel ([`Settler::open_channel`]) for
 /// the copies it makes.
 pub struct Settler {
     pub schedule: RetrySchedule,
     pub topology: Topology,
+    /// How long a paused provider's message waits before it is looked at
+    /// again ([`DEFER_DELAY`] by default).
+    pub defer: Duration,
 }
 
 /// What becomes of a message once its copy (if any) is made.
@@ -110,6 +120,9 @@ impl Settler {
         for delay in self.schedule.delays() {
             self.topology.declare_wait_queue(&channel, delay).await?;
         }
+        self.topology
+            .declare_wait_queue(&channel, self.defer)
+            .await?;
         Ok(channel)
     }
 
@@ -219,6 +232,21 @@ impl Settler {
                         })
                     })
                 })
+            }
+            Verdict::Defer => {
+                let queue = self.topology.wait_queue(self.defer);
+                // The same attempt number: waiting for a paused provider
+                // is not an attempt.
+                self.copy_to(
+                    channel,
+                    original(delivery, message),
+                    &queue,
+                    attempt,
+                    None,
+                    Some(self.defer),
+                )
+                .await
+                .map(|()| None)
             }
             Verdict::Park { label, reason } => self
                 .park(channel, delivery, message, attempt, label, reason)

@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use axum::{Extension, Form};
+use ledgerhook_domain::PaymentProvider;
 use ledgerhook_store::control;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -33,18 +34,43 @@ async fn render(
         p {
             "Processing is " strong { @if switch.paused { "PAUSED" } @else { "running" } }
             @if let Some(by) = &switch.changed_by {
-                ", since " (at(&switch.since)) " by " (by) ": " (switch.reason.as_deref().unwrap_or(""))
+                "; last changed " (at(&switch.since)) " by " (by) ": " (switch.reason.as_deref().unwrap_or(""))
             }
         }
         p.none { "While paused, the ingester keeps recording and answering 200; deliveries wait in the work queue. Workers stop taking messages within seconds." }
         form method="post" action="/control" {
             (csrf(signed))
+            input type="hidden" name="scope" value="all";
             label { "Reason " input name="reason" required maxlength="500" size="60"; }
             @if switch.paused {
                 button type="submit" name="paused" value="false" { "Resume processing" }
             } @else {
                 button.danger type="submit" name="paused" value="true" { "Pause processing" }
             }
+        }
+        h2 { "One provider" }
+        p.none { "A provider paused on its own: its deliveries are recorded and set aside unprocessed (looked at again every "
+            (ledgerhook_worker::settler::DEFER_DELAY.as_secs()) " s) while the other's are processed. Unpaid orders do not expire meanwhile." }
+        table {
+            thead { tr { th { "Provider" } th { "State" } th { "Change" } } }
+            tbody { @for provider in PROVIDERS {
+                @let held = switch.paused_providers.iter().any(|p| p == provider.as_str());
+                tr {
+                    td { (provider.as_str()) }
+                    td { @if held { strong.refusal { "PAUSED" } } @else { "running" } }
+                    td { form method="post" action="/control" {
+                        (csrf(signed))
+                        input type="hidden" name="scope" value=(provider.as_str());
+                        input name="reason" required maxlength="500" size="40" placeholder="reason" aria-label={ "Reason for " (provider.as_str()) };
+                        " "
+                        @if held {
+                            button type="submit" name="paused" value="false" { "Resume " (provider.as_str()) }
+                        } @else {
+                            button.danger type="submit" name="paused" value="true" { "Pause " (provider.as_str()) }
+                        }
+                    } }
+                }
+            } }
         }
     };
     Ok(layout::page(
@@ -55,8 +81,13 @@ async fn render(
     ))
 }
 
+const PROVIDERS: [PaymentProvider; 2] = [PaymentProvider::Crossmint, PaymentProvider::Stripe];
+
 #[derive(Deserialize)]
 pub struct Switch {
+    /// `all`, or a provider's name.
+    #[serde(default)]
+    scope: String,
     #[serde(default)]
     paused: String,
     #[serde(default)]
@@ -80,8 +111,25 @@ pub async fn switch(
             ));
         }
     };
-    let printout =
-        ledgerhook_admin::control::switch(&state.pool, Some(&operator), paused, reason).await?;
+    let provider = match form.scope.as_str() {
+        "" | "all" => None,
+        name => Some(
+            PROVIDERS
+                .into_iter()
+                .find(|p| p.as_str() == name)
+                .ok_or_else(|| {
+                    Refusal::bad_input("INVALID_SWITCH", "scope is all, crossmint or stripe")
+                })?,
+        ),
+    };
+    let printout = ledgerhook_admin::control::switch_for(
+        &state.pool,
+        Some(&operator),
+        provider,
+        paused,
+        reason,
+    )
+    .await?;
     metrics::action(if paused { "pause" } else { "resume" }, true);
     render(&state, &signed, Some(&printout)).await
 }
