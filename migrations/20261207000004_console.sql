@@ -91,3 +91,31 @@ create table rejected_request_counters (
 -- wait queue, unprocessed) while the others' are processed.
 alter table processing_control
     add column paused_providers text[] not null default '{}';
+
+-- Replays of everything a filter matched, run in the background by the
+-- console that started them: progress, a cap, and a cancel an operator can
+-- ask for at any time (the job stops between batches).
+create table replay_jobs (
+    id bigint generated always as identity primary key,
+    created_at timestamptz not null default now(),
+    created_by text not null,
+    reason text not null,
+    -- the deliveries filter, as the console's list takes it
+    filter jsonb not null,
+    -- the most deliveries looked at
+    cap integer not null,
+    -- running | done | cancelled | failed
+    state text not null default 'running',
+    matched integer not null default 0,
+    -- published again (parked ones redriven, unprocessed ones queued)
+    sent integer not null default 0,
+    -- processed already, so never sent again
+    skipped integer not null default 0,
+    cancel_requested boolean not null default false,
+    -- moved after each batch: a running job whose console died stops moving
+    heartbeat_at timestamptz not null default now(),
+    finished_at timestamptz,
+    error text,
+    constraint replay_jobs_state_check check (state in ('running', 'done', 'cancelled', 'failed')),
+    constraint replay_jobs_cap_check check (cap > 0)
+);

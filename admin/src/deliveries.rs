@@ -147,6 +147,7 @@ pub async fn replay(
         Selection::Parked => ("redrive", json!({})),
         Selection::Ids(ids) => ("replay", json!({"deliveryIds": ids})),
         Selection::Between(from, to) => ("replay", json!({"from": from, "to": to})),
+        Selection::Rows(rows) => ("replay", json!({"rows": rows})),
     };
     let sent = listed
         .iter()

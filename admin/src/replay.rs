@@ -33,6 +33,8 @@ pub enum Selection {
     Between(DateTime<Utc>, DateTime<Utc>),
     /// Every parked delivery.
     Parked,
+    /// By their rows (the console's replay jobs, a batch at a time).
+    Rows(Vec<i64>),
 }
 
 /// What a replay did with one delivery.
@@ -182,6 +184,7 @@ impl Admin {
                 operator::received_between(&self.pool, *from, *to).await?
             }
             Selection::Parked => operator::all_parked(&self.pool).await?,
+            Selection::Rows(rows) => operator::with_rows(&self.pool, rows).await?,
         })
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use ledgerhook_console::security::CONTENT_SECURITY_POLICY;
 use ledgerhook_tests::console::{Operator, console, get, operator, post, send, session_cookie};
-use ledgerhook_tests::harness::TestEnv;
+use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -414,6 +414,11 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
             vec![("order", "con-paid"), ("reason", "x")],
         ),
         (&*format!("{delivery_path}/redrive"), vec![]),
+        (
+            "/jobs",
+            vec![("outcome", "parked"), ("cap", "10"), ("reason", "x")],
+        ),
+        ("/jobs/1/cancel", vec![]),
     ] {
         let refused = viewer.post(&router, path, &form).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
@@ -714,6 +719,85 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         redriven.body
     );
     assert_eq!(env.balance("con-orphan-user").await, 3300);
+
+    // Everything parked, redriven as a background job with its progress.
+    let second_orphan_id = new_delivery_id();
+    let mut second_orphan = payment_succeeded("con-orphan-2", "ignored", "pro", "50");
+    second_orphan["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("metadata");
+    assert_eq!(
+        ingester
+            .send_as(&second_orphan_id, &second_orphan)
+            .await
+            .status,
+        200
+    );
+    env.wait_for_count(
+        "select count(*) from webhook_deliveries where outcome = 'parked'",
+        1,
+        WAIT,
+    )
+    .await;
+    env.create_order("con-orphan-2", "con-orphan-2-user", "pro")
+        .await;
+    let bad_cap = ops
+        .post(
+            &router,
+            "/jobs",
+            &[("outcome", "parked"), ("cap", "0"), ("reason", "x")],
+        )
+        .await;
+    assert!(bad_cap.body.contains("INVALID_CAP"), "{}", bad_cap.body);
+    let started = ops
+        .post(
+            &router,
+            "/jobs",
+            &[
+                ("outcome", "parked"),
+                ("cap", "10"),
+                ("reason", "orders restored"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let job_path = started.location().to_owned();
+    let job = eventually(WAIT, async || {
+        let page = ops.get(&router, &job_path).await;
+        seen(
+            page.body.clone(),
+            page.body.contains("<dd id=\"job-state\">done"),
+        )
+    })
+    .await;
+    assert!(job.contains("<dd id=\"job-sent\">1</dd>"), "{job}");
+    assert!(!job.contains("hx-trigger"), "a finished job is not polled");
+    eventually(WAIT, async || {
+        let balance = env.balance("con-orphan-2-user").await;
+        seen(balance, balance == 3300)
+    })
+    .await;
+    let cancel_done = ops.post(&router, &format!("{job_path}/cancel"), &[]).await;
+    assert_eq!(cancel_done.status, StatusCode::SEE_OTHER);
+    assert!(ops.get(&router, "/parked").await.body.contains(&job_path));
+    // A cancel asked of a running job is what its next batch reads.
+    let mut tx = env.pool.begin().await.unwrap();
+    let running =
+        ledgerhook_store::replay_jobs::create(&mut tx, "olga", "t", &serde_json::json!({}), 5)
+            .await
+            .unwrap();
+    assert!(
+        ledgerhook_store::replay_jobs::request_cancel(&mut tx, running)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert!(
+        ledgerhook_store::replay_jobs::progress(&env.pool, running, 1, 1, 0)
+            .await
+            .unwrap()
+    );
 
     // Refused requests: a burst of forged signatures. At most 5 are noted
     // (the rest counted), 3 kept; the console shows their headers, never

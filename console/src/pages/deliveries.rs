@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use ledgerhook_domain::Provider;
 use ledgerhook_store::deliveries::browse::{self, Filter};
 use maud::{Markup, html};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::layout::{self, Section, at};
 use crate::app::AppState;
@@ -29,8 +29,9 @@ pub const OUTCOMES: &[&str] = &[
 ];
 const MAX_TYPE_LENGTH: usize = 100;
 
-/// The filters as the form sends them (empty means any).
-#[derive(Debug, Default, Deserialize)]
+/// The filters as the form sends them (empty means any); kept as a replay
+/// job's filter too.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Asked {
     #[serde(default)]
     provider: String,
@@ -42,7 +43,7 @@ pub struct Asked {
     from: String,
     #[serde(default)]
     to: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     before: String,
 }
 
@@ -81,6 +82,25 @@ fn shorten(text: &str) -> String {
 }
 
 impl Asked {
+    /// The filter a parked-only replay uses.
+    pub fn parked() -> Self {
+        Self {
+            outcome: "parked".into(),
+            ..Self::default()
+        }
+    }
+
+    /// The filter's fields as hidden inputs (a replay job's form).
+    pub fn hidden(&self) -> Markup {
+        html! {
+            input type="hidden" name="provider" value=(self.provider);
+            input type="hidden" name="outcome" value=(self.outcome);
+            input type="hidden" name="type" value=(self.event_type);
+            input type="hidden" name="from" value=(self.from);
+            input type="hidden" name="to" value=(self.to);
+        }
+    }
+
     pub fn filter(&self) -> Result<Filter, Refusal> {
         let pick = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
         let provider = pick(&self.provider);
@@ -193,6 +213,13 @@ pub async fn list(
             label { "To (UTC) " input name="to" type="datetime-local" value=(asked.to); }
             button type="submit" { "Filter" }
             a href="/deliveries" { "Clear" }
+        }
+        @if signed.may_act().is_ok() && !rows.is_empty() {
+            details.actions {
+                summary { "Replay everything this filter matches…" }
+                p.none { "A background job: processed deliveries are never sent again; parked ones are redriven; unprocessed ones are published again." }
+                (super::jobs::start_form(&signed, &asked))
+            }
         }
         @if rows.is_empty() {
             p.none { "No delivery matches." }

@@ -8,6 +8,7 @@ mod control;
 mod deliveries;
 mod delivery;
 mod held;
+mod jobs;
 pub mod layout;
 mod orders;
 mod overview;
@@ -37,6 +38,9 @@ pub fn router() -> Router<AppState> {
         .route("/users/grant", post(users::grant))
         .route("/parked", get(parked::list))
         .route("/rejected", get(rejected::list))
+        .route("/jobs", post(jobs::start))
+        .route("/jobs/{id}", get(jobs::page))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/control", get(control::page).post(control::switch))
         .route("/audit", get(audit::list))
 }

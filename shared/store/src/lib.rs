@@ -12,6 +12,7 @@
 //! - [`order_keys`]: the `Idempotency-Key` of order creation;
 //!   [`rate_limits`]: the API's per-user sliding windows;
 //! - [`rejected`]: the last requests the ingester refused, per reason;
+//!   [`replay_jobs`]: the console's background replays;
 //! - [`operators`]: who may use the console, and their sessions;
 //!   [`overview`]: the console's bounded look at the newest rows;
 //! - [`usage`]: spends per user per day, never failing a spend;
@@ -30,6 +31,7 @@ pub mod order_keys;
 pub mod overview;
 pub mod rate_limits;
 pub mod rejected;
+pub mod replay_jobs;
 pub mod subscriptions;
 pub mod usage;
 pub mod user_orders;

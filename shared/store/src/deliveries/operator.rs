@@ -91,6 +91,14 @@ pub async fn with_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<DeliveryRow>,
     .await
 }
 
+/// The deliveries in these rows (those that exist), oldest first.
+pub async fn with_rows(pool: &PgPool, rows: &[i64]) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{ROW_COLUMNS} where id = any($1) order by id"))
+        .bind(rows)
+        .fetch_all(pool)
+        .await
+}
+
 /// The deliveries received in `[from, to)`, oldest first.
 pub async fn received_between(
     pool: &PgPool,
