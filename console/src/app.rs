@@ -9,6 +9,8 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 use ledgerhook_admin::Peers;
+use ledgerhook_providers::crossmint::OrdersApi;
+use ledgerhook_providers::stripe::reads::StripeReads;
 use ledgerhook_runtime::http;
 use ledgerhook_runtime::telemetry::MetricsServer;
 use ledgerhook_store::db;
@@ -34,6 +36,9 @@ pub struct AppState {
     /// The database and the broker, for the actions shared with
     /// ledgerhook-admin.
     pub peers: Arc<Peers>,
+    /// The providers' APIs, when configured: a held order's provider view.
+    pub crossmint: Option<OrdersApi>,
+    pub stripe: Option<StripeReads>,
 }
 
 impl AppState {
@@ -51,6 +56,8 @@ impl AppState {
                 config.queue_prefix.clone(),
                 config.broker.clone(),
             )),
+            crossmint: config.crossmint.clone(),
+            stripe: config.stripe.clone(),
         })
     }
 }

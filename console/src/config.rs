@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::HeaderName;
+use ledgerhook_providers::crossmint::OrdersApi;
+use ledgerhook_providers::stripe::reads::StripeReads;
 use ledgerhook_runtime::amqp::Broker;
 use ledgerhook_runtime::config::{
     ConfigError, DEFAULT_DATABASE_URL, DEFAULT_QUEUE_PREFIX, EnvReader,
@@ -53,6 +55,13 @@ pub struct Config {
     /// `x-console-proxy-secret` and the signed-in user in the header. The
     /// user must be an operator; unset, only passwords sign in.
     pub proxy: Option<ProxyAuth>,
+    /// `CROSSMINT_SERVER_API_KEY` (with `CROSSMINT_API_URL`,
+    /// `CROSSMINT_TIMEOUT_MS`) and `STRIPE_SECRET_KEY` (with
+    /// `STRIPE_API_URL`, `STRIPE_TIMEOUT_MS`), as the API reads them: when
+    /// set, a held order's page can ask its provider for the order as the
+    /// provider sees it. Optional.
+    pub crossmint: Option<OrdersApi>,
+    pub stripe: Option<StripeReads>,
     /// `HTTP_*`: header, body and idle timeouts and the connection cap.
     pub http: ServerLimits,
     /// `DATABASE_POOL_SIZE` (default 4).
@@ -117,6 +126,12 @@ impl Config {
                 env.parsed_or("CONSOLE_STATEMENT_TIMEOUT_MS", 5000),
             ),
             proxy,
+            crossmint: env
+                .optional("CROSSMINT_SERVER_API_KEY")
+                .and_then(|_| OrdersApi::from_env(&mut env)),
+            stripe: env
+                .optional("STRIPE_SECRET_KEY")
+                .and_then(|_| StripeReads::from_env(&mut env)),
             http: ServerLimits::from_env(&mut env),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 4),
             migrations: env.parsed_or("RUN_MIGRATIONS", Migrations::Apply),

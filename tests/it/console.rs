@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use ledgerhook_console::security::CONTENT_SECURITY_POLICY;
 use ledgerhook_tests::console::{Operator, console, get, operator, post, send, session_cookie};
+use ledgerhook_tests::fake_crossmint::{FAKE_API_KEY, FakeCrossmint};
 use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
 
@@ -177,6 +178,45 @@ async fn signing_in_is_required_limited_and_revocable() {
     let other = operator(&env, &router, "erin", "viewer").await;
     assert_eq!(other.get(&router, "/").await.status, StatusCode::OK);
 
+    // A session idle past its timeout, or older than its lifetime, is over.
+    let idle = operator(&env, &router, "ida", "viewer").await;
+    let lived = operator(&env, &router, "lee", "viewer").await;
+    assert_eq!(idle.get(&router, "/").await.status, StatusCode::OK);
+    sqlx::query("update console_sessions set last_seen_at = now() - interval '31 minutes' where operator = 'ida'")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    sqlx::query("update console_sessions set created_at = now() - interval '13 hours' where operator = 'lee'")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        idle.get(&router, "/").await.location(),
+        "/login",
+        "idle timeout"
+    );
+    assert_eq!(
+        lived.get(&router, "/").await.location(),
+        "/login",
+        "lifetime"
+    );
+
+    // A statement that runs past CONSOLE_STATEMENT_TIMEOUT_MS is cut, and
+    // the page says why: here a lock holds the table.
+    let bounded = console(&env, &[("CONSOLE_STATEMENT_TIMEOUT_MS", "300")]).await;
+    let bounded_viewer = operator(&env, &bounded, "tim", "viewer").await;
+    let mut blocker = env.pool.begin().await.unwrap();
+    sqlx::query("lock table webhook_deliveries in access exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let cut = bounded_viewer.get(&bounded, "/deliveries").await;
+    assert_eq!(cut.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", cut.body);
+    assert!(cut.body.contains("SEARCH_TOO_COSTLY"), "{}", cut.body);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    blocker.rollback().await.unwrap();
+
     // Signing out ends the session at once.
     let out = dana.post(&router, "/logout", &[]).await;
     assert_eq!(out.location(), "/login");
@@ -192,7 +232,7 @@ async fn signing_in_is_required_limited_and_revocable() {
     let audited = env
         .count("select count(*) from operator_actions where command in ('operator add', 'operator remove')")
         .await;
-    assert_eq!(audited, 3);
+    assert_eq!(audited, 6);
 }
 
 #[tokio::test]
@@ -268,7 +308,16 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         ])
         .await
         .unwrap();
-    let router = console(&env, &[]).await;
+    // The console asks Crossmint for a held order's own view.
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let router = console(
+        &env,
+        &[
+            ("CROSSMINT_API_URL", &crossmint.api_url),
+            ("CROSSMINT_SERVER_API_KEY", FAKE_API_KEY),
+        ],
+    )
+    .await;
     let ops = operator(&env, &router, "olga", "operator").await;
     let viewer = operator(&env, &router, "vic", "viewer").await;
 
@@ -568,6 +617,18 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         held.body.contains("con-held-1") && held.body.contains("the package costs"),
         "{}",
         held.body
+    );
+    let asked = viewer.get(&router, "/held/provider?order=con-held-1").await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(
+        asked.body.contains("Crossmint has no order con-held-1"),
+        "{}",
+        asked.body
+    );
+    assert_eq!(
+        crossmint.lookups(),
+        vec!["con-held-1".to_owned()],
+        "asked on demand, once"
     );
     let released = ops
         .post(

@@ -50,6 +50,7 @@ pub async fn list(
                     dt { "User" } dd { (user_link(&o.user_id)) }
                     dt { "Package" } dd { (o.package_id) ", " (o.total_credits) " credits" }
                     dt { "Status" } dd { (o.status) }
+                    dt { "The provider's view" } dd { a href={ "/held/provider?order=" (layout::urlencode(&o.provider_order_id)) } { "Ask " (o.provider) } }
                     dt { "Deliveries" } dd {
                         @for (row, id) in deliveries { a href={ "/deliveries/" (row) } { code { (id) } } " " }
                     }

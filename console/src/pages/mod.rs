@@ -13,6 +13,7 @@ pub mod layout;
 mod orders;
 mod overview;
 mod parked;
+mod provider_view;
 mod rejected;
 mod search;
 mod users;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/orders/revoke", post(orders::revoke))
         .route("/held", get(held::list))
         .route("/held/resolve", post(held::resolve))
+        .route("/held/provider", get(provider_view::page))
         .route("/users", get(users::page))
         .route("/users/grant", post(users::grant))
         .route("/parked", get(parked::list))
