@@ -10,11 +10,15 @@ cd "$(dirname "$0")/.."
 deploy/prerequisites.sh
 deploy/services.sh
 # promtool (from Debian's prometheus package) tests the alert rules; python3
-# with venv runs schemathesis against the API (tests/it/api_schemathesis.rs).
+# with venv runs schemathesis against the API (tests/it/api_schemathesis.rs)
+# and Playwright for the console's browser test.
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3 python3-venv)
+# Debian's Chromium, which the console's browser test drives with Playwright
+# (tests/it/console_browser.rs): no browser download works on these machines.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -78,6 +78,10 @@ pub fn router(state: AppState) -> Router {
         ));
     let open = Router::new()
         .route("/login", get(login::page).post(login::sign_in))
+        .route("/healthz", get(|| async { "ok" }))
+        // Browsers ask; nothing to show.
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
+        .route("/readyz", get(ready))
         .merge(assets::router());
     let routes = signed
         .merge(open)
@@ -85,6 +89,18 @@ pub fn router(state: AppState) -> Router {
     http::with_http_layers(routes, "console")
         .layer(middleware::from_fn(security::headers))
         .with_state(state)
+}
+
+/// Ready while the database answers (the console has nothing else to wait
+/// for: the broker is reached per action).
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::http::StatusCode {
+    if db::answers(&state.pool).await {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
 pub struct App {

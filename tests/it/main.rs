@@ -23,6 +23,7 @@ mod bad_input;
 mod carriers;
 mod cli_help;
 mod console;
+mod console_browser;
 mod crashes;
 mod duplicate_storm;
 mod faults_broker;

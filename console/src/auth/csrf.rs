@@ -72,10 +72,15 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
             format!("refused a state change from another site ({reason})"),
         ))
     };
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return cross("Sec-Fetch-Site");
+    // A browser that sends Sec-Fetch-Site has said where the request came
+    // from; its word is enough (its Origin may be "null" under a strict
+    // referrer policy). Older browsers send Origin only.
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return if matches!(site, "same-origin" | "none") {
+            Ok(())
+        } else {
+            cross("Sec-Fetch-Site")
+        };
     }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let host = headers

@@ -93,7 +93,7 @@ pub async fn page(
                 td.num { (count) }
             } } }
         }
-        h2 { "The newest " (SAMPLE) " ledger entries, by kind" }
+        h2 { "The newest " (ledger_kinds.iter().map(|k| k.1).sum::<i64>()) " ledger entries, by kind" }
         table {
             thead { tr { th { "Kind" } th.num { "Entries" } th.num { "Credits" } } }
             tbody { @for (kind, count, credits) in &ledger_kinds { tr { td { (kind) } td.num { (count) } td.num { (credits) } } } }

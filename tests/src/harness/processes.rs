@@ -75,6 +75,13 @@ impl TestEnv {
         Api::new(service, self.http.clone())
     }
 
+    /// The operator console on a port of its own (`http_addr`).
+    pub async fn start_console(&self, extra: &[(&str, &str)]) -> anyhow::Result<Service> {
+        let mut env = self.base_env();
+        env.push(("CONSOLE_LISTEN_ADDR".to_owned(), "127.0.0.1:0".to_owned()));
+        Service::spawn("ledgerhook-console", env, extra).await
+    }
+
     pub async fn start_worker(&self, extra: &[(&str, &str)]) -> anyhow::Result<Service> {
         let mut env = self.base_env();
         env.extend(
