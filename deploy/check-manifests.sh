@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 venv=target/deploy-lint-venv
 # Whether some binary's source names this string literally (a variable it
 # reads, a metric it defines).
-named_in_code() { grep -rqF "\"$1\"" --include='*.rs' ingester worker api notifier admin shared; }
+named_in_code() { grep -rqF "\"$1\"" --include='*.rs' ingester worker api notifier admin console shared; }
 [ -x "$venv/bin/kubernetes-validate" ] \
   || { python3 -m venv "$venv" && "$venv/bin/pip" install -q kubernetes-validate==1.37.0; }
 "$venv/bin/kubernetes-validate" --strict --quiet --no-warn deploy/k8s/*.yaml
