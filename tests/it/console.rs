@@ -38,6 +38,34 @@ async fn signing_in_is_required_limited_and_revocable() {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.body.contains("NOT_SIGNED_IN"), "{}", refused.body);
 
+    // Open without a session: health, the static files (cached for good),
+    // and nothing else.
+    assert_eq!(
+        send(&router, get("/healthz", None)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&router, get("/readyz", None)).await.status,
+        StatusCode::OK
+    );
+    let htmx = send(&router, get(ledgerhook_console::assets::HTMX_PATH, None)).await;
+    assert_eq!(htmx.status, StatusCode::OK);
+    assert!(htmx.body.starts_with("var htmx="), "the vendored htmx");
+    assert!(
+        htmx.headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let css = send(&router, get(ledgerhook_console::assets::CSS_PATH, None)).await;
+    assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    let missing = send(&router, get("/no-such-page", None)).await;
+    assert_eq!(
+        missing.location(),
+        "/login",
+        "unknown pages are behind the session too"
+    );
+
     // The sign-in page: strict CSP, no inline script.
     let login = send(&router, get("/login", None)).await;
     assert_eq!(login.status, StatusCode::OK);
