@@ -27,7 +27,10 @@ create table console_sessions (
     csrf_token text not null,
     created_at timestamptz not null default now(),
     -- moved at most once a minute, for the idle timeout
-    last_seen_at timestamptz not null default now()
+    last_seen_at timestamptz not null default now(),
+    -- opened for a trusted proxy's user: valid only on requests that still
+    -- carry the proxy's secret
+    via_proxy boolean not null default false
 );
 
 create index console_sessions_operator_idx on console_sessions (operator);

@@ -437,6 +437,7 @@ mod tests {
                     "r",
                 ],
                 "pause" | "resume" => &["--reason", "r"],
+                "operator" => &["list"],
                 "completions" => &["bash"],
                 _ => &[],
             };

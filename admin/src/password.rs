@@ -9,7 +9,8 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 
 /// Shortest password an operator may choose.
 pub const MIN_LENGTH: usize = 12;
-/// Longest: argon2 takes any length, but an unbounded one costs hashing time.
+/// Longest, in bytes: argon2 takes any length, but an unbounded one costs
+/// hashing time.
 pub const MAX_LENGTH: usize = 256;
 
 /// Letters and digits that cannot be mistaken for each other when read
@@ -55,12 +56,13 @@ pub fn verify(password: &str, stored: &str) -> bool {
 
 /// Why a chosen password is refused, if it is.
 pub fn weakness(password: &str) -> Option<String> {
-    let length = password.chars().count();
-    if length < MIN_LENGTH {
+    if password.chars().count() < MIN_LENGTH {
         return Some(format!("a password needs at least {MIN_LENGTH} characters"));
     }
-    if length > MAX_LENGTH {
-        return Some(format!("a password has at most {MAX_LENGTH} characters"));
+    // Bytes, as signing in measures it: a long non-ASCII password that
+    // passed here must still be accepted there.
+    if password.len() > MAX_LENGTH {
+        return Some(format!("a password has at most {MAX_LENGTH} bytes"));
     }
     None
 }

@@ -124,6 +124,15 @@ impl App {
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
         let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
+        // Jobs whose console stopped (this one, before a restart) say so.
+        let interrupted =
+            ledgerhook_store::replay_jobs::fail_stale(&pool, pages::JOB_STALE_SECS).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                jobs = interrupted,
+                "replay jobs interrupted by a stopped console marked failed"
+            );
+        }
         let state = AppState::new(pool, &config)?;
         Ok(Self {
             listener,

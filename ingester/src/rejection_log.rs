@@ -26,6 +26,15 @@ const QUEUE: usize = 64;
 /// Headers kept of one request, and bytes of each value.
 const MAX_HEADERS: usize = 64;
 const MAX_VALUE_BYTES: usize = 256;
+/// Headers whose values are credentials (a sender's basic auth in its
+/// endpoint URL, a gateway's key): their names are kept, never their values.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-console-proxy-secret",
+];
 
 /// One refusal on its way to the table.
 struct Note {
@@ -37,11 +46,15 @@ struct Note {
     body_bytes: Option<i64>,
 }
 
+/// Cloned with the ingester's state for every request: one reference
+/// count, nothing else.
 #[derive(Clone)]
-pub struct RejectionLog {
+pub struct RejectionLog(Arc<Inner>);
+
+struct Inner {
     /// `None` when keeping is off (`REJECTED_REQUESTS_KEPT=0`).
     sender: Option<mpsc::Sender<Note>>,
-    bucket: Arc<Mutex<Bucket>>,
+    bucket: Mutex<Bucket>,
 }
 
 impl RejectionLog {
@@ -53,22 +66,23 @@ impl RejectionLog {
             tokio::spawn(write(pool, receiver, i64::from(kept)));
             sender
         });
-        Self {
+        Self(Arc::new(Inner {
             sender,
-            bucket: Arc::new(Mutex::new(Bucket::new(per_second))),
-        }
+            bucket: Mutex::new(Bucket::new(per_second)),
+        }))
     }
 
     /// Notes a refusal if the rate allows and the writer keeps up; never
     /// waits. The storage's own failure is not noted (it could not be).
     pub fn note(&self, provider: Provider, rejection: Rejection, headers: &HeaderMap) {
-        let Some(sender) = &self.sender else {
+        let Some(sender) = &self.0.sender else {
             return;
         };
         if rejection == Rejection::StorageUnavailable {
             return;
         }
         let allowed = self
+            .0
             .bucket
             .lock()
             .map(|mut bucket| bucket.take(Instant::now()))
@@ -124,6 +138,9 @@ fn bounded_headers(headers: &HeaderMap) -> String {
         .iter()
         .take(MAX_HEADERS)
         .map(|(name, value)| {
+            if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+                return [name.as_str().to_owned(), "(hidden)".to_owned()];
+            }
             let text = String::from_utf8_lossy(value.as_bytes());
             let mut cut = text.len().min(MAX_VALUE_BYTES);
             while !text.is_char_boundary(cut) {
@@ -135,10 +152,12 @@ fn bounded_headers(headers: &HeaderMap) -> String {
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
 }
 
-/// A token bucket in thousandths of a token: `per_second` tokens a second,
-/// up to `per_second` held (a burst of one second's worth).
+/// A token bucket: `per_second` tokens a second, up to `per_second` held
+/// (a burst of one second's worth). Refills from the nanoseconds elapsed,
+/// and moves its clock only by the time the added tokens account for, so a
+/// flood of calls nanoseconds apart still refills at the rate.
 struct Bucket {
-    milli_tokens: u64,
+    tokens: u64,
     capacity: u64,
     per_second: u64,
     last: Option<Instant>,
@@ -146,27 +165,37 @@ struct Bucket {
 
 impl Bucket {
     fn new(per_second: u32) -> Self {
-        let capacity = u64::from(per_second) * 1000;
         Self {
-            milli_tokens: capacity,
-            capacity,
+            tokens: u64::from(per_second),
+            capacity: u64::from(per_second),
             per_second: u64::from(per_second),
             last: None,
         }
     }
 
     fn take(&mut self, now: Instant) -> bool {
-        if let Some(last) = self.last {
-            let elapsed_ms =
-                u64::try_from(now.duration_since(last).as_millis()).unwrap_or(u64::MAX);
-            self.milli_tokens = self
-                .milli_tokens
-                .saturating_add(elapsed_ms.saturating_mul(self.per_second))
-                .min(self.capacity);
+        if self.per_second == 0 {
+            return false;
         }
-        self.last = Some(now);
-        if self.milli_tokens >= 1000 {
-            self.milli_tokens -= 1000;
+        match self.last {
+            None => self.last = Some(now),
+            Some(last) => {
+                let elapsed = now.saturating_duration_since(last);
+                let nanos_per_token = 1_000_000_000 / self.per_second;
+                let earned =
+                    u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX) / nanos_per_token;
+                if self.tokens + earned >= self.capacity {
+                    self.tokens = self.capacity;
+                    self.last = Some(now);
+                } else if earned > 0 {
+                    self.tokens += earned;
+                    self.last =
+                        Some(last + std::time::Duration::from_nanos(earned * nanos_per_token));
+                }
+            }
+        }
+        if self.tokens > 0 {
+            self.tokens -= 1;
             true
         } else {
             false
@@ -190,6 +219,29 @@ mod tests {
         let later = start + Duration::from_millis(500);
         assert_eq!((0..100).filter(|_| bucket.take(later)).count(), 5);
         assert!(!Bucket::new(0).take(start), "0 per second notes nothing");
+    }
+
+    #[test]
+    fn a_flood_of_calls_microseconds_apart_still_refills_at_the_rate() {
+        let mut bucket = Bucket::new(10);
+        let start = Instant::now();
+        // Two seconds of calls 10 µs apart: the burst, then 10 a second.
+        let allowed = (0..200_000)
+            .filter(|i| bucket.take(start + Duration::from_micros(i * 10)))
+            .count();
+        assert!((29..=31).contains(&allowed), "{allowed}");
+    }
+
+    #[test]
+    fn credential_headers_keep_their_names_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Basic c2VjcmV0".parse().unwrap());
+        headers.insert("svix-id", "msg_1".parse().unwrap());
+        let text = bounded_headers(&headers);
+        assert!(
+            !text.contains("c2VjcmV0") && text.contains("(hidden)") && text.contains("msg_1"),
+            "{text}"
+        );
     }
 
     #[test]

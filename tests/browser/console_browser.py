@@ -58,6 +58,7 @@ def sign_in(page, name, one_time, chosen):
     page.click("button[type=submit]")
     # The one-time password only lets one choose a new one.
     expect(page).to_have_url(URL + "/password")
+    page.fill("input[name=current]", one_time)
     page.fill("input[name=password]", chosen)
     page.fill("input[name=again]", chosen)
     page.click("button[type=submit]")

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use ledgerhook_console::security::CONTENT_SECURITY_POLICY;
-use ledgerhook_tests::console::{Operator, console, get, operator, post, send, session_cookie};
+use ledgerhook_tests::console::{
+    Operator, console, get, one_time_password, operator, post, send, session_cookie,
+};
 use ledgerhook_tests::fake_crossmint::{FAKE_API_KEY, FakeCrossmint};
 use ledgerhook_tests::harness::{TestEnv, eventually, seen};
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
@@ -128,34 +130,48 @@ async fn signing_in_is_required_limited_and_revocable() {
         cookie,
         csrf: form.input("csrf").unwrap(),
     };
-    let weak = dana
-        .post(
-            &router,
-            "/password",
-            &[("password", "short"), ("again", "short")],
-        )
-        .await;
+    let change = |current: &str, new: &str, again: &str| {
+        let form = [("current", current), ("password", new), ("again", again)]
+            .map(|(k, v)| (k, v.to_owned()));
+        let dana = dana.clone();
+        let router = router.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            dana.post(&router, "/password", &form).await
+        }
+    };
+    let weak = change(&one_time, "short", "short").await;
     assert_eq!(weak.status, StatusCode::BAD_REQUEST);
     assert!(weak.body.contains("at least 12"), "{}", weak.body);
-    let differ = dana
-        .post(
-            &router,
-            "/password",
-            &[
-                ("password", "long enough one"),
-                ("again", "long enough two"),
-            ],
-        )
-        .await;
-    assert_eq!(differ.status, StatusCode::BAD_REQUEST);
+    let differ = change(&one_time, "long enough one", "long enough two").await;
+    assert!(
+        differ.body.contains("the two passwords differ"),
+        "{}",
+        differ.body
+    );
+    // A stolen session cookie is not enough: the current password is asked.
+    let no_current = change(
+        "not the password",
+        "a long new password",
+        "a long new password",
+    )
+    .await;
+    assert!(
+        no_current.body.contains("the current password is wrong"),
+        "{}",
+        no_current.body
+    );
+    let same = change(&one_time, &one_time, &one_time).await;
+    assert!(
+        same.body.contains("other than the current one"),
+        "{}",
+        same.body
+    );
+    let too_long = "é".repeat(200);
+    let long = change(&one_time, &too_long, &too_long).await;
+    assert!(long.body.contains("at most 256 bytes"), "{}", long.body);
     let chosen = "dana's own long password";
-    let changed = dana
-        .post(
-            &router,
-            "/password",
-            &[("password", chosen), ("again", chosen)],
-        )
-        .await;
+    let changed = change(&one_time, chosen, chosen).await;
     assert_eq!(changed.location(), "/");
     assert_eq!(dana.get(&router, "/").await.status, StatusCode::OK);
     // The one-time password is spent.
@@ -165,6 +181,26 @@ async fn signing_in_is_required_limited_and_revocable() {
     )
     .await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+
+    assert_eq!(
+        env.count("select count(*) from operator_actions where command = 'console password' and operator = 'dana'")
+            .await,
+        1,
+        "the change is audited"
+    );
+    // A one-time password left unused for 72 hours no longer signs in.
+    let stale = one_time_password(&env, "stale", "viewer").await;
+    sqlx::query("update console_operators set created_at = now() - interval '73 hours' where name = 'stale'")
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    let expired = send(
+        &router,
+        post("/login", None, &[("name", "stale"), ("password", &stale)]),
+    )
+    .await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert!(expired.body.contains("has expired"), "{}", expired.body);
 
     // A wrong password and an unknown name get the same answer.
     let wrong = send(
@@ -257,7 +293,7 @@ async fn signing_in_is_required_limited_and_revocable() {
     let audited = env
         .count("select count(*) from operator_actions where command in ('operator add', 'operator remove')")
         .await;
-    assert_eq!(audited, 6);
+    assert_eq!(audited, 7);
 }
 
 #[tokio::test]
@@ -290,10 +326,38 @@ async fn a_trusted_proxy_names_the_operator_only_with_its_secret() {
     let ok = send(&router, through("pat", secret)).await;
     assert_eq!(ok.status, StatusCode::OK, "{ok:?}");
     assert!(ok.body.contains("pat (viewer)"), "{}", ok.body);
-    assert!(
-        session_cookie(&ok).is_some(),
-        "a session for the CSRF token"
+    let proxy_cookie = session_cookie(&ok).expect("a session for the CSRF token");
+    // That session is good only through the proxy: its cookie alone is not.
+    assert_eq!(
+        send(&router, get("/", Some(&proxy_cookie)))
+            .await
+            .location(),
+        "/login"
     );
+    // And the proxy's user has no console password to change.
+    let proxied = |mut request: axum::http::Request<axum::body::Body>| {
+        request
+            .headers_mut()
+            .insert("x-forwarded-user", "pat".parse().unwrap());
+        request
+            .headers_mut()
+            .insert("x-console-proxy-secret", secret.parse().unwrap());
+        request
+    };
+    let page = send(&router, proxied(get("/", Some(&proxy_cookie)))).await;
+    let csrf = page.input("csrf").expect("the sign-out form's token");
+    let change = proxied(post(
+        "/password",
+        Some(&proxy_cookie),
+        &[
+            ("csrf", &csrf),
+            ("current", "x"),
+            ("password", "a long new password"),
+            ("again", "a long new password"),
+        ],
+    ));
+    let refused = send(&router, change).await;
+    assert!(refused.body.contains("PROXIED_SESSION"), "{}", refused.body);
     let wrong = send(
         &router,
         through("pat", "fake-proxy-secret-for-tests-WRONG-----"),
@@ -864,17 +928,60 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         seen(balance, balance == 3300)
     })
     .await;
+    assert_eq!(
+        env.count("select count(*) from operator_actions where command = 'console replay job batch' and result -> 'sentRows' is not null")
+            .await,
+        1,
+        "which deliveries went out is audited"
+    );
+    // Cancelling a finished job changes nothing, and says so.
     let cancel_done = ops.post(&router, &format!("{job_path}/cancel"), &[]).await;
     assert_eq!(cancel_done.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        env.count("select count(*) from operator_actions where command = 'console replay job cancel' and result ->> 'changed' = 'false'")
+            .await,
+        1
+    );
     assert!(ops.get(&router, "/parked").await.body.contains(&job_path));
-    // A cancel asked of a running job is what its next batch reads.
+    // The cap: a filter matching every Crossmint delivery, capped at 2,
+    // looks at 2 (processed ones are never sent again).
+    let capped = ops
+        .post(
+            &router,
+            "/jobs",
+            &[
+                ("provider", "crossmint"),
+                ("cap", "2"),
+                ("reason", "cap test"),
+            ],
+        )
+        .await;
+    let capped_path = capped.location().to_owned();
+    let capped_page = eventually(WAIT, async || {
+        let page = ops.get(&router, &capped_path).await;
+        seen(
+            page.body.clone(),
+            page.body.contains("<dd id=\"job-state\">done"),
+        )
+    })
+    .await;
+    assert!(
+        capped_page.contains("<dd id=\"job-matched\">2 of at most 2</dd>"),
+        "{capped_page}"
+    );
+    assert!(
+        capped_page.contains("<dd id=\"job-sent\">0</dd>"),
+        "{capped_page}"
+    );
+    // A cancel asked of a running job is what its next batch reads; one
+    // whose console stopped (no heartbeat for minutes) is cancelled at once.
     let mut tx = env.pool.begin().await.unwrap();
     let running =
         ledgerhook_store::replay_jobs::create(&mut tx, "olga", "t", &serde_json::json!({}), 5)
             .await
             .unwrap();
     assert!(
-        ledgerhook_store::replay_jobs::request_cancel(&mut tx, running)
+        ledgerhook_store::replay_jobs::request_cancel(&mut tx, running, 120)
             .await
             .unwrap()
     );
@@ -883,6 +990,36 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         ledgerhook_store::replay_jobs::progress(&env.pool, running, 1, 1, 0)
             .await
             .unwrap()
+    );
+    let busy = ops
+        .post(
+            &router,
+            "/jobs",
+            &[
+                ("outcome", "parked"),
+                ("cap", "10"),
+                ("reason", "while another runs"),
+            ],
+        )
+        .await;
+    assert_eq!(busy.status, StatusCode::CONFLICT, "{}", busy.body);
+    assert!(busy.body.contains("JOB_RUNNING"));
+    sqlx::query(
+        "update replay_jobs set heartbeat_at = now() - interval '10 minutes' where id = $1",
+    )
+    .bind(running)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let stale_cancel = ops
+        .post(&router, &format!("/jobs/{running}/cancel"), &[])
+        .await;
+    assert_eq!(stale_cancel.status, StatusCode::SEE_OTHER);
+    assert!(
+        ops.get(&router, &format!("/jobs/{running}"))
+            .await
+            .body
+            .contains("<dd id=\"job-state\">cancelled")
     );
 
     // Refused requests: a burst of forged signatures. At most 5 are noted
@@ -949,6 +1086,10 @@ async fn every_page_shows_escaped_data_and_every_action_is_guarded_and_audited()
         "revoke",
         "replay",
         "console reveal",
+        "console replay job",
+        "console replay job batch",
+        "console replay job ended",
+        "console replay job cancel",
     ] {
         assert!(
             audit.body.contains(&format!("<td>{command}</td>")),

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ledgerhook_runtime::config::process_env;
+use ledgerhook_tests::console::one_time_password;
 use ledgerhook_tests::harness::TestEnv;
 use ledgerhook_tests::python_venv::venv_with;
 use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
@@ -18,27 +19,6 @@ use ledgerhook_tests::webhook::{new_delivery_id, payment_succeeded};
 const WAIT: Duration = Duration::from_secs(60);
 const PLAYWRIGHT: &str = "playwright==1.65.3";
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-async fn one_time_password(env: &TestEnv, name: &str, role: &str) -> String {
-    let run = env
-        .admin_run(
-            &[
-                "--json",
-                "--operator",
-                "root",
-                "operator",
-                "add",
-                name,
-                "--role",
-                role,
-            ],
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(run.code, Some(0), "{run:?}");
-    run.json()["oneTimePassword"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn an_operator_finds_reads_redrives_and_releases_in_chromium() {

@@ -140,9 +140,9 @@ impl Operator {
     }
 }
 
-/// Adds `name` with `role` through `ledgerhook-admin operator add`, signs
-/// in with the one-time password, replaces it, and returns the session.
-pub async fn operator(env: &TestEnv, router: &Router, name: &str, role: &str) -> Operator {
+/// Adds `name` with `role` through `ledgerhook-admin operator add`; the
+/// one-time password it printed.
+pub async fn one_time_password(env: &TestEnv, name: &str, role: &str) -> String {
     let run = env
         .admin_run(
             &[
@@ -160,10 +160,16 @@ pub async fn operator(env: &TestEnv, router: &Router, name: &str, role: &str) ->
         .await
         .expect("ledgerhook-admin runs");
     assert_eq!(run.code, Some(0), "{run:?}");
-    let one_time = run.json()["oneTimePassword"]
+    run.json()["oneTimePassword"]
         .as_str()
         .expect("a one-time password")
-        .to_owned();
+        .to_owned()
+}
+
+/// Adds `name` with `role`, signs in with the one-time password, replaces
+/// it, and returns the session.
+pub async fn operator(env: &TestEnv, router: &Router, name: &str, role: &str) -> Operator {
+    let one_time = one_time_password(env, name, role).await;
     let signed_in = send(
         router,
         post("/login", None, &[("name", name), ("password", &one_time)]),
@@ -180,7 +186,11 @@ pub async fn operator(env: &TestEnv, router: &Router, name: &str, role: &str) ->
         .post(
             router,
             "/password",
-            &[("password", &new_password), ("again", &new_password)],
+            &[
+                ("current", &one_time),
+                ("password", &new_password),
+                ("again", &new_password),
+            ],
         )
         .await;
     assert_eq!(changed.status, StatusCode::SEE_OTHER, "{changed:?}");

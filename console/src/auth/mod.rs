@@ -33,6 +33,8 @@ pub struct Signed {
     pub csrf_token: String,
     /// The session's token hash (to sign out, to keep it on a password change).
     pub token_hash: Vec<u8>,
+    /// Signed in through the trusted proxy (no console password of theirs).
+    pub via_proxy: bool,
 }
 
 impl Signed {

@@ -63,8 +63,9 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Pr
     if let Some(token) = cookie_token(headers) {
         let hash = token_hash(token);
         if let Some(session) =
-            ledgerhook_store::operators::session(&state.pool, &hash, state.sessions).await?
+            ledgerhook_store::operators::session(&state.pool, &hash, state.sessions, false).await?
             && session.operator == name
+            && session.via_proxy
         {
             return Ok(Some(Proxied {
                 signed: Signed {
@@ -72,6 +73,7 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Pr
                     role,
                     csrf_token: session.csrf_token,
                     token_hash: hash,
+                    via_proxy: true,
                 },
                 new_cookie: None,
             }));
@@ -85,6 +87,7 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Pr
         &name,
         &csrf_token,
         state.sessions,
+        true,
     )
     .await?;
     metrics::login("proxy");
@@ -94,6 +97,7 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Pr
             role,
             csrf_token,
             token_hash: hash,
+            via_proxy: true,
         },
         new_cookie: Some(super::session_cookie(&token)),
     }))

@@ -12,6 +12,9 @@ use super::{Signed, cookie_token, proxy, token_hash};
 use crate::app::AppState;
 use crate::refusal::Refusal;
 
+/// The element whose htmx polling refreshes a running job's page.
+pub const POLLING_ELEMENT: &str = "job";
+
 /// Where an operator with a one-time password may still go.
 const WHILE_CHANGING_PASSWORD: &[&str] = &["/password", "/logout"];
 
@@ -20,9 +23,18 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
         Ok(identified) => identified,
         Err(refusal) => return refusal.into_response(),
     };
+    // A page refreshing itself (htmx polling a job) must not keep an
+    // unattended browser's session alive.
+    let passive = request
+        .headers()
+        .get("hx-trigger")
+        .is_some_and(|v| v.as_bytes() == POLLING_ELEMENT.as_bytes());
     let found = match (&from_proxy, cookie_token(request.headers())) {
         (Some(proxied), _) => Ok(Some((proxied.signed.clone(), false))),
-        (None, Some(token)) => lookup(&state, token).await,
+        // A session the proxy opened is good only through the proxy.
+        (None, Some(token)) => lookup(&state, token, passive)
+            .await
+            .map(|found| found.filter(|(signed, _)| !signed.via_proxy)),
         (None, None) => Ok(None),
     };
     let (signed, must_change) = match found {
@@ -45,10 +57,14 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
 
 /// The live session this cookie names, and whether its operator must still
 /// replace a one-time password.
-async fn lookup(state: &AppState, token: &str) -> Result<Option<(Signed, bool)>, Refusal> {
+async fn lookup(
+    state: &AppState,
+    token: &str,
+    passive: bool,
+) -> Result<Option<(Signed, bool)>, Refusal> {
     let hash = token_hash(token);
     let Some(session) =
-        ledgerhook_store::operators::session(&state.pool, &hash, state.sessions).await?
+        ledgerhook_store::operators::session(&state.pool, &hash, state.sessions, passive).await?
     else {
         return Ok(None);
     };
@@ -61,6 +77,7 @@ async fn lookup(state: &AppState, token: &str) -> Result<Option<(Signed, bool)>,
             role,
             csrf_token: session.csrf_token,
             token_hash: hash,
+            via_proxy: session.via_proxy,
         },
         session.must_change_password,
     )))

@@ -23,8 +23,15 @@ use crate::mask;
 use crate::metrics;
 use crate::refusal::Refusal;
 
-/// Headers whose values are credentials if they ever arrive: never shown.
-const HIDDEN_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+/// Headers whose values are credentials if they ever arrive: never shown
+/// (the ingester's rejection log keeps none of them either).
+const HIDDEN_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-console-proxy-secret",
+];
 /// Attempts shown (a delivery is retried a handful of times, then parked;
 /// redrives start again).
 const MAX_ATTEMPTS_SHOWN: i64 = 100;
@@ -89,7 +96,8 @@ pub async fn redrive(
         &state.pool,
         &state.peers,
         Some(&operator),
-        Selection::Ids(vec![delivery.delivery_id.clone()]),
+        // Its row: a delivery id is unique per provider only.
+        Selection::Rows(vec![delivery.row]),
         &Wait {
             no_wait: false,
             wait_secs: REDRIVE_WAIT_SECS,
@@ -110,7 +118,7 @@ async fn render(
     done: Option<&Printout>,
 ) -> Result<Markup, Refusal> {
     let lineage = lineage(state, d).await?;
-    let failed = attempts::of_delivery(&state.pool, d.row, MAX_ATTEMPTS_SHOWN).await?;
+    let failed = attempts::newest_of_delivery(&state.pool, d.row, MAX_ATTEMPTS_SHOWN).await?;
     let succeeded = match (&d.processed_at, d.outcome.as_deref()) {
         (Some(at), Some(outcome)) if outcome != "parked" => Some((at, outcome)),
         _ => None,
@@ -171,7 +179,7 @@ async fn render(
                         td { @if let Some(ms) = a.retry_in_ms { (ms / 1000) " s" } }
                     } }
                     @if let Some((when, outcome)) = succeeded { tr {
-                        td.num { (failed.iter().map(|a| a.attempt).max().unwrap_or(0) + 1) }
+                        td.num { "final" }
                         td { (at(when)) } td class={ "outcome-" (outcome) } { (outcome) }
                         td { (d.outcome_detail.as_deref().unwrap_or("")) } td {}
                     } }

@@ -30,7 +30,7 @@ const BATCH: i64 = 100;
 pub const MAX_CAP: i32 = 10_000;
 const DEFAULT_CAP: i32 = 1_000;
 /// A running job whose heartbeat is older than this has lost its console.
-const STALE_SECS: i64 = 120;
+pub const STALE_SECS: i64 = 120;
 
 /// The form that starts a job over `asked`.
 pub fn start_form(signed: &Signed, asked: &Asked) -> Markup {
@@ -75,6 +75,14 @@ pub async fn start(
                 format!("cap: a whole number from 1 to {MAX_CAP}"),
             )
         })?;
+    // One at a time: two jobs over overlapping filters would only race.
+    if let Some(running) = replay_jobs::running(&state.pool, STALE_SECS).await? {
+        return Err(Refusal::new(
+            axum::http::StatusCode::CONFLICT,
+            "JOB_RUNNING",
+            format!("replay job {running} is still running: wait for it, or cancel it first"),
+        ));
+    }
     let filter_json = serde_json::to_value(&form.asked).map_err(anyhow::Error::from)?;
     let mut tx = state.pool.begin().await?;
     let id = replay_jobs::create(&mut tx, &operator, reason, &filter_json, cap).await?;
@@ -97,7 +105,7 @@ pub async fn start(
 
 /// Runs the job to its end, cancel or failure, and records which.
 async fn run(state: AppState, id: i64, filter: Filter, cap: i32, operator: String) {
-    let (ended, error) = match replay(&state, id, filter, cap).await {
+    let (ended, error) = match replay(&state, id, filter, cap, &operator).await {
         Ok(true) => ("cancelled", None),
         Ok(false) => ("done", None),
         Err(e) => {
@@ -108,31 +116,43 @@ async fn run(state: AppState, id: i64, filter: Filter, cap: i32, operator: Strin
             )
         }
     };
-    let finished = replay_jobs::finish(&state.pool, id, ended, error.as_deref()).await;
-    let job = replay_jobs::get(&state.pool, id).await.ok().flatten();
-    let audited = audit_log::record(
-        &state.pool,
-        Entry {
-            operator: Some(&operator),
-            reason: None,
-            command: "console replay job ended",
-            arguments: json!({"job": id}),
-            result: json!({
-                "state": ended,
-                "matched": job.as_ref().map(|j| j.matched),
-                "sent": job.as_ref().map(|j| j.sent),
-                "skipped": job.as_ref().map(|j| j.skipped),
-            }),
-        },
-    )
-    .await;
-    if let Err(e) = finished.and(audited) {
+    if let Err(e) = record_end(&state, id, ended, error.as_deref(), &operator).await {
         tracing::error!(job = id, error = %e, "could not record the end of a replay job");
     }
 }
 
+/// The job's end and its audit row, in one transaction.
+async fn record_end(
+    state: &AppState,
+    id: i64,
+    ended: &str,
+    error: Option<&str>,
+    operator: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = state.pool.begin().await?;
+    replay_jobs::finish(&mut tx, id, ended, error).await?;
+    audit_log::record(
+        &mut *tx,
+        Entry {
+            operator: Some(operator),
+            reason: None,
+            command: "console replay job ended",
+            arguments: json!({"job": id}),
+            result: json!({"state": ended, "error": error}),
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
 /// Replays a batch at a time; `Ok(true)` when cancelled.
-async fn replay(state: &AppState, id: i64, mut filter: Filter, cap: i32) -> anyhow::Result<bool> {
+async fn replay(
+    state: &AppState,
+    id: i64,
+    mut filter: Filter,
+    cap: i32,
+    operator: &str,
+) -> anyhow::Result<bool> {
     let admin = Admin::connect(
         state.pool.clone(),
         state.peers.broker()?,
@@ -154,10 +174,26 @@ async fn replay(state: &AppState, id: i64, mut filter: Filter, cap: i32) -> anyh
         let replayed = admin
             .replay(&Selection::Rows(rows.iter().map(|r| r.row).collect()), None)
             .await?;
-        let sent = replayed
+        let sent_rows: Vec<i64> = replayed
             .iter()
             .filter(|r| matches!(r.action, Action::Redriven | Action::Queued))
-            .count();
+            .filter_map(|r| r.row)
+            .collect();
+        let sent = sent_rows.len();
+        // Which deliveries went out again, not only how many.
+        if !sent_rows.is_empty() {
+            audit_log::record(
+                &state.pool,
+                Entry {
+                    operator: Some(operator),
+                    reason: None,
+                    command: "console replay job batch",
+                    arguments: json!({"job": id}),
+                    result: json!({"sentRows": sent_rows}),
+                },
+            )
+            .await?;
+        }
         let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
         let cancel = replay_jobs::progress(
             &state.pool,
@@ -212,7 +248,7 @@ pub fn job_block(signed: &Signed, job: &Job) -> Markup {
         job.state.as_str()
     };
     html! {
-        div #job hx-get=[running.then(|| format!("/jobs/{}", job.id))] hx-trigger=[running.then_some("every 2s")]
+        div id=(crate::auth::session::POLLING_ELEMENT) hx-get=[running.then(|| format!("/jobs/{}", job.id))] hx-trigger=[running.then_some("every 2s")]
             hx-select="#job" hx-target="#job" hx-swap="outerHTML" {
             dl.facts {
                 dt { "State" } dd #job-state { (state) @if job.cancel_requested && running { " (cancel asked)" } }
@@ -225,7 +261,7 @@ pub fn job_block(signed: &Signed, job: &Job) -> Markup {
                 dt { "Ended" } dd { (at_opt(job.finished_at.as_ref())) }
                 @if let Some(error) = &job.error { dt { "Error" } dd.refusal { (error) } }
             }
-            @if running && !job.cancel_requested {
+            @if job.state == "running" && !job.cancel_requested {
                 form method="post" action={ "/jobs/" (job.id) "/cancel" } {
                     (csrf(signed))
                     button.danger type="submit" { "Cancel" }
@@ -243,7 +279,7 @@ pub async fn cancel(
     let operator = signed.may_act()?.to_owned();
     let id = parse_id(&id)?;
     let mut tx = state.pool.begin().await?;
-    let asked = replay_jobs::request_cancel(&mut tx, id).await?;
+    let asked = replay_jobs::request_cancel(&mut tx, id, STALE_SECS).await?;
     audit_log::record(
         &mut *tx,
         Entry {

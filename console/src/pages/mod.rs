@@ -23,6 +23,10 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
+/// How old a running replay job's heartbeat may be before its console is
+/// taken to have stopped.
+pub use jobs::STALE_SECS as JOB_STALE_SECS;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview::page))

@@ -56,6 +56,8 @@ pub struct Credentials {
     pub role: String,
     pub password_hash: String,
     pub must_change_password: bool,
+    /// When the operator was added: a one-time password's age.
+    pub created_at: DateTime<Utc>,
 }
 
 /// Adds an operator with a hashed one-time password; false when the name
@@ -102,7 +104,8 @@ pub async fn remove(tx: &mut sqlx::PgConnection, name: &str) -> Result<bool, sql
 
 pub async fn credentials(pool: &PgPool, name: &str) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
-        "select role, password_hash, must_change_password from console_operators where name = $1",
+        "select role, password_hash, must_change_password, created_at
+         from console_operators where name = $1",
     )
     .bind(name)
     .fetch_optional(pool)
@@ -117,15 +120,15 @@ pub async fn role_of(pool: &PgPool, name: &str) -> Result<Option<String>, sqlx::
         .await
 }
 
-/// Replaces the password (the one-time one, at the first sign-in) and ends
-/// every other session of the operator's.
+/// Replaces the password (the one-time one, at the first sign-in) in the
+/// caller's transaction (with its audit row), and ends every other session
+/// of the operator's.
 pub async fn set_password(
-    pool: &PgPool,
+    tx: &mut sqlx::PgConnection,
     name: &str,
     password_hash: &str,
     keep_session: &[u8],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
     sqlx::query(
         "update console_operators set password_hash = $2, must_change_password = false
          where name = $1",
@@ -139,7 +142,7 @@ pub async fn set_password(
         .bind(keep_session)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// A live session as the console reads it on every request.
@@ -149,34 +152,38 @@ pub struct Session {
     pub role: String,
     pub csrf_token: String,
     pub must_change_password: bool,
+    /// Opened for a trusted proxy's user: valid only with the proxy's secret.
+    pub via_proxy: bool,
 }
 
-/// Starts a session; removes the operator's sessions that timed out, so the
-/// table holds only what may still be used.
+/// Starts a session; removes every session that timed out, so the table
+/// holds only what may still be used.
 pub async fn open_session(
     pool: &PgPool,
     token_hash: &[u8],
     operator: &str,
     csrf_token: &str,
     timeouts: SessionTimeouts,
+    via_proxy: bool,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "delete from console_sessions where operator = $1
-         and (last_seen_at < now() - make_interval(secs => $2)
-              or created_at < now() - make_interval(secs => $3))",
+        "delete from console_sessions
+         where last_seen_at < now() - make_interval(secs => $1)
+            or created_at < now() - make_interval(secs => $2)",
     )
-    .bind(operator)
     .bind(timeouts.idle.as_secs_f64())
     .bind(timeouts.lifetime.as_secs_f64())
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "insert into console_sessions (token_hash, operator, csrf_token) values ($1, $2, $3)",
+        "insert into console_sessions (token_hash, operator, csrf_token, via_proxy)
+         values ($1, $2, $3, $4)",
     )
     .bind(token_hash)
     .bind(operator)
     .bind(csrf_token)
+    .bind(via_proxy)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
@@ -191,11 +198,14 @@ pub struct SessionTimeouts {
 }
 
 /// The session with this token, if it is live; marks it seen (at most once
-/// a minute, so a busy page is not a write per request).
+/// a minute, so a busy page is not a write per request) unless `passive`
+/// (a page refreshing itself, which must not keep an unattended browser's
+/// session alive).
 pub async fn session(
     pool: &PgPool,
     token_hash: &[u8],
     timeouts: SessionTimeouts,
+    passive: bool,
 ) -> Result<Option<Session>, sqlx::Error> {
     sqlx::query_as(
         "with live as (
@@ -206,9 +216,9 @@ pub async fn session(
          ), seen as (
              update console_sessions s set last_seen_at = now()
              from live where s.token_hash = live.token_hash
-               and s.last_seen_at < now() - interval '1 minute'
+               and s.last_seen_at < now() - interval '1 minute' and not $4
          )
-         select s.operator, o.role, s.csrf_token, o.must_change_password
+         select s.operator, o.role, s.csrf_token, o.must_change_password, s.via_proxy
          from console_sessions s
          join live on live.token_hash = s.token_hash
          join console_operators o on o.name = s.operator",
@@ -216,6 +226,7 @@ pub async fn session(
     .bind(token_hash)
     .bind(timeouts.idle.as_secs_f64())
     .bind(timeouts.lifetime.as_secs_f64())
+    .bind(passive)
     .fetch_optional(pool)
     .await
 }

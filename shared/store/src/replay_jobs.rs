@@ -70,9 +70,10 @@ pub async fn progress(
     .await
 }
 
-/// Ends a job: `done`, `cancelled` or `failed` (with the error).
+/// Ends a job in the caller's transaction (with its audit row): `done`,
+/// `cancelled` or `failed` (with the error).
 pub async fn finish(
-    pool: &PgPool,
+    tx: &mut sqlx::PgConnection,
     id: i64,
     state: &str,
     error: Option<&str>,
@@ -84,21 +85,58 @@ pub async fn finish(
     .bind(id)
     .bind(state)
     .bind(error)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// Asks a running job to stop after its current batch; false if it is not
-/// running.
-pub async fn request_cancel(tx: &mut sqlx::PgConnection, id: i64) -> Result<bool, sqlx::Error> {
+/// Asks a running job to stop after its current batch; one whose heartbeat
+/// is older than `stale_secs` (its console stopped) is cancelled at once.
+/// False if it is not running.
+pub async fn request_cancel(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+    stale_secs: i64,
+) -> Result<bool, sqlx::Error> {
     let asked = sqlx::query(
-        "update replay_jobs set cancel_requested = true where id = $1 and state = 'running'",
+        "update replay_jobs set cancel_requested = true,
+                state = case when heartbeat_at < now() - make_interval(secs => $2::float8)
+                             then 'cancelled' else state end,
+                finished_at = case when heartbeat_at < now() - make_interval(secs => $2::float8)
+                                   then now() end
+         where id = $1 and state = 'running'",
     )
     .bind(id)
+    .bind(stale_secs as f64)
     .execute(&mut *tx)
     .await?;
     Ok(asked.rows_affected() == 1)
+}
+
+/// Marks jobs whose console stopped (heartbeat older than `stale_secs`) as
+/// failed; how many. Run when a console starts.
+pub async fn fail_stale(pool: &PgPool, stale_secs: i64) -> Result<u64, sqlx::Error> {
+    let failed = sqlx::query(
+        "update replay_jobs set state = 'failed', finished_at = now(),
+                error = 'interrupted: the console running it stopped'
+         where state = 'running' and heartbeat_at < now() - make_interval(secs => $1::float8)",
+    )
+    .bind(stale_secs as f64)
+    .execute(pool)
+    .await?;
+    Ok(failed.rows_affected())
+}
+
+/// A job still running (its heartbeat within `stale_secs`), if any.
+pub async fn running(pool: &PgPool, stale_secs: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from replay_jobs
+         where state = 'running' and heartbeat_at >= now() - make_interval(secs => $1::float8)
+         order by id limit 1",
+    )
+    .bind(stale_secs as f64)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn get(pool: &PgPool, id: i64) -> Result<Option<Job>, sqlx::Error> {

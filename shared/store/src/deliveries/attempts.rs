@@ -51,11 +51,18 @@ pub struct Attempt {
     pub retry_in_ms: Option<i64>,
 }
 
-/// The failed attempts of delivery row `row`, oldest first (at most `limit`).
-pub async fn of_delivery(pool: &PgPool, row: i64, limit: i64) -> Result<Vec<Attempt>, sqlx::Error> {
+/// The newest `limit` failed attempts of delivery row `row`, oldest first
+/// (a redrive starts its attempts at 1 again; their times tell them apart).
+pub async fn newest_of_delivery(
+    pool: &PgPool,
+    row: i64,
+    limit: i64,
+) -> Result<Vec<Attempt>, sqlx::Error> {
     sqlx::query_as(
-        "select attempt, at, outcome, reason, retry_in_ms from delivery_attempts
-         where delivery_row = $1 order by id limit $2",
+        "select attempt, at, outcome, reason, retry_in_ms from (
+             select id, attempt, at, outcome, reason, retry_in_ms from delivery_attempts
+             where delivery_row = $1 order by id desc limit $2
+         ) newest order by id",
     )
     .bind(row)
     .bind(limit)

@@ -83,16 +83,21 @@ pub struct Event {
     pub delivery_id: Option<String>,
 }
 
-/// The order's events, oldest first.
+/// The most events or entries of one order shown: a real order has a
+/// handful; a storm of duplicates is summarised by the first ones.
+pub const MAX_PER_ORDER: i64 = 200;
+
+/// The order's events, oldest first (at most [`MAX_PER_ORDER`]).
 pub async fn events(pool: &PgPool, order: Uuid) -> Result<Vec<Event>, sqlx::Error> {
     sqlx::query_as(
         "select e.id, e.created_at as at, e.event_type, e.event_data as data,
                 e.delivery_id as delivery_row, d.delivery_id
          from payment_order_events e
          left join webhook_deliveries d on d.id = e.delivery_id
-         where e.order_id = $1 order by e.id",
+         where e.order_id = $1 order by e.id limit $2",
     )
     .bind(order)
+    .bind(MAX_PER_ORDER)
     .fetch_all(pool)
     .await
 }
@@ -115,10 +120,11 @@ pub struct Entry {
 pub async fn entries(pool: &PgPool, user_id: &str, order: Uuid) -> Result<Vec<Entry>, sqlx::Error> {
     sqlx::query_as(
         "select id, created_at as at, kind, credits, delivery_id as delivery_row, description
-         from credit_ledger where user_id = $1 and order_id = $2 order by id",
+         from credit_ledger where user_id = $1 and order_id = $2 order by id limit $3",
     )
     .bind(user_id)
     .bind(order)
+    .bind(MAX_PER_ORDER)
     .fetch_all(pool)
     .await
 }
