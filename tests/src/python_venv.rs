@@ -4,12 +4,18 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 
 /// The virtualenv `target/<name>` with `requirement` (a pinned `pkg==x.y`)
 /// installed, made if missing; its directory. A marker file named after the
 /// requirement says the install finished, so an interrupted one is redone.
 /// Blocking: call it from `spawn_blocking` or a `OnceLock`.
 pub fn venv_with(name: &str, requirement: &str) -> PathBuf {
+    // One maker at a time in this process: tests that need the same
+    // virtualenv start together, and two `venv --clear` runs on one folder
+    // pull it from under each other's pip.
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(PoisonError::into_inner);
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target")
         .join(name);
