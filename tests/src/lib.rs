@@ -27,6 +27,7 @@ pub mod fake_stripe;
 pub mod harness;
 pub mod leftovers;
 pub mod offline;
+pub mod own_cluster;
 pub mod own_postgres;
 pub mod own_rabbitmq;
 pub mod python_venv;

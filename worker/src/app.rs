@@ -82,6 +82,7 @@ impl App {
                 schedule: config.retry,
                 topology,
                 defer: config.defer,
+                waits_declared: AtomicBool::new(false),
             },
             concurrency: config.concurrency,
             batch_size: config.batch_size,

@@ -159,7 +159,7 @@ impl Consumer {
             .create_channel()
             .await
             .context("opening a channel")?;
-        self.topology.declare(&channel).await?;
+        self.topology.declare_once(&channel).await?;
         // Counted in messages, and a carrier holds up to MAX_CARRIED
         // deliveries: a quarter of "every batch slot full plus one batch
         // waiting" keeps work at hand whenever a batch commits (carriers

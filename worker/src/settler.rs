@@ -15,6 +15,7 @@
 //! ([`Settler::copy`], then [`Settler::finish`]); between them the consumer
 //! has the processor note the parkings ([`Parked`]) on their delivery rows.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -78,6 +79,9 @@ pub struct Settler {
     /// How long a paused provider's message waits before it is looked at
     /// again ([`DEFER_DELAY`] by default).
     pub defer: Duration,
+    /// Set once the wait queues are declared: a reconnection does not
+    /// declare them again (see `Topology::declare_once`).
+    pub waits_declared: AtomicBool,
 }
 
 /// What becomes of a message once its copy (if any) is made.
@@ -117,12 +121,15 @@ impl Settler {
         let channel = amqp::confirmed_channel(connection)
             .await
             .context("the park channel")?;
-        for delay in self.schedule.delays() {
-            self.topology.declare_wait_queue(&channel, delay).await?;
+        if !self.waits_declared.load(Ordering::Acquire) {
+            for delay in self.schedule.delays() {
+                self.topology.declare_wait_queue(&channel, delay).await?;
+            }
+            self.topology
+                .declare_wait_queue(&channel, self.defer)
+                .await?;
+            self.waits_declared.store(true, Ordering::Release);
         }
-        self.topology
-            .declare_wait_queue(&channel, self.defer)
-            .await?;
         Ok(channel)
     }
 

@@ -86,7 +86,7 @@ impl Publisher {
     async fn open_channel(&self) -> anyhow::Result<Channel> {
         let connection = self.broker.connect("ledgerhook-ingester").await?;
         let channel = amqp::confirmed_channel(&connection).await?;
-        self.topology.declare(&channel).await?;
+        self.topology.declare_once(&channel).await?;
         tracing::info!("publisher connected to the broker");
         Ok(channel)
     }
@@ -110,6 +110,8 @@ impl Publisher {
         tokio::pin!(channel_lost);
         let mut closed = false;
         let mut failure = None;
+        // Ended by a nack (counted as rejected), not by a lost channel.
+        let mut refused = false;
         while failure.is_none() && !(closed && in_flight.is_empty()) {
             tokio::select! {
                 Some((rows, confirmation)) = in_flight.next(), if !in_flight.is_empty() => {
@@ -118,9 +120,24 @@ impl Publisher {
                     match confirmation {
                         Ok(()) => confirmed.extend(rows),
                         Err(NotPublished::Channel(e)) => failure = Some(anyhow::Error::new(e).context("awaiting a publisher confirm")),
+                        Err(NotPublished::Refused) => {
+                            // Nacked: the broker could not store it. On a
+                            // cluster that lost a node, a channel can keep
+                            // refusing everything (RabbitMQ 3.10 routes it to
+                            // the dead node's queue process); a fresh
+                            // connection does not. Not ready meanwhile. The
+                            // rows stay unpublished for the relay.
+                            tracing::warn!(rows = ?rows, "publish refused (nack); reconnecting on a fresh channel");
+                            metrics::publish_failed(metrics::PUBLISH_REJECTED);
+                            self.set_connected(false);
+                            refused = true;
+                            failure = Some(anyhow::anyhow!("the broker refused a publish (nack)"));
+                        }
                         Err(refused) => {
-                            // Nacked, or returned as unroutable: a failure, not
-                            // a success. The rows stay unpublished for the relay.
+                            // Returned as unroutable (or not confirmed): a
+                            // failure, not a success; the topology, not the
+                            // channel, is at fault. The rows stay
+                            // unpublished for the relay.
                             tracing::warn!(rows = ?rows, error = %refused, "publish not accepted by the broker");
                             metrics::publish_failed(metrics::PUBLISH_REJECTED);
                         }
@@ -164,7 +181,7 @@ impl Publisher {
                 }
             }
         }
-        if failure.is_some() {
+        if failure.is_some() && !refused {
             metrics::publish_failed(metrics::PUBLISH_CHANNEL_LOST);
         }
         self.mark(&mut confirmed);

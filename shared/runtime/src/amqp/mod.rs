@@ -15,6 +15,8 @@ pub use publish::{
 };
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -54,6 +56,8 @@ pub struct Topology {
     /// reason and attempt count for a person (`ledgerhook-admin`).
     pub parked_queue: String,
     prefix: String,
+    /// Set once [`Topology::declare_once`] has declared (shared by clones).
+    declared: Arc<AtomicBool>,
 }
 
 impl Topology {
@@ -63,6 +67,7 @@ impl Topology {
             queue: format!("{prefix}.deliveries"),
             parked_queue: format!("{prefix}.parked"),
             prefix: prefix.to_owned(),
+            declared: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -111,8 +116,23 @@ impl Topology {
         Ok(name)
     }
 
-    /// Declares everything; idempotent, so both binaries call it on every
-    /// (re)connection and neither depends on the other having started.
+    /// Declares everything once per process (this topology and its
+    /// clones): the first successful call declares, later ones return at
+    /// once. A reconnection then does not declare again: on a cluster whose
+    /// queue leader hangs, a `queue.bind` waits on that leader, and a
+    /// reconnection must not wait with it. (Deleted queues come back when
+    /// a process starts, or with `ledgerhook-admin migrate`.)
+    pub async fn declare_once(&self, channel: &Channel) -> anyhow::Result<()> {
+        if self.declared.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.declare(channel).await?;
+        self.declared.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Declares everything; idempotent, so every process may call it, and
+    /// none depends on another having started.
     pub async fn declare(&self, channel: &Channel) -> anyhow::Result<()> {
         channel
             .exchange_declare(
@@ -166,39 +186,116 @@ fn quorum_arguments() -> FieldTable {
     arguments
 }
 
-/// Where the broker is, and for `amqps://` which CAs to trust besides the
-/// system's roots (`AMQP_CA_FILE`; the system's roots honour `SSL_CERT_FILE`
-/// and `SSL_CERT_DIR`). lapin has no URL parameter for a CA file, hence the
-/// variable.
+/// Where the broker is: one node or several (a cluster), and for `amqps://`
+/// which CAs to trust besides the system's roots (`AMQP_CA_FILE`; the
+/// system's roots honour `SSL_CERT_FILE` and `SSL_CERT_DIR`). lapin has no
+/// URL parameter for a CA file, hence the variable.
+///
+/// Several URLs (`AMQP_URL` comma-separated) are tried from a random one
+/// on, each attempt bounded by the connect timeout (lapin has none of its
+/// own), so processes spread over a cluster's nodes and a dead node costs
+/// one timeout, not a hang. Every URL gets a short heartbeat unless it sets
+/// its own: a node that stops answering is noticed in seconds, not after
+/// the broker's default of a minute.
 #[derive(Clone)]
 pub struct Broker {
-    url: String,
+    urls: Vec<String>,
     ca: Option<CaFile>,
+    connect_timeout: Duration,
 }
 
+/// `AMQP_HEARTBEAT_SECS`' default: a silent connection is dead after two
+/// missed heartbeats, about ten seconds.
+pub const DEFAULT_HEARTBEAT_SECS: u16 = 5;
+/// `AMQP_CONNECT_TIMEOUT_MS`' default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Broker {
-    pub fn new(url: impl Into<String>, ca: Option<CaFile>) -> Self {
+    /// `urls`: one AMQP URL, or several separated by commas.
+    pub fn new(urls: impl Into<String>, ca: Option<CaFile>) -> Self {
+        Self::with_settings(urls, ca, DEFAULT_HEARTBEAT_SECS, DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    pub fn with_settings(
+        urls: impl Into<String>,
+        ca: Option<CaFile>,
+        heartbeat_secs: u16,
+        connect_timeout: Duration,
+    ) -> Self {
+        let urls = urls
+            .into()
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(|url| with_heartbeat(url, heartbeat_secs))
+            .collect();
         Self {
-            url: url.into(),
+            urls,
             ca,
+            connect_timeout,
         }
     }
 
-    /// `AMQP_URL` (default: the local broker) and `AMQP_CA_FILE` (checked
-    /// at start), as every process that talks to the broker reads them.
+    /// `AMQP_URL` (default: the local broker; several comma-separated for a
+    /// cluster), `AMQP_CA_FILE` (checked at start), `AMQP_HEARTBEAT_SECS`
+    /// (default 5) and `AMQP_CONNECT_TIMEOUT_MS` (default 5000), as every
+    /// process that talks to the broker reads them.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Self {
-        Self::new(
-            env.or_default("AMQP_URL", DEFAULT_AMQP_URL),
-            CaFile::from_env(env, "AMQP_CA_FILE"),
-        )
+        let urls = env.or_default("AMQP_URL", DEFAULT_AMQP_URL);
+        let ca = CaFile::from_env(env, "AMQP_CA_FILE");
+        let heartbeat = env.parsed_or("AMQP_HEARTBEAT_SECS", DEFAULT_HEARTBEAT_SECS);
+        let timeout_ms: u64 = env.parsed_or(
+            "AMQP_CONNECT_TIMEOUT_MS",
+            u64::try_from(DEFAULT_CONNECT_TIMEOUT.as_millis()).unwrap_or(5000),
+        );
+        if timeout_ms < 100 {
+            env.invalid("AMQP_CONNECT_TIMEOUT_MS must be at least 100".into());
+        }
+        let broker = Self::with_settings(urls, ca, heartbeat, Duration::from_millis(timeout_ms));
+        if broker.urls.is_empty() {
+            env.invalid("AMQP_URL names no broker".into());
+        }
+        broker
     }
 
-    /// One connection, named `name` in the broker's connection list.
+    /// How many nodes the URLs name.
+    pub fn nodes(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// One connection, named `name` in the broker's connection list: to the
+    /// first node, from a random one on, that answers within the connect
+    /// timeout.
     pub async fn connect(&self, name: &str) -> anyhow::Result<Connection> {
+        let start = (crate::retry::random_unit() * self.urls.len() as f64) as usize;
+        let mut last = None;
+        for offset in 0..self.urls.len() {
+            let url = &self.urls[(start + offset) % self.urls.len()];
+            match tokio::time::timeout(self.connect_timeout, self.connect_to(url, name)).await {
+                Ok(Ok(connection)) => return Ok(connection),
+                Ok(Err(e)) => last = Some(e),
+                Err(_) => {
+                    last = Some(anyhow::anyhow!(
+                        "no answer within {:?} from {}",
+                        self.connect_timeout,
+                        without_password(url)
+                    ));
+                }
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| anyhow::anyhow!("AMQP_URL names no broker"))
+            .context(format!(
+                "connecting to RabbitMQ ({} node(s) tried)",
+                self.urls.len()
+            )))
+    }
+
+    async fn connect_to(&self, url: &str, name: &str) -> anyhow::Result<Connection> {
         let properties = ConnectionProperties::default().with_connection_name(name.into());
         let mut builder = DefaultConnectionBuilder::new()
             .context("finding the async runtime for lapin")?
-            .with_uri_str(self.url.clone())
+            .with_uri_str(url.to_owned())
             .with_properties(properties);
         if let Some(ca) = &self.ca {
             // Added to the system's roots, not instead of them.
@@ -207,16 +304,30 @@ impl Broker {
                 cert_chain: Some(ca.pem().to_owned()),
             });
         }
-        builder.connect().await.context("connecting to RabbitMQ")
+        builder
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {}", without_password(url)))
     }
+}
+
+/// `url` with `heartbeat=SECS` in its query, unless it names its own.
+fn with_heartbeat(url: &str, heartbeat_secs: u16) -> String {
+    if url.contains("heartbeat=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}heartbeat={heartbeat_secs}")
 }
 
 /// Without the URL's password.
 impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|url| without_password(url)).collect();
         f.debug_struct("Broker")
-            .field("url", &without_password(&self.url))
+            .field("urls", &urls)
             .field("ca", &self.ca)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
