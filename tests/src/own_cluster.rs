@@ -13,6 +13,8 @@ use anyhow::{Context as _, bail};
 
 const BIN: &str = "/usr/lib/rabbitmq/bin";
 const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a silent node has before its peers declare it down.
+pub const NET_TICKTIME_SECS: u32 = 8;
 
 pub struct OwnCluster {
     /// The cluster's HOME: its Erlang cookie, and a folder per node.
@@ -93,6 +95,13 @@ impl OwnCluster {
             .env("RABBITMQ_PID_FILE", path("pid"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins"))
             .env("RABBITMQ_CONFIG_FILE", path("rabbitmq.conf"))
+            // A hung node is declared down after net_ticktime (60 s by
+            // default): until then its quorum queues elect no new leader.
+            // The README's "Beyond one machine" asks clusters for the same.
+            .env(
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                format!("-kernel net_ticktime {NET_TICKTIME_SECS}"),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
