@@ -146,7 +146,7 @@ async fn a_clusters_leader_killed_hung_and_every_node_restarted_loses_and_double
 
     // 3. Every node restarted in turn, the stream going on.
     let restarted_at = database_now(&env).await;
-    let cluster = tokio::task::spawn_blocking(move || {
+    let _cluster = tokio::task::spawn_blocking(move || {
         for index in 0..cluster.nodes.len() {
             cluster.stop_node(index).unwrap();
             std::thread::sleep(Duration::from_secs(2));
