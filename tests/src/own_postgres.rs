@@ -17,6 +17,8 @@ pub struct OwnPostgres {
     pub port: u16,
     as_postgres: bool,
     tls: bool,
+    /// More `-c name=value` server settings (a primary's synchronous standby).
+    settings: String,
 }
 
 impl OwnPostgres {
@@ -70,6 +72,7 @@ impl OwnPostgres {
             port,
             as_postgres,
             tls: cert.is_some(),
+            settings: String::new(),
         };
         server.run_tool(
             "initdb",
@@ -88,6 +91,60 @@ impl OwnPostgres {
         Ok(server)
     }
 
+    /// A primary whose commits wait for a synchronous standby named
+    /// `standby` (see [`OwnPostgres::standby_of`]): a commit answered is on
+    /// both servers.
+    pub fn start_primary() -> anyhow::Result<Self> {
+        let mut primary = Self::start_with(None)?;
+        primary.settings = " -c synchronous_standby_names=standby -c synchronous_commit=on".into();
+        primary.stop()?;
+        primary.resume()?;
+        Ok(primary)
+    }
+
+    /// A streaming standby of `primary`, copied with `pg_basebackup` into a
+    /// directory of its own and started on a port of its own, reporting as
+    /// `standby` (so the primary's commits wait for it).
+    pub fn standby_of(primary: &Self) -> anyhow::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("ledgerhook-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        if primary.as_postgres {
+            run(Command::new("chown").args(["postgres:postgres"]).arg(&dir))?;
+        }
+        let standby = Self {
+            dir,
+            bin: primary.bin.clone(),
+            port: TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+            as_postgres: primary.as_postgres,
+            tls: false,
+            settings: String::new(),
+        };
+        standby.run_tool(
+            "pg_basebackup",
+            &[
+                "-d",
+                &format!(
+                    "host=127.0.0.1 port={} user=postgres application_name=standby",
+                    primary.port
+                ),
+                "-D",
+                &standby.data(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        )?;
+        standby.resume()?;
+        Ok(standby)
+    }
+
+    /// Makes a standby the primary (`pg_ctl promote`, waiting for it).
+    pub fn promote(&self) -> anyhow::Result<()> {
+        self.run_tool("pg_ctl", &["-D", &self.data(), "-w", "promote"])
+    }
+
     fn data(&self) -> String {
         self.dir.join("data").display().to_string()
     }
@@ -100,9 +157,10 @@ impl OwnPostgres {
     /// Starts (again) and waits until it accepts connections.
     pub fn resume(&self) -> anyhow::Result<()> {
         let mut options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200{}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         );
         if self.tls {
             options.push_str(&format!(

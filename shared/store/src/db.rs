@@ -8,6 +8,8 @@ use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
+use crate::failover;
+
 /// The schema, embedded at compile time from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
@@ -83,6 +85,17 @@ pub async fn connect_bounded(
     migrations: Migrations,
     statement_timeout: Option<Duration>,
 ) -> anyhow::Result<PgPool> {
+    // Several hosts (a primary and its standbys): the writable one now,
+    // then followed by a watcher (see `failover`).
+    let hosts = failover::Hosts::parse(url)?;
+    let (url, current) = match &hosts {
+        None => (url.to_owned(), 0),
+        Some(hosts) => {
+            let found = find_host(hosts).await?;
+            (hosts.url(found).to_owned(), found)
+        }
+    };
+    let url = url.as_str();
     ensure_database(url).await?;
     let mut options = PgConnectOptions::from_str(url)
         .context("parsing DATABASE_URL")?
@@ -90,15 +103,35 @@ pub async fn connect_bounded(
     if let Some(timeout) = statement_timeout {
         options = options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
     }
-    let pool = PgPoolOptions::new()
+    let switched = failover::Switched::default();
+    let mut pool_options = PgPoolOptions::new()
         .max_connections(max_connections)
         // A ping per checkout cost 14-20% of the insert path here; a dead
         // connection shows up as an error on first use and is replaced.
         .test_before_acquire(false)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5));
+    if hosts.is_some() {
+        // Only with several hosts: a connection opened before the pool
+        // moved to another host is closed instead of used.
+        let switched = switched.clone();
+        pool_options = pool_options.before_acquire(move |_, meta| {
+            let current = switched.is_current(meta.age);
+            Box::pin(async move { Ok(current) })
+        });
+    }
+    let pool = pool_options
         .connect_with(options)
         .await
         .context("connecting to PostgreSQL")?;
+    if let Some(hosts) = hosts {
+        failover::watch(
+            pool.clone(),
+            hosts,
+            current,
+            switched,
+            application_name.to_owned(),
+        );
+    }
     match migrations {
         Migrations::Apply => {
             MIGRATOR
@@ -122,6 +155,21 @@ pub async fn connect_bounded(
         }
     }
     Ok(pool)
+}
+
+/// The writable host of several, waiting up to [`STARTUP_WAIT`] for one.
+async fn find_host(hosts: &failover::Hosts) -> anyhow::Result<usize> {
+    let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
+    loop {
+        if let Some(found) = hosts.find().await {
+            return Ok(found);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("DATABASE_URL: none of its hosts is a writable PostgreSQL");
+        }
+        tracing::warn!("DATABASE_URL: no writable host answers yet; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The embedded migrations not yet applied (successfully) to `pool`'s
@@ -196,9 +244,11 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
             // serialization_failure, deadlock_detected, admin shutdown,
             // cannot_connect_now, too_many_connections, and class 08
             // (connection exceptions).
+            // 25006 read_only_sql_transaction: a primary just demoted, or a
+            // standby reached before the watcher moved the pool.
             matches!(
                 &*code,
-                "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300"
+                "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "53300" | "25006"
             ) || code.starts_with("08")
         }),
         _ => false,

@@ -5,6 +5,7 @@
 //!
 //! - [`audit`]: the operator's audit trail; [`control`]: the pause switch;
 //! - [`db`]: connecting, migrating, telling a transient failure;
+//!   [`failover`]: following the writable host of a multi-host URL;
 //! - [`deliveries`]: `webhook_deliveries` and `delivery_outbox`;
 //! - [`ledger`]: applying order events exactly once (orders, their events,
 //!   grants); [`credits`]: spending, expiry, taking back, granting by hand;
@@ -24,6 +25,7 @@ pub mod control;
 pub mod credits;
 pub mod db;
 pub mod deliveries;
+pub mod failover;
 pub mod ledger;
 pub mod notifications;
 pub mod operators;
