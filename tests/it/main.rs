@@ -26,6 +26,7 @@ mod console;
 mod console_browser;
 mod crashes;
 mod duplicate_storm;
+mod failover_ingesters;
 mod failover_postgres;
 mod failover_rabbitmq;
 mod faults_broker;

@@ -20,6 +20,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod api_client;
+pub mod balancer;
 pub mod console;
 pub mod eventually;
 pub mod fake_crossmint;

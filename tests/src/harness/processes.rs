@@ -127,10 +127,15 @@ impl TestEnv {
         ingester: &Ingester,
         args: &[&str],
     ) -> tokio::task::JoinHandle<(bool, String)> {
+        self.loadgen_at(&ingester.url, args)
+    }
+
+    /// [`TestEnv::loadgen`] against the webhook URL `url` (a balancer's).
+    pub fn loadgen_at(&self, url: &str, args: &[&str]) -> tokio::task::JoinHandle<(bool, String)> {
         let path = bin_dir().map(|dir| dir.join("ledgerhook-loadgen"));
         let mut command_args = vec![
             "--url".to_owned(),
-            ingester.url.clone(),
+            url.to_owned(),
             "--database-url".to_owned(),
             self.database_url.clone(),
         ];
