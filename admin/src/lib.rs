@@ -162,11 +162,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<Printout> {
         Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Migrate => {
             let peers = Peers::from_env(false)?;
-            migrate::migrate(&peers.database_url, operator).await
+            migrate::migrate(&writable_url(&peers.database_url).await?, operator).await
         }
         Command::Database(command) => {
             let peers = Peers::from_env(needs_broker(command))?;
             run_on_database(command, operator, &peers).await
+        }
+    }
+}
+
+/// `url`, or with several hosts (libpq's form) the writable one's: a
+/// command runs once, against whichever host is the primary now.
+async fn writable_url(url: &str) -> anyhow::Result<String> {
+    match ledgerhook_store::failover::Hosts::parse(url)? {
+        None => Ok(url.to_owned()),
+        Some(hosts) => {
+            let found = hosts
+                .find()
+                .await
+                .context("DATABASE_URL: none of its hosts is a writable PostgreSQL")?;
+            Ok(hosts.url(found).to_owned())
         }
     }
 }
@@ -183,7 +198,7 @@ async fn run_on_database(
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(DATABASE_CONNECT_TIMEOUT)
-        .connect(&peers.database_url)
+        .connect(&writable_url(&peers.database_url).await?)
         .await
         .context("connecting to PostgreSQL")?;
     let printout = match command {
