@@ -43,6 +43,9 @@ pub struct AppState {
     pub broker_connected: Arc<AtomicBool>,
     /// The last refused requests, for the console.
     pub rejections: RejectionLog,
+    /// Set while the broker refuses this ingester's publishes (the
+    /// publisher's; readiness reads it).
+    pub broker_refusing: Arc<AtomicBool>,
 }
 
 pub struct App {
@@ -81,6 +84,7 @@ impl App {
             max_body_bytes: config.max_body_bytes,
             record_timeout: config.record_timeout,
             broker_connected: Arc::new(AtomicBool::new(false)),
+            broker_refusing: Arc::new(AtomicBool::new(false)),
         };
         Ok(Self {
             listener,
@@ -119,6 +123,7 @@ impl App {
             topology: Topology::new(&config.queue_prefix),
             connected: state.broker_connected.clone(),
             carrier_max: config.carrier_max,
+            refusing: state.broker_refusing.clone(),
         };
         let publisher_stop = CancellationToken::new();
         let publisher_task = tokio::spawn(publisher.run(outbox, publisher_stop.clone()));

@@ -184,3 +184,89 @@ async fn an_unroutable_publish_is_a_failure_kept_in_the_outbox_until_it_can_be_r
         .await;
     assert_eq!(env.balance("unroutable-user").await, 5 * 9600);
 }
+
+/// A broker that refuses every publish (a full queue that rejects them, as
+/// a cluster refuses after losing a node): the ingester is not ready, its
+/// broker gauge reads 0, and the deliveries wait in the outbox; once the
+/// broker takes publishes again, the ingester is ready, and each is granted
+/// once.
+#[tokio::test]
+async fn while_the_broker_refuses_publishes_the_ingester_is_not_ready_and_keeps_them() {
+    let broker = ledgerhook_tests::own_rabbitmq::OwnRabbitMq::start().unwrap();
+    let mut env = TestEnv::new().await.unwrap();
+    env.amqp_url = broker.url();
+    let ingester = env
+        .start_ingester(&[
+            ("OUTBOX_RELAY_GRACE_MS", "500"),
+            ("OUTBOX_RELAY_INTERVAL_MS", "200"),
+        ])
+        .await
+        .unwrap();
+    eventually(WAIT, async || {
+        let ready = ingester.get("/readyz").await;
+        let connected = ready.body["broker"] == true;
+        seen(ready.body, connected)
+    })
+    .await;
+    let queue = ledgerhook_runtime::amqp::Topology::new(&env.queue_prefix).queue;
+    broker
+        .ctl(&[
+            "set_policy",
+            "full",
+            &format!("^{}$", queue.replace('.', "\\.")),
+            r#"{"max-length":0,"overflow":"reject-publish"}"#,
+            "--apply-to",
+            "queues",
+        ])
+        .unwrap();
+    // The policy takes effect asynchronously: wait until the queue has it.
+    eventually(WAIT, async || {
+        let listed = broker
+            .ctl(&["-q", "--no-table-headers", "list_queues", "name", "policy"])
+            .unwrap_or_default();
+        let applied = listed
+            .lines()
+            .any(|line| line.starts_with(queue.as_str()) && line.ends_with("full"));
+        seen(listed, applied)
+    })
+    .await;
+    for n in 0..3 {
+        let body = payment_succeeded(&format!("refused-{n}"), "refused-user", "starter", "10");
+        assert_eq!(
+            ingester.send(&body).await.status,
+            200,
+            "recorded, so accepted"
+        );
+    }
+    eventually(WAIT, async || {
+        let ready = ingester.get("/readyz").await;
+        let gauge = ingester
+            .service
+            .metric("ledgerhook_broker_connected", &[])
+            .await;
+        let refused = ready.status == 503
+            && ready.body["refusing"] == true
+            && ready.body["broker"] == false
+            && gauge == 0.0;
+        seen((ready.status, gauge), refused)
+    })
+    .await;
+    // Still not ready a moment later: reconnecting does not make it so.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(ingester.get("/readyz").await.status, 503);
+    // A quorum queue's length limit is soft (the message that reaches it is
+    // still taken): the rest wait in the outbox, for the relay.
+    let waiting = env.count("select count(*) from delivery_outbox").await;
+    assert!((2..=3).contains(&waiting), "{waiting} in the outbox");
+
+    broker.ctl(&["clear_policy", "full"]).unwrap();
+    let _worker = env.start_worker(&[]).await.unwrap();
+    env.wait_all_processed(3, WAIT).await;
+    eventually(WAIT, async || {
+        let ready = ingester.get("/readyz").await;
+        seen(ready.status, ready.status == 200)
+    })
+    .await;
+    assert_eq!(env.balance("refused-user").await, 3 * 500);
+    env.amqp_url = ledgerhook_runtime::config::DEFAULT_AMQP_URL.to_owned();
+}

@@ -111,6 +111,23 @@ impl OwnRabbitMq {
         Ok(())
     }
 
+    /// `rabbitmqctl -n NODE ARGS...`; its output.
+    pub fn ctl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = Command::new(format!("{BIN}/rabbitmqctl"))
+            .args(["-n", &self.node])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .context("running rabbitmqctl")?;
+        if !output.status.success() {
+            bail!(
+                "rabbitmqctl {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// Stops and halts the node, as a broker restart or crash looks to clients.
     pub fn stop(&self) -> anyhow::Result<()> {
         let output = Command::new(format!("{BIN}/rabbitmqctl"))

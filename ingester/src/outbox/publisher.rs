@@ -45,6 +45,9 @@ pub struct Publisher {
     /// [`ledgerhook_runtime::amqp::carrier::MAX_CARRIED`]); 1 sends each
     /// delivery alone.
     pub carrier_max: usize,
+    /// Set by a nack, cleared by the next confirmed publish: until then the
+    /// broker counts as not connected (not ready), whatever channel is open.
+    pub refusing: Arc<AtomicBool>,
 }
 
 impl Publisher {
@@ -59,6 +62,8 @@ impl Publisher {
             let channel = this.open_channel().await.inspect_err(|e| {
                 tracing::warn!(error = format!("{e:#}"), "broker unreachable; retrying");
             })?;
+            // After refusals, the gauge and readiness wait for the broker
+            // to confirm a publish on the fresh channel (`set_refusing`).
             this.set_connected(true);
             let result = this.pump(&channel, &mut *items.lock().await).await;
             this.set_connected(false);
@@ -78,9 +83,17 @@ impl Publisher {
         }
     }
 
+    /// Whether a channel is held (the relay hands rows over only then);
+    /// the gauge reads 1 only while one is held and the broker is not
+    /// refusing publishes.
     fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::Relaxed);
-        metrics::gauge_broker_connected(connected);
+        metrics::gauge_broker_connected(connected && !self.refusing.load(Ordering::Relaxed));
+    }
+
+    fn set_refusing(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::Relaxed);
+        metrics::gauge_broker_connected(self.connected.load(Ordering::Relaxed) && !refusing);
     }
 
     async fn open_channel(&self) -> anyhow::Result<Channel> {
@@ -118,7 +131,12 @@ impl Publisher {
                     let rows: Vec<i64> = rows;
                     unconfirmed -= rows.len();
                     match confirmation {
-                        Ok(()) => confirmed.extend(rows),
+                        Ok(()) => {
+                            confirmed.extend(rows);
+                            if self.refusing.load(Ordering::Relaxed) {
+                                self.set_refusing(false);
+                            }
+                        }
                         Err(NotPublished::Channel(e)) => failure = Some(anyhow::Error::new(e).context("awaiting a publisher confirm")),
                         Err(NotPublished::Refused) => {
                             // Nacked: the broker could not store it. On a
@@ -129,7 +147,7 @@ impl Publisher {
                             // rows stay unpublished for the relay.
                             tracing::warn!(rows = ?rows, "publish refused (nack); reconnecting on a fresh channel");
                             metrics::publish_failed(metrics::PUBLISH_REJECTED);
-                            self.set_connected(false);
+                            self.set_refusing(true);
                             refused = true;
                             failure = Some(anyhow::anyhow!("the broker refused a publish (nack)"));
                         }
