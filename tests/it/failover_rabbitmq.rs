@@ -159,12 +159,28 @@ async fn a_clusters_leader_killed_hung_and_every_node_restarted_loses_and_double
     })
     .await
     .unwrap();
+    let restart_done_at = database_now(&env).await;
     let during = env
         .count(&format!(
             "select count(*) from webhook_deliveries where received_at > '{restarted_at}' and processed_at is not null"
         ))
         .await;
-    println!("rolling restart: {during} deliveries received since it began were granted meanwhile");
+    // The longest pause in grants while the nodes restarted one by one.
+    let longest_gap: Option<f64> = sqlx::query_scalar(
+        "select extract(epoch from max(gap))::float8 from (
+             select processed_at - lag(processed_at) over (order by processed_at) as gap
+             from webhook_deliveries where processed_at > $1 and processed_at <= $2
+         ) gaps",
+    )
+    .bind(restarted_at)
+    .bind(restart_done_at)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    println!(
+        "rolling restart: {during} deliveries received since it began were granted meanwhile; the longest pause in grants {:.2} s",
+        longest_gap.unwrap_or(0.0)
+    );
     assert!(during > 0, "nothing was granted during the rolling restart");
 
     let (ok, output) = load.await.unwrap();
