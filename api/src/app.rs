@@ -51,6 +51,7 @@ pub struct App {
     metrics: MetricsServer,
     state: AppState,
     limits: http::ServerLimits,
+    cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl App {
@@ -115,6 +116,7 @@ impl App {
             metrics,
             state,
             limits: config.http,
+            cors_origins: config.cors_origins,
         })
     }
 
@@ -133,7 +135,7 @@ impl App {
         let metrics_task = tokio::spawn(self.metrics.run(shutdown.clone()));
         http::serve(
             self.listener,
-            routes::router(self.state),
+            routes::router(self.state, &self.cors_origins),
             self.limits,
             shutdown,
         )

@@ -50,6 +50,9 @@ pub struct Config {
     pub credit_terms: CreditTerms,
     /// `DATABASE_POOL_SIZE` (default 16).
     pub pool_size: u32,
+    /// `CORS_ALLOWED_ORIGINS` (default none): the browser origins allowed to
+    /// call the API, comma-separated exact origins (`https://app.example`).
+    pub cors_origins: Vec<axum::http::HeaderValue>,
     /// `RUN_MIGRATIONS` (default true): `false` or `0` leaves migrating to
     /// `ledgerhook-admin migrate` and refuses to start on a schema that is
     /// behind.
@@ -266,6 +269,15 @@ impl Config {
             order_limits: OrderLimits::from_env(&mut env),
             credit_terms: env.parsed_or("CREDIT_VALIDITY_DAYS", CreditTerms::default()),
             pool_size: env.parsed_or("DATABASE_POOL_SIZE", 16),
+            cors_origins: match crate::cors::parse_origins(
+                &env.optional("CORS_ALLOWED_ORIGINS").unwrap_or_default(),
+            ) {
+                Ok(origins) => origins,
+                Err(problem) => {
+                    env.invalid(format!("CORS_ALLOWED_ORIGINS: {problem}"));
+                    Vec::new()
+                }
+            },
             migrations: env.parsed_or("RUN_MIGRATIONS", Migrations::Apply),
         };
         if config.confirm_per_minute == 0 {

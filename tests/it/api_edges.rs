@@ -297,3 +297,81 @@ async fn a_body_over_64_kib_is_413_payload_too_large_and_nothing_happens() {
     assert!(crossmint.requests().is_empty(), "Crossmint was not called");
     assert_eq!(env.count("select count(*) from credit_spends").await, 0);
 }
+
+/// `CORS_ALLOWED_ORIGINS`: a frontend on an allowed origin gets its
+/// preflight answered and the CORS headers on the answer; any other origin
+/// gets none (the browser then refuses it); without the variable, no CORS
+/// header at all.
+#[tokio::test]
+async fn only_allowed_origins_get_cors_headers() {
+    let env = TestEnv::new().await.unwrap();
+    let crossmint = FakeCrossmint::start().await.unwrap();
+    let api = env
+        .start_api(
+            &crossmint.api_url,
+            &[(
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example,http://localhost:5173",
+            )],
+        )
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, format!("{}{ORDERS}", api.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,idempotency-key",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(
+        !other.headers().contains_key("access-control-allow-origin"),
+        "{:?}",
+        other.headers()
+    );
+    let packages = http
+        .get(format!("{}/api/payments/packages", api.base))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packages.status(), 200);
+    assert_eq!(
+        packages.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+
+    // Without the variable: no CORS header, whatever the origin.
+    let plain = env.start_api(&crossmint.api_url, &[]).await.unwrap();
+    let answer = http
+        .get(format!("{}/api/payments/packages", plain.base))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!answer.headers().contains_key("access-control-allow-origin"));
+    // A wildcard stops start-up, naming the variable.
+    let refused = env
+        .start_api(&crossmint.api_url, &[("CORS_ALLOWED_ORIGINS", "*")])
+        .await;
+    let error = format!("{:#}", refused.err().expect("a wildcard is refused"));
+    assert!(error.contains("CORS_ALLOWED_ORIGINS"), "{error}");
+}

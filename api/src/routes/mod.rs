@@ -17,7 +17,7 @@ use ledgerhook_runtime::http;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Router {
     let routes = Router::new()
         .merge(packages::router())
         .merge(orders::router())
@@ -29,5 +29,11 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() });
-    http::with_http_layers(routes, "api").with_state(state)
+    let routes = http::with_http_layers(routes, "api");
+    // Outermost: a preflight is answered here, before any route.
+    let routes = match crate::cors::layer(cors_origins) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes.with_state(state)
 }
