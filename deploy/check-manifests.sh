@@ -53,7 +53,8 @@ if [ ${#unread[@]} -gt 0 ]; then
 fi
 (cd deploy/compose && cp ../prometheus/alerts.yml . && trap 'rm -f alerts.yml' EXIT \
   && promtool check config prometheus.yml >/dev/null)
-echo "deploy/compose.yaml: $(echo "$compose_vars" | wc -l) variables, each read by a binary; its Prometheus configuration is valid"
+amtool check-config deploy/compose/alertmanager.yml >/dev/null
+echo "deploy/compose.yaml: $(echo "$compose_vars" | wc -l) variables, each read by a binary; its Prometheus and Alertmanager configurations are valid"
 
 # Every ledgerhook metric the alert rules and the dashboard name is one a
 # binary defines (RabbitMQ's own and Prometheus's `up` are theirs).

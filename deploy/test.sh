@@ -15,6 +15,8 @@ deploy/services.sh
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
+# amtool checks the Alertmanager configuration compose ships.
+command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3 python3-venv)
 # Debian's Chromium, which the console's browser test drives with Playwright
 # (tests/it/console_browser.rs): no browser download works on these machines.
