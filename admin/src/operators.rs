@@ -147,3 +147,28 @@ async fn remove(pool: &PgPool, who: Option<&str>, name: &str) -> anyhow::Result<
         format!("removed {name}; their console sessions have ended\n"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::valid_name;
+
+    #[test]
+    fn operator_names_are_short_lower_case_and_plain() {
+        for ok in ["alice", "ops@example", "a.b_c-d", "0day"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        let long = "a".repeat(65);
+        for bad in [
+            "",
+            "Alice",
+            "-x",
+            "a b",
+            "ä",
+            "a\u{0}b",
+            "a/b",
+            long.as_str(),
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+    }
+}

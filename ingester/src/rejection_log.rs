@@ -17,6 +17,8 @@ use ledgerhook_domain::Provider;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use ledgerhook_runtime::http::CREDENTIAL_HEADERS;
+
 use crate::delivery::declared_length;
 use crate::metrics;
 use crate::rejection::Rejection;
@@ -26,15 +28,6 @@ const QUEUE: usize = 64;
 /// Headers kept of one request, and bytes of each value.
 const MAX_HEADERS: usize = 64;
 const MAX_VALUE_BYTES: usize = 256;
-/// Headers whose values are credentials (a sender's basic auth in its
-/// endpoint URL, a gateway's key): their names are kept, never their values.
-pub const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "x-console-proxy-secret",
-];
 
 /// One refusal on its way to the table.
 struct Note {

@@ -199,6 +199,15 @@ mod tests {
     }
 
     #[test]
+    fn a_deferral_shorter_than_100_ms_is_refused() {
+        let error = Config::from_reader(EnvReader::new(|name: &str| {
+            (name == "WORKER_DEFER_MS").then(|| "0".to_owned())
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("WORKER_DEFER_MS"), "{error}");
+    }
+
+    #[test]
     fn scheduled_reconcile_needs_the_crossmint_key() {
         let error = Config::from_reader(EnvReader::new(|name: &str| {
             (name == "RECONCILE_INTERVAL_SECS").then(|| "60".to_owned())

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use ledgerhook_admin::cli::Wait;
 use ledgerhook_admin::{Printout, Selection};
 use ledgerhook_domain::{PaymentEvent, Provider};
+use ledgerhook_runtime::http::CREDENTIAL_HEADERS;
 use ledgerhook_store::audit::{self as audit_log, Entry};
 use ledgerhook_store::deliveries::attempts;
 use ledgerhook_store::deliveries::browse::{self, Whole};
@@ -23,15 +24,6 @@ use crate::mask;
 use crate::metrics;
 use crate::refusal::Refusal;
 
-/// Headers whose values are credentials if they ever arrive: never shown
-/// (the ingester's rejection log keeps none of them either).
-const HIDDEN_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "x-console-proxy-secret",
-];
 /// Attempts shown (a delivery is retried a handful of times, then parked;
 /// redrives start again).
 const MAX_ATTEMPTS_SHOWN: i64 = 100;
@@ -209,7 +201,7 @@ async fn render(
                     tr {
                         td { code { (name) } }
                         td { code {
-                            @if HIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) { span.masked { "(hidden)" } }
+                            @if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) { span.masked { "(hidden)" } }
                             @else { (value) }
                         } }
                     }

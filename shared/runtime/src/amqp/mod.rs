@@ -448,4 +448,49 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn several_urls_each_get_a_heartbeat_unless_they_name_one() {
+        let broker = Broker::new(
+            " amqp://a:5672/%2f, amqp://b:5672/%2f?frame_max=8192 ,,amqp://c/%2f?heartbeat=30",
+            None,
+        );
+        assert_eq!(
+            broker.urls,
+            [
+                "amqp://a:5672/%2f?heartbeat=5",
+                "amqp://b:5672/%2f?frame_max=8192&heartbeat=5",
+                "amqp://c/%2f?heartbeat=30",
+            ]
+        );
+        assert_eq!(broker.nodes(), 3);
+    }
+
+    #[test]
+    fn an_empty_list_or_a_tiny_connect_timeout_stops_start_up() {
+        let mut env = EnvReader::new(|name: &str| match name {
+            "AMQP_URL" => Some(" , ".to_owned()),
+            "AMQP_CONNECT_TIMEOUT_MS" => Some("5".to_owned()),
+            _ => None,
+        });
+        Broker::from_env(&mut env);
+        let error = env.finish().unwrap_err().to_string();
+        assert!(error.contains("AMQP_URL names no broker"), "{error}");
+        assert!(error.contains("AMQP_CONNECT_TIMEOUT_MS"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_node_that_refuses_is_skipped_and_all_refusing_is_one_error() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let broker = Broker::with_settings(
+            format!("amqp://127.0.0.1:{port}/%2f,amqp://127.0.0.1:{port}/%2f"),
+            None,
+            5,
+            Duration::from_millis(500),
+        );
+        let error = format!("{:#}", broker.connect("test").await.unwrap_err());
+        assert!(error.contains("2 node(s) tried"), "{error}");
+    }
 }

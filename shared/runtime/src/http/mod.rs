@@ -31,6 +31,17 @@ pub use layers::with_http_layers;
 pub use limits::ServerLimits;
 
 /// Connections cut by a bound, by reason.
+/// Request headers whose values are credentials (a sender's basic auth in
+/// its endpoint URL, a gateway's key, the console's proxy secret): kept and
+/// shown by name only, by the ingester's rejection log and the console.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-console-proxy-secret",
+];
+
 pub const CONNECTIONS_CUT: &str = "ledgerhook_http_connections_cut_total";
 /// Connections held open right now.
 pub const CONNECTIONS_OPEN: &str = "ledgerhook_http_connections_open";
