@@ -237,6 +237,13 @@ pub enum DatabaseCommand {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// API keys for the product's backend, which may spend credits for a
+    /// user it names (`Ledgerhook-User`): add one (printing the key once),
+    /// list them, revoke one.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Risk 2 (a webhook that never came): ask Crossmint about every order
     /// still waiting for its payment; a paid one is recorded as a delivery
     /// and granted through the workers, once, whatever webhook comes later.
@@ -284,6 +291,22 @@ pub enum OperatorCommand {
     List,
     /// Remove an operator; their sessions end at once.
     Remove { name: String },
+}
+
+/// `ledgerhook-admin api-key ...`: the product's backend's keys.
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a key and print it, once: only its SHA-256 is kept.
+    Add {
+        /// Lower case letters, digits and . _ @ - (at most 64), e.g. the
+        /// service that will hold it; never reused, even once revoked.
+        name: String,
+    },
+    /// List the keys: names, who made them, when, and whether revoked
+    /// (never a key).
+    List,
+    /// Revoke a key; requests with it are refused at once.
+    Revoke { name: String },
 }
 
 /// A provider that can be paused on its own.
@@ -396,6 +419,7 @@ impl DatabaseCommand {
             Self::Reconcile { .. } => "reconcile",
             Self::Notifications { .. } => "notifications",
             Self::Operator { .. } => "operator",
+            Self::ApiKey { .. } => "api-key",
         }
     }
 }

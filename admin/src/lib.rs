@@ -17,6 +17,7 @@
 //! same facts as text, plus a refusal code when it refused. A new command
 //! is a variant in [`cli::Command`] and a handler returning a [`Printout`].
 
+pub mod api_keys;
 pub mod cli;
 pub mod control;
 pub mod credits;
@@ -146,6 +147,9 @@ pub fn changes_something(command: &Command) -> bool {
                 }
                 | DatabaseCommand::Operator {
                     command: cli::OperatorCommand::Add { .. } | cli::OperatorCommand::Remove { .. },
+                }
+                | DatabaseCommand::ApiKey {
+                    command: cli::ApiKeyCommand::Add { .. } | cli::ApiKeyCommand::Revoke { .. },
                 }
         )
     )
@@ -305,6 +309,7 @@ async fn run_on_database(
             notifications::notifications(&pool, operator, resend, *limit).await?
         }
         DatabaseCommand::Operator { command } => operators::run(&pool, operator, command).await?,
+        DatabaseCommand::ApiKey { command } => api_keys::run(&pool, operator, command).await?,
         DatabaseCommand::Reconcile {
             provider,
             order,

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::JwtSecret;
+use crate::auth::{Authenticator, Jwks};
 use crate::config::Config;
 use crate::crossmint::Crossmint;
 use crate::rate_limit::RateLimit;
@@ -25,7 +25,8 @@ use crate::stripe::Stripe;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub jwt: Arc<JwtSecret>,
+    /// How users' tokens are checked (shared secret, provider's keys).
+    pub auth: Arc<Authenticator>,
     /// Crossmint's orders API, when configured.
     pub crossmint: Option<Crossmint>,
     /// `None` when `STRIPE_SECRET_KEY` is not set.
@@ -67,9 +68,31 @@ impl App {
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
         let metrics = MetricsServer::bind(config.metrics_addr, metrics).await?;
+        let jwks = config
+            .auth
+            .jwks
+            .clone()
+            .map(Jwks::new)
+            .transpose()
+            .context("building the HTTPS client for AUTH_JWKS_URL")?;
+        if let Some(jwks) = &jwks {
+            // Fetched now so the first user does not wait for it; a failure
+            // is logged, and the next token asks again.
+            jwks.refresh().await;
+            if config.auth.policy.audience.is_none() {
+                tracing::warn!(
+                    "AUTH_JWKS_URL without AUTH_AUDIENCE: any token the sign-in provider signs \
+                     for any of its applications is accepted here"
+                );
+            }
+        }
         let state = AppState {
             pool,
-            jwt: Arc::new(config.jwt),
+            auth: Arc::new(Authenticator {
+                shared_secret: config.auth.shared_secret.clone(),
+                jwks,
+                policy: config.auth.policy.clone(),
+            }),
             crossmint: config
                 .crossmint
                 .as_ref()

@@ -13,7 +13,7 @@ use ledgerhook_runtime::http::ServerLimits;
 use ledgerhook_runtime::secret_text::SecretText;
 use ledgerhook_store::db::Migrations;
 
-use crate::auth::{DEFAULT_MAX_LIFETIME_SECS, JwtSecret, MIN_SECRET_BYTES};
+use crate::auth::{DEFAULT_MAX_LIFETIME_SECS, JwksSettings, JwtSecret, MIN_SECRET_BYTES, Policy};
 
 /// Crossmint's staging API; production is `https://www.crossmint.com/api`.
 pub use ledgerhook_runtime::config::DEFAULT_CROSSMINT_API_URL;
@@ -26,10 +26,8 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// `METRICS_ADDR` (default 127.0.0.1:9190): Prometheus `/metrics`.
     pub metrics_addr: SocketAddr,
-    /// `AUTH_JWT_SECRET`: the HS256 key of the frontend's tokens, at least
-    /// 32 bytes. Required. `AUTH_MAX_TOKEN_LIFETIME_SECS` (default 86400):
-    /// a token whose `exp` is further away than this is refused.
-    pub jwt: JwtSecret,
+    /// How users' tokens are checked (`AUTH_*`): see [`AuthConfig`].
+    pub auth: AuthConfig,
     /// Header, body and idle timeouts and the connection cap (`HTTP_*`).
     pub http: ServerLimits,
     /// Crossmint's orders API, when `CROSSMINT_SERVER_API_KEY` is set;
@@ -57,6 +55,91 @@ pub struct Config {
     /// `ledgerhook-admin migrate` and refuses to start on a schema that is
     /// behind.
     pub migrations: Migrations,
+}
+
+/// Where users' tokens come from; at least one of the two.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `AUTH_JWT_SECRET`: the HS256 key of tokens the product's own backend
+    /// mints, at least 32 bytes.
+    pub shared_secret: Option<JwtSecret>,
+    /// `AUTH_JWKS_URL` and its `AUTH_JWKS_*` settings: the sign-in
+    /// provider's published keys (RS256, ES256, EdDSA).
+    pub jwks: Option<JwksSettings>,
+    /// `AUTH_MAX_TOKEN_LIFETIME_SECS` (default 86400), `AUTH_USER_CLAIM`
+    /// (default `sub`), `AUTH_ISSUER` and `AUTH_AUDIENCE` (checked on the
+    /// provider's tokens when set).
+    pub policy: Policy,
+}
+
+impl AuthConfig {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Self {
+        let secret_text = env.optional("AUTH_JWT_SECRET");
+        let secret_given = secret_text.is_some();
+        let shared_secret = secret_text.and_then(|text| {
+            let secret = JwtSecret::new(&text);
+            if secret.is_none() {
+                env.invalid(format!(
+                    "AUTH_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
+                ));
+            }
+            secret
+        });
+        let jwks = env.optional("AUTH_JWKS_URL").map(|url| {
+            if !url.starts_with("https://") || reqwest::Url::parse(&url).is_err() {
+                env.invalid("AUTH_JWKS_URL must be an https:// URL".into());
+            }
+            let settings = JwksSettings {
+                url,
+                max_age: Duration::from_secs(env.parsed_or("AUTH_JWKS_CACHE_SECS", 3600)),
+                min_refresh: Duration::from_secs(env.parsed_or("AUTH_JWKS_MIN_REFRESH_SECS", 30)),
+                timeout: Duration::from_millis(env.parsed_or("AUTH_JWKS_TIMEOUT_MS", 5000)),
+            };
+            if settings.min_refresh.is_zero() {
+                env.invalid(
+                    "AUTH_JWKS_MIN_REFRESH_SECS must be at least 1: it is what bounds fetches \
+                     asked for by tokens with unknown keys"
+                        .into(),
+                );
+            }
+            if settings.max_age < settings.min_refresh {
+                env.invalid(
+                    "AUTH_JWKS_CACHE_SECS must be at least AUTH_JWKS_MIN_REFRESH_SECS".into(),
+                );
+            }
+            if settings.timeout < Duration::from_millis(100) {
+                env.invalid("AUTH_JWKS_TIMEOUT_MS must be at least 100".into());
+            }
+            settings
+        });
+        if !secret_given && jwks.is_none() {
+            env.invalid(
+                "no way to check users' tokens: set AUTH_JWT_SECRET (HS256), AUTH_JWKS_URL \
+                 (the sign-in provider's keys), or both"
+                    .into(),
+            );
+        }
+        let max_lifetime_secs: i64 =
+            env.parsed_or("AUTH_MAX_TOKEN_LIFETIME_SECS", DEFAULT_MAX_LIFETIME_SECS);
+        if max_lifetime_secs < 1 {
+            env.invalid("AUTH_MAX_TOKEN_LIFETIME_SECS must be at least 1".into());
+        }
+        let nonempty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        let policy = Policy {
+            max_lifetime_secs,
+            user_claim: env.or_default("AUTH_USER_CLAIM", "sub"),
+            issuer: nonempty(env.optional("AUTH_ISSUER")),
+            audience: nonempty(env.optional("AUTH_AUDIENCE")),
+        };
+        if policy.user_claim.trim().is_empty() {
+            env.invalid("AUTH_USER_CLAIM must name a claim".into());
+        }
+        Self {
+            shared_secret,
+            jwks,
+            policy,
+        }
+    }
 }
 
 /// Bounds on order creation: each order is a call to a payment provider
@@ -239,29 +322,11 @@ impl Config {
     pub fn from_reader<F: Fn(&str) -> Option<String>>(
         mut env: EnvReader<F>,
     ) -> Result<Self, ConfigError> {
-        let jwt = env.required("AUTH_JWT_SECRET").and_then(|text| {
-            let secret = JwtSecret::new(&text);
-            if secret.is_none() {
-                env.invalid(format!(
-                    "AUTH_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
-                ));
-            }
-            secret
-        });
-        let max_lifetime: i64 =
-            env.parsed_or("AUTH_MAX_TOKEN_LIFETIME_SECS", DEFAULT_MAX_LIFETIME_SECS);
-        if max_lifetime < 1 {
-            env.invalid("AUTH_MAX_TOKEN_LIFETIME_SECS must be at least 1".into());
-        }
         let config = Self {
             database_url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL).into(),
             listen_addr: env.parsed_or("LISTEN_ADDR", ([127, 0, 0, 1], 8081).into()),
             metrics_addr: env.parsed_or("METRICS_ADDR", ([127, 0, 0, 1], 9190).into()),
-            jwt: jwt
-                .unwrap_or_else(|| {
-                    JwtSecret::new(&"x".repeat(MIN_SECRET_BYTES)).expect("long enough")
-                })
-                .with_max_lifetime(max_lifetime),
+            auth: AuthConfig::from_env(&mut env),
             http: ServerLimits::from_env(&mut env),
             crossmint: CrossmintConfig::from_env(&mut env),
             stripe: StripeConfig::from_env(&mut env),

@@ -12,10 +12,19 @@ use serde_json::{Value, json};
 use crate::crossmint::CrossmintError;
 use crate::stripe::StripeError;
 
+/// When to ask again after AUTH_KEYS_UNAVAILABLE: a few seconds, within
+/// which the next fetch of the keys may be tried.
+const AUTH_KEYS_RETRY_AFTER_SECS: &str = "5";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The sign-in provider's keys could not be fetched and none are
+    /// cached: a token of theirs cannot be checked now. Ours to fix, so a
+    /// 503 the frontend retries, not a 401 that signs the user out.
+    #[error("the sign-in provider's keys are unavailable; retry later")]
+    AuthKeysUnavailable,
     /// `field` names the offending field when the message alone would not.
     #[error("{message}")]
     InvalidRequest {
@@ -117,6 +126,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::AuthKeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InvalidRequest { .. }
             | Self::InvalidPackage { .. }
             | Self::InvalidPlan { .. }
@@ -150,6 +160,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::AuthKeysUnavailable => "AUTH_KEYS_UNAVAILABLE",
             Self::InvalidRequest { .. } => "INVALID_REQUEST",
             Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
@@ -271,6 +282,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if matches!(self, Self::AuthKeysUnavailable) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(AUTH_KEYS_RETRY_AFTER_SECS),
+            );
         }
         if let Self::RateLimited { retry_after_secs }
         | Self::TooManyPendingOrders {

@@ -65,6 +65,15 @@ pub fn describe() {
     http::describe_metrics();
     metrics::describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by action");
     metrics::describe_counter!(
+        AUTH_REFUSED,
+        "Requests refused for their token or API key, by reason"
+    );
+    metrics::describe_counter!(
+        JWKS_FETCHES,
+        "Fetches of the sign-in provider's keys (AUTH_JWKS_URL), by result"
+    );
+    metrics::describe_gauge!(JWKS_KEYS, "The sign-in provider's keys held");
+    metrics::describe_counter!(
         CROSSMINT_FAILURES,
         "Crossmint order creations that failed, by reason"
     );
@@ -126,4 +135,23 @@ pub fn usage_write_failed() {
 
 pub fn payment_timeout() {
     metrics::counter!(PAYMENT_TIMEOUTS).increment(1);
+}
+
+/// Counter: requests refused for their credentials, by `reason` (missing,
+/// malformed, algorithm, crit, no_kid, unknown_kid, signature, no_exp,
+/// expired, not_yet_valid, lifetime, issuer, audience, no_user,
+/// user_too_long, api_key, keys_unavailable).
+pub const AUTH_REFUSED: &str = "ledgerhook_api_auth_refused_total";
+/// Counter: fetches of the sign-in provider's keys, by `result` (ok,
+/// failed); gauge: the keys held.
+pub const JWKS_FETCHES: &str = "ledgerhook_api_jwks_fetches_total";
+pub const JWKS_KEYS: &str = "ledgerhook_api_jwks_keys";
+
+pub fn auth_refused(reason: &'static str) {
+    metrics::counter!(AUTH_REFUSED, "reason" => reason).increment(1);
+}
+
+pub fn jwks_fetched(result: &'static str, keys_held: usize) {
+    metrics::counter!(JWKS_FETCHES, "result" => result).increment(1);
+    metrics::gauge!(JWKS_KEYS).set(keys_held as f64);
 }

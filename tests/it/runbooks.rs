@@ -282,6 +282,7 @@ async fn a_revoke_after_a_partial_spend_records_the_shortfall_and_never_goes_neg
             credits: 3000,
             description: Some("a big job"),
             idempotency_key: "spend-1",
+            api_key: None,
         },
     )
     .await
@@ -434,6 +435,7 @@ async fn a_manual_grant_happens_once_per_key_and_the_audit_shows_every_cause() {
             credits: 100,
             description: Some("render"),
             idempotency_key: "audit-spend",
+            api_key: None,
         },
     )
     .await

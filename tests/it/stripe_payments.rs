@@ -103,6 +103,7 @@ async fn spend(env: &TestEnv, user: &str, amount: i64) {
             credits: amount,
             description: Some("test spend"),
             idempotency_key: &uuid::Uuid::new_v4().to_string(),
+            api_key: None,
         },
     )
     .await

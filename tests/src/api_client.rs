@@ -88,4 +88,23 @@ impl Api {
             .json(body);
         Answer::read(request.send().await.expect("the API answers")).await
     }
+
+    /// `method path` with exactly these headers (Authorization included)
+    /// and an optional JSON body.
+    pub async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Answer::read(request.send().await.expect("the API answers")).await
+    }
 }

@@ -16,11 +16,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 /// The key the fake accepts; visibly not a real one.
 pub const FAKE_API_KEY: &str = "sk_staging_fake-key-for-tests";
@@ -86,7 +83,7 @@ impl FakeCrossmint {
             None => tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
             }),
-            Some(tls) => tokio::spawn(serve_tls(listener, TlsAcceptor::from(tls), app)),
+            Some(tls) => tokio::spawn(crate::tls::serve(listener, tls, app)),
         };
         Ok(Self {
             api_url,
@@ -138,24 +135,6 @@ impl FakeCrossmint {
 impl Drop for FakeCrossmint {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// axum::serve speaks plain TCP only; over TLS each connection is
-/// handshaken, then served by hyper. A failed handshake (a client that does
-/// not trust the certificate) ends that connection, nothing else.
-async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
-    while let Ok((tcp, _)) = listener.accept().await {
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let Ok(stream) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 

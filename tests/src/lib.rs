@@ -26,6 +26,7 @@ pub mod eventually;
 pub mod fake_crossmint;
 pub mod fake_stripe;
 pub mod harness;
+pub mod jwks_server;
 pub mod leftovers;
 pub mod offline;
 pub mod own_cluster;

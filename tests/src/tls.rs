@@ -133,3 +133,27 @@ impl Drop for PemDir {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Serves `app` over TLS with `tls` on `listener` until the task is
+/// dropped. axum::serve speaks plain TCP only; here each connection is
+/// handshaken, then served by hyper. A failed handshake (a client that does
+/// not trust the certificate) ends that connection, nothing else.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: axum::Router,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    while let Ok((tcp, _)) = listener.accept().await {
+        let acceptor = acceptor.clone();
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::auth::User;
+use crate::auth::{Spender, User};
 use crate::error::{ApiError, Chain};
 use crate::extract::JsonBody;
 use crate::metrics;
@@ -35,11 +35,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/user/credits/consume", post(consume))
 }
 
-async fn balance(State(state): State<AppState>, user: User) -> Result<Response, ApiError> {
-    let view = credits::credits_view(&state.pool, &user.id, EXPIRING_WITHIN_DAYS).await?;
+/// The user's own token, or the product's backend's API key naming the user.
+async fn balance(State(state): State<AppState>, user: Spender) -> Result<Response, ApiError> {
+    let view = credits::credits_view(&state.pool, &user.user_id, EXPIRING_WITHIN_DAYS).await?;
     let expiring_total: i64 = view.expiring.iter().map(|e| e.credits).sum();
     Ok(Json(json!({
-        "userId": user.id,
+        "userId": user.user_id,
         "credits": view.balance,
         "expiringSoon": {
             "withinDays": EXPIRING_WITHIN_DAYS,
@@ -118,9 +119,11 @@ struct Consume {
     idempotency_key: String,
 }
 
+/// The user's own token, or the product's backend's API key naming the
+/// user (`Ledgerhook-User`); which key spent is kept with the spend.
 async fn consume(
     State(state): State<AppState>,
-    user: User,
+    spender: Spender,
     JsonBody(request): JsonBody<Consume>,
 ) -> Result<Response, ApiError> {
     if !(1..=MAX_SPEND).contains(&request.amount) {
@@ -146,10 +149,11 @@ async fn consume(
     let outcome = credits::spend(
         &state.pool,
         Spend {
-            user_id: &user.id,
+            user_id: &spender.user_id,
             credits: request.amount,
             description: request.description.as_deref(),
             idempotency_key: &request.idempotency_key,
+            api_key: spender.api_key.as_deref(),
         },
     )
     .await
@@ -162,7 +166,7 @@ async fn consume(
         } => {
             // A replay was counted when it was spent.
             if !replayed {
-                record_usage(&state, &user.id, request.amount).await;
+                record_usage(&state, &spender.user_id, request.amount).await;
             }
             Ok((
                 StatusCode::OK,

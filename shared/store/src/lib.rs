@@ -20,6 +20,7 @@
 //! - [`notifications`]: the grant notifications' outbox.
 #![allow(clippy::disallowed_methods)]
 
+pub mod api_keys;
 pub mod audit;
 pub mod control;
 pub mod credits;

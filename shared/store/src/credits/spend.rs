@@ -13,6 +13,8 @@ pub struct Spend<'a> {
     pub credits: i64,
     pub description: Option<&'a str>,
     pub idempotency_key: &'a str,
+    /// The API key that spent for the user, when their backend did.
+    pub api_key: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +90,8 @@ pub async fn spend(pool: &PgPool, request: Spend<'_>) -> Result<SpendOutcome, sq
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
     sqlx::query(
-        "insert into credit_spends (user_id, idempotency_key, credits, description, ledger_id, balance_after)
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into credit_spends (user_id, idempotency_key, credits, description, ledger_id, balance_after, api_key)
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(request.user_id)
     .bind(request.idempotency_key)
@@ -97,6 +99,7 @@ pub async fn spend(pool: &PgPool, request: Spend<'_>) -> Result<SpendOutcome, sq
     .bind(request.description)
     .bind(ledger_id)
     .bind(balance_after)
+    .bind(request.api_key)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
