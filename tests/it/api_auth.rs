@@ -49,41 +49,55 @@ async fn as_bearer(api: &Api, token: &str) -> Answer {
     .await
 }
 
-fn path(p: &std::path::Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
+/// The API trusting a sign-in provider whose keys are served over HTTPS by
+/// a server with a test CA's certificate (`SSL_CERT_FILE`).
+struct World {
+    api: Api,
+    jwks: JwksServer,
+    _env: TestEnv,
+    _crossmint: FakeCrossmint,
+    _files: PemDir,
+}
+
+impl World {
+    /// `document`: the key set served (`None`: 503 until one is published).
+    async fn start(document: Option<Value>, extra: &[(&str, &str)]) -> Self {
+        let env = TestEnv::new().await.unwrap();
+        let crossmint = FakeCrossmint::start().await.unwrap();
+        let ca = TestCa::new("sign-in provider test CA").unwrap();
+        let jwks = JwksServer::start(&ca.issue_server_cert().unwrap(), document)
+            .await
+            .unwrap();
+        let files = PemDir::new().unwrap();
+        let ca_file = files.ca_file("ca", &ca).unwrap();
+        let ca_file = ca_file.to_str().expect("temporary paths are UTF-8");
+        let min_refresh = MIN_REFRESH_SECS.to_string();
+        let mut settings = vec![
+            ("AUTH_JWKS_URL", jwks.url.as_str()),
+            ("AUTH_AUDIENCE", AUDIENCE),
+            ("AUTH_JWKS_MIN_REFRESH_SECS", &min_refresh),
+            ("SSL_CERT_FILE", ca_file),
+        ];
+        settings.extend_from_slice(extra);
+        let api = env.start_api(&crossmint.api_url, &settings).await.unwrap();
+        Self {
+            api,
+            jwks,
+            _env: env,
+            _crossmint: crossmint,
+            _files: files,
+        }
+    }
 }
 
 #[tokio::test]
 async fn tokens_signed_by_the_providers_published_keys_are_accepted_and_no_other() {
     let minted = minted();
     let tokens = &minted["tokens"];
-    let env = TestEnv::new().await.unwrap();
-    let crossmint = FakeCrossmint::start().await.unwrap();
-    let ca = TestCa::new("sign-in provider test CA").unwrap();
-    let jwks = JwksServer::start(
-        &ca.issue_server_cert().unwrap(),
-        Some(minted["jwks"].clone()),
-    )
-    .await
-    .unwrap();
-    let files = PemDir::new().unwrap();
-    let ca_file = files.ca_file("ca", &ca).unwrap();
-    let min_refresh = MIN_REFRESH_SECS.to_string();
     // The shared secret stays configured too (the harness sets it): both
     // kinds of token work side by side.
-    let api = env
-        .start_api(
-            &crossmint.api_url,
-            &[
-                ("AUTH_JWKS_URL", &jwks.url),
-                ("AUTH_ISSUER", ISSUER),
-                ("AUTH_AUDIENCE", AUDIENCE),
-                ("AUTH_JWKS_MIN_REFRESH_SECS", &min_refresh),
-                ("SSL_CERT_FILE", path(&ca_file)),
-            ],
-        )
-        .await
-        .unwrap();
+    let world = World::start(Some(minted["jwks"].clone()), &[("AUTH_ISSUER", ISSUER)]).await;
+    let (api, jwks) = (&world.api, &world.jwks);
     assert_eq!(jwks.fetches(), 1, "the keys are fetched once at start");
 
     for (name, user) in [
@@ -91,7 +105,7 @@ async fn tokens_signed_by_the_providers_published_keys_are_accepted_and_no_other
         ("es256", "user-ec"),
         ("eddsa", "user-ed"),
     ] {
-        let answer = as_bearer(&api, tokens[name].as_str().unwrap()).await;
+        let answer = as_bearer(api, tokens[name].as_str().unwrap()).await;
         assert_eq!(answer.status, 200, "{name}: {answer:?}");
         assert_eq!(answer.body["userId"], user, "{name}");
     }
@@ -120,7 +134,7 @@ async fn tokens_signed_by_the_providers_published_keys_are_accepted_and_no_other
                 &[&format!("reason=\"{reason}\"")],
             )
             .await;
-        let answer = as_bearer(&api, tokens[name].as_str().unwrap()).await;
+        let answer = as_bearer(api, tokens[name].as_str().unwrap()).await;
         assert_eq!(answer.status, 401, "{name}: {answer:?}");
         assert_eq!(answer.body["code"], "UNAUTHORIZED", "{name}");
         let after = api
@@ -142,7 +156,7 @@ async fn tokens_signed_by_the_providers_published_keys_are_accepted_and_no_other
             .as_array()
             .unwrap()
             .iter()
-            .map(|token| as_bearer(&api, token.as_str().unwrap())),
+            .map(|token| as_bearer(api, token.as_str().unwrap())),
     )
     .await;
     assert!(answers.iter().all(|a| a.status == 401), "{answers:?}");
@@ -156,7 +170,7 @@ async fn tokens_signed_by_the_providers_published_keys_are_accepted_and_no_other
     // the interval has passed, its first token fetches the new set.
     jwks.publish(minted["rotated_jwks"].clone());
     tokio::time::sleep(Duration::from_secs(MIN_REFRESH_SECS + 1)).await;
-    let rotated = as_bearer(&api, tokens["rotated"].as_str().unwrap()).await;
+    let rotated = as_bearer(api, tokens["rotated"].as_str().unwrap()).await;
     assert_eq!(rotated.status, 200, "{rotated:?}");
     assert_eq!(rotated.body["userId"], "user-rotated");
     let held = api.service.metric("ledgerhook_api_jwks_keys", &[]).await;
@@ -166,33 +180,13 @@ async fn tokens_signed_by_the_providers_published_keys_are_accepted_and_no_other
 #[tokio::test]
 async fn without_the_providers_keys_its_tokens_wait_with_a_503_not_a_401() {
     let minted = minted();
-    let env = TestEnv::new().await.unwrap();
-    let crossmint = FakeCrossmint::start().await.unwrap();
-    let ca = TestCa::new("sign-in provider test CA").unwrap();
-    // The provider's key endpoint is down when the API starts.
-    let jwks = JwksServer::start(&ca.issue_server_cert().unwrap(), None)
-        .await
-        .unwrap();
-    let files = PemDir::new().unwrap();
-    let ca_file = files.ca_file("ca", &ca).unwrap();
-    let min_refresh = MIN_REFRESH_SECS.to_string();
-    let api = env
-        .start_api(
-            &crossmint.api_url,
-            &[
-                // The provider's keys only: HS256 tokens have no key here.
-                ("AUTH_JWT_SECRET", ""),
-                ("AUTH_JWKS_URL", &jwks.url),
-                ("AUTH_AUDIENCE", AUDIENCE),
-                ("AUTH_JWKS_MIN_REFRESH_SECS", &min_refresh),
-                ("SSL_CERT_FILE", path(&ca_file)),
-            ],
-        )
-        .await
-        .unwrap();
+    // The provider's key endpoint is down when the API starts, and its
+    // keys are the only ones: HS256 tokens have no key here.
+    let world = World::start(None, &[("AUTH_JWT_SECRET", "")]).await;
+    let (api, jwks) = (&world.api, &world.jwks);
     let token = minted["tokens"]["rs256"].as_str().unwrap();
 
-    let waiting = as_bearer(&api, token).await;
+    let waiting = as_bearer(api, token).await;
     assert_eq!(waiting.status, 503, "{waiting:?}");
     assert_eq!(waiting.body["code"], "AUTH_KEYS_UNAVAILABLE");
     assert_eq!(waiting.retry_after.as_deref(), Some("5"));
@@ -201,7 +195,7 @@ async fn without_the_providers_keys_its_tokens_wait_with_a_503_not_a_401() {
 
     jwks.publish(minted["jwks"].clone());
     tokio::time::sleep(Duration::from_secs(MIN_REFRESH_SECS + 1)).await;
-    let back = as_bearer(&api, token).await;
+    let back = as_bearer(api, token).await;
     assert_eq!(back.status, 200, "{back:?}");
     assert_eq!(back.body["userId"], "user-rsa");
 }
