@@ -18,9 +18,11 @@
 --
 -- The existing table becomes one partition, `webhook_deliveries_legacy`,
 -- for the ids it already has (all below 2^40). This migration converts it
--- in place, under its lock, copying each row's key: right for the small
--- tables of a fresh install or a test; README ("Moving a running system
--- onto partitions") says how a large one is moved.
+-- in place, under its lock, copying the keys it finds missing: right for
+-- the small tables of a fresh install or a test. README ("Moving a running
+-- system onto partitions") says how a large one is prepared ahead (keys
+-- copied, the bounds proved) so that this finds that work done and holds
+-- the lock for milliseconds.
 
 -- A month's first row id: (months since 1999-12) << 40. Month 0 never
 -- occurs, so the range below 2^40 is the legacy rows' alone.
@@ -37,7 +39,7 @@ select setval('webhook_delivery_rows',
 
 -- The key of every delivery ever recorded: what makes a repeated sender id
 -- a duplicate, and what is left of a delivery once its month is dropped.
-create table delivery_keys (
+create table if not exists delivery_keys (
     provider text not null,
     -- the sender's message id (svix-id, Stripe's evt_...)
     delivery_id text not null,
@@ -53,8 +55,17 @@ create table delivery_keys (
     constraint delivery_keys_pkey primary key (provider, delivery_id)
 );
 
+-- From here on nothing is written to the old table. The keys of rows
+-- above the highest copied ahead (all of them on a fresh install) are
+-- copied now, through the primary key's range.
+lock table webhook_deliveries in access exclusive mode;
 insert into delivery_keys (provider, delivery_id, delivery_row, received_at)
-select provider, delivery_id, id, received_at from webhook_deliveries;
+select provider, delivery_id, id, received_at from webhook_deliveries
+where id > coalesce((select max(delivery_row) from delivery_keys), 0)
+on conflict on constraint delivery_keys_pkey do nothing;
+-- The preparation's trigger (README), if there was one.
+drop trigger if exists webhook_deliveries_copy_key on webhook_deliveries;
+drop function if exists webhook_deliveries_copy_key();
 
 -- The old table, renamed, becomes the legacy partition. Its names are freed
 -- for the partitioned table's; its uniqueness now lives in delivery_keys;
@@ -65,9 +76,17 @@ alter table webhook_deliveries_legacy
     drop constraint webhook_deliveries_provider_delivery_id_key,
     alter column id drop identity,
     -- when retention or erasure dropped the body and headers (null: kept)
-    add column scrubbed_at timestamptz,
-    -- proven before attaching, so attaching scans nothing
-    add constraint webhook_deliveries_legacy_bounds check (id < 1099511627776);
+    add column scrubbed_at timestamptz;
+-- Proven before attaching, so attaching scans nothing (validated ahead
+-- on a large table, see README: then only the check that it exists).
+do $$
+begin
+    if not exists (select 1 from pg_constraint
+                   where conname = 'webhook_deliveries_legacy_bounds') then
+        alter table webhook_deliveries_legacy
+            add constraint webhook_deliveries_legacy_bounds check (id < 1099511627776);
+    end if;
+end $$;
 
 create table webhook_deliveries (
     -- delivery_row_base(received_at) + nextval('webhook_delivery_rows'),

@@ -253,7 +253,8 @@ pub enum DatabaseCommand {
     /// transaction: the ledger stays balanced, nothing maps the pseudonym
     /// back. Refused (USER_HAS_IN_FLIGHT_WORK) while an order awaits payment
     /// or review, or a subscription is live; USER_NOT_FOUND for an id no row
-    /// names.
+    /// names (an id erased before included). Given a pseudonym, scrubs what
+    /// arrived for it since (a late payment's body) and keeps the pseudonym.
     EraseUser {
         /// The user's id, as the product names them.
         user: String,

@@ -51,15 +51,6 @@ pub async fn erase_user(
             json!({"refused": "USER_NOT_FOUND"}),
             reason.replace(user, "[the id asked about]"),
         ),
-        Outcome::Pseudonym => (
-            Printout::refused(
-                "USER_ALREADY_ERASED",
-                "this id is a pseudonym: its user was erased already".into(),
-                json!({}),
-            ),
-            json!({"refused": "USER_ALREADY_ERASED"}),
-            reason.to_owned(),
-        ),
         Outcome::InFlight {
             orders,
             live_subscriptions,

@@ -47,8 +47,6 @@ pub enum Outcome {
     Erased(Erased),
     /// No row names this id: never a user, or erased before.
     Unknown,
-    /// The id is a pseudonym already.
-    Pseudonym,
     /// Orders awaiting payment or held for review, or a live subscription:
     /// a payment arriving after the erasure would belong to no one.
     InFlight {
@@ -60,9 +58,6 @@ pub enum Outcome {
 /// Erases `user` in `tx` (see the module doc). Changes nothing unless it
 /// returns [`Outcome::Erased`].
 pub async fn erase_user(tx: &mut PgConnection, user: &str) -> Result<Outcome, sqlx::Error> {
-    if user.starts_with(PSEUDONYM_PREFIX) {
-        return Ok(Outcome::Pseudonym);
-    }
     let (orders, in_flight) = ledger::erasure::lock_orders(tx, user).await?;
     let (any_subscriptions, live_subscriptions) = subscriptions::count_of(tx, user).await?;
     if in_flight.any() || live_subscriptions > 0 {
@@ -78,7 +73,18 @@ pub async fn erase_user(tx: &mut PgConnection, user: &str) -> Result<Outcome, sq
     {
         return Ok(Outcome::Unknown);
     }
-    let pseudonym = format!("{PSEUDONYM_PREFIX}{}", Uuid::new_v4());
+    // Erasing a pseudonym again scrubs what arrived since the first
+    // erasure (a late payment's body names the old id) under the same
+    // pseudonym: the re-keying is then a no-op.
+    let again = user.starts_with(PSEUDONYM_PREFIX);
+    let pseudonym = if again {
+        user.to_owned()
+    } else {
+        format!("{PSEUDONYM_PREFIX}{}", Uuid::new_v4())
+    };
+    if again {
+        ledger::erasure::redact_other_users(tx, &orders, &pseudonym).await?;
+    }
 
     let mut rows = ledger::erasure::delivery_rows(tx, &orders, user).await?;
     rows.extend(credits::erasure::delivery_rows(tx, user).await?);

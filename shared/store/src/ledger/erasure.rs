@@ -101,3 +101,25 @@ pub async fn rekey(
     .await?;
     Ok(moved)
 }
+
+/// A second pass over a pseudonym's orders (a delivery that arrived after
+/// the erasure names the old id in its event data, since its payment's
+/// metadata did): any user id in their events' data other than the
+/// pseudonym becomes `erased`. The old id is known to no one any more, so
+/// "another user than the pseudonym" is all that can be said of it.
+pub async fn redact_other_users(
+    tx: &mut PgConnection,
+    orders: &[Uuid],
+    pseudonym: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "update payment_order_events
+         set event_data = jsonb_set(event_data, '{userId}', '\"erased\"')
+         where order_id = any($1) and event_data ->> 'userId' <> $2",
+    )
+    .bind(orders)
+    .bind(pseudonym)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected())
+}
