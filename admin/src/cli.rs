@@ -244,6 +244,30 @@ pub enum DatabaseCommand {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Retention: drop the bodies and personal fields of deliveries and
+    /// sent notifications older than RETENTION_DAYS (default 90), keeping
+    /// each body's SHA-256, the ids and the lineage; make the deliveries'
+    /// monthly partitions ahead and drop old months once scrubbed. The
+    /// workers run it every RETENTION_INTERVAL_SECS; this runs it now.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Erase a buyer: remove their personal data (delivery bodies and
+    /// headers of their orders, notification addresses) and move every row
+    /// keyed by their id (orders, ledger, balance, spends, usage,
+    /// subscriptions, audit rows) to a new pseudonym `erased-<uuid>`, in one
+    /// transaction: the ledger stays balanced, nothing maps the pseudonym
+    /// back. Refused (USER_HAS_IN_FLIGHT_WORK) while an order awaits payment
+    /// or review, or a subscription is live; USER_NOT_FOUND for an id no row
+    /// names (an id erased before included). Given a pseudonym, scrubs what
+    /// arrived for it since (a late payment's body) and keeps the pseudonym.
+    EraseUser {
+        /// The user's id, as the product names them.
+        user: String,
+        #[command(flatten)]
+        why: Why,
+    },
     /// Risk 2 (a webhook that never came): ask Crossmint about every order
     /// still waiting for its payment; a paid one is recorded as a delivery
     /// and granted through the workers, once, whatever webhook comes later.
@@ -271,6 +295,20 @@ pub enum DatabaseCommand {
         limit: i64,
         #[command(flatten)]
         wait: Wait,
+    },
+}
+
+/// `ledgerhook-admin retention ...`.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Run retention once, now (one run at a time: refused with
+    /// RETENTION_RUNNING while a worker's is under way). Reads
+    /// RETENTION_DAYS and RETENTION_BATCH_ROWS like the workers.
+    Run {
+        /// Count what would be scrubbed and dropped; change nothing (no
+        /// partition made either).
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -420,6 +458,8 @@ impl DatabaseCommand {
             Self::Notifications { .. } => "notifications",
             Self::Operator { .. } => "operator",
             Self::ApiKey { .. } => "api-key",
+            Self::Retention { .. } => "retention",
+            Self::EraseUser { .. } => "erase-user",
         }
     }
 }
@@ -462,6 +502,8 @@ mod tests {
                 ],
                 "pause" | "resume" => &["--reason", "r"],
                 "operator" => &["list"],
+                "retention" => &["run"],
+                "erase-user" => &["u", "--reason", "r"],
                 "completions" => &["bash"],
                 _ => &[],
             };

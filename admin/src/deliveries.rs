@@ -60,6 +60,11 @@ pub async fn show(
     entry.result = json!({"found": found.is_some()});
     audit_log::record(pool, entry).await?;
     let Some((row, body)) = found else {
+        if let Some(kept) =
+            ledgerhook_store::deliveries::operator::key_of(pool, delivery_id).await?
+        {
+            return Ok(dropped_by_retention(&kept));
+        }
         return Ok(Printout::refused(
             "DELIVERY_NOT_FOUND",
             format!("no delivery {delivery_id} was recorded"),
@@ -82,6 +87,12 @@ pub async fn show(
         row.outcome_detail,
         Shown(&body_text)
     );
+    if let Some(scrubbed) = row.scrubbed_at {
+        writeln!(
+            text,
+            "scrubbed {scrubbed}: body and headers dropped by retention or erasure"
+        )?;
+    }
     for (head, data) in &events {
         writeln!(text, "event: {head} {data}")?;
     }
@@ -94,11 +105,40 @@ pub async fn show(
             "processedAt": row.processed_at,
             "outcome": row.outcome,
             "detail": row.outcome_detail,
+            "scrubbedAt": row.scrubbed_at,
             "body": body_json,
             "events": events.iter().map(|(head, data)| json!({"event": head, "data": data})).collect::<Vec<_>>(),
         }),
         text,
     ))
+}
+
+/// A delivery whose month retention dropped: what its key keeps.
+fn dropped_by_retention(kept: &ledgerhook_store::deliveries::operator::Kept) -> Printout {
+    let hash: Option<String> = kept
+        .body_sha256
+        .as_ref()
+        .map(|h| h.iter().map(|b| format!("{b:02x}")).collect());
+    Printout::done(
+        json!({
+            "deliveryId": kept.delivery_id,
+            "provider": kept.provider,
+            "row": kept.delivery_row,
+            "receivedAt": kept.received_at,
+            "outcome": kept.outcome,
+            "bodySha256": hash,
+            "dropped": true,
+        }),
+        format!(
+            "delivery {} (row {}, {}) received {}\noutcome: {:?}\nits month was dropped by retention: only its key is kept; the body's sha256 was {}\n",
+            Shown(&kept.delivery_id),
+            kept.delivery_row,
+            kept.provider,
+            kept.received_at,
+            kept.outcome,
+            hash.as_deref().unwrap_or("not recorded")
+        ),
+    )
 }
 
 pub async fn replay(

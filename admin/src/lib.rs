@@ -7,7 +7,8 @@
 //! held for review: list, release, reject), [`replay`] (the
 //! broker side of redrive and replay), [`notifications`] (the grant
 //! notifications: parked ones, resending), [`reconcile`] (asking Crossmint about
-//! orders whose payment never arrived), [`migrate`] (the schema as a deploy
+//! orders whose payment never arrived), [`retention`] (the retention job,
+//! once), [`erasure`] (erasing a buyer under a pseudonym), [`migrate`] (the schema as a deploy
 //! step of its own), [`docs`] (shell completions and manual pages, from the
 //! command line alone), [`terminal`] (control characters from payloads
 //! shown, never sent to the operator's terminal). Every command that changes something records it in
@@ -23,12 +24,14 @@ pub mod control;
 pub mod credits;
 pub mod deliveries;
 pub mod docs;
+pub mod erasure;
 pub mod migrate;
 pub mod notifications;
 pub mod operators;
 pub mod password;
 pub mod reconcile;
 pub mod replay;
+pub mod retention;
 pub mod review;
 pub mod terminal;
 
@@ -141,6 +144,10 @@ pub fn changes_something(command: &Command) -> bool {
                 | DatabaseCommand::Reject { .. }
                 | DatabaseCommand::Grant { .. }
                 | DatabaseCommand::Reconcile { .. }
+                | DatabaseCommand::EraseUser { .. }
+                | DatabaseCommand::Retention {
+                    command: cli::RetentionCommand::Run { dry_run: false },
+                }
                 | DatabaseCommand::Notifications {
                     resend_parked: true,
                     ..
@@ -310,6 +317,12 @@ async fn run_on_database(
         }
         DatabaseCommand::Operator { command } => operators::run(&pool, operator, command).await?,
         DatabaseCommand::ApiKey { command } => api_keys::run(&pool, operator, command).await?,
+        DatabaseCommand::Retention {
+            command: cli::RetentionCommand::Run { dry_run },
+        } => retention::run(&pool, operator, *dry_run).await?,
+        DatabaseCommand::EraseUser { user, why } => {
+            erasure::erase_user(&pool, operator, user, &why.reason).await?
+        }
         DatabaseCommand::Reconcile {
             provider,
             order,

@@ -23,7 +23,14 @@ use ledgerhook_tests::offline;
 const ADMIN: &str = "ledgerhook-admin";
 
 /// The subcommands `complete` lists for `ledgerhook-admin re<TAB>`.
-const RE: &[&str] = &["redrive", "replay", "revoke", "reconcile", "resume"];
+const RE: &[&str] = &[
+    "redrive",
+    "replay",
+    "revoke",
+    "reconcile",
+    "resume",
+    "retention",
+];
 
 /// Runs `command`, killed after 20 s.
 fn run_with_timeout(command: Command, what: &str) -> Output {

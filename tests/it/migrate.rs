@@ -8,7 +8,7 @@ use ledgerhook_tests::harness::TestEnv;
 use sqlx::PgPool;
 
 /// The migrations in `migrations/` (every one is embedded in the binaries).
-const MIGRATIONS: usize = 13;
+const MIGRATIONS: usize = 14;
 
 /// A database beside the test's own that nothing has created or migrated
 /// yet; dropped again by [`Fresh::drop_it`] (or, named under the test

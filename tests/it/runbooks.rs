@@ -632,6 +632,8 @@ async fn every_help_runs_without_touching_the_database_or_the_broker() {
         "audit",
         "reconcile",
         "notifications",
+        "retention",
+        "erase-user",
         "migrate",
         "completions",
         "man",

@@ -28,6 +28,8 @@ pub struct App {
     reconcile: Option<(PgPool, reconcile::job::Schedule)>,
     /// The pool, the timeout and the interval of the payment timeout job.
     payment_timeout: Option<(PgPool, Duration, Duration)>,
+    /// The pool, the settings and the interval of the retention job.
+    retention: Option<(PgPool, crate::retention::Settings, Duration)>,
     /// Stops the pause switch's watcher once the consumer has returned.
     pause_stop: CancellationToken,
 }
@@ -93,6 +95,9 @@ impl App {
         let payment_timeout = config
             .payment_timeout_interval
             .map(|every| (pool.clone(), config.payment_timeout, every));
+        let retention = config
+            .retention_interval
+            .map(|every| (pool.clone(), config.retention, every));
         let expiry = config.expiry_interval.map(|every| (pool, every));
         Ok(Self {
             consumer,
@@ -100,6 +105,7 @@ impl App {
             expiry,
             reconcile,
             payment_timeout,
+            retention,
             pause_stop,
         })
     }
@@ -126,12 +132,25 @@ impl App {
                 metrics_stop.clone(),
             ))
         });
+        let retention_task = self.retention.map(|(pool, settings, every)| {
+            tokio::spawn(crate::retention::job::run(
+                pool,
+                settings,
+                every,
+                metrics_stop.clone(),
+            ))
+        });
         self.consumer.run(shutdown).await;
         self.pause_stop.cancel();
         metrics_stop.cancel();
-        for task in [expiry_task, reconcile_task, payment_timeout_task]
-            .into_iter()
-            .flatten()
+        for task in [
+            expiry_task,
+            reconcile_task,
+            payment_timeout_task,
+            retention_task,
+        ]
+        .into_iter()
+        .flatten()
         {
             task.await?;
         }

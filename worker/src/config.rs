@@ -87,6 +87,13 @@ pub struct Config {
     /// worker needs none of those secrets; it never sends
     /// (`ledgerhook-notifier` does) and never uses their values.
     pub notify: NotifyChannels,
+    /// `RETENTION_DAYS` (default 90, from 7 to 3650) and
+    /// `RETENTION_BATCH_ROWS` (default 500): what retention scrubs and how
+    /// much per statement.
+    pub retention: crate::retention::Settings,
+    /// `RETENTION_INTERVAL_SECS` (default 3600; 0 turns the job off): how
+    /// often the worker runs retention.
+    pub retention_interval: Option<Duration>,
 }
 
 impl Config {
@@ -147,6 +154,10 @@ impl Config {
                 .filter(|secs| *secs > 0)
                 .map(Duration::from_secs),
             notify: crate::notify_channels::from_env(&mut env),
+            retention: crate::retention::Settings::from_env(&mut env),
+            retention_interval: Some(env.parsed_or("RETENTION_INTERVAL_SECS", 3600u64))
+                .filter(|secs| *secs > 0)
+                .map(Duration::from_secs),
         };
         if config.payment_timeout.is_zero() {
             env.invalid("PAYMENT_TIMEOUT_MINUTES must be at least 1".into());

@@ -10,7 +10,8 @@
 //! [`config`], [`metrics`], and the scheduled jobs: [`expiry_job`] (credit
 //! expiry), [`payment_timeout_job`] (orders left unpaid expire),
 //! [`reconcile`] (asking Crossmint about orders whose payment never
-//! arrived). The transaction itself is `ledgerhook_store::ledger`.
+//! arrived), [`retention`] (dropping old bodies and personal fields,
+//! making and dropping the deliveries' monthly partitions). The transaction itself is `ledgerhook_store::ledger`.
 //! [`pause`] is the switch every worker watches (the operator's command,
 //! `ledgerhook-admin`, is its own crate: `admin/`).
 
@@ -25,6 +26,7 @@ pub mod payment_lookup;
 pub mod payment_timeout_job;
 pub mod processor;
 pub mod reconcile;
+pub mod retention;
 pub mod settler;
 
 pub use app::App;

@@ -11,7 +11,7 @@ static ALLOCATOR: MiMalloc = MiMalloc;
 
 /// Turns queued payment deliveries into ledger grants, reversals and orders.
 ///
-/// Consumes the deliveries the ingester queues in RabbitMQ and applies them to the ledger in PostgreSQL: orders, credit grants, refunds and disputes; also runs reconciliation, payment timeouts, credit expiry and the outbox relay.
+/// Consumes the deliveries the ingester queues in RabbitMQ and applies them to the ledger in PostgreSQL: orders, credit grants, refunds and disputes; also runs reconciliation, payment timeouts, credit expiry, retention and the outbox relay.
 ///
 /// Configuration comes from environment variables, not flags; the main
 /// ones:
@@ -27,6 +27,8 @@ static ALLOCATOR: MiMalloc = MiMalloc;
 ///   CROSSMINT_SERVER_API_KEY
 ///   STRIPE_SECRET_KEY
 ///   RECONCILE_INTERVAL_SECS
+///   RETENTION_DAYS
+///   RETENTION_INTERVAL_SECS
 ///   RUST_LOG
 ///
 /// See the README's "Configuration" section for all of them and their

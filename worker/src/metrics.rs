@@ -164,6 +164,33 @@ pub fn orders_expired(orders: u64) {
     metrics::counter!(ORDERS_EXPIRED).increment(orders);
 }
 
+/// Counter: retention runs, by result (`done`, `skipped`: another run held
+/// the lock, `failed`).
+pub const RETENTION_RUNS: &str = "ledgerhook_retention_runs_total";
+/// Counter: rows whose personal data retention dropped, by table
+/// (`webhook_deliveries`, `notifications`).
+pub const RETENTION_SCRUBBED: &str = "ledgerhook_retention_scrubbed_total";
+/// Counter: `webhook_deliveries` partitions retention made (`created`) or
+/// dropped (`dropped`), by action.
+pub const RETENTION_PARTITIONS: &str = "ledgerhook_retention_partitions_total";
+
+pub fn retention_run(result: &'static str) {
+    metrics::counter!(RETENTION_RUNS, "result" => result).increment(1);
+}
+
+/// What a finished run counted.
+pub fn retention_counted(report: &crate::retention::Report) {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    metrics::counter!(RETENTION_SCRUBBED, "table" => "webhook_deliveries")
+        .increment(count(report.deliveries_scrubbed));
+    metrics::counter!(RETENTION_SCRUBBED, "table" => "notifications")
+        .increment(count(report.notifications_scrubbed));
+    metrics::counter!(RETENTION_PARTITIONS, "action" => "created")
+        .increment(report.partitions_created.len() as u64);
+    metrics::counter!(RETENTION_PARTITIONS, "action" => "dropped")
+        .increment(report.partitions_dropped.len() as u64);
+}
+
 /// HELP text for every metric of the worker, and every counter at zero
 /// (see `ledgerhook_runtime::telemetry::install_metrics_recorder`).
 pub fn describe() {
@@ -226,6 +253,18 @@ pub fn describe() {
         ORDERS_EXPIRED,
         "Orders marked expired, unpaid after PAYMENT_TIMEOUT_MINUTES"
     );
+    describe_counter!(
+        RETENTION_RUNS,
+        "Retention runs, by result (done, skipped: another run held the lock, failed)"
+    );
+    describe_counter!(
+        RETENTION_SCRUBBED,
+        "Rows whose body and personal fields retention dropped (hash, ids and lineage kept), by table"
+    );
+    describe_counter!(
+        RETENTION_PARTITIONS,
+        "Monthly partitions of webhook_deliveries retention made ahead (created) or dropped once scrubbed (dropped)"
+    );
     describe_gauge!(
         PAUSED,
         "1 while this worker is paused by the operator's switch and has left the broker"
@@ -271,6 +310,15 @@ pub fn describe() {
         metrics::counter!(RECONCILED, "result" => result).increment(0);
     }
     metrics::counter!(ORDERS_EXPIRED).increment(0);
+    for result in ["done", "skipped", "failed"] {
+        metrics::counter!(RETENTION_RUNS, "result" => result).increment(0);
+    }
+    for table in ["webhook_deliveries", "notifications"] {
+        metrics::counter!(RETENTION_SCRUBBED, "table" => table).increment(0);
+    }
+    for action in ["created", "dropped"] {
+        metrics::counter!(RETENTION_PARTITIONS, "action" => action).increment(0);
+    }
     paused(false);
 }
 

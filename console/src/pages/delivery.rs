@@ -146,6 +146,12 @@ async fn render(
                 @if let Some(detail) = &d.outcome_detail { " — " (detail) }
             }
             dt { "Size" } dd { (d.body.len()) " bytes" }
+            @if let Some(scrubbed) = &d.scrubbed_at {
+                dt { "Scrubbed" } dd {
+                    (at(scrubbed)) " — body and headers dropped (retention or erasure)"
+                    @if let Some(hash) = &d.body_sha256 { "; the body's SHA-256 was " code { (hex_of(hash)) } }
+                }
+            }
         }
         @if parked {
             div.actions {
@@ -314,4 +320,9 @@ async fn lineage(state: &AppState, d: &Whole) -> Result<Markup, Refusal> {
         @if orders.is_empty() { p.none { "No recorded order matches it." } }
         @for section in &sections { (section) }
     })
+}
+
+/// Lower-case hex, as `sha256sum` prints a digest.
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -90,3 +90,31 @@ pub async fn page(
     .fetch_all(pool)
     .await
 }
+
+/// Replaces `user` by `pseudonym` in the audit trail (erasure): every JSON
+/// string in the arguments or the result that is exactly the user's id,
+/// and the id in those rows' reasons. Rows are not removed: what was done
+/// stays recorded, under the pseudonym. Reads the whole trail (erasure is
+/// rare; the `user` index covers only the arguments' top level). Returns
+/// the rows changed.
+pub async fn rekey_user(
+    tx: &mut sqlx::PgConnection,
+    user: &str,
+    pseudonym: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "update operator_actions
+         set arguments = replace(arguments::text, to_jsonb($1::text)::text,
+                                 to_jsonb($2::text)::text)::jsonb,
+             result = replace(result::text, to_jsonb($1::text)::text,
+                              to_jsonb($2::text)::text)::jsonb,
+             reason = replace(reason, $1, $2)
+         where strpos(arguments::text, to_jsonb($1::text)::text) > 0
+            or strpos(result::text, to_jsonb($1::text)::text) > 0",
+    )
+    .bind(user)
+    .bind(pseudonym)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected())
+}

@@ -17,7 +17,9 @@
 //! - [`operators`]: who may use the console, and their sessions;
 //!   [`overview`]: the console's bounded look at the newest rows;
 //! - [`usage`]: spends per user per day, never failing a spend;
-//! - [`notifications`]: the grant notifications' outbox.
+//! - [`notifications`]: the grant notifications' outbox;
+//! - [`retention`]: one retention run at a time; [`erasure`]: erasing a
+//!   buyer, every table's owner called in one transaction.
 #![allow(clippy::disallowed_methods)]
 
 pub mod api_keys;
@@ -26,6 +28,7 @@ pub mod control;
 pub mod credits;
 pub mod db;
 pub mod deliveries;
+pub mod erasure;
 pub mod failover;
 pub mod ledger;
 pub mod notifications;
@@ -35,6 +38,7 @@ pub mod overview;
 pub mod rate_limits;
 pub mod rejected;
 pub mod replay_jobs;
+pub mod retention;
 pub mod subscriptions;
 pub mod usage;
 pub mod user_orders;

@@ -130,3 +130,13 @@ pub async fn release(pool: &PgPool, hold: KeyHold<'_>) -> Result<(), sqlx::Error
     .await?;
     Ok(())
 }
+
+/// Forgets `user`'s idempotency keys (erasure): each is kept 24 hours for
+/// a retry's sake, and its answer carries the order's client secret.
+pub async fn forget_user(tx: &mut PgConnection, user: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from order_idempotency_keys where user_id = $1")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

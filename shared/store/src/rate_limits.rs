@@ -52,3 +52,13 @@ pub async fn hit(
     .await?;
     Ok(Err(wait.ceil().max(1.0) as u64))
 }
+
+/// Forgets `user`'s recent requests (erasure): minutes of state, nothing
+/// worth keeping under a pseudonym.
+pub async fn forget_user(tx: &mut sqlx::PgConnection, user: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from api_rate_limits where user_id = $1")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

@@ -164,3 +164,33 @@ pub async fn of_user(pool: &PgPool, user_id: &str) -> Result<Vec<UserSubscriptio
     .fetch_all(pool)
     .await
 }
+
+/// How many subscriptions `user` has, and how many of them are still alive
+/// (anything but `canceled` and `incomplete_expired`): a period paid after
+/// an erasure would belong to no one, so erasure waits for them to end.
+pub async fn count_of(tx: &mut PgConnection, user: &str) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "select count(*),
+                count(*) filter (where status not in ('canceled', 'incomplete_expired'))
+         from subscriptions where user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await
+}
+
+/// Re-keys `user`'s subscriptions to `pseudonym` (erasure); returns how many.
+pub async fn rekey_user(
+    tx: &mut PgConnection,
+    user: &str,
+    pseudonym: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("update subscriptions set user_id = $2, updated_at = now() where user_id = $1")
+            .bind(user)
+            .bind(pseudonym)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+    )
+}

@@ -52,3 +52,26 @@ async fn write(pool: &PgPool, user_id: &str, credits: i64) -> Result<(), sqlx::E
     .await?;
     tx.commit().await
 }
+
+/// Re-keys `user`'s daily usage to `pseudonym` (erasure, in its
+/// transaction: the figures stay in the product's totals).
+pub async fn rekey_user(
+    tx: &mut sqlx::PgConnection,
+    user: &str,
+    pseudonym: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update usage_daily set user_id = $2 where user_id = $1")
+        .bind(user)
+        .bind(pseudonym)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether `user` has any usage recorded.
+pub async fn knows(tx: &mut sqlx::PgConnection, user: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from usage_daily where user_id = $1)")
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await
+}

@@ -8,6 +8,7 @@
 
 pub mod balance;
 pub mod book;
+pub mod erasure;
 pub mod expiry;
 pub mod spend;
 

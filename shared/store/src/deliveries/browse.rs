@@ -95,13 +95,20 @@ pub struct Whole {
     pub processed_at: Option<DateTime<Utc>>,
     pub outcome: Option<String>,
     pub outcome_detail: Option<String>,
+    /// When retention or erasure dropped its body and headers.
+    pub scrubbed_at: Option<DateTime<Utc>>,
+    /// The dropped body's SHA-256 (kept with its key).
+    pub body_sha256: Option<Vec<u8>>,
 }
 
 pub async fn whole(pool: &PgPool, row: i64) -> Result<Option<Whole>, sqlx::Error> {
     sqlx::query_as(
-        "select id as row, provider, delivery_id, body, headers, signed_at, received_at,
-                verified_by, processed_at, outcome, outcome_detail
-         from webhook_deliveries where id = $1",
+        "select d.id as row, d.provider, d.delivery_id, d.body, d.headers, d.signed_at,
+                d.received_at, d.verified_by, d.processed_at, d.outcome, d.outcome_detail,
+                d.scrubbed_at, k.body_sha256
+         from webhook_deliveries d
+         left join delivery_keys k on k.provider = d.provider and k.delivery_id = d.delivery_id
+         where d.id = $1",
     )
     .bind(row)
     .fetch_optional(pool)
@@ -109,15 +116,15 @@ pub async fn whole(pool: &PgPool, row: i64) -> Result<Option<Whole>, sqlx::Error
 }
 
 /// The rows of deliveries with this sender's id, from any provider (the
-/// unique index on provider and id, once per provider).
+/// key table's primary key, once per provider).
 pub async fn rows_with_delivery_id(
     pool: &PgPool,
     providers: &[&str],
     delivery_id: &str,
 ) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "select id from webhook_deliveries
-         where provider = any($1) and delivery_id = $2 order by id",
+        "select delivery_row from delivery_keys
+         where provider = any($1) and delivery_id = $2 order by delivery_row",
     )
     .bind(providers)
     .bind(delivery_id)

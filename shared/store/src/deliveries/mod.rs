@@ -1,5 +1,6 @@
-//! Recorded deliveries: the one owner of the tables `webhook_deliveries`,
-//! `delivery_attempts`
+//! Recorded deliveries: the one owner of the tables `webhook_deliveries`
+//! (partitioned by month), `delivery_keys` (each sender's id, unique across
+//! months, kept for ever), `delivery_attempts`
 //! (every verified delivery, exactly as it arrived, and what the worker made
 //! of it) and `delivery_outbox` (recorded, not yet confirmed by the broker).
 //!
@@ -11,7 +12,10 @@
 //! - [`operator`]: `ledgerhook-admin` lists, shows and replays them;
 //! - [`browse`]: the console lists them in pages and shows one whole;
 //! - [`attempts`]: `delivery_attempts`, each failed processing attempt
-//!   (the worker writes, the console reads).
+//!   (the worker writes, the console reads);
+//! - [`partitions`]: the months' partitions, made ahead and dropped once
+//!   scrubbed; [`scrub`]: dropping bodies and headers, keeping their hash
+//!   (retention and erasure).
 //!
 //! One exception, on purpose: the worker's grant statement
 //! (`ledger::writes`) sets each delivery's `processed_at` and outcome in
@@ -23,8 +27,10 @@ pub mod attempts;
 pub mod browse;
 pub mod operator;
 pub mod outbox;
+pub mod partitions;
 pub mod processing;
 pub mod record;
+pub mod scrub;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

@@ -15,11 +15,20 @@ pub struct DeliveryRow {
     pub processed_at: Option<DateTime<Utc>>,
     pub outcome: Option<String>,
     pub outcome_detail: Option<String>,
+    /// When retention or erasure dropped its body and headers.
+    pub scrubbed_at: Option<DateTime<Utc>>,
 }
 
 const ROW_COLUMNS: &str =
-    "select id, delivery_id, received_at, processed_at, outcome, outcome_detail
+    "select id, delivery_id, received_at, processed_at, outcome, outcome_detail, scrubbed_at
      from webhook_deliveries";
+
+/// [`ROW_COLUMNS`] found through the sender's id: the key table holds the
+/// unique (provider, delivery_id) and the row, whose id prunes the wide
+/// table to its month.
+const KEYED_ROW_COLUMNS: &str = "select d.id, d.delivery_id, d.received_at, d.processed_at,
+            d.outcome, d.outcome_detail, d.scrubbed_at
+     from delivery_keys k join webhook_deliveries d on d.id = k.delivery_row";
 
 /// Parked deliveries, newest first.
 pub async fn parked(pool: &PgPool, limit: i64) -> Result<Vec<DeliveryRow>, sqlx::Error> {
@@ -40,7 +49,6 @@ pub async fn all_parked(pool: &PgPool) -> Result<Vec<DeliveryRow>, sqlx::Error> 
     .await
 }
 
-/// The delivery with this sender's id, and its exact body.
 /// Whether `provider` delivered (or reconcile recorded) `delivery_id`.
 pub async fn find_by(
     pool: &PgPool,
@@ -48,7 +56,7 @@ pub async fn find_by(
     delivery_id: &str,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "select exists (select 1 from webhook_deliveries where provider = $1 and delivery_id = $2)",
+        "select exists (select 1 from delivery_keys where provider = $1 and delivery_id = $2)",
     )
     .bind(provider.as_str())
     .bind(delivery_id)
@@ -56,12 +64,16 @@ pub async fn find_by(
     .await
 }
 
+/// The delivery with this sender's id, and its exact body (empty once
+/// scrubbed). `None` when no wide row is left: never recorded, or its month
+/// dropped by retention ([`key_of`] tells them apart).
 pub async fn find(
     pool: &PgPool,
     delivery_id: &str,
 ) -> Result<Option<(DeliveryRow, Vec<u8>)>, sqlx::Error> {
     let Some(row): Option<DeliveryRow> = sqlx::query_as(&format!(
-        "{ROW_COLUMNS} where provider = any($2) and delivery_id = $1 order by id limit 1"
+        "{KEYED_ROW_COLUMNS} where k.provider = any($2) and k.delivery_id = $1
+         order by k.delivery_row limit 1"
     ))
     .bind(delivery_id)
     .bind(Provider::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>())
@@ -79,11 +91,11 @@ pub async fn find(
 
 /// The deliveries with these sender's ids (those recorded), oldest first.
 pub async fn with_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    // Every provider named, so the unique (provider, delivery_id) index
-    // answers instead of a scan of the whole table.
+    // Every provider named, so the key table's primary key answers
+    // instead of a scan.
     let providers: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
     sqlx::query_as(&format!(
-        "{ROW_COLUMNS} where provider = any($2) and delivery_id = any($1) order by id"
+        "{KEYED_ROW_COLUMNS} where k.provider = any($2) and k.delivery_id = any($1) order by d.id"
     ))
     .bind(ids)
     .bind(providers)
@@ -93,10 +105,18 @@ pub async fn with_ids(pool: &PgPool, ids: &[String]) -> Result<Vec<DeliveryRow>,
 
 /// The deliveries in these rows (those that exist), oldest first.
 pub async fn with_rows(pool: &PgPool, rows: &[i64]) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{ROW_COLUMNS} where id = any($1) order by id"))
-        .bind(rows)
-        .fetch_all(pool)
-        .await
+    let (Some(lowest), Some(highest)) = (rows.iter().min(), rows.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    // The range prunes to the rows' months (see `processing::lock_fresh`).
+    sqlx::query_as(&format!(
+        "{ROW_COLUMNS} where id = any($1) and id between $2 and $3 order by id"
+    ))
+    .bind(rows)
+    .bind(lowest)
+    .bind(highest)
+    .fetch_all(pool)
+    .await
 }
 
 /// The deliveries received in `[from, to)`, oldest first.
@@ -105,8 +125,14 @@ pub async fn received_between(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    // A row's id carries its month, so the id range prunes to the months
+    // asked about (received_at itself is in no index).
     sqlx::query_as(&format!(
-        "{ROW_COLUMNS} where received_at >= $1 and received_at < $2 order by id"
+        "{ROW_COLUMNS} where received_at >= $1 and received_at < $2
+           and (id < 1099511627776
+                or id between delivery_row_base($1)
+                          and delivery_row_base($2 + interval '1 month'))
+         order by id"
     ))
     .bind(from)
     .bind(to)
@@ -207,5 +233,30 @@ pub async fn backlog(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
          from webhook_deliveries",
     )
     .fetch_one(pool)
+    .await
+}
+
+/// What is kept of a delivery for ever, whatever retention dropped: its
+/// key, and once its body was scrubbed the body's hash and the outcome.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Kept {
+    pub provider: String,
+    pub delivery_id: String,
+    pub delivery_row: i64,
+    pub received_at: DateTime<Utc>,
+    pub body_sha256: Option<Vec<u8>>,
+    pub outcome: Option<String>,
+}
+
+/// The key of the delivery with this sender's id, from any provider.
+pub async fn key_of(pool: &PgPool, delivery_id: &str) -> Result<Option<Kept>, sqlx::Error> {
+    sqlx::query_as(
+        "select provider, delivery_id, delivery_row, received_at, body_sha256, outcome
+         from delivery_keys where provider = any($2) and delivery_id = $1
+         order by delivery_row limit 1",
+    )
+    .bind(delivery_id)
+    .bind(Provider::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>())
+    .fetch_optional(pool)
     .await
 }

@@ -28,11 +28,20 @@ pub async fn lock_fresh(
     let mut rows = rows.to_vec();
     rows.sort_unstable();
     rows.dedup();
+    let (Some(&lowest), Some(&highest)) = (rows.first(), rows.last()) else {
+        return Ok(HashMap::new());
+    };
+    // The bounds are what prunes: `id = any($1)` alone is not (with a
+    // generic plan every month's partition would be probed for every
+    // row); a range on the partition key leaves the one or two months the
+    // batch's rows are in, decided at executor start-up.
     let found: Vec<(i64, bool)> = sqlx::query_as(
         "select id, processed_at is null from webhook_deliveries
-         where id = any($1) order by id for update",
+         where id = any($1) and id between $2 and $3 order by id for update",
     )
     .bind(&rows)
+    .bind(lowest)
+    .bind(highest)
     .fetch_all(&mut *tx)
     .await?;
     Ok(found.into_iter().collect())

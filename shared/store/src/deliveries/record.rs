@@ -69,15 +69,33 @@ async fn insert(
         received.push(delivery.received_at);
         verified_by.push(delivery.verified_by);
     }
+    // The key first, in the narrow unpartitioned table that makes a sender's
+    // id unique across every month (`on conflict` there: a retry, or the
+    // same id twice in this batch, where the first wins); then the wide row,
+    // routed to its month's partition by its id, only for keys that were
+    // new; then the outbox row. Each row's id (its month in the high bits)
+    // is drawn once per delivery in `n`, which is materialised so the ids
+    // the key and the wide row get are the same.
     let inserted: Vec<(i64, String, String)> = sqlx::query_as(
-        "with inserted as (
+        "with n as materialized (
+             select ord, provider, id, received,
+                    delivery_row_base(received) + nextval('webhook_delivery_rows') as row
+             from unnest($1::text[], $2::text[], $6::timestamptz[]) with ordinality
+                  as n(provider, id, received, ord)
+         ), keyed as (
+             insert into delivery_keys (provider, delivery_id, delivery_row, received_at)
+             select provider, id, row, received from n
+             on conflict on constraint delivery_keys_pkey do nothing
+             returning delivery_row
+         ), inserted as (
              insert into webhook_deliveries
-                 (provider, delivery_id, body, headers, signed_at, received_at, verified_by)
-             select provider, id, body, headers::jsonb, signed, received, verified_by
-             from unnest($1::text[], $2::text[], $3::bytea[], $4::text[],
-                         $5::timestamptz[], $6::timestamptz[], $7::text[])
-                  as n(provider, id, body, headers, signed, received, verified_by)
-             on conflict on constraint webhook_deliveries_provider_delivery_id_key do nothing
+                 (id, provider, delivery_id, body, headers, signed_at, received_at, verified_by)
+             select n.row, n.provider, n.id, b.body, b.headers::jsonb, b.signed, n.received,
+                    b.verified_by
+             from keyed k
+             join n on n.row = k.delivery_row
+             join unnest($3::bytea[], $4::text[], $5::timestamptz[], $7::text[]) with ordinality
+                  as b(body, headers, signed, verified_by, ord) on b.ord = n.ord
              returning id, provider, delivery_id
          ), queued as (
              insert into delivery_outbox (delivery_row) select id from inserted

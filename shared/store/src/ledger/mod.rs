@@ -22,6 +22,7 @@
 //! size; rows are locked in a fixed order (deliveries by id, orders by order
 //! id, balances by user) so that concurrent batches do not deadlock.
 
+pub mod erasure;
 pub mod inspect;
 pub mod orders;
 mod reversals;

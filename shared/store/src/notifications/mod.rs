@@ -19,8 +19,10 @@
 //! (`ledgerhook_domain::notification_channels`, `notification_facts`).
 //! - [`outbox`]: the notifier's claims, outcomes and counts;
 //! - [`operator`]: what `ledgerhook-admin notifications` lists and resends;
-//! - [`to_buyer`]: the buyer's email about a grant by hand or a take-back.
+//! - [`to_buyer`]: the buyer's email about a grant by hand or a take-back;
+//! - [`scrub`]: dropping addresses and personal facts (retention, erasure).
 
 pub mod operator;
 pub mod outbox;
+pub mod scrub;
 pub mod to_buyer;
