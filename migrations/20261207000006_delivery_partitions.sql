@@ -31,9 +31,12 @@ create function delivery_row_base(at timestamptz) returns bigint
     return (((extract(year from at at time zone 'UTC')::bigint - 2000) * 12
              + extract(month from at at time zone 'UTC')::bigint) << 40);
 
--- The low bits of every new row id. no cycle: running out (2^40 rows, a
--- thousand a second for 34 years) fails inserts loudly instead of reusing ids.
-create sequence webhook_delivery_rows as bigint minvalue 1 maxvalue 1099511627775 no cycle;
+-- The low bits of every new row id. It cycles after 2^40 (a thousand rows
+-- a second for 34 years): an id is its month's base plus these bits, so a
+-- wrapped value can only meet a row of the same month, which would take
+-- 2^40 deliveries in one month (and the primary key would refuse it, not
+-- overwrite). Without cycle, running out would refuse every delivery.
+create sequence webhook_delivery_rows as bigint minvalue 1 maxvalue 1099511627775 cycle;
 select setval('webhook_delivery_rows',
               coalesce((select max(id) from webhook_deliveries), 0) + 1, false);
 
