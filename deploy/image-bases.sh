@@ -59,7 +59,7 @@ EOF
   fi
   echo "importing $rootfs as $base" >&2
   tar -C "$rootfs" --exclude=./.complete -c . \
-    | podman import --change 'CMD ["bash"]' - "$base" >/dev/null
+    | podman import --quiet --change 'CMD ["bash"]' - "$base" >/dev/null
 fi
 
 # The builder: made again when the host's toolchain is not the one it holds.
@@ -94,7 +94,8 @@ RUN mkdir -p /usr/local/cargo/bin && cargo --version && rustc --version
 LABEL ledgerhook.rustc="$host_rustc"
 EOF
   echo "building $builder from $base and $host_rustc" >&2
-  podman build --pull=never -q -t "$builder" "$context" >/dev/null
+  podman build --pull=never -t "$builder" "$context" >"$work/builder.log" 2>&1 \
+    || { tail -20 "$work/builder.log" >&2; exit 1; }
   rm -rf "$context"
 fi
 echo "base images: $base, $builder" >&2

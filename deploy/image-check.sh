@@ -83,14 +83,21 @@ cleanup() {
     podman rm -f -t 5 "$c" >/dev/null 2>&1 || true
   done
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "drop database if exists $db with (force)" || true
-  { rabbitmqctl -q list_queues name 2>/dev/null | grep -F "$prefix." || true; } | while read -r queue; do
-    rabbitmqctl -q delete_queue "$queue" >/dev/null || true
+  # (rabbitmqctl reads standard input: without </dev/null the first one
+  # in the loop would swallow the rest of the list.)
+  local queue exchange
+  for queue in $(rabbitmqctl -q list_queues --no-table-headers name </dev/null | grep -F "$prefix." || true); do
+    rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null || echo "queue $queue left behind" >&2
   done
   # rabbitmqctl has no delete_exchange; the broker's own function does it.
-  { rabbitmqctl -q list_exchanges name 2>/dev/null | grep -F "$prefix." || true; } | while read -r exchange; do
-    rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$exchange\">>), false, <<\"image-check\">>)." >/dev/null \
+  for exchange in $(rabbitmqctl -q list_exchanges --no-table-headers name </dev/null | grep -F "$prefix." || true); do
+    rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$exchange\">>), false, <<\"image-check\">>)." </dev/null >/dev/null \
       || echo "exchange $exchange left behind" >&2
   done
+  if rabbitmqctl -q list_queues --no-table-headers name </dev/null | grep -qF "$prefix."; then
+    echo "queues under $prefix were left behind" >&2
+    [ $status != 0 ] || status=1
+  fi
   exit $status
 }
 trap cleanup EXIT
@@ -131,6 +138,7 @@ http=$(bound "lh-ingester-$run" http)
 worker_metrics=$(bound "lh-worker-$run" metrics)
 wait_ready "http://$http/readyz"
 wait_ready "http://$worker_metrics/readyz"
+echo "ingester ready on $http, worker on $worker_metrics (database $db, queues $prefix.*)" >&2
 
 # Signed by the image's own ledgerhook-sign, as the README does it. The
 # curl command it prints names the file, so the file has the same path in
@@ -140,6 +148,7 @@ request=$(in_image -v "$payloads:$payloads:ro" "$image" \
   ledgerhook-sign --url "http://$http/webhooks/crossmint" "$payloads/orders.payment.succeeded.json")
 answer=$(eval "$request")
 case $answer in *'"accepted"'*) ;; *) echo "the ingester answered: $answer" >&2; exit 1 ;; esac
+echo "signed webhook accepted: $answer" >&2
 
 # The payload's user buys the pro package: 3,300 credits (README).
 balance=
