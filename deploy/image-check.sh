@@ -24,6 +24,9 @@ cd "$(dirname "$0")/.."
 started=$SECONDS
 work=$(realpath -m "${IMAGE_CHECK_DIR:-target/image-check}")
 mkdir -p "$work"
+# One run at a time: a second would replace the first's build context.
+exec 9>"$work/lock"
+flock -n 9 || { echo "another image-check is running (lock $work/lock)" >&2; exit 1; }
 
 missing=()
 for tool in podman runc netavark debootstrap psql curl; do
@@ -78,6 +81,8 @@ database_url=postgres://postgres@127.0.0.1:5432/$db
 containers=()
 cleanup() {
   local status=$?
+  # Finish cleaning even if interrupted again (timeout, a second Ctrl-C).
+  trap '' INT TERM
   for c in "${containers[@]}"; do
     [ $status = 0 ] || { echo "--- $c ---" >&2; podman logs --tail 20 "$c" >&2 || true; }
     podman rm -f -t 5 "$c" >/dev/null 2>&1 || true
@@ -101,15 +106,18 @@ cleanup() {
   exit $status
 }
 trap cleanup EXIT
+# Interrupted, it still cleans up (through the EXIT trap).
+trap 'exit 130' INT TERM
 
 # Svix's public test secret unless one is given; passed by name, never
 # printed (the signing tool prints only signatures).
 export CROSSMINT_WEBHOOK_SECRET=${CROSSMINT_WEBHOOK_SECRET:-whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
 in_image() {
-  podman run --rm --network=host -e DATABASE_URL="$database_url" -e AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f \
+  podman run --network=host -e DATABASE_URL="$database_url" -e AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f \
     -e QUEUE_PREFIX="$prefix" -e CROSSMINT_WEBHOOK_SECRET "$@"
 }
-start() { # NAME COMMAND: a container of the image on the host's network
+start() { # NAME COMMAND: a container of the image on the host's network,
+  # kept when it stops (its log tells why; cleanup removes it)
   containers+=("lh-$1-$run")
   in_image -d --name "lh-$1-$run" -e RUN_MIGRATIONS=false -e LISTEN_ADDR=127.0.0.1:0 \
     -e METRICS_ADDR=127.0.0.1:0 "$image" "$2" >/dev/null
@@ -120,6 +128,8 @@ bound() {
   for _ in $(seq 100); do
     line=$(podman logs "$1" 2>&1 | grep -o "\"$2\":\"127.0.0.1:[0-9]*\"" | head -1 || true)
     [ -z "$line" ] || { echo "${line//\"/}" | cut -d: -f2-; return; }
+    [ "$(podman inspect --format '{{.State.Running}}' "$1")" = true ] \
+      || { echo "$1 stopped before reporting its $2 address" >&2; return 1; }
     sleep 0.3
   done
   echo "$1 reported no $2 address" >&2
@@ -131,7 +141,7 @@ wait_ready() {
   return 1
 }
 
-in_image "$image" ledgerhook-admin migrate >/dev/null
+in_image --rm "$image" ledgerhook-admin migrate >/dev/null
 start ingester ledgerhook-ingester
 start worker ledgerhook-worker
 http=$(bound "lh-ingester-$run" http)
@@ -144,7 +154,7 @@ echo "ingester ready on $http, worker on $worker_metrics (database $db, queues $
 # curl command it prints names the file, so the file has the same path in
 # the container as here.
 payloads=$work/context/tests/payloads
-request=$(in_image -v "$payloads:$payloads:ro" "$image" \
+request=$(in_image --rm -v "$payloads:$payloads:ro" "$image" \
   ledgerhook-sign --url "http://$http/webhooks/crossmint" "$payloads/orders.payment.succeeded.json")
 answer=$(eval "$request")
 case $answer in *'"accepted"'*) ;; *) echo "the ingester answered: $answer" >&2; exit 1 ;; esac
