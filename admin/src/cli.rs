@@ -501,7 +501,7 @@ mod tests {
                     "r",
                 ],
                 "pause" | "resume" => &["--reason", "r"],
-                "operator" => &["list"],
+                "operator" | "api-key" => &["list"],
                 "retention" => &["run"],
                 "erase-user" => &["u", "--reason", "r"],
                 "completions" => &["bash"],
