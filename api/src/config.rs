@@ -408,6 +408,45 @@ mod tests {
     }
 
     #[test]
+    fn the_providers_keys_alone_are_enough_and_only_over_https() {
+        let provider = [
+            (
+                "AUTH_JWKS_URL",
+                "https://sign-in.example/.well-known/jwks.json",
+            ),
+            ("CROSSMINT_SERVER_API_KEY", "sk_staging_fake"),
+            ("CROSSMINT_COLLECTION_ID", "fake"),
+        ];
+        let config = from(&provider).unwrap();
+        assert!(config.auth.shared_secret.is_none() && config.auth.jwks.is_some());
+        assert_eq!(config.auth.policy.user_claim, "sub");
+
+        let mut plain = provider.to_vec();
+        plain[0].1 = "http://sign-in.example/jwks.json";
+        let error = from(&plain).unwrap_err().to_string();
+        assert!(
+            error.contains("AUTH_JWKS_URL must be an https:// URL"),
+            "{error}"
+        );
+
+        let mut unbounded = provider.to_vec();
+        unbounded.push(("AUTH_JWKS_MIN_REFRESH_SECS", "0"));
+        let error = from(&unbounded).unwrap_err().to_string();
+        assert!(
+            error.contains("AUTH_JWKS_MIN_REFRESH_SECS must be at least 1"),
+            "{error}"
+        );
+
+        let mut no_claim = provider.to_vec();
+        no_claim.push(("AUTH_USER_CLAIM", " "));
+        let error = from(&no_claim).unwrap_err().to_string();
+        assert!(
+            error.contains("AUTH_USER_CLAIM must name a claim"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_short_jwt_secret_is_refused_without_showing_it() {
         let error = from(&[
             ("AUTH_JWT_SECRET", "hunter2"),

@@ -233,6 +233,18 @@ async fn the_products_backend_spends_for_a_named_user_with_its_api_key_until_rev
     ])
     .await
     .unwrap();
+    let badly_named = env
+        .admin_run(
+            &["--operator", "root", "api-key", "add", "Billing Backend"],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_ne!(badly_named.code, Some(0), "{badly_named:?}");
+    assert!(
+        format!("{}{}", badly_named.stdout, badly_named.stderr).contains("INVALID_API_KEY_NAME"),
+        "{badly_named:?}"
+    );
     let key = add_key(&env, "billing-backend").await;
     assert!(key.starts_with("lhk_"), "{key}");
     let stored: Vec<u8> = sqlx::query_scalar("select key_hash from api_keys")
@@ -299,6 +311,15 @@ async fn the_products_backend_spends_for_a_named_user_with_its_api_key_until_rev
     let unnamed = spend(vec![("authorization", bearer.clone())], "k2").await;
     assert_eq!(unnamed.status, 400, "{unnamed:?}");
     assert_eq!(unnamed.body["details"]["field"], "Ledgerhook-User");
+    let too_long = spend(
+        vec![
+            ("authorization", bearer.clone()),
+            ("ledgerhook-user", "u".repeat(257)),
+        ],
+        "k2",
+    )
+    .await;
+    assert_eq!(too_long.status, 400, "{too_long:?}");
     // A user's token cannot borrow the header to act for someone else.
     let borrowed = spend(
         vec![

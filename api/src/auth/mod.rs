@@ -25,10 +25,9 @@ mod shared_secret;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
-use std::sync::Arc;
 
 pub use api_key::{Spender, USER_HEADER};
 pub use jwks::{Jwks, JwksSettings};
@@ -175,7 +174,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// The user id of a valid token.
     pub async fn user(&self, token: &str) -> Result<String, TokenError> {
-        let refused = |refusal| TokenError::Refused(refusal);
+        let refused = TokenError::Refused;
         if token.len() > MAX_TOKEN_BYTES {
             return Err(refused(Refusal::Malformed));
         }
@@ -185,46 +184,26 @@ impl Authenticator {
         if header.crit.is_some() {
             return Err(refused(Refusal::CriticalHeader));
         }
-        let (key, signer): (KeyRef<'_>, Signer) = match header.alg {
+        let (key, signer) = match header.alg {
             Algorithm::HS256 => {
                 let secret = self
                     .shared_secret
                     .as_ref()
                     .ok_or(refused(Refusal::Algorithm))?;
-                (
-                    KeyRef::Borrowed(secret.decoding_key()),
-                    Signer::SharedSecret,
-                )
+                (secret.decoding_key(), Signer::SharedSecret)
             }
             Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA => {
                 let jwks = self.jwks.as_ref().ok_or(refused(Refusal::Algorithm))?;
                 let kid = header.kid.as_deref().ok_or(refused(Refusal::NoKeyId))?;
-                (
-                    KeyRef::Shared(jwks.key(kid, header.alg).await?),
-                    Signer::Provider,
-                )
+                (jwks.key(kid, header.alg).await?, Signer::Provider)
             }
             _ => return Err(refused(Refusal::Algorithm)),
         };
         let validation = self.policy.validation(header.alg, signer);
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key.get(), &validation)
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|e| refused(Refusal::from_jwt(e.kind())))?;
         self.policy
             .user(&data.claims, chrono::Utc::now().timestamp())
-    }
-}
-
-enum KeyRef<'a> {
-    Borrowed(&'a DecodingKey),
-    Shared(Arc<DecodingKey>),
-}
-
-impl KeyRef<'_> {
-    fn get(&self) -> &DecodingKey {
-        match self {
-            Self::Borrowed(key) => key,
-            Self::Shared(key) => key,
-        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! HS256 with the shared `AUTH_JWT_SECRET`: tokens the product's own
 //! backend mints (and `ledgerhook-token`, for trying the API).
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::json;
 
@@ -11,7 +13,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 #[derive(Clone)]
 pub struct JwtSecret {
     key: Vec<u8>,
-    decoding: DecodingKey,
+    decoding: Arc<DecodingKey>,
 }
 
 impl std::fmt::Debug for JwtSecret {
@@ -27,12 +29,12 @@ impl JwtSecret {
         }
         Some(Self {
             key: secret.as_bytes().to_vec(),
-            decoding: DecodingKey::from_secret(secret.as_bytes()).ok()?,
+            decoding: Arc::new(DecodingKey::from_secret(secret.as_bytes()).ok()?),
         })
     }
 
-    pub(super) fn decoding_key(&self) -> &DecodingKey {
-        &self.decoding
+    pub(super) fn decoding_key(&self) -> Arc<DecodingKey> {
+        Arc::clone(&self.decoding)
     }
 
     /// A signed token for `sub`, valid until `exp` (unix seconds); for the
