@@ -2,8 +2,8 @@
 # Runs ledgerhook on this machine: makes sure PostgreSQL and RabbitMQ are up
 # (installing them with apt-get where missing), builds the release binaries,
 # then runs the ingester, WORKERS workers (default 1), the notifier when a
-# NOTIFY_* channel is set, and, when AUTH_JWT_SECRET is set, the frontend's
-# API, in the foreground. With FAKE_CROSSMINT=1 the API (and the workers'
+# NOTIFY_* channel is set, and, when AUTH_JWT_SECRET or AUTH_JWKS_URL is set,
+# the frontend's API, in the foreground. With FAKE_CROSSMINT=1 the API (and the workers'
 # reconcile, if RECONCILE_INTERVAL_SECS is set) talk to a local stand-in for
 # Crossmint instead of Crossmint's staging API (a first try without keys).
 # With FAKE_STRIPE=1 the API creates Stripe Checkout Sessions at a local
@@ -65,7 +65,7 @@ if [ -n "${NOTIFY_SMTP_URL:-}${NOTIFY_DISCORD_WEBHOOK_URL:-}${NOTIFY_FEISHU_WEBH
    || { [ -n "${NOTIFY_CHANNELS:-}" ] && [ "${NOTIFY_CHANNELS}" != none ]; }; then
   target/release/ledgerhook-notifier & pids+=($!)
 fi
-if [ -n "${AUTH_JWT_SECRET:-}" ]; then
+if [ -n "${AUTH_JWT_SECRET:-}${AUTH_JWKS_URL:-}" ]; then
   target/release/ledgerhook-api & pids+=($!)
 fi
 wait -n
