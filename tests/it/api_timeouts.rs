@@ -319,7 +319,7 @@ async fn an_old_unprocessed_delivery_holds_the_timeout_until_it_is_processed() {
     sqlx::query(
         "insert into webhook_deliveries
              (provider, delivery_id, body, headers, signed_at, received_at, verified_by)
-         values ('crossmint', 'msg_waiting', '{}'::bytea, '[]'::jsonb,
+         values ('crossmint', 'msg_waiting', '{}'::bytea, '[]'::json,
                  now() - interval '10 minutes', now() - interval '10 minutes', 'test')",
     )
     .execute(&env.pool)

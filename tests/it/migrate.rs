@@ -8,7 +8,7 @@ use ledgerhook_tests::harness::TestEnv;
 use sqlx::PgPool;
 
 /// The migrations in `migrations/` (every one is embedded in the binaries).
-const MIGRATIONS: usize = 14;
+const MIGRATIONS: usize = 15;
 
 /// A database beside the test's own that nothing has created or migrated
 /// yet; dropped again by [`Fresh::drop_it`] (or, named under the test
@@ -165,6 +165,106 @@ async fn a_service_without_run_migrations_refuses_a_schema_behind_and_runs_on_a_
         .await
         .unwrap();
     drop((worker, ingester));
+    pool.close().await;
+    fresh.drop_it(&env).await;
+}
+
+#[tokio::test]
+async fn deliveries_recorded_before_the_json_headers_stay_readable_duplicate_and_scrubbable() {
+    // Arrange: a database at the schema before migration 20261207000007
+    // (headers as jsonb, the key under the default collation), holding one
+    // delivery recorded the way that release recorded it.
+    use ledgerhook_store::deliveries::{browse, record, scrub};
+    use sqlx::migrate::Migrate as _;
+    const BEFORE: i64 = 20_261_207_000_007;
+    let env = TestEnv::new().await.unwrap();
+    let fresh = Fresh::beside(&env);
+    fresh.create(&env).await;
+    let pool = fresh.pool().await;
+    let mut conn = pool.acquire().await.unwrap();
+    conn.ensure_migrations_table().await.unwrap();
+    for migration in ledgerhook_store::db::MIGRATOR
+        .iter()
+        .filter(|m| m.version < BEFORE)
+    {
+        conn.apply(migration).await.unwrap();
+    }
+    let old_headers = serde_json::json!([["svix-id", "msg_before"], ["user-agent", "Svix"]]);
+    let old_row: i64 = sqlx::query_scalar(
+        "with keyed as (
+             insert into delivery_keys (provider, delivery_id, delivery_row, received_at)
+             values ('crossmint', 'msg_before',
+                     delivery_row_base(now()) + nextval('webhook_delivery_rows'), now())
+             returning delivery_row)
+         insert into webhook_deliveries
+             (id, provider, delivery_id, body, headers, signed_at, received_at, verified_by)
+         select delivery_row, 'crossmint', 'msg_before', '{}'::bytea, $1, now(), now(), 'test'
+         from keyed returning id",
+    )
+    .bind(&old_headers)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+
+    // Act: the rest of the migrations, then a retry of the old delivery
+    // and a new one whose headers are spaced as no parser would keep them.
+    ledgerhook_store::db::MIGRATOR.run(&pool).await.unwrap();
+    let now = chrono::Utc::now();
+    let sent_headers = r#"[ ["svix-id", "msg_after"],["b","2"] ]"#;
+    let delivery = |delivery_id| record::NewDelivery {
+        delivery_id,
+        body: b"{}",
+        headers: sent_headers.to_owned(),
+        signed_at: now,
+        received_at: now,
+        verified_by: "test",
+    };
+    let recorded = record::record_batch(
+        &pool,
+        "crossmint",
+        &[delivery("msg_before"), delivery("msg_after")],
+    )
+    .await
+    .unwrap();
+
+    // Assert: the old id is still a duplicate; both rows read whole.
+    assert_eq!(recorded[0], None, "a retry of a delivery from before");
+    let new_row = recorded[1].expect("a new delivery is recorded");
+    let old = browse::whole(&pool, old_row).await.unwrap().unwrap();
+    assert_eq!(old.headers, old_headers);
+    let new = browse::whole(&pool, new_row).await.unwrap().unwrap();
+    assert_eq!(
+        new.headers,
+        serde_json::json!([["svix-id", "msg_after"], ["b", "2"]])
+    );
+    let stored: String =
+        sqlx::query_scalar("select headers::text from webhook_deliveries where id = $1")
+            .bind(new_row)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored, sent_headers,
+        "json keeps the text as the ingester wrote it"
+    );
+    // Scrubbing empties the old row's headers too.
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(
+        scrub::rows(&mut conn, &[old_row, new_row]).await.unwrap(),
+        2
+    );
+    drop(conn);
+    let left: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "select headers::text, headers_jsonb::text from webhook_deliveries order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        left,
+        vec![(Some("[]".to_owned()), None), (Some("[]".to_owned()), None)]
+    );
     pool.close().await;
     fresh.drop_it(&env).await;
 }

@@ -103,7 +103,10 @@ pub struct Whole {
 
 pub async fn whole(pool: &PgPool, row: i64) -> Result<Option<Whole>, sqlx::Error> {
     sqlx::query_as(
-        "select d.id as row, d.provider, d.delivery_id, d.body, d.headers, d.signed_at,
+        // A row recorded before migration 20261207000007 has its headers
+        // in `headers_jsonb`.
+        "select d.id as row, d.provider, d.delivery_id, d.body,
+                coalesce(d.headers, d.headers_jsonb::json) as headers, d.signed_at,
                 d.received_at, d.verified_by, d.processed_at, d.outcome, d.outcome_detail,
                 d.scrubbed_at, k.body_sha256
          from webhook_deliveries d

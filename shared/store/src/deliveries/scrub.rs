@@ -5,6 +5,9 @@
 //! matched against what arrived. Order events and ledger entries keep
 //! pointing at the row: the lineage stays.
 //!
+//! Both header columns are emptied: rows recorded before migration
+//! 20261207000007 have theirs in `headers_jsonb`.
+//!
 //! Retention walks the table by id in bounded batches ([`batch`]); erasure
 //! scrubs the rows of one user's orders at once ([`rows`]).
 
@@ -61,7 +64,8 @@ pub async fn batch(
                and w.id not in (select held_row from held)
          ), scrubbed as (
              update webhook_deliveries d
-             set body = '\\x'::bytea, headers = '[]'::jsonb, scrubbed_at = now()
+             set body = '\\x'::bytea, headers = '[]'::json, headers_jsonb = null,
+                 scrubbed_at = now()
              from picked p
              where not $4 and d.id = p.id and d.scrubbed_at is null
                and d.processed_at is not null and d.outcome <> 'parked'
@@ -104,7 +108,8 @@ pub async fn rows(conn: &mut PgConnection, rows: &[i64]) -> Result<u64, sqlx::Er
              for update
          ), scrubbed as (
              update webhook_deliveries d
-             set body = '\\x'::bytea, headers = '[]'::jsonb, scrubbed_at = now()
+             set body = '\\x'::bytea, headers = '[]'::json, headers_jsonb = null,
+                 scrubbed_at = now()
              from picked p where d.id = p.id
              returning d.id
          ), kept as (
