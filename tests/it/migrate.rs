@@ -170,7 +170,8 @@ async fn a_service_without_run_migrations_refuses_a_schema_behind_and_runs_on_a_
 }
 
 #[tokio::test]
-async fn deliveries_recorded_before_the_json_headers_stay_readable_duplicate_and_scrubbable() {
+async fn the_hot_path_migration_keeps_old_deliveries_readable_duplicate_and_scrubbable_and_drops_the_bounds_checks()
+ {
     // Arrange: a database at the schema before migration 20261207000007
     // (headers as jsonb, the key under the default collation), holding one
     // delivery recorded the way that release recorded it.
@@ -228,7 +229,22 @@ async fn deliveries_recorded_before_the_json_headers_stay_readable_duplicate_and
     .await
     .unwrap();
 
-    // Assert: the old id is still a duplicate; both rows read whole.
+    // Assert: no partition keeps the bounds check its attach needed (it
+    // would cost every write), nor does a month made now.
+    let made: bool = sqlx::query_scalar("select ensure_delivery_month('2040-01-01')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(made);
+    let checks: Vec<String> = sqlx::query_scalar(
+        "select c.conname::text from pg_constraint c join pg_inherits i on i.inhrelid = c.conrelid
+         where i.inhparent = 'webhook_deliveries'::regclass and c.contype = 'c'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(checks, Vec::<String>::new());
+    // The old id is still a duplicate; both rows read whole.
     assert_eq!(recorded[0], None, "a retry of a delivery from before");
     let new_row = recorded[1].expect("a new delivery is recorded");
     let old = browse::whole(&pool, old_row).await.unwrap().unwrap();
