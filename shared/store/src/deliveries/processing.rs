@@ -7,13 +7,17 @@ use sqlx::{PgConnection, PgPool};
 
 /// The batch grant's last clause: each delivery's `processed_at` and
 /// outcome (`$18` rows, `$19` outcomes, `$20` details), in the statement
-/// that commits its effects, for `ledger::writes` to compose.
+/// that commits its effects, for `ledger::writes` to compose. `$27` and
+/// `$28` are the lowest and highest of the rows: the range is what prunes
+/// the update to the batch's month when the statement starts (without it
+/// every month's partition is opened and made ready for the update, by
+/// every batch, as in [`lock_fresh`]).
 macro_rules! batch_mark_processed {
     () => {
         "update webhook_deliveries d
          set processed_at = now(), outcome = u.outcome, outcome_detail = u.detail
          from unnest($18::int8[], $19::text[], $20::text[]) as u(id, outcome, detail)
-         where d.id = u.id"
+         where d.id = u.id and d.id between $27 and $28"
     };
 }
 pub(crate) use batch_mark_processed;

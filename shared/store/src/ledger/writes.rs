@@ -250,9 +250,13 @@ impl Changes {
     /// that a delivery is marked in the very statement that commits its
     /// effects (the first guard in `ledger`).
     pub async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-        if self.outcome_rows.is_empty() {
+        // No delivery, nothing to write.
+        let (Some(&lowest_row), Some(&highest_row)) = (
+            self.outcome_rows.iter().min(),
+            self.outcome_rows.iter().max(),
+        ) else {
             return Ok(());
-        }
+        };
         let (balance_users, balance_deltas): (Vec<String>, Vec<i64>) =
             self.balances.into_iter().unzip();
         let mut order_ids = Vec::new();
@@ -315,6 +319,8 @@ impl Changes {
         .bind(&self.notice_recipients)
         .bind(&self.notice_facts)
         .bind(&intents)
+        .bind(lowest_row)
+        .bind(highest_row)
         .execute(&mut *tx)
         .await?;
         Ok(())
