@@ -28,7 +28,7 @@ use crate::delivery::{VerifiedDelivery, headers_json};
 /// one batch's statement stays well under a millisecond or two.
 const MAX_BATCH: usize = 128;
 /// Batches being written at once; a second one forms while the first commits.
-const MAX_CONCURRENT_BATCHES: usize = 4;
+const MAX_CONCURRENT_BATCHES: usize = 2;
 /// Requests waiting to be batched; beyond this, callers wait (backpressure).
 const QUEUE_CAPACITY: usize = 4096;
 
